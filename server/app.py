@@ -1,0 +1,257 @@
+"""The teacher server's lifecycle: bind, load the model, serve, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protege.proto import SERVICE_NAME
+
+from .backends import Backend, load_backend
+from .cache import LabelCache
+from .interceptors import BearerTokenInterceptor, CallTracker, read_tokens
+from .labeler import Labeler
+from .metrics import Metrics
+from .servicer import TeacherServicer
+from .validation import Limits
+
+logger = logging.getLogger("protege.server")
+
+
+def default_cache_path() -> Path:
+    root = os.environ.get("PROTEGE_CACHE_DIR") or Path.home() / ".cache" / "protege"
+    return Path(root) / "labels.sqlite"
+
+
+@dataclass
+class ServeConfig:
+    """Everything ``protege serve`` takes; see ``protege serve --help``."""
+
+    backend: str
+    model: str
+    host: str = "[::]"
+    port: int = 50051
+    metrics_port: int = 0
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+    max_queue: int = 16384
+    stream_window: int = 8
+    limits: Limits = field(default_factory=Limits)
+    token_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    reflection: bool = True
+    cache: str | None = field(default_factory=lambda: str(default_cache_path()))
+    memory_cache_items: int = 200_000
+    grace_s: float = 30.0
+    teacher_id: str | None = None
+    backend_options: dict[str, Any] = field(default_factory=dict)
+
+
+class TeacherServer:
+    """A running teacher: gRPC (Teacher, Health, reflection) plus the metrics endpoint.
+
+    Health is NOT_SERVING from the moment the port is bound until the model is loaded,
+    then SERVING; on ``shutdown`` it turns NOT_SERVING, new calls get UNAVAILABLE, and
+    calls in progress finish (up to ``grace_s``) before the server stops.
+
+    Example::
+
+        server = TeacherServer(ServeConfig("bi-encoder", model_path, port=0))
+        port = await server.start()
+        ...
+        await server.shutdown()
+    """
+
+    def __init__(self, config: ServeConfig, backend: Backend | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.health = health.aio.HealthServicer()
+        self.tracker = CallTracker(self.metrics)
+        self.servicer = TeacherServicer(
+            config.limits,
+            teacher_id=config.teacher_id or f"{config.backend}:{Path(config.model).name}",
+            stream_window=config.stream_window,
+        )
+        self.port = 0
+        self.metrics_port = 0
+        self._backend = backend
+        self._labeler: Labeler | None = None
+        self._cache: LabelCache | None = None
+        self._server: grpc.aio.Server | None = None
+        self._stopped = asyncio.Event()
+        self._shutting_down = False
+
+    async def start(self) -> int:
+        """Binds and serves health at once, then loads the model; returns the gRPC port."""
+        config = self.config
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if config.token_file:
+            interceptors.append(BearerTokenInterceptor(read_tokens(config.token_file)))
+        interceptors.append(self.tracker)
+        size = config.limits.max_message_bytes
+        self._server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.max_send_message_length", size),
+                # Two servers must never share a port silently.
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        self.servicer.add_to_server(self._server)
+        if config.reflection:
+            names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+            reflection.enable_server_reflection(names, self._server)
+        address = f"{config.host}:{config.port}"
+        credentials = self._credentials()
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
+        if self.port == 0:
+            raise OSError(f"could not bind {address}")
+        await self._server.start()
+        if config.metrics_port:
+            self.metrics_port = self.metrics.serve(config.metrics_port)
+        logger.info("bound %s:%d; loading %s teacher %s", config.host, self.port, config.backend, config.model)
+        try:
+            await self._load()
+        except BaseException:
+            await self._server.stop(0)
+            self.metrics.close()
+            raise
+        return self.port
+
+    async def _load(self) -> None:
+        config = self.config
+        backend = self._backend or await asyncio.to_thread(
+            load_backend, config.backend, config.model, **config.backend_options
+        )
+        self._cache = LabelCache(config.cache, memory_items=config.memory_cache_items)
+        self._labeler = Labeler(
+            backend,
+            self._cache,
+            max_batch=config.max_batch,
+            max_wait_s=config.max_wait_ms / 1000,
+            max_queue=config.max_queue,
+            metrics=self.metrics,
+        )
+        await self._labeler.start()
+        self.servicer.labeler = self._labeler
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        logger.info(
+            "serving %s on port %d (teacher version %s, metrics port %s, tls %s, auth %s)",
+            SERVICE_NAME,
+            self.port,
+            backend.version,
+            self.metrics_port or "off",
+            "mtls" if config.tls_client_ca else ("on" if config.tls_cert else "off"),
+            "on" if config.token_file else "off",
+        )
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        config = self.config
+        if not (config.tls_cert or config.tls_key):
+            if config.tls_client_ca:
+                raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+            return None
+        if not (config.tls_cert and config.tls_key):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
+        key = Path(config.tls_key).read_bytes()
+        cert = Path(config.tls_cert).read_bytes()
+        client_ca = Path(config.tls_client_ca).read_bytes() if config.tls_client_ca else None
+        return grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+        )
+
+    async def shutdown(self) -> None:
+        """Graceful stop: NOT_SERVING, refuse new calls, drain calls in progress, stop."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        await self.health.enter_graceful_shutdown()
+        self.tracker.draining = True
+        logger.info("shutting down: draining %d call(s), up to %.0f s", self.tracker.inflight, self.config.grace_s)
+        if not await self.tracker.wait_idle(self.config.grace_s):
+            logger.warning("grace period over with %d call(s) still running; cancelling", self.tracker.inflight)
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+        if self._labeler is not None:
+            await self._labeler.stop()
+        if self._cache is not None:
+            self._cache.close()
+        self.metrics.close()
+        logger.info("stopped")
+        self._stopped.set()
+
+    async def wait_for_termination(self) -> None:
+        await self._stopped.wait()
+
+
+async def _serve(config: ServeConfig) -> None:
+    server = TeacherServer(config)
+    loop = asyncio.get_running_loop()
+    shutdown: list[asyncio.Task[None]] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, lambda: shutdown.append(asyncio.create_task(server.shutdown())))
+    await server.start()
+    await server.wait_for_termination()
+
+
+def serve(config: ServeConfig) -> None:
+    """Runs a teacher until SIGTERM or SIGINT, then drains and exits."""
+    asyncio.run(_serve(config))
+
+
+class BackgroundTeacher:
+    """A teacher served from a background thread (its own event loop): for demos, tests and
+    benchmarks that drive it from ordinary synchronous code.
+
+    Example::
+
+        with BackgroundTeacher(ServeConfig("bi-encoder", model_path, host="127.0.0.1", port=0)) as teacher:
+            client = TeacherClient(f"127.0.0.1:{teacher.port}")
+    """
+
+    def __init__(self, config: ServeConfig, backend: Backend | None = None) -> None:
+        self.server = TeacherServer(config, backend)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="protege-teacher", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def start(self) -> BackgroundTeacher:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result()
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.server.shutdown(), self._loop).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> BackgroundTeacher:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

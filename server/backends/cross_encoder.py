@@ -1,0 +1,79 @@
+"""Cross-encoder teacher: any sequence-classification checkpoint through sentence-transformers."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from sentence_transformers import CrossEncoder
+
+from .base import Backend, Scores, expected_grade, resolve_device, resolve_dtype, teacher_version
+
+logger = logging.getLogger(__name__)
+
+# A checkpoint with no classification head (a plain encoder, e.g. an embedding model) gets
+# a fresh head; seeding its initialisation keeps scores, and so the teacher version, the
+# same on every load. In-process equivalent: ``torch.manual_seed(0); CrossEncoder(path)``.
+HEAD_INIT_SEED = 0
+
+
+class CrossEncoderBackend(Backend):
+    """Scores pairs with ``CrossEncoder``: sigmoid of the logit for one-label models; for
+    k-label models, the softmax over classes (returned as class probabilities) and the
+    expected grade, lowest class = 0, highest = 1.
+
+    Example::
+
+        backend = CrossEncoderBackend("cross-encoder/ms-marco-MiniLM-L6-v2")
+        backend.score(["cordless drill"], ["DEWALT 20V MAX Cordless Drill"]).scores
+    """
+
+    kind = "cross-encoder"
+
+    def __init__(
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(HEAD_INIT_SEED)
+            self.model = CrossEncoder(
+                model, device=device, max_length=max_length, model_kwargs={"dtype": torch_dtype}
+            )
+        self.model.eval()
+        architectures = self.model.config.architectures or []
+        if not any("SequenceClassification" in name for name in architectures):
+            logger.warning(
+                "%s has no classification head: serving a freshly initialised one (seed %d); "
+                "its scores mean nothing until the teacher is fitted",
+                model,
+                HEAD_INIT_SEED,
+            )
+        num_labels = self.model.num_labels
+        class_names = () if num_labels == 1 else self._class_names(num_labels)
+        config = {"model": str(model), "max_length": self.model.max_length, "dtype": str(torch_dtype)}
+        super().__init__(str(model), teacher_version(self.kind, self.model.model, config), class_names)
+
+    def _class_names(self, num_labels: int) -> tuple[str, ...]:
+        id2label = self.model.config.id2label or {}
+        return tuple(str(id2label.get(i, f"LABEL_{i}")) for i in range(num_labels))
+
+    def score(self, queries: list[str], documents: list[str]) -> Scores:
+        logits = self.model.predict(
+            list(zip(queries, documents)),
+            batch_size=len(queries),
+            activation_fn=torch.nn.Identity(),
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.ndim == 1 or logits.shape[1] == 1:
+            return Scores(1.0 / (1.0 + np.exp(-logits.reshape(-1))))
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        return Scores(expected_grade(probabilities), probabilities)
