@@ -73,15 +73,15 @@ class DynamicBatcher(Generic[T, R]):
         self.bucket_batches = bucket_batches
         self.observer = observer
         self._pending: deque[tuple[_Job[R], int, T]] = deque()
-        self._queued = 0
+        self._outstanding = 0  # accepted and not yet answered: what the bound applies to
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="protege-model")
         self._worker: asyncio.Task[None] | None = None
 
     @property
-    def queued(self) -> int:
-        """Items waiting for a batch."""
-        return self._queued
+    def outstanding(self) -> int:
+        """Items accepted and not yet answered."""
+        return self._outstanding
 
     async def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="protege-batcher")
@@ -97,13 +97,13 @@ class DynamicBatcher(Generic[T, R]):
         """Results for ``items``, in order. Raises ``QueueFull`` when they do not fit."""
         if not items:
             return []
-        if self._queued + len(items) > self.max_queue:
+        if self._outstanding + len(items) > self.max_queue:
             raise QueueFull(
-                f"{self._queued} items queued; {len(items)} more would pass the limit of {self.max_queue}"
+                f"{self._outstanding} pairs queued; {len(items)} more would pass the limit of {self.max_queue}"
             )
         job: _Job[R] = _Job(asyncio.get_running_loop().create_future(), [None] * len(items), len(items))
         self._pending.extend((job, i, item) for i, item in enumerate(items))
-        self._queued += len(items)
+        self._outstanding += len(items)
         self._observe_queue()
         self._wakeup.set()
         return await job.future
@@ -130,7 +130,7 @@ class DynamicBatcher(Generic[T, R]):
 
     async def _wait_for_batch(self) -> None:
         """Waits, up to the oldest item's deadline, until a full batch is queued."""
-        while self._pending and self._queued < self.max_batch:
+        while self._pending and len(self._pending) < self.max_batch:
             remaining = self._pending[0][0].enqueued + self.max_wait_s - time.perf_counter()
             if remaining <= 0:
                 return
@@ -145,8 +145,9 @@ class DynamicBatcher(Generic[T, R]):
         taken = []
         while self._pending and len(taken) < limit:
             entry = self._pending.popleft()
-            self._queued -= 1
-            if not entry[0].future.done():
+            if entry[0].future.done():
+                self._outstanding -= 1
+            else:
                 taken.append(entry)
         self._observe_queue()
         return taken
@@ -156,6 +157,8 @@ class DynamicBatcher(Generic[T, R]):
         try:
             results = await loop.run_in_executor(self._executor, self.process, [item for _, _, item in batch])
         except Exception as error:
+            self._outstanding -= len(batch)
+            self._observe_queue()
             for job, _, _ in batch:
                 if not job.future.done():
                     job.future.set_exception(error)
@@ -163,6 +166,8 @@ class DynamicBatcher(Generic[T, R]):
         if self.observer is not None:
             queue_seconds = [started - job.enqueued for job, _, _ in batch]
             self.observer.observe_batch(len(batch), queue_seconds, time.perf_counter() - started)
+        self._outstanding -= len(batch)
+        self._observe_queue()
         for (job, index, _), result in zip(batch, results):
             if job.future.done():
                 continue
@@ -173,4 +178,4 @@ class DynamicBatcher(Generic[T, R]):
 
     def _observe_queue(self) -> None:
         if self.observer is not None:
-            self.observer.observe_queue(self._queued)
+            self.observer.observe_queue(self._outstanding)

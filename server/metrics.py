@@ -38,7 +38,7 @@ class Metrics:
         self.model_seconds = Histogram(
             "protege_model_seconds", "Model time per batch", buckets=_SECONDS, registry=r
         )
-        self.queue_depth = Gauge("protege_queue_depth", "Pairs waiting for a batch", registry=r)
+        self.queue_depth = Gauge("protege_queue_depth", "Pairs accepted and not yet answered", registry=r)
         self._http = None
 
     def observe_batch(self, size: int, queue_seconds: Sequence[float], model_seconds: float) -> None:

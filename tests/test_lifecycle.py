@@ -1,0 +1,136 @@
+"""Health while loading, draining on shutdown, and the `protege serve` process itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from conftest import free_port
+from test_service import SlowBackend
+
+from protege.client import Pair, TeacherClient, TeacherError
+from protege.server import app
+from protege.server.app import BackgroundTeacher, ServeConfig
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    loaded = threading.Event()
+
+    def slow_load(kind: str, model: str, **options: object) -> SlowBackend:
+        loaded.wait(30)
+        return SlowBackend()
+
+    monkeypatch.setattr(app, "load_backend", slow_load)
+    teacher = BackgroundTeacher(ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=free_port(), cache=None))
+    starting = threading.Thread(target=teacher.start)
+    starting.start()
+    with TeacherClient(f"127.0.0.1:{teacher.server.config.port}", timeout=5) as client:
+        wait_for(lambda: _health(client) == "NOT_SERVING")
+        with pytest.raises(TeacherError) as raised:
+            client.label([Pair("1", "q", "d")])
+        assert raised.value.code == grpc.StatusCode.UNAVAILABLE and "still loading" in raised.value.details
+        loaded.set()
+        starting.join(30)
+        assert client.health() == "SERVING"
+        assert client.label([Pair("1", "q", "d")])[0].score == 0.5
+    teacher.stop()
+
+
+def _health(client: TeacherClient) -> str:
+    try:
+        return client.health()
+    except TeacherError:
+        return "DOWN"
+
+
+def test_shutdown_drains_calls_in_progress(tmp_path: Path) -> None:
+    backend = SlowBackend(delay=0.2)
+    config = ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=0, cache=None, max_batch=4)
+    teacher = BackgroundTeacher(config, backend).start()
+    target = f"127.0.0.1:{teacher.port}"
+    streamed: list[str] = []
+    stream_client = TeacherClient(target, timeout=60)
+    pairs = [Pair(str(i), f"q{i}", "d") for i in range(20)]
+    streaming = threading.Thread(target=lambda: streamed.extend(l.id for l in stream_client.label_stream(pairs, batch_size=4)))
+    streaming.start()
+    wait_for(lambda: teacher.server.tracker.inflight == 1)
+    stopping = threading.Thread(target=teacher.stop)
+    stopping.start()
+    with TeacherClient(target, timeout=5) as client:
+        wait_for(lambda: _health(client) == "NOT_SERVING", timeout=5)
+        with pytest.raises(TeacherError) as raised:
+            client.label([Pair("late", "q", "d")])
+        assert raised.value.code == grpc.StatusCode.UNAVAILABLE
+    streaming.join(30)
+    stopping.join(30)
+    assert streamed == [pair.id for pair in pairs]
+    stream_client.close()
+
+
+def protege(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "protege", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **kwargs,
+    )
+
+
+def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Path) -> None:
+    port = free_port()
+    server = protege(
+        "serve", "--backend", "cross-encoder", "--model", str(tiny_cross_encoder), "--host", "127.0.0.1",
+        "--port", str(port), "--metrics-port", "0", "--cache", str(tmp_path / "c.sqlite"), "--max-batch", "2",
+    )  # fmt: skip
+    try:
+        with TeacherClient(f"127.0.0.1:{port}", timeout=60) as client:
+            wait_for(lambda: _health(client) == "SERVING", timeout=120)
+            check = subprocess.run(
+                [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{port}"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert check.returncode == 0 and check.stdout.strip() == "SERVING"
+            pairs = [Pair(str(i), f"cordless drill {i}", "drill driver kit " * 20) for i in range(3000)]
+            labels = client.label_stream(pairs, batch_size=100, window=2)
+            first = next(labels)
+            server.send_signal(signal.SIGTERM)
+            rest = list(labels)
+        assert [first.id, *(label.id for label in rest)] == [pair.id for pair in pairs]
+        output, _ = server.communicate(timeout=60)
+        assert server.returncode == 0, output
+        assert "draining 1 call(s)" in output and "stopped" in output
+    finally:
+        server.kill()
+
+
+def test_serve_reports_a_model_that_does_not_load(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    server = protege("serve", "--backend", "cross-encoder", "--model", str(missing), "--port", "0", "--metrics-port", "0")
+    output, _ = server.communicate(timeout=120)
+    assert server.returncode == 2
+    assert str(missing) in output.splitlines()[-1]
+
+
+def test_health_command_fails_when_nothing_listens() -> None:
+    check = subprocess.run(
+        [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{free_port()}", "--timeout", "2"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 1 and "UNAVAILABLE" in check.stderr
