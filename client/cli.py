@@ -10,7 +10,9 @@ from google.protobuf import json_format
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--teacher", default="localhost:50051", help="host:port, dns:///name:port or a replica list")
+    parser.add_argument(
+        "--teacher", default="localhost:50051", help="host:port, dns:///name:port or a replica list"
+    )
     parser.add_argument("--token-file", help="bearer token file")
     parser.add_argument("--tls-ca", help="CA certificate (PEM) to verify the teacher; turns TLS on")
     parser.add_argument("--tls-cert", help="client certificate (PEM) for mTLS")
@@ -36,7 +38,9 @@ def connect(args: argparse.Namespace):
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     health = subparsers.add_parser(
-        "health", help="check a teacher's health", description="Exit 0 when the teacher is SERVING, 1 otherwise."
+        "health",
+        help="check a teacher's health",
+        description="Exit 0 when the teacher is SERVING, 1 otherwise.",
     )
     add_connection_arguments(health)
     health.set_defaults(run=run_health)

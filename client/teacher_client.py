@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
 # Labels are pure functions of (teacher version, texts), so every call is safe to retry.
@@ -94,7 +93,10 @@ class TeacherClient:
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.service_config", json.dumps({**_RETRY_POLICY, "loadBalancingConfig": [{"round_robin": {}}]})),
+            (
+                "grpc.service_config",
+                json.dumps({**_RETRY_POLICY, "loadBalancingConfig": [{"round_robin": {}}]}),
+            ),
             ("grpc.enable_retries", 1),
         ]
         if server_name:
@@ -148,7 +150,9 @@ class TeacherClient:
 
     def refine(self, query: str, document: str = "", num_rewrites: int = 4, seed: int = 0) -> list[str]:
         """Rewrites of ``query`` from a generative teacher (UNIMPLEMENTED for the others)."""
-        request = teacher_pb2.RefineRequest(query=query, document=document, num_rewrites=num_rewrites, seed=seed)
+        request = teacher_pb2.RefineRequest(
+            query=query, document=document, num_rewrites=num_rewrites, seed=seed
+        )
         return [rewrite.query for rewrite in self._call("Refine", self._stub.Refine, request).rewrites]
 
     def health(self, service: str = SERVICE_NAME) -> str:

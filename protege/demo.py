@@ -21,7 +21,9 @@ SAMPLE_PAIRS = [
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="serve the packaged MiniLM as a teacher and label sample pairs")
+    parser = subparsers.add_parser(
+        "demo", help="serve the packaged MiniLM as a teacher and label sample pairs"
+    )
     parser.add_argument("--model", help="teacher model (default: the packaged all-MiniLM-L6-v2)")
     parser.set_defaults(run=run)
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             labels = client.label(pairs)
             relabelled = client.label(pairs)
             print(f"{'id':>2}  {'score':>5}  {'query':<20} document")
-            for pair, label in zip(pairs, labels):
+            for pair, label in zip(pairs, labels, strict=False):
                 print(f"{label.id:>2}  {label.score:5.3f}  {pair.query:<20} {pair.document}")
             cached = sum(label.cached for label in relabelled)
             print(f"\nrelabelled: {cached}/{len(pairs)} answered from the label cache")

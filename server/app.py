@@ -14,7 +14,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from protege.proto import SERVICE_NAME
 
 from .backends import Backend, load_backend
@@ -115,7 +114,11 @@ class TeacherServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self.servicer.add_to_server(self._server)
         if config.reflection:
-            names = (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+            names = (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            )
             reflection.enable_server_reflection(names, self._server)
         address = f"{config.host}:{config.port}"
         credentials = self._credentials()
@@ -128,7 +131,9 @@ class TeacherServer:
         await self._server.start()
         if config.metrics_port:
             self.metrics_port = self.metrics.serve(config.metrics_port)
-        logger.info("bound %s:%d; loading %s teacher %s", config.host, self.port, config.backend, config.model)
+        logger.info(
+            "bound %s:%d; loading %s teacher %s", config.host, self.port, config.backend, config.model
+        )
         try:
             await self._load()
         except BaseException:
@@ -187,9 +192,13 @@ class TeacherServer:
         self._shutting_down = True
         await self.health.enter_graceful_shutdown()
         self.tracker.draining = True
-        logger.info("shutting down: draining %d call(s), up to %.0f s", self.tracker.inflight, self.config.grace_s)
+        logger.info(
+            "shutting down: draining %d call(s), up to %.0f s", self.tracker.inflight, self.config.grace_s
+        )
         if not await self.tracker.wait_idle(self.config.grace_s):
-            logger.warning("grace period over with %d call(s) still running; cancelling", self.tracker.inflight)
+            logger.warning(
+                "grace period over with %d call(s) still running; cancelling", self.tracker.inflight
+            )
         if self._server is not None:
             await self._server.stop(grace=1.0)
         if self._labeler is not None:

@@ -99,7 +99,8 @@ class DynamicBatcher(Generic[T, R]):
             return []
         if self._outstanding + len(items) > self.max_queue:
             raise QueueFull(
-                f"{self._outstanding} pairs queued; {len(items)} more would pass the limit of {self.max_queue}"
+                f"{self._outstanding} pairs queued; {len(items)} more would pass "
+                f"the limit of {self.max_queue}"
             )
         job: _Job[R] = _Job(asyncio.get_running_loop().create_future(), [None] * len(items), len(items))
         self._pending.extend((job, i, item) for i, item in enumerate(items))
@@ -168,7 +169,7 @@ class DynamicBatcher(Generic[T, R]):
             self.observer.observe_batch(len(batch), queue_seconds, time.perf_counter() - started)
         self._outstanding -= len(batch)
         self._observe_queue()
-        for (job, index, _), result in zip(batch, results):
+        for (job, index, _), result in zip(batch, results, strict=False):
             if job.future.done():
                 continue
             job.results[index] = result

@@ -9,25 +9,32 @@ from .backends import BACKEND_KINDS
 from .validation import Limits
 
 
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="serve a teacher over gRPC",
-        description="Serve a teacher model over gRPC (protege.v1.Teacher), with health, reflection and metrics.",
+        description="Serve a teacher model over gRPC (protege.v1.Teacher) with health, reflection, metrics.",
     )
     parser.add_argument("--backend", required=True, choices=BACKEND_KINDS, help="kind of teacher model")
-    parser.add_argument("--model", required=True, help="local path or hub id of the model (a .gguf file for llm-judge)")
+    parser.add_argument(
+        "--model", required=True, help="local path or hub id of the model (a .gguf file for llm-judge)"
+    )
     parser.add_argument("--host", default="[::]", help="address to bind (default: all interfaces)")
     parser.add_argument("--port", type=int, default=50051, help="gRPC port (0: any free port)")
     parser.add_argument("--metrics-port", type=int, default=9095, help="Prometheus /metrics port (0: off)")
     parser.add_argument("--max-batch", type=int, default=32, help="largest model batch, in pairs")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="longest wait for a batch to fill")
     parser.add_argument("--max-queue", type=int, default=16384, help="pairs queued before RESOURCE_EXHAUSTED")
-    parser.add_argument("--max-pairs", type=int, default=Limits.max_pairs_per_request, help="pairs per request")
-    parser.add_argument("--max-text-chars", type=int, default=Limits.max_text_chars, help="longest query/document")
+    parser.add_argument(
+        "--max-pairs", type=int, default=Limits.max_pairs_per_request, help="pairs per request"
+    )
+    parser.add_argument(
+        "--max-text-chars", type=int, default=Limits.max_text_chars, help="longest query/document"
+    )
     parser.add_argument("--max-message-mb", type=float, default=16, help="largest gRPC message, in MiB")
-    parser.add_argument("--stream-window", type=int, default=8, help="requests of one stream worked on at once")
+    parser.add_argument(
+        "--stream-window", type=int, default=8, help="requests of one stream worked on at once"
+    )
     parser.add_argument("--token-file", help="require 'authorization: Bearer <token>'; one token per line")
     parser.add_argument("--tls-cert", help="server certificate (PEM); turns TLS on")
     parser.add_argument("--tls-key", help="server private key (PEM)")

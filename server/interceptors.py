@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
-
 from protege.proto import SERVICE_NAME
 
 from .metrics import Metrics
@@ -70,7 +69,9 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         if not header:
             return _with_behaviour(handler, _deny("missing authorization metadata: send 'Bearer <token>'"))
         scheme, _, token = header.partition(" ")
-        valid = scheme.lower() == "bearer" and any(hmac.compare_digest(token.encode(), t) for t in self._tokens)
+        valid = scheme.lower() == "bearer" and any(
+            hmac.compare_digest(token.encode(), t) for t in self._tokens
+        )
         if not valid:
             return _with_behaviour(handler, _deny("invalid bearer token"))
         return handler
@@ -134,7 +135,9 @@ class CallTracker(grpc.aio.ServerInterceptor):
     async def _track(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         if self.draining:
             self.metrics.requests.labels(method, "UNAVAILABLE").inc()
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "teacher is shutting down; retry another replica")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "teacher is shutting down; retry another replica"
+            )
         self._inflight += 1
         self._idle.clear()
         self.metrics.inflight.inc()

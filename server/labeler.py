@@ -86,7 +86,7 @@ class Labeler:
             self.metrics.pairs.labels("cache").inc(len(pairs) - len(misses))
         if misses:
             items = [_Item(keys[i], *pairs[i]) for i in misses]
-            for i, result in zip(misses, await self.batcher.submit(items)):
+            for i, result in zip(misses, await self.batcher.submit(items), strict=False):
                 results[i] = result
             self.metrics.pairs.labels("model").inc(len(misses))
         return results  # type: ignore[return-value]
@@ -110,7 +110,7 @@ class Labeler:
         ]
         self.cache.put_many(
             (item.key, CachedLabel(result.score, result.class_probabilities))
-            for item, result in zip(items, results)
+            for item, result in zip(items, results, strict=False)
         )
         return results
 

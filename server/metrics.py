@@ -28,9 +28,14 @@ class Metrics:
             "protege_request_seconds", "Teacher RPC latency", ["method"], buckets=_SECONDS, registry=r
         )
         self.inflight = Gauge("protege_inflight_requests", "Teacher RPCs in progress", registry=r)
-        self.pairs = Counter("protege_pairs", "Pairs labelled, by where the label came from", ["source"], registry=r)
+        self.pairs = Counter(
+            "protege_pairs", "Pairs labelled, by where the label came from", ["source"], registry=r
+        )
         self.batch_size = Histogram(
-            "protege_batch_size", "Pairs per model batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r
+            "protege_batch_size",
+            "Pairs per model batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
         )
         self.queue_seconds = Histogram(
             "protege_queue_seconds", "Time a pair waits for its batch", buckets=_SECONDS, registry=r

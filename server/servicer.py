@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
-
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
 from .batcher import QueueFull
@@ -88,7 +87,9 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
         try:
             return await self._label(labeler, request)
         except QueueFull as error:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"teacher overloaded: {error}; retry later")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"teacher overloaded: {error}; retry later"
+            )
 
     async def LabelStream(self, request_iterator, context) -> AsyncIterator[teacher_pb2.LabelResponse]:
         """Works on up to ``stream_window`` requests at once; answers in request order."""
@@ -184,7 +185,7 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
                     class_probabilities=result.class_probabilities,
                     cached=result.cached,
                 )
-                for pair, result in zip(pairs, results)
+                for pair, result in zip(pairs, results, strict=False)
             ],
             teacher_version=labeler.backend.version,
         )

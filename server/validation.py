@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
-
 from protege.proto import teacher_pb2
 
 
@@ -57,7 +56,8 @@ def check_label_request(request: teacher_pb2.LabelRequest, limits: Limits) -> st
             if not text.strip():
                 return f"{name}: {field} is empty"
             if len(text) > limits.max_text_chars:
-                return f"{name}: {field} has {len(text)} characters, more than the limit of {limits.max_text_chars}"
+                limit = limits.max_text_chars
+                return f"{name}: {field} has {len(text)} characters, more than the limit of {limit}"
     return None
 
 
@@ -93,7 +93,8 @@ def _first_invalid_utf8(raw: Message) -> str:
             try:
                 getattr(pair, field).decode("utf-8")
             except UnicodeDecodeError as error:
-                return f"{_pair_name(index, pair_id)}: {field} is not valid UTF-8 ({error.reason} at byte {error.start})"
+                where = f"{error.reason} at byte {error.start}"
+                return f"{_pair_name(index, pair_id)}: {field} is not valid UTF-8 ({where})"
     for field in ("query", "document"):
         value = getattr(raw, field, b"")
         try:

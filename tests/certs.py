@@ -28,7 +28,7 @@ def _name(common_name: str) -> x509.Name:
 
 def _issue(subject: str, issuer_key, issuer_name: x509.Name, *, ca: bool = False, sans=()):
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))

@@ -11,12 +11,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # failed TLS handshakes are expected here
 
-from tiny_models import make_tiny_bert, make_tiny_llm  # noqa: E402
-
-from protege.client import TeacherClient  # noqa: E402
-from protege.server.app import BackgroundTeacher, ServeConfig  # noqa: E402
-from protege.server.backends import Backend, load_backend  # noqa: E402
+from protege.client import TeacherClient
+from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.backends import Backend, load_backend
+from tiny_models import make_tiny_bert, make_tiny_llm
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,9 @@ def start_teacher(tmp_path: Path) -> Iterator[TeacherFactory]:
     """Starts in-process teachers on loopback; returns (teacher, client) and stops them after."""
     running: list[tuple[BackgroundTeacher, TeacherClient]] = []
 
-    def start(backend: Backend, client_options: dict | None = None, **config: object) -> tuple[BackgroundTeacher, TeacherClient]:
+    def start(
+        backend: Backend, client_options: dict | None = None, **config: object
+    ) -> tuple[BackgroundTeacher, TeacherClient]:
         config.setdefault("cache", str(tmp_path / f"labels-{len(running)}.sqlite"))
         serve_config = ServeConfig(backend.kind, backend.model_name, host="127.0.0.1", port=0, **config)
         teacher = BackgroundTeacher(serve_config, backend).start()

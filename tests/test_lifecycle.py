@@ -13,11 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import free_port
-from test_service import SlowBackend
-
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
+from test_service import SlowBackend
 
 
 def wait_for(predicate, timeout: float = 60.0) -> None:
@@ -36,7 +35,9 @@ def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, 
         return SlowBackend()
 
     monkeypatch.setattr(app, "load_backend", slow_load)
-    teacher = BackgroundTeacher(ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=free_port(), cache=None))
+    teacher = BackgroundTeacher(
+        ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=free_port(), cache=None)
+    )
     starting = threading.Thread(target=teacher.start)
     starting.start()
     with TeacherClient(f"127.0.0.1:{teacher.server.config.port}", timeout=5) as client:
@@ -66,7 +67,9 @@ def test_shutdown_drains_calls_in_progress(tmp_path: Path) -> None:
     streamed: list[str] = []
     stream_client = TeacherClient(target, timeout=60)
     pairs = [Pair(str(i), f"q{i}", "d") for i in range(20)]
-    streaming = threading.Thread(target=lambda: streamed.extend(l.id for l in stream_client.label_stream(pairs, batch_size=4)))
+    streaming = threading.Thread(
+        target=lambda: streamed.extend(x.id for x in stream_client.label_stream(pairs, batch_size=4))
+    )
     streaming.start()
     wait_for(lambda: teacher.server.tracker.inflight == 1)
     stopping = threading.Thread(target=teacher.stop)
@@ -122,7 +125,9 @@ def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Pat
 
 def test_serve_reports_a_model_that_does_not_load(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
-    server = protege("serve", "--backend", "cross-encoder", "--model", str(missing), "--port", "0", "--metrics-port", "0")
+    server = protege(
+        "serve", "--backend", "cross-encoder", "--model", str(missing), "--port", "0", "--metrics-port", "0"
+    )
     output, _ = server.communicate(timeout=120)
     assert server.returncode == 2
     assert str(missing) in output.splitlines()[-1]
@@ -130,7 +135,7 @@ def test_serve_reports_a_model_that_does_not_load(tmp_path: Path) -> None:
 
 def test_health_command_fails_when_nothing_listens() -> None:
     check = subprocess.run(
-        [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{free_port()}", "--timeout", "2"],
+        [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{free_port()}", "--timeout=2"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert check.returncode == 1 and "UNAVAILABLE" in check.stderr

@@ -10,14 +10,13 @@ import grpc
 import numpy as np
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-
 from protege.client import Pair, TeacherError
 from protege.proto import teacher_pb2
 from protege.server.backends import Backend, Scores
 
 QUERIES = ["cordless drill", "white ceiling paint", "angle bracket", "deck over"]
 DOCUMENTS = ["drill driver kit", "flat white ceiling paint", "corner brace", "wood and concrete coating"]
-PAIRS = [Pair(f"p{i}", q, d) for i, (q, d) in enumerate(zip(QUERIES, DOCUMENTS))]
+PAIRS = [Pair(f"p{i}", q, d) for i, (q, d) in enumerate(zip(QUERIES, DOCUMENTS, strict=False))]
 
 
 def raw_label(port: int, payload: bytes) -> grpc.RpcError:
@@ -46,7 +45,9 @@ def test_label_matches_the_model_in_order_with_ids(start_teacher, cross_encoder_
     assert [label.id for label in labels] == [pair.id for pair in PAIRS]
     expected = cross_encoder_backend.score(QUERIES, DOCUMENTS).scores
     np.testing.assert_allclose([label.score for label in labels], expected, atol=1e-6)
-    assert all(not label.cached and label.teacher_version == cross_encoder_backend.version for label in labels)
+    assert all(
+        not label.cached and label.teacher_version == cross_encoder_backend.version for label in labels
+    )
 
 
 def test_relabel_comes_from_the_cache(start_teacher, cross_encoder_backend: Backend) -> None:
@@ -65,7 +66,9 @@ def test_label_stream_keeps_order_and_ids(start_teacher, cross_encoder_backend: 
     labels = list(client.label_stream(pairs, batch_size=50, window=3))
     assert [label.id for label in labels] == [pair.id for pair in pairs]
     sample = [0, 123, 599]
-    expected = cross_encoder_backend.score([pairs[i].query for i in sample], [pairs[i].document for i in sample])
+    expected = cross_encoder_backend.score(
+        [pairs[i].query for i in sample], [pairs[i].document for i in sample]
+    )
     np.testing.assert_allclose([labels[i].score for i in sample], expected.scores, atol=1e-6)
 
 
@@ -93,7 +96,10 @@ def test_llm_judge_labels_and_refines(start_teacher, llm_backend: Backend) -> No
     ("pairs", "detail"),
     [
         ([], "pairs is empty"),
-        ([Pair("a", "drill", "kit"), Pair("a", "saw", "kit")], "pairs[1] (id 'a'): id is a duplicate of pairs[0]"),
+        (
+            [Pair("a", "drill", "kit"), Pair("a", "saw", "kit")],
+            "pairs[1] (id 'a'): id is a duplicate of pairs[0]",
+        ),
         ([Pair("", "drill", "kit")], "pairs[0]: id is empty"),
         ([Pair("a", "drill", "kit"), Pair("b", " ", "kit")], "pairs[1] (id 'b'): query is empty"),
         ([Pair("a", "drill", "")], "pairs[0] (id 'a'): document is empty"),
@@ -106,7 +112,9 @@ def test_bad_input_is_invalid_argument_and_nothing_is_cached(
 ) -> None:
     from protege.server.validation import Limits
 
-    teacher, client = start_teacher(cross_encoder_backend, limits=Limits(max_pairs_per_request=5, max_text_chars=100))
+    teacher, client = start_teacher(
+        cross_encoder_backend, limits=Limits(max_pairs_per_request=5, max_text_chars=100)
+    )
     with pytest.raises(TeacherError) as raised:
         client.label(pairs)
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -162,7 +170,10 @@ def test_overload_is_resource_exhausted_then_recovers(start_teacher) -> None:
             response_deserializer=teacher_pb2.LabelResponse.FromString,
         )
         with pytest.raises(grpc.RpcError) as raised:
-            stub(teacher_pb2.LabelRequest(pairs=[teacher_pb2.Pair(id="x", query="q2", document="d")]), timeout=10)
+            stub(
+                teacher_pb2.LabelRequest(pairs=[teacher_pb2.Pair(id="x", query="q2", document="d")]),
+                timeout=10,
+            )
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "overloaded" in raised.value.details()
     backend.gate.set()
@@ -179,7 +190,11 @@ def test_health_reflection_and_metrics(start_teacher, cross_encoder_backend: Bac
     with grpc.insecure_channel(client.target) as channel:
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert "protege.v1.Teacher" in services and "grpc.health.v1.Health" in services
-    body = urllib.request.urlopen(f"http://127.0.0.1:{teacher.server.metrics_port}/metrics", timeout=5).read().decode()
+    body = (
+        urllib.request.urlopen(f"http://127.0.0.1:{teacher.server.metrics_port}/metrics", timeout=5)
+        .read()
+        .decode()
+    )
     assert 'protege_requests_total{code="OK",method="Label"} 1.0' in body
     assert 'protege_pairs_total{source="model"} 4.0' in body
     for name in ("protege_batch_size_bucket", "protege_queue_seconds_bucket", "protege_model_seconds_bucket"):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from protege.proto import teacher_pb2
 from protege.server.validation import InvalidRequest, Limits, check_label_request, lenient_deserializer
 
@@ -34,7 +33,11 @@ def test_a_valid_request_passes() -> None:
 
 def test_invalid_utf8_is_reported_by_pair_and_field() -> None:
     deserialize = lenient_deserializer(teacher_pb2.LabelRequest)
-    raw = request(("ok", "fine", "fine"), ("p7", "QQQQ", "doc")).SerializeToString().replace(b"QQQQ", b"Q\xffQQ")
+    raw = (
+        request(("ok", "fine", "fine"), ("p7", "QQQQ", "doc"))
+        .SerializeToString()
+        .replace(b"QQQQ", b"Q\xffQQ")
+    )
     parsed = deserialize(raw)
     assert isinstance(parsed, InvalidRequest)
     assert parsed.detail.startswith("pairs[1] (id 'p7'): query is not valid UTF-8")

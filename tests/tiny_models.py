@@ -8,9 +8,9 @@ import torch
 
 WORDS = (
     "a an the and or of for with in to is it no yes not relevant query product answer shopper "
-    "cordless drill driver kit battery paint white black gloss flat ceiling gal angle bracket corner "
-    "brace deck over wood concrete coating light bulb led soft watt ratchet set piece search type find "
-    "write one different same products reply only searched could"
+    "cordless drill driver kit battery paint white black gloss flat ceiling gal angle bracket "
+    "corner brace deck over wood concrete coating light bulb led soft watt ratchet set piece "
+    "search type find write one different same products reply only searched could"
 ).split()
 
 
@@ -20,7 +20,19 @@ def make_tiny_bert(folder: Path, num_labels: int | None = 1, seed: int = 0) -> P
 
     folder.mkdir(parents=True, exist_ok=True)
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [str(d) for d in range(10)]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *letters, *(f"##{c}" for c in letters), "-", ".", "/"]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *WORDS,
+        *letters,
+        *(f"##{c}" for c in letters),
+        "-",
+        ".",
+        "/",
+    ]
     (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
     config = BertConfig(
         vocab_size=len(dict.fromkeys(vocab)),
@@ -44,9 +56,18 @@ def make_tiny_llm(folder: Path, seed: int = 0) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[BOS]", "[EOS]", *dict.fromkeys(
-        [*WORDS, "Yes", "No", "Query", "Product", "Answer", ":", "?", ".", ",", "'"]
-    )])}
+    vocab = {
+        token: i
+        for i, token in enumerate(
+            [
+                "[PAD]",
+                "[UNK]",
+                "[BOS]",
+                "[EOS]",
+                *dict.fromkeys([*WORDS, "Yes", "No", "Query", "Product", "Answer", ":", "?", ".", ",", "'"]),
+            ]
+        )
+    }
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(

@@ -65,7 +65,7 @@ class CrossEncoderBackend(Backend):
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:
         logits = self.model.predict(
-            list(zip(queries, documents)),
+            list(zip(queries, documents, strict=False)),
             batch_size=len(queries),
             activation_fn=torch.nn.Identity(),
             convert_to_numpy=True,

@@ -18,8 +18,7 @@ from .base import Backend, Scores, expected_grade, resolve_device, resolve_dtype
 logger = logging.getLogger(__name__)
 
 JUDGE_PROMPT = (
-    "Query: {query}\nProduct: {document}\n"
-    "Is the product relevant to the search query? Answer {choices}."
+    "Query: {query}\nProduct: {document}\nIs the product relevant to the search query? Answer {choices}."
 )
 REFINE_PROMPT = (
     "A shopper searched for: {query}\n{product}"
@@ -137,7 +136,7 @@ class LLMJudgeBackend(Backend):
         choices = " or ".join(self.labels)
         prompts = [
             self._render(self.prompt.format(query=q, document=d, choices=choices))
-            for q, d in zip(queries, documents)
+            for q, d in zip(queries, documents, strict=False)
         ]
         batch = self._encode(prompts)
         # Left padding: positions must count real tokens only, or padded rows score differently.
@@ -163,7 +162,9 @@ class LLMJudgeBackend(Backend):
                 num_return_sequences=num_rewrites,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
-        texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(
+            output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
+        )
         rewrites: list[str] = []
         seen = {query.strip().lower()}
         for text in texts:
