@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from .backends import BACKEND_KINDS
 from .validation import Limits
@@ -15,9 +16,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="serve a teacher over gRPC",
         description="Serve a teacher model over gRPC (protege.v1.Teacher) with health, reflection, metrics.",
     )
-    parser.add_argument("--backend", required=True, choices=BACKEND_KINDS, help="kind of teacher model")
+    # Containers can set the teacher through the environment instead of flags.
+    backend, model = os.environ.get("PROTEGE_BACKEND"), os.environ.get("PROTEGE_MODEL")
     parser.add_argument(
-        "--model", required=True, help="local path or hub id of the model (a .gguf file for llm-judge)"
+        "--backend",
+        required=backend is None,
+        default=backend,
+        choices=BACKEND_KINDS,
+        help="kind of teacher model",
+    )
+    parser.add_argument(
+        "--model",
+        required=model is None,
+        default=model,
+        help="local path or hub id of the model (a .gguf file for llm-judge); default: $PROTEGE_MODEL",
     )
     parser.add_argument("--host", default="[::]", help="address to bind (default: all interfaces)")
     parser.add_argument("--port", type=int, default=50051, help="gRPC port (0: any free port)")

@@ -10,11 +10,21 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Backend, Scores, teacher_version
+if TYPE_CHECKING:
+    from .base import Backend
 
 BACKEND_KINDS = ("cross-encoder", "llm-judge", "bi-encoder")
+
+
+def __getattr__(name: str) -> Any:
+    # torch loads only when a backend is used, so `protege health` and `--help` start fast.
+    if name in ("Backend", "Scores", "teacher_version"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_backend(kind: str, model: str, **options: Any) -> Backend:

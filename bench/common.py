@@ -1,0 +1,94 @@
+"""Shared by the benchmarks: pairs to score, a teacher process, and the JSON line."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+HOMEDEPOT = REPO.parent / "shared" / "data" / "homedepot" / "train.csv"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit(result: dict) -> None:
+    """The benchmark's result: one JSON line, printed last."""
+    print(json.dumps(result), flush=True)
+
+
+def load_pairs(n: int, data: Path | None = None) -> tuple[list[tuple[str, str]], str]:
+    """``n`` distinct (query, product title) pairs: real Home Depot pairs when the shared data is
+    beside the repository, else variations of the demo's sample pairs. Returns (pairs, source)."""
+    path = data or HOMEDEPOT
+    if path.exists():
+        with path.open(encoding="latin-1", newline="") as file:
+            rows = csv.DictReader(file)
+            pairs = list(dict.fromkeys((row["search_term"], row["product_title"]) for row in rows))
+        if len(pairs) >= n:
+            return pairs[:n], str(path.name)
+    from protege.demo import SAMPLE_PAIRS
+
+    cycle = itertools.islice(itertools.cycle(SAMPLE_PAIRS), n)
+    return [(f"{query} {i}", document) for i, (query, document) in enumerate(cycle)], "demo sample pairs"
+
+
+class TeacherProcess:
+    """``protege serve`` in a subprocess, ready (SERVING) when the ``with`` block starts."""
+
+    def __init__(self, port: int, *args: str) -> None:
+        self.target = f"127.0.0.1:{port}"
+        command = [
+            sys.executable,
+            "-m",
+            "protege",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
+
+    def __enter__(self) -> TeacherProcess:
+        deadline = time.monotonic() + 300
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"teacher exited with {self.process.returncode}")
+                try:
+                    status = stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        return self
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("teacher did not become SERVING in 300 s")
+                time.sleep(0.2)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
