@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -178,12 +180,28 @@ class TeacherClient:
 
 
 def _channel_target(target: str) -> str:
-    """A comma-separated replica list becomes an ``ipv4:``/``ipv6:`` multi-address target."""
+    """A comma-separated replica list becomes one ``ipv4:``/``ipv6:`` multi-address target
+    (hostnames resolved now), so ``round_robin`` spreads calls over the replicas."""
     if "," not in target:
         return target
-    addresses = [part.strip() for part in target.split(",") if part.strip()]
-    scheme = "ipv6" if all(address.startswith("[") for address in addresses) else "ipv4"
-    return f"{scheme}:{','.join(addresses)}"
+    addresses = [_resolve(part.strip()) for part in target.split(",") if part.strip()]
+    if all(address.startswith("[") for address in addresses):
+        return f"ipv6:{','.join(addresses)}"
+    if any(address.startswith("[") for address in addresses):
+        raise ValueError(f"replica list {target!r} mixes IPv4 and IPv6 addresses")
+    return f"ipv4:{','.join(addresses)}"
+
+
+def _resolve(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"replica {address!r} is not host:port")
+    host = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = ipaddress.ip_address(socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][4][0])
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 def _when_room(

@@ -207,3 +207,15 @@ def test_reflection_can_be_turned_off(start_teacher, cross_encoder_backend: Back
         ProtoReflectionDescriptorDatabase(channel).get_services()
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert client.health() == "SERVING"
+
+
+def test_replica_list_is_balanced_round_robin(start_teacher, cross_encoder_backend: Backend) -> None:
+    from protege.client import TeacherClient
+
+    teachers = [start_teacher(cross_encoder_backend, cache=None)[0] for _ in range(2)]
+    target = ",".join(f"localhost:{teacher.port}" for teacher in teachers)
+    with TeacherClient(target) as client:
+        for i in range(20):
+            client.label([Pair(str(i), f"query {i}", "document")])
+    served = [teacher.server.metrics.requests.labels("Label", "OK")._value.get() for teacher in teachers]
+    assert sum(served) == 20 and min(served) >= 5
