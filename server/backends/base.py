@@ -62,11 +62,19 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
         raise ValueError(f"unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16") from None
 
 
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """Hash of a tokenizer's full definition (vocabulary, normalisation, special tokens)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def teacher_version(kind: str, module: torch.nn.Module, config: dict[str, Any]) -> str:
     """Stable hash of a model's weights and the backend config that shapes its labels.
 
-    Two servers with the same weights and settings report the same version, so labels
-    cached or stored by one are valid for the other; any change to either changes it.
+    Two servers with the same weights and settings report the same version wherever the
+    files live, so labels cached or stored by one are valid for the other; any change to
+    either (weights, tokenizer, prompt, length limit, dtype) changes it.
 
     Example::
 

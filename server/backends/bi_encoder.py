@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from .base import Backend, Scores, resolve_device, resolve_dtype, teacher_version
+from .base import Backend, Scores, resolve_device, resolve_dtype, teacher_version, tokenizer_fingerprint
 
 
 class BiEncoderBackend(Backend):
@@ -24,7 +24,11 @@ class BiEncoderBackend(Backend):
         torch_dtype = resolve_dtype(dtype, device)
         self.model = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype})
         self.model.eval()
-        config = {"model": str(model), "max_seq_length": self.model.max_seq_length, "dtype": str(torch_dtype)}
+        config = {
+            "tokenizer": tokenizer_fingerprint(self.model.tokenizer),
+            "max_seq_length": self.model.max_seq_length,
+            "dtype": str(torch_dtype),
+        }
         super().__init__(str(model), teacher_version(self.kind, self.model, config))
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:

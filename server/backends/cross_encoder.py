@@ -8,7 +8,15 @@ import numpy as np
 import torch
 from sentence_transformers import CrossEncoder
 
-from .base import Backend, Scores, expected_grade, resolve_device, resolve_dtype, teacher_version
+from .base import (
+    Backend,
+    Scores,
+    expected_grade,
+    resolve_device,
+    resolve_dtype,
+    teacher_version,
+    tokenizer_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +64,11 @@ class CrossEncoderBackend(Backend):
             )
         num_labels = self.model.num_labels
         class_names = () if num_labels == 1 else self._class_names(num_labels)
-        config = {"model": str(model), "max_length": self.model.max_length, "dtype": str(torch_dtype)}
+        config = {
+            "tokenizer": tokenizer_fingerprint(self.model.tokenizer),
+            "max_length": self.model.max_length,
+            "dtype": str(torch_dtype),
+        }
         super().__init__(str(model), teacher_version(self.kind, self.model.model, config), class_names)
 
     def _class_names(self, num_labels: int) -> tuple[str, ...]:

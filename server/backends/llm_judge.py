@@ -13,7 +13,15 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import Backend, Scores, expected_grade, resolve_device, resolve_dtype, teacher_version
+from .base import (
+    Backend,
+    Scores,
+    expected_grade,
+    resolve_device,
+    resolve_dtype,
+    teacher_version,
+    tokenizer_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +89,7 @@ class LLMJudgeBackend(Backend):
         self.max_new_tokens = max_new_tokens
         self.label_token_ids = self._label_token_ids(labels)
         config = {
-            "model": model,
+            "tokenizer": tokenizer_fingerprint(self.tokenizer),
             "labels": labels,
             "prompt": prompt,
             "max_length": max_length,
