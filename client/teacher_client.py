@@ -128,15 +128,24 @@ class TeacherClient:
         room = threading.Semaphore(window)
         stop = threading.Event()
 
+        def wait_for_room() -> bool:
+            while not room.acquire(timeout=0.1):
+                if stop.is_set():
+                    return False
+            return not stop.is_set()
+
         def requests() -> Iterator[teacher_pb2.LabelRequest]:
+            # Runs on gRPC's sending thread; blocks while `window` requests are unanswered.
             batch: list[teacher_pb2.Pair] = []
             for pair in pairs:
                 batch.append(_pair(pair))
                 if len(batch) == batch_size:
-                    yield from _when_room(room, stop, batch)
+                    if not wait_for_room():
+                        return
+                    yield teacher_pb2.LabelRequest(pairs=batch)
                     batch = []
-            if batch:
-                yield from _when_room(room, stop, batch)
+            if batch and wait_for_room():
+                yield teacher_pb2.LabelRequest(pairs=batch)
 
         responses = self._stub.LabelStream(requests(), metadata=self._metadata)
         try:
@@ -147,7 +156,6 @@ class TeacherClient:
             raise TeacherError(self.target, "LabelStream", error) from None
         finally:
             stop.set()
-            room.release()
             responses.cancel()
 
     def refine(self, query: str, document: str = "", num_rewrites: int = 4, seed: int = 0) -> list[str]:
@@ -202,14 +210,6 @@ def _resolve(address: str) -> str:
     except ValueError:
         ip = ipaddress.ip_address(socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][4][0])
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
-def _when_room(
-    room: threading.Semaphore, stop: threading.Event, batch: list[teacher_pb2.Pair]
-) -> Iterator[teacher_pb2.LabelRequest]:
-    room.acquire()
-    if not stop.is_set():
-        yield teacher_pb2.LabelRequest(pairs=batch)
 
 
 def _pair(pair: Pair | tuple[str, str, str]) -> teacher_pb2.Pair:

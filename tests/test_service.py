@@ -219,3 +219,17 @@ def test_replica_list_is_balanced_round_robin(start_teacher, cross_encoder_backe
             client.label([Pair(str(i), f"query {i}", "document")])
     served = [teacher.server.metrics.requests.labels("Label", "OK")._value.get() for teacher in teachers]
     assert sum(served) == 20 and min(served) >= 5
+
+
+def test_abandoning_a_stream_leaves_no_thread_behind(start_teacher, cross_encoder_backend: Backend) -> None:
+    _, client = start_teacher(cross_encoder_backend)
+    list(client.label_stream([Pair("warm", "query", "document")]))  # threads made once per process
+    before = threading.active_count()
+    pairs = (Pair(str(i), f"query {i}", "document") for i in range(10_000))
+    stream = client.label_stream(pairs, batch_size=10, window=2)
+    assert next(stream).id == "0"
+    stream.close()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= before
