@@ -50,26 +50,29 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_health(args: argparse.Namespace) -> int:
-    from .teacher_client import TeacherError
+    def check(teacher) -> int:
+        status = teacher.health()
+        print(status)
+        return 0 if status == "SERVING" else 1
 
-    with connect(args) as teacher:
-        try:
-            status = teacher.health()
-        except TeacherError as error:
-            print(error, file=sys.stderr)
-            return 1
-    print(status)
-    return 0 if status == "SERVING" else 1
+    return _ask(args, check)
 
 
 def run_describe(args: argparse.Namespace) -> int:
+    def describe(teacher) -> int:
+        print(json_format.MessageToJson(teacher.describe(), always_print_fields_with_no_presence=True))
+        return 0
+
+    return _ask(args, describe)
+
+
+def _ask(args: argparse.Namespace, question) -> int:
+    """Runs ``question(teacher)``; a refused or failed call prints the error and exits 1."""
     from .teacher_client import TeacherError
 
     with connect(args) as teacher:
         try:
-            description = teacher.describe()
+            return question(teacher)
         except TeacherError as error:
             print(error, file=sys.stderr)
             return 1
-    print(json_format.MessageToJson(description, always_print_fields_with_no_presence=True))
-    return 0

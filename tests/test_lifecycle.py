@@ -139,3 +139,16 @@ def test_health_command_fails_when_nothing_listens() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert check.returncode == 1 and "UNAVAILABLE" in check.stderr
+
+
+def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> None:
+    import json
+
+    teacher, _ = start_teacher(cross_encoder_backend)
+    described = subprocess.run(
+        [sys.executable, "-m", "protege", "describe", "--teacher", f"127.0.0.1:{teacher.port}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert described.returncode == 0, described.stderr
+    info = json.loads(described.stdout)
+    assert info["teacherVersion"] == cross_encoder_backend.version and info["backend"] == "cross-encoder"
