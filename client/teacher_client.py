@@ -16,10 +16,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
 # Labels are pure functions of (teacher version, texts), so every call is safe to retry.
+# Streams are left out: a stream retried by the channel can wait forever on a teacher that
+# died mid-stream; callers retry them whole (protege label retries a shard).
 _RETRY_POLICY = {
     "methodConfig": [
         {
-            "name": [{"service": SERVICE_NAME}],
+            "name": [{"service": SERVICE_NAME, "method": name} for name in ("Describe", "Label", "Refine")],
             "retryPolicy": {
                 "maxAttempts": 5,
                 "initialBackoff": "0.2s",

@@ -1,0 +1,256 @@
+"""Labelling jobs: every pair of a large input labelled by the teacher exactly once.
+
+The input is cut into shards of ``shard_size`` pairs in input order. Each shard is labelled
+over one ``LabelStream`` and written as parquet through a temporary file and a rename, then
+recorded in ``manifest.json`` (also replaced atomically). A job started again with the same
+``out`` skips recorded shards, so a killed job or teacher loses at most the shards in flight,
+and no label is written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from .readers import Columns, ReadStats, count_rows, read_pairs
+from .teacher_client import Pair, TeacherClient, TeacherError
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+class JobError(RuntimeError):
+    """A job that cannot go on; shards already written stay valid."""
+
+
+@dataclass
+class LabelJob:
+    """One labelling job: ``data`` (read with ``columns``) labelled into ``out``.
+
+    Example::
+
+        job = LabelJob(Path("pairs.parquet"), Columns(), Path("labels/"), shard_size=1000)
+        summary = job.run(TeacherClient("dns:///teacher:50051"))
+    """
+
+    data: Path
+    columns: Columns
+    out: Path
+    encoding: str = "utf-8"
+    shard_size: int = 1000
+    concurrency: int = 4
+    batch_size: int = 256
+    window: int = 8
+    retry_seconds: float = 300.0
+    progress: bool = True
+
+    def run(self, client: TeacherClient) -> dict:
+        """Labels every pair not labelled yet; returns the job summary (also in the manifest)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        manifest = self._open_manifest()
+        version = client.describe().teacher_version
+        recorded = manifest.get("teacher_version")
+        if recorded and recorded != version:
+            raise JobError(
+                f"{self.out} holds labels of teacher version {recorded}, but the teacher now reports "
+                f"{version}; labels of two teacher versions are not mixed: use a new --out"
+            )
+        manifest["teacher_version"] = version
+        done: dict[str, dict] = manifest["shards"]
+        total = count_rows(self.data, self.encoding)
+        stats = ReadStats()
+        started = time.perf_counter()
+        labelled = 0
+        lock = threading.Lock()
+        bar = tqdm(total=total, unit="pair", desc="labelling", disable=not self.progress, smoothing=0.1)
+        bar.update(sum(shard["rows"] + shard.get("skipped", 0) for shard in done.values()))
+
+        def finish(index: int, table: pa.Table, skipped: int) -> None:
+            nonlocal labelled
+            name = f"labels-{index:06d}.parquet"
+            temporary = self.out / f".{name}.tmp"
+            pq.write_table(table, temporary)
+            temporary.replace(self.out / name)
+            with lock:
+                done[str(index)] = {"file": name, "rows": table.num_rows, "skipped": skipped}
+                labelled += table.num_rows
+                _write_json_atomic(self.out / MANIFEST, manifest)
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="protege-label") as pool:
+            running: set[Future] = set()
+            for index, shard, skipped in self._shards(stats):
+                if str(index) in done and (self.out / done[str(index)]["file"]).exists():
+                    continue
+                while len(running) >= self.concurrency:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    _raise_first(finished, pool)
+                running.add(
+                    pool.submit(self._label_shard, client, index, shard, skipped, version, finish, bar)
+                )
+            _raise_first(wait(running).done, pool)
+        bar.close()
+        elapsed = time.perf_counter() - started
+        manifest["summary"] = {
+            "pairs": sum(shard["rows"] for shard in done.values()),
+            "shards": len(done),
+            "labelled_now": labelled,
+            "seconds": round(elapsed, 2),
+            "pairs_per_s": round(labelled / elapsed, 1) if elapsed > 0 else None,
+            "skipped": stats.skipped,
+        }
+        _write_json_atomic(self.out / MANIFEST, manifest)
+        return manifest["summary"]
+
+    def _open_manifest(self) -> dict:
+        identity = {
+            "data": str(self.data.resolve()),
+            "data_fingerprint": _fingerprint(self.data),
+            "columns": asdict(self.columns),
+            "encoding": self.encoding,
+            "shard_size": self.shard_size,
+        }
+        path = self.out / MANIFEST
+        if path.exists():
+            manifest = json.loads(path.read_text())
+            if {key: manifest.get(key) for key in identity} != json.loads(json.dumps(identity)):
+                raise JobError(
+                    f"{self.out} holds labels of another input or other settings (see {path}); "
+                    "use a new --out, or the same data, columns, encoding and --shard-size"
+                )
+            return manifest
+        if any(self.out.glob("labels-*.parquet")):
+            raise JobError(f"{self.out} holds label shards but no {MANIFEST}; use a new --out")
+        return {**identity, "shards": {}}
+
+    def _shards(self, stats: ReadStats) -> Iterator[tuple[int, pa.Table, int]]:
+        """(index, pairs, rows skipped) per shard of ``shard_size`` pairs, in input order."""
+        pending: list[pa.Table] = []
+        rows = 0
+        index = 0
+        skipped_before = 0
+        for chunk in read_pairs(self.data, self.columns, encoding=self.encoding, stats=stats):
+            pending.append(chunk)
+            rows += chunk.num_rows
+            while rows >= self.shard_size:
+                table = pa.concat_tables(pending)
+                skipped = sum(stats.skipped.values()) - skipped_before
+                skipped_before += skipped
+                yield index, table.slice(0, self.shard_size), skipped
+                pending, rows, index = [table.slice(self.shard_size)], rows - self.shard_size, index + 1
+        if rows:
+            yield index, pa.concat_tables(pending), sum(stats.skipped.values()) - skipped_before
+
+    def _label_shard(
+        self,
+        client: TeacherClient,
+        index: int,
+        shard: pa.Table,
+        skipped: int,
+        version: str,
+        finish: Callable[[int, pa.Table, int], None],
+        bar: tqdm,
+    ) -> None:
+        ids = shard["pair_id"].to_pylist()
+        pairs = [
+            Pair(*row)
+            for row in zip(ids, shard["query"].to_pylist(), shard["document"].to_pylist(), strict=True)
+        ]
+        delay, last_success = 0.5, time.monotonic()
+        while True:
+            shown = 0
+            try:
+                labels = []
+                for label in client.label_stream(pairs, batch_size=self.batch_size, window=self.window):
+                    labels.append(label)
+                    if len(labels) - shown >= 32:
+                        bar.update(len(labels) - shown)
+                        shown = len(labels)
+                break
+            except TeacherError as error:
+                bar.update(-shown)
+                if error.code not in RETRYABLE:
+                    raise JobError(f"the teacher refused shard {index}: {error}") from None
+                if time.monotonic() - last_success > self.retry_seconds:
+                    raise JobError(
+                        f"the teacher has been unreachable for {self.retry_seconds:.0f} s ({error}); "
+                        f"finished shards are kept in {self.out}: run the same command again"
+                    ) from None
+                logger.warning("shard %d: %s; retrying in %.1f s", index, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if [label.id for label in labels] != ids:
+            raise JobError(f"shard {index}: the teacher answered other pair ids than were sent")
+        mixed = {label.teacher_version for label in labels} - {version}
+        if mixed:
+            raise JobError(
+                f"shard {index}: the teacher version changed from {version} to {', '.join(mixed)} "
+                "during the job; labels of two teacher versions are not mixed: use a new --out"
+            )
+        bar.update(len(labels) - shown + skipped)
+        table = shard.append_column("score", pa.array([label.score for label in labels], pa.float64()))
+        table = table.append_column(
+            "class_probabilities",
+            pa.array([list(label.class_probabilities) for label in labels], pa.list_(pa.float64())),
+        )
+        table = table.append_column("teacher_version", pa.array([version] * len(labels), pa.string()))
+        finish(index, table, skipped)
+
+
+def read_labels(out: str | Path) -> pa.Table:
+    """All labels of a job folder, in input order.
+
+    Example::
+
+        table = read_labels("labels/")
+        table.to_pandas()[["query", "document", "score"]]
+    """
+    out = Path(out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    shards = sorted(manifest["shards"].items(), key=lambda item: int(item[0]))
+    return pa.concat_tables([pq.read_table(out / shard["file"]) for _, shard in shards])
+
+
+def _raise_first(futures: set[Future], pool: ThreadPoolExecutor) -> None:
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise error
+
+
+def _fingerprint(path: Path) -> str:
+    """Size plus hashes of the first and last MiB: cheap, and changes when the data does."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as file:
+        digest.update(file.read(1 << 20))
+        file.seek(max(0, size - (1 << 20)))
+        digest.update(file.read(1 << 20))
+    return digest.hexdigest()[:32]
+
+
+def _write_json_atomic(path: Path, value: object) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=2, sort_keys=True))
+    temporary.replace(path)
+
+
+__all__ = ["JobError", "LabelJob", "read_labels"]
