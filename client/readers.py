@@ -202,9 +202,9 @@ def _normalise(path: Path, table: pa.Table, columns: Columns, first_row: int, st
         return pc.utf8_trim_whitespace(pc.cast(table[name], pa.string()).combine_chunks())
 
     query = text(columns.query)
-    parts = [pc.fill_null(text(name), "") for name in columns.docs]
-    document = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, columns.doc_separator)
-    document = pc.utf8_trim_whitespace(document)
+    # Empty parts become null so the join skips them instead of leaving a dangling separator.
+    parts = [pc.if_else(pc.equal(text(name), ""), None, text(name)) for name in columns.docs]
+    document = pc.binary_join_element_wise(*parts, columns.doc_separator, null_handling="skip")
     pair_id = text(columns.pair_id) if columns.pair_id else pc.cast(rows, pa.string())
     doc_id = text(columns.doc_id) if columns.doc_id else pa.nulls(table.num_rows, pa.string())
     label = (

@@ -1,0 +1,193 @@
+"""protege label: every pair labelled once, across teacher deaths, restarts and replicas."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import free_port
+from protege.client import TeacherClient
+from protege.client.jobs import JobError, LabelJob, read_labels
+from protege.client.readers import Columns
+from test_lifecycle import protege, wait_for
+
+N = 600
+
+
+@pytest.fixture
+def pairs_file(tmp_path: Path) -> Path:
+    rows = [
+        {"search": f"cordless drill {i}", "title": f"drill driver kit {i % 37}", "uid": f"u{i % 37}"}
+        for i in range(N)
+    ]
+    path = tmp_path / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+COLUMNS = Columns(query="search", docs=("title",), doc_id="uid")
+
+
+def job(pairs_file: Path, out: Path, **options) -> LabelJob:
+    options = {"shard_size": 50, "concurrency": 2, "batch_size": 20, "progress": False, **options}
+    return LabelJob(pairs_file, COLUMNS, out, **options)
+
+
+def test_labels_every_pair_once_in_order_and_resumes_as_a_no_op(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    _, client = start_teacher(cross_encoder_backend)
+    summary = job(pairs_file, tmp_path / "out").run(client)
+    assert summary["pairs"] == N and summary["shards"] == N // 50 and summary["labelled_now"] == N
+    labels = read_labels(tmp_path / "out")
+    assert labels["pair_id"].to_pylist() == [str(i) for i in range(N)]
+    assert set(labels.column_names) >= {"query", "document", "doc_id", "score", "teacher_version"}
+    expected = cross_encoder_backend.score(
+        labels["query"].to_pylist()[:5], labels["document"].to_pylist()[:5]
+    )
+    np.testing.assert_allclose(labels["score"].to_pylist()[:5], expected.scores, atol=1e-6)
+    again = job(pairs_file, tmp_path / "out").run(client)
+    assert again["labelled_now"] == 0 and again["pairs"] == N
+
+
+def test_other_settings_in_the_same_out_are_refused(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    _, client = start_teacher(cross_encoder_backend)
+    job(pairs_file, tmp_path / "out").run(client)
+    with pytest.raises(JobError, match="another input or other settings"):
+        job(pairs_file, tmp_path / "out", shard_size=60).run(client)
+
+
+def test_a_new_teacher_version_is_not_mixed_in(
+    start_teacher, cross_encoder_backend, tiny_graded_cross_encoder, pairs_file: Path, tmp_path: Path
+) -> None:
+    from protege.server.backends import load_backend
+
+    _, client = start_teacher(cross_encoder_backend)
+    job(pairs_file, tmp_path / "out").run(client)
+    other = load_backend("cross-encoder", str(tiny_graded_cross_encoder), device="cpu")
+    _, other_client = start_teacher(other)
+    with pytest.raises(JobError, match="labels of two teacher versions are not mixed"):
+        job(pairs_file, tmp_path / "out").run(other_client)
+
+
+def test_round_robin_spreads_shards_over_replicas(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    teachers = [start_teacher(cross_encoder_backend, cache=None)[0] for _ in range(3)]
+    target = ",".join(f"127.0.0.1:{teacher.port}" for teacher in teachers)
+    with TeacherClient(target) as client:
+        job(pairs_file, tmp_path / "out", shard_size=20, concurrency=3).run(client)
+    served = [teacher.server.metrics.pairs.labels("model")._value.get() for teacher in teachers]
+    assert sum(served) == N
+    assert min(served) >= 0.2 * N, served
+
+
+def test_refusal_is_a_clear_error(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("secret-1\n")
+    teacher, _ = start_teacher(cross_encoder_backend, token_file=str(token))
+    command = ["label", "--teacher", f"127.0.0.1:{teacher.port}", "--data", str(pairs_file)]
+    command += ["--query-col", "search", "--doc-col", "title", "--out", str(tmp_path / "out")]
+    run = subprocess.run(
+        [sys.executable, "-m", "protege", *command], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 1
+    assert "UNAUTHENTICATED" in run.stderr and "secret-1" not in run.stderr + run.stdout
+
+
+def serve_tiny(model: Path, port: int, tmp_path: Path) -> subprocess.Popen:
+    """A deliberately slow teacher (one pair per model batch), so a job lasts long enough to kill."""
+    return protege(
+        "serve", "--backend", "cross-encoder", "--model", str(model), "--host", "127.0.0.1",
+        "--port", str(port), "--metrics-port", "0", "--cache", str(tmp_path / "t.sqlite"), "--max-batch", "1",
+    )  # fmt: skip
+
+
+def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    rows = [{"search": f"drill {i}", "title": f"drill driver kit {i}", "uid": f"u{i}"} for i in range(3000)]
+    pairs_file = tmp_path / "many.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), pairs_file)
+    port = free_port()
+    teacher = serve_tiny(tiny_cross_encoder, port, tmp_path)
+    client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
+    try:
+        wait_for(lambda: _serving(client), timeout=120)
+        reference = job(pairs_file, tmp_path / "reference").run(client)
+        assert reference["pairs"] == 3000
+
+        # Killed for good: the job gives up with its finished shards kept.
+        out = tmp_path / "out"
+        failure: list[BaseException] = []
+        running = threading.Thread(
+            target=lambda: _capture(failure, lambda: job(pairs_file, out, retry_seconds=2).run(client))
+        )
+        running.start()
+        wait_for(lambda: (out / "manifest.json").exists() and len(_done(out)) >= 2, timeout=60)
+        teacher.send_signal(signal.SIGKILL)
+        teacher.wait(30)
+        running.join(60)
+        assert (
+            failure and isinstance(failure[0], JobError) and "run the same command again" in str(failure[0])
+        )
+        kept = _done(out)
+        assert 2 <= len(kept) < 3000 // 50
+
+        # Killed and back while the job retries: it carries on by itself.
+        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path)
+        wait_for(lambda: _serving(client), timeout=120)
+        failure.clear()
+        running = threading.Thread(target=lambda: _capture(failure, lambda: job(pairs_file, out).run(client)))
+        running.start()
+        wait_for(lambda: len(_done(out)) >= len(kept) + 1, timeout=60)
+        teacher.send_signal(signal.SIGKILL)
+        teacher.wait(30)
+        time.sleep(1)
+        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path)
+        running.join(120)
+        assert not failure, failure
+    finally:
+        client.close()
+        teacher.kill()
+        teacher.wait(30)
+
+    labels, expected = read_labels(out), read_labels(tmp_path / "reference")
+    assert labels.num_rows == 3000
+    assert labels["pair_id"].to_pylist() == expected["pair_id"].to_pylist()
+    np.testing.assert_allclose(labels["score"].to_numpy(), expected["score"].to_numpy(), atol=1e-6)
+    assert not list(out.glob(".*.tmp"))
+
+
+def _done(out: Path) -> dict:
+    try:
+        return json.loads((out / "manifest.json").read_text())["shards"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _capture(errors: list[BaseException], work) -> None:
+    try:
+        work()
+    except BaseException as error:
+        errors.append(error)
+
+
+def _serving(client: TeacherClient) -> bool:
+    try:
+        return client.health() == "SERVING"
+    except Exception:
+        return False
