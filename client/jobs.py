@@ -74,6 +74,7 @@ class LabelJob:
                 f"{version}; labels of two teacher versions are not mixed: use a new --out"
             )
         manifest["teacher_version"] = version
+        _write_json_atomic(self.out / MANIFEST, manifest)  # claims `out` for this input at once
         done: dict[str, dict] = manifest["shards"]
         total = count_rows(self.data, self.encoding)
         stats = ReadStats()
