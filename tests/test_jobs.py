@@ -233,3 +233,30 @@ def test_augment_then_label_keeps_origins(
     for column in ("strategy", "origin_query", "retrieval", "doc_id"):
         assert labels[column].to_pylist() == pairs[column].to_pylist()
     assert {"seed", "product"} <= set(labels["strategy"].to_pylist())
+
+
+def test_augment_with_teacher_refinements(start_teacher, llm_backend, minilm_path, tmp_path: Path) -> None:
+    source = tmp_path / "seeds.jsonl"
+    seeds = [
+        ("cordless drill", "drill driver kit with battery"),
+        ("ceiling paint", "flat white ceiling paint gal"),
+    ]
+    source.write_text("".join(json.dumps({"query": q, "document": d}) + "\n" for q, d in seeds))
+    teacher, _ = start_teacher(llm_backend)
+    out = tmp_path / "refined.parquet"
+    augment = subprocess.run(
+        [sys.executable, "-m", "protege", "augment", "--data", str(source), "--out", str(out),
+         "--strategies", "refine", "--per-seed", "3", "--teacher", f"127.0.0.1:{teacher.port}",
+         "--embedder", str(minilm_path), "--top-k", "1", "--negatives", "0", "--no-seeds"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert augment.returncode == 0, augment.stderr
+    rows = pq.read_table(out).to_pylist()
+    assert rows and {row["strategy"] for row in rows} == {"refine"}
+    assert {row["origin_query"] for row in rows} <= {"cordless drill", "ceiling paint"}
+    missing_teacher = subprocess.run(
+        [sys.executable, "-m", "protege", "augment", "--data", str(source), "--out", str(out),
+         "--strategies", "refine", "--embedder", str(minilm_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert missing_teacher.returncode == 2 and "needs --teacher" in missing_teacher.stderr
