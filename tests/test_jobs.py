@@ -260,3 +260,24 @@ def test_augment_with_teacher_refinements(start_teacher, llm_backend, minilm_pat
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert missing_teacher.returncode == 2 and "needs --teacher" in missing_teacher.stderr
+
+
+def test_input_the_teacher_refuses_stops_the_job_naming_the_pair(
+    start_teacher, cross_encoder_backend, tmp_path: Path
+) -> None:
+    from protege.server.validation import Limits
+
+    rows = [{"query": f"q{i}", "document": "short"} for i in range(30)]
+    rows[17]["document"] = "long " * 40
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    teacher, _ = start_teacher(cross_encoder_backend, limits=Limits(max_text_chars=100))
+    run = subprocess.run(
+        [sys.executable, "-m", "protege", "label", "--teacher", f"127.0.0.1:{teacher.port}",
+         "--data", str(data), "--out", str(tmp_path / "labels"), "--shard-size", "10", "--concurrency", "1",
+         "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "refused shard 1" in run.stderr and "(id '17'): document has 199 characters" in run.stderr
+    assert sorted(_done(tmp_path / "labels")) == ["0"]  # the shard before it is kept
