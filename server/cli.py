@@ -66,10 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .app import ServeConfig, default_cache_path, serve
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     options: dict[str, object] = {"device": args.device, "dtype": args.dtype}
     if args.max_length is not None:
         options["max_length"] = args.max_length
