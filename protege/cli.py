@@ -17,7 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import demo
 
-    parser = argparse.ArgumentParser(prog="protege", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="protege",
+        description="Distillation with student-side filtering: serve a teacher, augment and label pairs.",
+    )
     parser.add_argument("--version", action="version", version=f"protege {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server_cli.add_parser(subparsers)

@@ -219,6 +219,8 @@ def test_replica_list_is_balanced_round_robin(start_teacher, cross_encoder_backe
             client.label([Pair(str(i), f"query {i}", "document")])
     served = [teacher.server.metrics.requests.labels("Label", "OK")._value.get() for teacher in teachers]
     assert sum(served) == 20 and min(served) >= 5
+    with TeacherClient(f"dns:///localhost:{teachers[0].port}") as client:  # the resolver scheme works too
+        assert client.label([Pair("d", "query", "document")])[0].id == "d"
 
 
 def test_abandoning_a_stream_leaves_no_thread_behind(start_teacher, cross_encoder_backend: Backend) -> None:
