@@ -1,0 +1,37 @@
+"""DESIGN.md's dependency rules: filters import neither side; server and client share only proto."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+FORBIDDEN = {
+    "filters": ("protege.server", "protege.client"),
+    "server": ("protege.client",),
+    "client": ("protege.server",),
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level > 1:
+            names.add("<relative import out of the package>")
+    return names
+
+
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
+def test_import_direction(folder: str) -> None:
+    files = sorted((REPO / folder).rglob("*.py"))
+    assert files
+    for path in files:
+        for name in imported_modules(path):
+            assert not name.startswith(FORBIDDEN[folder]), f"{path.relative_to(REPO)} imports {name}"
+            assert not name.startswith("<relative"), f"{path.relative_to(REPO)} reaches outside {folder}/"
