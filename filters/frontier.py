@@ -1,0 +1,56 @@
+"""Filters on the student's likelihood of the teacher's label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Candidates, no_reasons
+from .profile import Profile
+
+
+@dataclass
+class FrontierBand:
+    """Keeps pairs whose ``nll`` lies between the profile's ``low`` and ``high`` quantiles:
+    below, the student already knows the label ("known"); above, it cannot reach it yet
+    ("beyond frontier")."""
+
+    low: float = 0.1
+    high: float = 0.9
+
+    def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
+        nll = candidates["nll"]
+        reasons = no_reasons(len(candidates))
+        reasons[nll < profile.quantile("nll", self.low)] = "known"
+        reasons[nll > profile.quantile("nll", self.high)] = "beyond frontier"
+        return reasons
+
+
+@dataclass
+class IfdCeiling:
+    """Rejects pairs whose query makes the teacher's label less likely than no query at all:
+    ``ifd > 1 + margin`` ("contradictory": a teacher error, or beyond the frontier)."""
+
+    margin: float = 0.1
+
+    def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
+        reasons = no_reasons(len(candidates))
+        reasons[candidates["ifd"] > 1.0 + self.margin] = "contradictory"
+        return reasons
+
+
+@dataclass
+class Budget:
+    """Keeps at most ``max_pairs``, the most informative first (highest ``ifd``: the query
+    still carries what the student has to learn)."""
+
+    max_pairs: int
+
+    def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
+        reasons = no_reasons(len(candidates))
+        rows = np.flatnonzero(alive)
+        if len(rows) > self.max_pairs:
+            order = rows[np.argsort(-candidates["ifd"][rows], kind="stable")]
+            reasons[order[self.max_pairs :]] = "over budget"
+        return reasons

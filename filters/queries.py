@@ -1,0 +1,138 @@
+"""Filters on the queries themselves, in the student's own embedding space: plausibility
+(the r-IFD side: a generated query must look like the seed queries) and near-duplicates
+(SemDeDup)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import torch
+
+from .base import Candidates, no_reasons
+from .profile import Profile
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+class StudentQueryEmbedder:
+    """Unit-length query embeddings from the student's encoder (mean of its last hidden layer,
+    the query alone), so "plausible" means plausible to this student.
+
+    Example::
+
+        embed = StudentQueryEmbedder(CrossEncoder("student/"))
+        embed(["cordless drill", "xq zzv blorf"]).shape  # (2, hidden size)
+    """
+
+    def __init__(self, model, batch_size: int = 128) -> None:
+        self.tokenizer = model.tokenizer
+        self.encoder = model.model.base_model
+        self.batch_size = batch_size
+        self.max_length = min(getattr(model, "max_length", None) or 128, 128)
+
+    @torch.inference_mode()
+    def __call__(self, queries: Sequence[str]) -> np.ndarray:
+        device = next(self.encoder.parameters()).device
+        parts = []
+        for start in range(0, len(queries), self.batch_size):
+            batch = self.tokenizer(
+                list(queries[start : start + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(device)
+            hidden = self.encoder(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+            parts.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+        width = self.encoder.config.hidden_size
+        return np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
+
+
+def _index(vectors: np.ndarray) -> faiss.IndexFlatIP:
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def seed_distances(seed_vectors: np.ndarray) -> np.ndarray:
+    """Each seed query's cosine distance to its nearest other seed: the seeds' own density
+    profile, against which a generated query is judged (store it in the profile as
+    ``seed_distance``)."""
+    if len(seed_vectors) < 2:
+        raise ValueError("the seed density profile needs at least two seed queries")
+    similarities, _ = _index(seed_vectors).search(np.ascontiguousarray(seed_vectors, np.float32), 2)
+    return 1.0 - similarities[:, 1]
+
+
+def _is_generated(candidates: Candidates) -> np.ndarray:
+    if "origin_query" in candidates:
+        origins = candidates["origin_query"]
+        generated = np.array([bool(origin) for origin in origins.tolist()])
+    else:
+        generated = np.zeros(len(candidates), dtype=bool)
+    if "strategy" in candidates:
+        generated |= np.array(
+            [strategy not in (None, "", "seed") for strategy in candidates["strategy"].tolist()]
+        )
+    return generated
+
+
+@dataclass
+class Plausibility:
+    """Rejects generated queries farther from every seed query than the seeds' own
+    ``quantile`` nearest-neighbour distance ("implausible query"). Seed queries pass."""
+
+    seed_vectors: np.ndarray
+    embed: Embed
+    quantile: float = 0.99
+
+    def __post_init__(self) -> None:
+        self._seeds = _index(self.seed_vectors)
+
+    def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
+        reasons = no_reasons(len(candidates))
+        rows = np.flatnonzero(alive & _is_generated(candidates))
+        if not len(rows):
+            return reasons
+        limit = profile.quantile("seed_distance", self.quantile)
+        queries, inverse = np.unique(candidates["query"][rows].astype(str), return_inverse=True)
+        similarities, _ = self._seeds.search(np.ascontiguousarray(self.embed(list(queries)), np.float32), 1)
+        too_far = (1.0 - similarities[:, 0]) > limit
+        reasons[rows[too_far[inverse]]] = "implausible query"
+        return reasons
+
+
+@dataclass
+class NearDuplicates:
+    """Keeps one query of each group whose embeddings have cosine ≥ ``threshold`` (SemDeDup);
+    seed queries are kept first, then queries in row order. Other texts of a group are
+    rejected ("duplicate query"); the same text with other products is not a duplicate."""
+
+    embed: Embed
+    threshold: float = 0.98
+
+    def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
+        reasons = no_reasons(len(candidates))
+        rows = np.flatnonzero(alive)
+        if not len(rows):
+            return reasons
+        texts = candidates["query"][rows].astype(str)
+        generated = _is_generated(candidates)[rows]
+        order = np.lexsort((rows, generated))  # seeds first, then row order
+        unique: dict[str, None] = dict.fromkeys(texts[order].tolist())
+        queries = list(unique)
+        vectors = np.ascontiguousarray(self.embed(queries), np.float32)
+        kept = faiss.IndexFlatIP(vectors.shape[1])
+        duplicates = set()
+        for query, vector in zip(queries, vectors, strict=True):
+            if kept.ntotal and kept.search(vector[None], 1)[0][0, 0] >= self.threshold:
+                duplicates.add(query)
+            else:
+                kept.add(vector[None])
+        reasons[rows[np.isin(texts, list(duplicates))]] = "duplicate query"
+        return reasons

@@ -1,0 +1,161 @@
+"""Each filter's decision on constructed cases where the right answer is known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from protege.filters.base import Candidates, FilterPipeline, counts_table
+from protege.filters.frontier import Budget, FrontierBand, IfdCeiling
+from protege.filters.likelihood import StudentLikelihood
+from protege.filters.profile import Profile
+from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+from protege.filters.refinement import RefinementAcceptance
+from test_likelihood import DesignedStudent
+
+EVERYONE = np.ones(1, dtype=bool)
+
+
+def reference_profile(rng: np.random.Generator, centre: float = 1.0) -> Profile:
+    nll = rng.uniform(0.5 * centre, 1.5 * centre, 1000)
+    return Profile.from_statistics({"nll": nll, "ifd": rng.uniform(0, 1, 1000)})
+
+
+def candidates(**columns) -> Candidates:
+    return Candidates({name: np.asarray(values) for name, values in columns.items()})
+
+
+def test_a_pair_the_student_already_knows_is_rejected_as_known() -> None:
+    student = DesignedStudent(
+        {
+            ("drill", "DEWALT drill"): 6.0,
+            ("", "DEWALT drill"): 0.0,
+            ("saw", "saw blade"): 0.2,
+            ("", "saw blade"): 0.0,
+        }
+    )
+    stats = StudentLikelihood(student).statistics(["drill", "saw"], ["DEWALT drill", "saw blade"], [1.0, 1.0])
+    profile = reference_profile(np.random.default_rng(0), centre=0.6)
+    verdict = FrontierBand(0.1, 0.9)(candidates(**stats), np.ones(2, bool), profile)
+    assert verdict.tolist() == ["known", ""]
+
+
+def test_a_label_far_beyond_the_student_is_beyond_the_frontier() -> None:
+    profile = reference_profile(np.random.default_rng(0))
+    verdict = FrontierBand(0.1, 0.9)(candidates(nll=[1.0, 9.0]), np.ones(2, bool), profile)
+    assert verdict.tolist() == ["", "beyond frontier"]
+
+
+def test_a_contradictory_label_is_rejected() -> None:
+    # The teacher says relevant (1.0); with the query the student is surer it is not than without.
+    student = DesignedStudent({("odd", "doc"): -3.0, ("", "doc"): 0.0, ("fine", "doc"): 0.5})
+    stats = StudentLikelihood(student).statistics(["odd", "fine"], ["doc", "doc"], [1.0, 1.0])
+    profile = reference_profile(np.random.default_rng(0))
+    verdict = IfdCeiling(margin=0.1)(candidates(**stats), np.ones(2, bool), profile)
+    assert verdict.tolist() == ["contradictory", ""]
+
+
+def fake_embed(table: dict[str, list[float]]):
+    def embed(queries):
+        vectors = np.array([table[query] for query in queries], dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    return embed
+
+
+SPACE = {
+    "cordless drill": [1.0, 0.1, 0.0],
+    "drill driver": [1.0, 0.2, 0.0],
+    "ceiling paint": [0.1, 1.0, 0.0],
+    "white paint": [0.2, 1.0, 0.0],
+    "drill cordless": [1.0, 0.12, 0.0],
+    "xq zzv blorf": [0.0, 0.0, 1.0],
+    "paint ceiling": [0.1, 1.0, 0.001],
+}
+
+
+def test_a_gibberish_query_is_implausible_and_seeds_always_pass() -> None:
+    embed = fake_embed(SPACE)
+    seed_vectors = embed(["cordless drill", "drill driver", "ceiling paint", "white paint"])
+    profile = Profile.from_statistics({"seed_distance": seed_distances(seed_vectors)})
+    pairs = candidates(
+        query=["cordless drill", "drill cordless", "xq zzv blorf"], strategy=["seed", "reorder", "refine"]
+    )
+    verdict = Plausibility(seed_vectors, embed, quantile=0.99)(pairs, np.ones(3, bool), profile)
+    assert verdict.tolist() == ["", "", "implausible query"]
+
+
+def test_gibberish_is_far_in_a_real_students_embedding_space(minilm_path: Path) -> None:
+    from sentence_transformers import CrossEncoder
+
+    embed = StudentQueryEmbedder(CrossEncoder(str(minilm_path), device="cpu"))
+    seed_vectors = embed(
+        ["cordless drill", "drill bits", "ceiling paint", "white paint", "angle bracket", "brace"]
+    )
+    profile = Profile.from_statistics({"seed_distance": seed_distances(seed_vectors)})
+    pairs = candidates(query=["power drill", "qxz vvbl zzkq"], strategy=["synonym", "refine"])
+    verdict = Plausibility(seed_vectors, embed, quantile=0.95)(pairs, np.ones(2, bool), profile)
+    assert verdict.tolist() == ["", "implausible query"]
+
+
+def test_a_near_duplicate_query_is_rejected_but_not_its_other_products() -> None:
+    pairs = candidates(
+        query=["paint ceiling", "ceiling paint", "ceiling paint", "cordless drill"],
+        strategy=["reorder", "seed", "seed", "seed"],
+    )
+    verdict = NearDuplicates(fake_embed(SPACE), threshold=0.98)(pairs, np.ones(4, bool), Profile({}))
+    assert verdict.tolist() == ["duplicate query", "", "", ""]  # the seed wins its group
+
+
+def test_a_refinement_worse_than_its_original_is_dropped_and_a_better_one_replaces_it() -> None:
+    pairs = candidates(
+        query=["angle bracket", "angle brace", "angle bracket", "corner brace"],
+        origin_query=["", "angle bracket", "", "angle bracket"],
+        doc_id=["p1", "p1", "p2", "p2"],
+        ifd=[0.8, 0.5, 0.6, 0.9],
+    )
+    verdict = RefinementAcceptance()(pairs, np.ones(4, bool), Profile({}))
+    assert verdict.tolist() == ["", "refinement not more informative", "replaced by refinement", ""]
+
+
+def test_budget_keeps_the_most_informative() -> None:
+    pairs = candidates(ifd=[0.2, 0.9, 0.5, 0.7])
+    alive = np.array([True, True, True, False])
+    assert Budget(2)(pairs, alive, Profile({})).tolist() == ["over budget", "", "", ""]
+
+
+def test_the_band_moves_when_the_student_improves() -> None:
+    rng = np.random.default_rng(1)
+    pairs = [(f"q{i}", f"d{i}") for i in range(400)]
+    targets = rng.uniform(0, 1, 400)
+    blanks = {("", d): 0.0 for _, d in pairs}
+    weak = DesignedStudent({pair: rng.normal(0, 0.3) for pair in pairs} | blanks)
+    # The improved student's logits track the teacher's labels.
+    clipped = np.clip(targets, 0.02, 0.98)
+    logits = np.log(clipped / (1 - clipped)) + rng.normal(0, 0.3, 400)
+    strong = DesignedStudent({pair: logits[i] for i, pair in enumerate(pairs)} | blanks)
+    queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
+    before = Profile.from_statistics(StudentLikelihood(weak).statistics(queries, documents, targets))
+    after = Profile.from_statistics(StudentLikelihood(strong).statistics(queries, documents, targets))
+    assert after.quantile("nll", 0.9) < before.quantile("nll", 0.9)
+    assert after.quantile("nll", 0.1) < before.quantile("nll", 0.1)
+    probe = candidates(nll=[before.quantile("nll", 0.05)])
+    band = FrontierBand(0.1, 0.9)
+    assert band(probe, EVERYONE, before).tolist() == ["known"]
+    assert band(probe, EVERYONE, after).tolist() == [""]
+
+
+def test_pipeline_gives_each_rejection_its_first_reason() -> None:
+    profile = reference_profile(np.random.default_rng(0))
+    pairs = candidates(nll=[0.1, 1.0, 1.1, 1.2, 9.0], ifd=[0.5, 3.0, 0.9, 0.7, 5.0])
+    decision = FilterPipeline([FrontierBand(), IfdCeiling(), Budget(1)])(pairs, profile)
+    assert decision.reasons.tolist() == ["known", "contradictory", "", "over budget", "beyond frontier"]
+    expected = {"accepted": 1, "known": 1, "contradictory": 1, "over budget": 1, "beyond frontier": 1}
+    assert decision.counts() == expected
+    assert "contradictory" in counts_table(decision, profile)
+
+
+def test_candidate_columns_must_line_up() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        candidates(query=["a", "b"], nll=[1.0])
