@@ -1,4 +1,4 @@
-"""Student-side commands: ``protege health``, ``describe``, ``augment`` and ``label``."""
+"""Student-side commands: ``protege health``, ``describe``, ``augment``, ``label`` and ``filter``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from google.protobuf import json_format
+from protege.filters.settings import FilterSettings
 
 from .augment import STRATEGIES
 
@@ -131,6 +132,32 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     augment.add_argument("--teacher", help="generative teacher for the refine strategy (host:port)")
     augment.add_argument("--token-file", help="bearer token file for --teacher")
     augment.set_defaults(run=run_augment)
+    select = subparsers.add_parser(
+        "filter",
+        help="keep the teacher's labels that lie on the student's learning frontier",
+        description="Scores every labelled pair with the student, profiles the seed pairs, and applies the "
+        "filters. Writes accepted.parquet, rejected.parquet (with the reason for each), profile.json and "
+        "summary.json; prints the counts per reason.",
+    )
+    select.add_argument("--student", required=True, help="the student (a CrossEncoder folder or hub id)")
+    select.add_argument("--labels", required=True, type=Path, help="a protege label output folder")
+    select.add_argument("--out", required=True, type=Path, help="folder for the accepted and rejected sets")
+    defaults = FilterSettings()
+    select.add_argument(
+        "--band", default=f"{defaults.band_low},{defaults.band_high}", help="nll quantiles LOW,HIGH"
+    )
+    select.add_argument(
+        "--ifd-margin", type=float, default=defaults.ifd_margin, help="reject ifd > 1 + MARGIN"
+    )
+    select.add_argument(
+        "--plausibility", type=float, default=defaults.plausibility_quantile, help="seed quantile"
+    )
+    select.add_argument("--dedup", type=float, default=defaults.dedup_threshold, help="near-duplicate cosine")
+    select.add_argument("--no-refinement", action="store_true", help="keep refinements without comparing")
+    select.add_argument("--budget", type=int, help="keep at most this many pairs, most informative first")
+    select.add_argument("--off", default="", help="filters to turn off: band,ifd,plausibility,dedup")
+    select.add_argument("--batch-size", type=int, default=64)
+    select.set_defaults(run=run_filter)
 
 
 def run_health(args: argparse.Namespace) -> int:
@@ -258,4 +285,69 @@ def run_augment(args: argparse.Namespace) -> int:
     temporary.replace(args.out)
     by_strategy = Counter(generated.strategy for generated in queries)
     print(json.dumps({"out": str(args.out), "pairs": table.num_rows, "queries": dict(by_strategy)}))
+    return 0
+
+
+def run_filter(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from protege.filters.base import counts_table
+    from protege.filters.select import select
+    from sentence_transformers import CrossEncoder
+
+    from .jobs import read_labels
+
+    off = {name.strip() for name in args.off.split(",") if name.strip()}
+    low, high = (float(value) for value in args.band.split(","))
+    settings = FilterSettings(
+        band_low=None if "band" in off else low,
+        band_high=None if "band" in off else high,
+        ifd_margin=None if "ifd" in off else args.ifd_margin,
+        plausibility_quantile=None if "plausibility" in off else args.plausibility,
+        dedup_threshold=None if "dedup" in off else args.dedup,
+        refinement=not args.no_refinement,
+        budget=args.budget,
+    )
+    labels = read_labels(args.labels)
+
+    def column(name: str) -> list | None:
+        return labels[name].to_pylist() if name in labels.column_names else None
+
+    started = time.perf_counter()
+    selection = select(
+        CrossEncoder(args.student),
+        labels["query"].to_pylist(),
+        labels["document"].to_pylist(),
+        labels["score"].to_pylist(),
+        origin_query=column("origin_query"),
+        strategy=column("strategy"),
+        doc_id=column("doc_id"),
+        settings=settings,
+        batch_size=args.batch_size,
+    )
+    seconds = time.perf_counter() - started
+    decision = selection.decision
+    for name in ("nll", "nll_blank", "ifd"):
+        labels = labels.append_column(name, pa.array(selection.statistics[name], pa.float64()))
+    args.out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(labels.filter(pa.array(decision.accepted)), args.out / "accepted.parquet")
+    rejected = labels.filter(pa.array(~decision.accepted))
+    rejected = rejected.append_column(
+        "reason", pa.array(decision.reasons[~decision.accepted].tolist(), pa.string())
+    )
+    pq.write_table(rejected, args.out / "rejected.parquet")
+    selection.profile.save(args.out / "profile.json")
+    summary = {
+        "student": args.student,
+        "labels": str(args.labels),
+        "settings": settings.as_dict(),
+        "counts": decision.counts(),
+        "student_forward_pairs": selection.forward_pairs,
+        "seconds": round(seconds, 2),
+    }
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(counts_table(decision, selection.profile))
     return 0

@@ -159,3 +159,52 @@ def test_pipeline_gives_each_rejection_its_first_reason() -> None:
 def test_candidate_columns_must_line_up() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         candidates(query=["a", "b"], nll=[1.0])
+
+
+def test_filter_command_writes_accepted_rejected_and_profile(
+    start_teacher, cross_encoder_backend, tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from protege.client.jobs import LabelJob, read_labels
+    from protege.client.readers import Columns
+
+    seeds = [f"{thing} {n}" for thing in ("drill", "paint", "bracket", "bulb") for n in range(10)]
+    rows = [
+        {"query": q, "document": f"{q.split()[0]} product kit", "strategy": "seed", "origin_query": ""}
+        for q in seeds
+    ]
+    rows += [
+        {
+            "query": f"{q} kit",
+            "document": f"{q.split()[0]} product kit",
+            "strategy": "drop",
+            "origin_query": q,
+        }
+        for q in seeds[:20]
+    ]
+    data = tmp_path / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), data)
+    _, client = start_teacher(cross_encoder_backend)
+    LabelJob(data, Columns(), tmp_path / "labels", progress=False).run(client)
+    out = tmp_path / "selected"
+    run = subprocess.run(
+        [sys.executable, "-m", "protege", "filter", "--student", str(tiny_cross_encoder),
+         "--labels", str(tmp_path / "labels"), "--out", str(out), "--budget", "30",
+         # A tiny random student embeds every query alike: leave the query filters to their own tests.
+         "--off", "dedup,plausibility"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    accepted, rejected = pq.read_table(out / "accepted.parquet"), pq.read_table(out / "rejected.parquet")
+    assert accepted.num_rows + rejected.num_rows == read_labels(tmp_path / "labels").num_rows == 60
+    assert 0 < accepted.num_rows <= 30 and all(rejected["reason"].to_pylist())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["accepted"] == accepted.num_rows and summary["student_forward_pairs"] >= 60
+    assert Profile.load(out / "profile.json").counts["nll"] == 40  # profiled on the seed pairs
+    assert summary["settings"]["dedup_threshold"] is None
+    assert "accepted" in run.stdout and "over budget" in run.stdout

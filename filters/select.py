@@ -1,0 +1,97 @@
+"""Student-side selection in one call: the student's statistics, its profile on the reference
+set, then the filter pipeline. The distill loop and ``protege filter`` both use it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Candidates, Decision, Filter, FilterPipeline
+from .frontier import Budget, FrontierBand, IfdCeiling
+from .likelihood import StudentLikelihood
+from .profile import Profile
+from .queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+from .refinement import RefinementAcceptance
+from .settings import FilterSettings
+
+
+@dataclass
+class Selection:
+    decision: Decision
+    profile: Profile
+    statistics: dict[str, np.ndarray]
+    forward_pairs: int
+
+
+def is_seed(
+    origin_query: Sequence[str | None] | None, strategy: Sequence[str | None] | None, size: int
+) -> np.ndarray:
+    """Rows whose query is an original (no origin, or strategy ``seed``): the reference set."""
+    seed = np.ones(size, dtype=bool)
+    if origin_query is not None:
+        seed &= np.array([not origin for origin in origin_query])
+    if strategy is not None:
+        seed &= np.array([s in (None, "", "seed") for s in strategy])
+    return seed
+
+
+def select(
+    student,
+    queries: Sequence[str],
+    documents: Sequence[str],
+    scores: Sequence[float],
+    *,
+    origin_query: Sequence[str | None] | None = None,
+    strategy: Sequence[str | None] | None = None,
+    doc_id: Sequence[str | None] | None = None,
+    settings: FilterSettings | None = None,
+    batch_size: int = 64,
+) -> Selection:
+    """Decides which teacher-labelled pairs ``student`` (a one-label CrossEncoder) learns from.
+
+    The profile is computed on the seed pairs (all pairs when none is marked), from the same
+    forward passes as the candidates' statistics, so profiling costs nothing extra.
+
+    Example::
+
+        selection = select(CrossEncoder("student/"), labels["query"], labels["document"], labels["score"])
+        selection.decision.counts()
+    """
+    settings = settings or FilterSettings()
+    size = len(queries)
+    likelihood = StudentLikelihood(student, batch_size=batch_size)
+    statistics = likelihood.statistics(queries, documents, scores)
+    seeds = is_seed(origin_query, strategy, size)
+    reference = seeds if seeds.any() else np.ones(size, dtype=bool)
+    profile_input = {name: statistics[name][reference] for name in ("nll", "nll_blank", "ifd")}
+    columns: dict[str, np.ndarray] = {
+        "query": np.asarray(queries, dtype=object),
+        "document": np.asarray(documents, dtype=object),
+        **statistics,
+    }
+    for name, values in (("origin_query", origin_query), ("strategy", strategy), ("doc_id", doc_id)):
+        if values is not None:
+            columns[name] = np.asarray(values, dtype=object)
+    filters: list[Filter] = []
+    embed = None
+    if settings.band_low is not None or settings.band_high is not None:
+        filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
+    if settings.ifd_margin is not None:
+        filters.append(IfdCeiling(settings.ifd_margin))
+    seed_queries = list(dict.fromkeys(np.asarray(queries, dtype=object)[seeds].tolist()))
+    if settings.plausibility_quantile is not None and len(seed_queries) >= 2 and not seeds.all():
+        embed = StudentQueryEmbedder(student)
+        seed_vectors = embed(seed_queries)
+        profile_input["seed_distance"] = seed_distances(seed_vectors)
+        filters.append(Plausibility(seed_vectors, embed, settings.plausibility_quantile))
+    if settings.dedup_threshold is not None:
+        filters.append(NearDuplicates(embed or StudentQueryEmbedder(student), settings.dedup_threshold))
+    if settings.refinement and origin_query is not None:
+        filters.append(RefinementAcceptance())
+    if settings.budget is not None:
+        filters.append(Budget(settings.budget))
+    profile = Profile.from_statistics(profile_input)
+    decision = FilterPipeline(filters)(Candidates(columns), profile)
+    return Selection(decision, profile, statistics, likelihood.forward_pairs)

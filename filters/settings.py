@@ -1,0 +1,22 @@
+"""Filter settings (a light module: the CLI reads its defaults without loading torch)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """Which filters run, and their thresholds (quantiles of the profile where so named).
+    ``None`` turns a filter off."""
+
+    band_low: float | None = 0.1
+    band_high: float | None = 0.9
+    ifd_margin: float | None = 0.1
+    plausibility_quantile: float | None = 0.99
+    dedup_threshold: float | None = 0.98
+    refinement: bool = True
+    budget: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
