@@ -1,0 +1,182 @@
+"""Does the filter reject bad teacher labels and keep good ones? Home Depot, buckets 0-7 only.
+
+    python bench/filter_quality.py [--teacher-pairs 3000] [--warmup-pairs 1000] [--candidates 2000]
+
+A teacher (MiniLM-L6) is fitted on gold grades of the teacher-train buckets (0-2); it labels
+student-pool pairs (buckets 3-7); a student (MiniLM-L6) warms up on a random sample of them
+(round 0). The remaining pool pairs become candidates, with ``--flip`` of their teacher
+scores corrupted (y → 1 - y) and ``--gibberish`` random-letter queries added as refinements.
+The student's statistics are computed once; then each filter setting is applied, and the
+rejections are scored against the known bad items. The test buckets (8-9) are never read.
+Prints one JSON line last with precision and recall of rejection per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import string
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import HOMEDEPOT, emit, log
+from protege.filters.base import Candidates, FilterPipeline
+from protege.filters.frontier import FrontierBand, IfdCeiling
+from protege.filters.likelihood import StudentLikelihood
+from protege.filters.profile import Profile
+from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+
+
+def bucket(query: str) -> int:
+    return int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16) % 10
+
+
+def gibberish(rng: np.random.Generator) -> str:
+    words = rng.integers(2, 4)
+    return " ".join(
+        "".join(rng.choice(list(string.ascii_lowercase), rng.integers(3, 8))) for _ in range(words)
+    )
+
+
+def score(rejected: np.ndarray, bad: np.ndarray, clean: np.ndarray) -> dict[str, float]:
+    caught = (rejected & bad).sum()
+    return {
+        "rejected": int(rejected.sum()),
+        "precision": round(float(caught / max(rejected.sum(), 1)), 3),
+        "recall": round(float(caught / max(bad.sum(), 1)), 3),
+        "clean_kept": round(float((~rejected & clean).sum() / max(clean.sum(), 1)), 3),
+    }
+
+
+def recall(rejected: np.ndarray, group: np.ndarray) -> float:
+    return round(float((rejected & group).sum() / max(group.sum(), 1)), 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=HOMEDEPOT)
+    parser.add_argument("--teacher-pairs", type=int, default=3000)
+    parser.add_argument("--teacher-epochs", type=float, default=1.0)
+    parser.add_argument("--warmup-pairs", type=int, default=1000)
+    parser.add_argument("--candidates", type=int, default=2000)
+    parser.add_argument("--flip", type=float, default=0.2)
+    parser.add_argument("--gibberish", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if not args.data.exists():
+        raise SystemExit(f"{args.data} not found: this benchmark needs the shared Home Depot data")
+
+    from protege.client.training import train_cross_encoder
+
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    with args.data.open(encoding="latin-1", newline="") as file:
+        rows = [(r["search_term"], r["product_title"], float(r["relevance"])) for r in csv.DictReader(file)]
+    teacher_rows = [row for row in rows if bucket(row[0]) <= 2]
+    pool = [row for row in rows if 3 <= bucket(row[0]) <= 7]
+    teacher_rows = [teacher_rows[i] for i in rng.permutation(len(teacher_rows))[: args.teacher_pairs]]
+    pool = [pool[i] for i in rng.permutation(len(pool))[: args.warmup_pairs + args.candidates]]
+
+    log(f"fitting the teacher on {len(teacher_rows)} gold pairs")
+    teacher = train_cross_encoder(
+        [q for q, _, _ in teacher_rows],
+        [d for _, d, _ in teacher_rows],
+        [(grade - 1) / 2 for _, _, grade in teacher_rows],
+        epochs=args.teacher_epochs,
+        seed=args.seed,
+    )
+    pool_scores = teacher.predict([(q, d) for q, d, _ in pool], batch_size=64, show_progress_bar=False)
+    warmup, candidates = pool[: args.warmup_pairs], pool[args.warmup_pairs :]
+    log(f"warming the student up on {len(warmup)} teacher-labelled pool pairs")
+    student = train_cross_encoder(
+        [q for q, _, _ in warmup],
+        [d for _, d, _ in warmup],
+        pool_scores[: args.warmup_pairs],
+        seed=args.seed + 1,
+    )
+
+    queries = [q for q, _, _ in candidates]
+    documents = [d for _, d, _ in candidates]
+    scores = np.array(pool_scores[args.warmup_pairs :], dtype=np.float64)
+    flipped = np.zeros(len(candidates), dtype=bool)
+    flipped[rng.choice(len(candidates), int(args.flip * len(candidates)), replace=False)] = True
+    scores[flipped] = 1.0 - scores[flipped]
+    junk = [gibberish(rng) for _ in range(args.gibberish)]
+    junk_documents = [documents[int(i)] for i in rng.choice(len(documents), args.gibberish)]
+    junk_scores = teacher.predict(list(zip(junk, junk_documents, strict=True)), show_progress_bar=False)
+    queries += junk
+    documents += junk_documents
+    scores = np.concatenate([scores, junk_scores])
+    strategy = np.array(["seed"] * len(candidates) + ["refine"] * args.gibberish, dtype=object)
+    is_junk = strategy == "refine"
+    flipped = np.concatenate([flipped, np.zeros(args.gibberish, dtype=bool)])
+    # Flipping a label near 0.5 changes little: "moved" flips changed it by 0.2 or more.
+    moved = flipped & (
+        np.abs(1.0 - 2.0 * np.concatenate([pool_scores[args.warmup_pairs :], junk_scores])) >= 0.2
+    )
+    bad = flipped | is_junk
+    clean = ~bad
+
+    statistics = StudentLikelihood(student).statistics(queries, documents, scores)
+    seeds = ~is_junk
+    embed = StudentQueryEmbedder(student)
+    seed_queries = list(dict.fromkeys(np.array(queries, dtype=object)[seeds].tolist()))
+    seed_vectors = embed(seed_queries)
+    profile = Profile.from_statistics(
+        {
+            **{name: statistics[name][seeds] for name in ("nll", "ifd")},
+            "seed_distance": seed_distances(seed_vectors),
+        }
+    )
+    table = Candidates({"query": np.array(queries, dtype=object), "strategy": strategy, **statistics})
+    settings = {
+        "band 0.1-0.9": [FrontierBand(0.1, 0.9)],
+        "band 0-0.9": [FrontierBand(0.0, 0.9)],
+        "band 0-0.8": [FrontierBand(0.0, 0.8)],
+        "ifd > 1.1": [IfdCeiling(0.1)],
+        "ifd > 1.0": [IfdCeiling(0.0)],
+        "plausibility 0.99": [Plausibility(seed_vectors, embed, 0.99)],
+        "plausibility 0.95": [Plausibility(seed_vectors, embed, 0.95)],
+        "defaults": [
+            FrontierBand(0.1, 0.9), IfdCeiling(0.1), Plausibility(seed_vectors, embed, 0.99),
+            NearDuplicates(embed),
+        ],
+        "band 0-0.9 + ifd 1.1 + plausibility 0.99": [
+            FrontierBand(0.0, 0.9), IfdCeiling(0.1), Plausibility(seed_vectors, embed, 0.99),
+        ],
+    }  # fmt: skip
+    results = {}
+    for name, filters in settings.items():
+        rejected = ~FilterPipeline(filters)(table, profile).accepted
+        results[name] = {
+            **score(rejected, bad, clean),
+            "recall_flipped": recall(rejected, flipped),
+            "recall_flipped_moved": recall(rejected, moved),
+            "recall_gibberish": recall(rejected, is_junk),
+        }
+        log(f"{name:45s} {results[name]}")
+    emit(
+        {
+            "benchmark": "filter_quality",
+            "data": args.data.name,
+            "teacher_pairs": len(teacher_rows),
+            "warmup_pairs": len(warmup),
+            "candidates": len(candidates),
+            "flipped": int(flipped.sum()),
+            "flipped_moved": int(moved.sum()),
+            "gibberish": args.gibberish,
+            "seconds": round(time.perf_counter() - started, 1),
+            "results": results,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
