@@ -5,7 +5,8 @@
 A teacher (MiniLM-L6) is fitted on gold grades of the teacher-train buckets (0-2); it labels
 student-pool pairs (buckets 3-7); a student (MiniLM-L6) warms up on a random sample of them
 (round 0). The remaining pool pairs become candidates, with ``--flip`` of their teacher
-scores corrupted (y → 1 - y) and ``--gibberish`` random-letter queries added as refinements.
+scores corrupted (y → 1 - y); ``--gibberish`` random-letter queries and as many good
+generated queries (drop, typo, reorder of pool queries) are added, all teacher-labelled.
 The student's statistics are computed once; then each filter setting is applied, and the
 rejections are scored against the known bad items. The test buckets (8-9) are never read.
 Prints one JSON line last with precision and recall of rejection per setting.
@@ -25,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HOMEDEPOT, emit, log
+from protege.client.augment import drop_token, reorder, typo
 from protege.filters.base import Candidates, FilterPipeline
 from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood
@@ -51,6 +53,14 @@ def score(rejected: np.ndarray, bad: np.ndarray, clean: np.ndarray) -> dict[str,
         "recall": round(float(caught / max(bad.sum(), 1)), 3),
         "clean_kept": round(float((~rejected & clean).sum() / max(clean.sum(), 1)), 3),
     }
+
+
+class BackbonePlausibility(Plausibility):
+    """Plausibility judged against the backbone's seed-distance profile."""
+
+    def __call__(self, candidates, alive, profile):
+        shifted = Profile({"seed_distance": profile.values["backbone_seed_distance"]})
+        return super().__call__(candidates, alive, shifted)
 
 
 def recall(rejected: np.ndarray, group: np.ndarray) -> float:
@@ -108,24 +118,35 @@ def main() -> None:
     flipped = np.zeros(len(candidates), dtype=bool)
     flipped[rng.choice(len(candidates), int(args.flip * len(candidates)), replace=False)] = True
     scores[flipped] = 1.0 - scores[flipped]
-    junk = [gibberish(rng) for _ in range(args.gibberish)]
-    junk_documents = [documents[int(i)] for i in rng.choice(len(documents), args.gibberish)]
-    junk_scores = teacher.predict(list(zip(junk, junk_documents, strict=True)), show_progress_bar=False)
-    queries += junk
-    documents += junk_documents
-    scores = np.concatenate([scores, junk_scores])
-    strategy = np.array(["seed"] * len(candidates) + ["refine"] * args.gibberish, dtype=object)
+    # Good generated queries (local perturbations of pool queries, with the teacher's labels) and
+    # gibberish ones, so plausibility can be wrong both ways.
+    picks = rng.choice(len(candidates), args.gibberish, replace=False)
+    perturb = (drop_token, typo, reorder)
+    good = [
+        (perturb[k % 3](queries[int(i)], rng) or queries[int(i)] + " kit", documents[int(i)])
+        for k, i in enumerate(picks)
+    ]
+    junk = [(gibberish(rng), documents[int(i)]) for i in rng.choice(len(documents), args.gibberish)]
+    generated = good + junk
+    generated_scores = teacher.predict(generated, show_progress_bar=False)
+    queries += [q for q, _ in generated]
+    documents += [d for _, d in generated]
+    scores = np.concatenate([scores, generated_scores])
+    strategy = np.array(
+        ["seed"] * len(candidates) + ["drop"] * len(good) + ["refine"] * len(junk), dtype=object
+    )
     is_junk = strategy == "refine"
-    flipped = np.concatenate([flipped, np.zeros(args.gibberish, dtype=bool)])
+    is_seed = strategy == "seed"
+    flipped = np.concatenate([flipped, np.zeros(len(generated), dtype=bool)])
     # Flipping a label near 0.5 changes little: "moved" flips changed it by 0.2 or more.
     moved = flipped & (
-        np.abs(1.0 - 2.0 * np.concatenate([pool_scores[args.warmup_pairs :], junk_scores])) >= 0.2
+        np.abs(1.0 - 2.0 * np.concatenate([pool_scores[args.warmup_pairs :], generated_scores])) >= 0.2
     )
     bad = flipped | is_junk
     clean = ~bad
 
     statistics = StudentLikelihood(student).statistics(queries, documents, scores)
-    seeds = ~is_junk
+    seeds = is_seed
     embed = StudentQueryEmbedder(student)
     seed_queries = list(dict.fromkeys(np.array(queries, dtype=object)[seeds].tolist()))
     seed_vectors = embed(seed_queries)
@@ -136,6 +157,17 @@ def main() -> None:
         }
     )
     table = Candidates({"query": np.array(queries, dtype=object), "strategy": strategy, **statistics})
+    # The same test in the student backbone's sentence-embedding space (before cross-encoder training).
+    from protege.client.catalog import embed as sentence_embed
+    from protege.client.catalog import load_embedder
+
+    backbone = load_embedder()
+
+    def backbone_embed(texts):
+        return sentence_embed(backbone, list(texts))
+
+    backbone_seeds = backbone_embed(seed_queries)
+    profile.values["backbone_seed_distance"] = np.sort(seed_distances(backbone_seeds))
     settings = {
         "band 0.1-0.9": [FrontierBand(0.1, 0.9)],
         "band 0-0.9": [FrontierBand(0.0, 0.9)],
@@ -144,6 +176,8 @@ def main() -> None:
         "ifd > 1.0": [IfdCeiling(0.0)],
         "plausibility 0.99": [Plausibility(seed_vectors, embed, 0.99)],
         "plausibility 0.95": [Plausibility(seed_vectors, embed, 0.95)],
+        "backbone plausibility 0.99": [BackbonePlausibility(backbone_seeds, backbone_embed, 0.99)],
+        "backbone plausibility 0.95": [BackbonePlausibility(backbone_seeds, backbone_embed, 0.95)],
         "defaults": [
             FrontierBand(0.1, 0.9), IfdCeiling(0.1), Plausibility(seed_vectors, embed, 0.99),
             NearDuplicates(embed),
@@ -160,6 +194,7 @@ def main() -> None:
             "recall_flipped": recall(rejected, flipped),
             "recall_flipped_moved": recall(rejected, moved),
             "recall_gibberish": recall(rejected, is_junk),
+            "good_generated_kept": round(float((~rejected & (strategy == "drop")).sum() / len(good)), 3),
         }
         log(f"{name:45s} {results[name]}")
     emit(
