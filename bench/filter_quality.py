@@ -55,14 +55,6 @@ def score(rejected: np.ndarray, bad: np.ndarray, clean: np.ndarray) -> dict[str,
     }
 
 
-class BackbonePlausibility(Plausibility):
-    """Plausibility judged against the backbone's seed-distance profile."""
-
-    def __call__(self, candidates, alive, profile):
-        shifted = Profile({"seed_distance": profile.values["backbone_seed_distance"]})
-        return super().__call__(candidates, alive, shifted)
-
-
 def recall(rejected: np.ndarray, group: np.ndarray) -> float:
     return round(float((rejected & group).sum() / max(group.sum(), 1)), 3)
 
@@ -167,7 +159,7 @@ def main() -> None:
         return sentence_embed(backbone, list(texts))
 
     backbone_seeds = backbone_embed(seed_queries)
-    profile.values["backbone_seed_distance"] = np.sort(seed_distances(backbone_seeds))
+    backbone_profile = Profile({**profile.values, "seed_distance": np.sort(seed_distances(backbone_seeds))})
     settings = {
         "band 0.1-0.9": [FrontierBand(0.1, 0.9)],
         "band 0-0.9": [FrontierBand(0.0, 0.9)],
@@ -176,8 +168,11 @@ def main() -> None:
         "ifd > 1.0": [IfdCeiling(0.0)],
         "plausibility 0.99": [Plausibility(seed_vectors, embed, 0.99)],
         "plausibility 0.95": [Plausibility(seed_vectors, embed, 0.95)],
-        "backbone plausibility 0.99": [BackbonePlausibility(backbone_seeds, backbone_embed, 0.99)],
-        "backbone plausibility 0.95": [BackbonePlausibility(backbone_seeds, backbone_embed, 0.95)],
+        "backbone plausibility 0.99": [Plausibility(backbone_seeds, backbone_embed, 0.99)],
+        "backbone plausibility 0.95": [Plausibility(backbone_seeds, backbone_embed, 0.95)],
+        "band 0-0.8 + backbone plausibility 0.95": [
+            FrontierBand(0.0, 0.8), Plausibility(backbone_seeds, backbone_embed, 0.95),
+        ],
         "defaults": [
             FrontierBand(0.1, 0.9), IfdCeiling(0.1), Plausibility(seed_vectors, embed, 0.99),
             NearDuplicates(embed),
@@ -188,7 +183,8 @@ def main() -> None:
     }  # fmt: skip
     results = {}
     for name, filters in settings.items():
-        rejected = ~FilterPipeline(filters)(table, profile).accepted
+        space = backbone_profile if "backbone" in name else profile
+        rejected = ~FilterPipeline(filters)(table, space).accepted
         results[name] = {
             **score(rejected, bad, clean),
             "recall_flipped": recall(rejected, flipped),

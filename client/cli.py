@@ -155,6 +155,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--dedup", type=float, default=defaults.dedup_threshold, help="near-duplicate cosine")
     select.add_argument("--no-refinement", action="store_true", help="keep refinements without comparing")
     select.add_argument("--budget", type=int, help="keep at most this many pairs, most informative first")
+    select.add_argument(
+        "--query-embedder",
+        help="sentence-transformers model that compares queries (default: the packaged all-MiniLM-L6-v2, "
+        "the default student's backbone); 'student' uses the student's own encoder",
+    )
     select.add_argument("--off", default="", help="filters to turn off: band,ifd,plausibility,dedup")
     select.add_argument("--batch-size", type=int, default=64)
     select.set_defaults(run=run_filter)
@@ -316,6 +321,15 @@ def run_filter(args: argparse.Namespace) -> int:
     def column(name: str) -> list | None:
         return labels[name].to_pylist() if name in labels.column_names else None
 
+    query_embedder = None
+    if args.query_embedder != "student" and not {"plausibility", "dedup"} <= off:
+        from .catalog import embed, load_embedder
+
+        sentence_model = load_embedder(args.query_embedder)
+
+        def query_embedder(texts):
+            return embed(sentence_model, list(texts))
+
     started = time.perf_counter()
     selection = select(
         CrossEncoder(args.student),
@@ -326,6 +340,7 @@ def run_filter(args: argparse.Namespace) -> int:
         strategy=column("strategy"),
         doc_id=column("doc_id"),
         settings=settings,
+        query_embedder=query_embedder,
         batch_size=args.batch_size,
     )
     seconds = time.perf_counter() - started

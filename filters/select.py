@@ -12,7 +12,7 @@ from .base import Candidates, Decision, Filter, FilterPipeline
 from .frontier import Budget, FrontierBand, IfdCeiling
 from .likelihood import StudentLikelihood
 from .profile import Profile
-from .queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+from .queries import Embed, NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
 from .refinement import RefinementAcceptance
 from .settings import FilterSettings
 
@@ -47,12 +47,16 @@ def select(
     strategy: Sequence[str | None] | None = None,
     doc_id: Sequence[str | None] | None = None,
     settings: FilterSettings | None = None,
+    query_embedder: Embed | None = None,
     batch_size: int = 64,
 ) -> Selection:
     """Decides which teacher-labelled pairs ``student`` (a one-label CrossEncoder) learns from.
 
     The profile is computed on the seed pairs (all pairs when none is marked), from the same
-    forward passes as the candidates' statistics, so profiling costs nothing extra.
+    forward passes as the candidates' statistics, so profiling costs nothing extra. Queries are
+    compared (plausibility, near-duplicates) with ``query_embedder``, by default the student's
+    own encoder; ``bench/filter_quality.py`` measured its backbone's sentence embeddings to
+    catch about twice the gibberish at the same false-rejection rate.
 
     Example::
 
@@ -75,14 +79,14 @@ def select(
         if values is not None:
             columns[name] = np.asarray(values, dtype=object)
     filters: list[Filter] = []
-    embed = None
+    embed = query_embedder
     if settings.band_low is not None or settings.band_high is not None:
         filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
     if settings.ifd_margin is not None:
         filters.append(IfdCeiling(settings.ifd_margin))
     seed_queries = list(dict.fromkeys(np.asarray(queries, dtype=object)[seeds].tolist()))
     if settings.plausibility_quantile is not None and len(seed_queries) >= 2 and not seeds.all():
-        embed = StudentQueryEmbedder(student)
+        embed = embed or StudentQueryEmbedder(student)
         seed_vectors = embed(seed_queries)
         profile_input["seed_distance"] = seed_distances(seed_vectors)
         filters.append(Plausibility(seed_vectors, embed, settings.plausibility_quantile))

@@ -208,3 +208,30 @@ def test_filter_command_writes_accepted_rejected_and_profile(
     assert Profile.load(out / "profile.json").counts["nll"] == 40  # profiled on the seed pairs
     assert summary["settings"]["dedup_threshold"] is None
     assert "accepted" in run.stdout and "over budget" in run.stdout
+
+
+def test_select_compares_queries_with_the_given_embedder() -> None:
+    from protege.filters.select import select
+    from protege.filters.settings import FilterSettings
+
+    queries = [
+        "cordless drill",
+        "drill driver",
+        "ceiling paint",
+        "white paint",
+        "xq zzv blorf",
+        "drill cordless",
+    ]
+    documents = ["kit"] * len(queries)
+    student = DesignedStudent({(q, "kit"): 0.5 for q in queries} | {("", "kit"): 0.0})
+    selection = select(
+        student,
+        queries,
+        documents,
+        [0.7] * len(queries),
+        strategy=["seed"] * 4 + ["refine", "reorder"],
+        query_embedder=fake_embed(SPACE),
+        settings=FilterSettings(band_low=None, band_high=None, ifd_margin=None, dedup_threshold=None),
+    )
+    assert selection.decision.reasons.tolist() == ["", "", "", "", "implausible query", ""]
+    assert selection.profile.counts["nll"] == 4  # profiled on the seeds
