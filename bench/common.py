@@ -27,6 +27,13 @@ def emit(result: dict) -> None:
     print(json.dumps(result), flush=True)
 
 
+def model_or_packaged(model: str | None) -> tuple[str, str]:
+    """(path, name for the JSON line): ``model`` as given, else the packaged MiniLM."""
+    from protege.client.models import PACKAGED_MINILM, packaged_minilm
+
+    return (model, model) if model else (packaged_minilm(), PACKAGED_MINILM)
+
+
 def load_pairs(n: int, data: Path | None = None) -> tuple[list[tuple[str, str]], str]:
     """``n`` distinct (query, product title) pairs: real Home Depot pairs when the shared data is
     beside the repository, else variations of the demo's sample pairs. Returns (pairs, source)."""

