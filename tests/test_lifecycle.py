@@ -152,3 +152,11 @@ def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> N
     assert described.returncode == 0, described.stderr
     info = json.loads(described.stdout)
     assert info["teacherVersion"] == cross_encoder_backend.version and info["backend"] == "cross-encoder"
+
+
+def test_demo_labels_the_sample_pairs_over_grpc() -> None:
+    demo = subprocess.run(
+        [sys.executable, "-m", "protege", "demo"], capture_output=True, text=True, timeout=300
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "health: SERVING" in demo.stdout and "relabelled: 8/8 answered from the label cache" in demo.stdout
