@@ -230,10 +230,10 @@ def run_augment(args: argparse.Namespace) -> int:
     from collections import Counter
 
     import numpy as np
-    import pyarrow.parquet as pq
 
     from .augment import Augmenter, Generated, SynonymTable
     from .catalog import Catalog, load_embedder
+    from .jobs import write_parquet_atomic
     from .readers import read_pairs
 
     log = logging.getLogger("protege.augment")
@@ -285,9 +285,7 @@ def run_augment(args: argparse.Namespace) -> int:
     queries = ([] if args.no_seeds else [Generated(q, "seed") for q in seed_list]) + generated
     table = catalog.pair_set(queries, embedder, args.top_k, args.negatives, np.random.default_rng(args.seed))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_name(f".{args.out.name}.tmp")
-    pq.write_table(table, temporary)
-    temporary.replace(args.out)
+    write_parquet_atomic(table, args.out)
     by_strategy = Counter(generated.strategy for generated in queries)
     print(json.dumps({"out": str(args.out), "pairs": table.num_rows, "queries": dict(by_strategy)}))
     return 0

@@ -87,9 +87,7 @@ class LabelJob:
         def finish(index: int, table: pa.Table, skipped: int) -> None:
             nonlocal labelled
             name = f"labels-{index:06d}.parquet"
-            temporary = self.out / f".{name}.tmp"
-            pq.write_table(table, temporary)
-            temporary.replace(self.out / name)
+            write_parquet_atomic(table, self.out / name)
             with lock:
                 done[str(index)] = {"file": name, "rows": table.num_rows, "skipped": skipped}
                 labelled += table.num_rows
@@ -246,6 +244,13 @@ def _fingerprint(path: Path) -> str:
         file.seek(max(0, size - (1 << 20)))
         digest.update(file.read(1 << 20))
     return digest.hexdigest()[:32]
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Writes through a temporary file and a rename: readers see all of it or nothing."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, temporary)
+    temporary.replace(path)
 
 
 def _write_json_atomic(path: Path, value: object) -> None:

@@ -101,10 +101,14 @@ def read_pairs(
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    _check_columns(path, _header(path, encoding), columns)
+    header = _header(path, encoding)
+    _check_columns(path, header, columns)
     row = 0
     for batch in _batches(path, columns, encoding, chunk_rows):
-        table = _normalise(path, pa.Table.from_batches([batch]), columns, row, stats)
+        if header is None:  # JSONL: the first chunk shows the columns
+            header = batch.schema.names
+            _check_columns(path, header, columns)
+        table = _normalise(pa.Table.from_batches([batch]), columns, row, stats, path)
         row += batch.num_rows
         if table.num_rows:
             yield table
@@ -193,9 +197,8 @@ def _csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     return header
 
 
-def _normalise(path: Path, table: pa.Table, columns: Columns, first_row: int, stats: ReadStats) -> pa.Table:
+def _normalise(table: pa.Table, columns: Columns, first_row: int, stats: ReadStats, path: Path) -> pa.Table:
     names = table.column_names
-    _check_columns(path, names, columns)
     rows = pa.array(range(first_row, first_row + table.num_rows), pa.int64())
 
     def text(name: str) -> pa.Array:
@@ -203,7 +206,7 @@ def _normalise(path: Path, table: pa.Table, columns: Columns, first_row: int, st
 
     query = text(columns.query)
     # Empty parts become null so the join skips them instead of leaving a dangling separator.
-    parts = [pc.if_else(pc.equal(text(name), ""), None, text(name)) for name in columns.docs]
+    parts = [pc.if_else(pc.equal(part, ""), None, part) for part in map(text, columns.docs)]
     document = pc.binary_join_element_wise(*parts, columns.doc_separator, null_handling="skip")
     pair_id = text(columns.pair_id) if columns.pair_id else pc.cast(rows, pa.string())
     doc_id = text(columns.doc_id) if columns.doc_id else pa.nulls(table.num_rows, pa.string())

@@ -60,6 +60,16 @@ class Decision:
         return {"accepted": int(self.accepted.sum()), **Counter(self.reasons[~self.accepted].tolist())}
 
 
+def is_seed(origin_query: Sequence | None, strategy: Sequence | None, size: int) -> np.ndarray:
+    """Rows whose query is an original (no origin query, strategy absent or ``seed``)."""
+    seed = np.ones(size, dtype=bool)
+    if origin_query is not None:
+        seed &= np.array([not origin for origin in origin_query], dtype=bool)
+    if strategy is not None:
+        seed &= np.array([s in (None, "", "seed") for s in strategy], dtype=bool)
+    return seed
+
+
 def no_reasons(size: int) -> np.ndarray:
     return np.full(size, "", dtype=object)
 

@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 import torch
 
-from .base import Candidates, no_reasons
+from .base import Candidates, is_seed, no_reasons
 from .profile import Profile
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -70,16 +70,9 @@ def seed_distances(seed_vectors: np.ndarray) -> np.ndarray:
 
 
 def _is_generated(candidates: Candidates) -> np.ndarray:
-    if "origin_query" in candidates:
-        origins = candidates["origin_query"]
-        generated = np.array([bool(origin) for origin in origins.tolist()])
-    else:
-        generated = np.zeros(len(candidates), dtype=bool)
-    if "strategy" in candidates:
-        generated |= np.array(
-            [strategy not in (None, "", "seed") for strategy in candidates["strategy"].tolist()]
-        )
-    return generated
+    origins = candidates["origin_query"].tolist() if "origin_query" in candidates else None
+    strategies = candidates["strategy"].tolist() if "strategy" in candidates else None
+    return ~is_seed(origins, strategies, len(candidates))
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Candidates, Decision, Filter, FilterPipeline
+from .base import Candidates, Decision, Filter, FilterPipeline, is_seed
 from .frontier import Budget, FrontierBand, IfdCeiling
 from .likelihood import StudentLikelihood
 from .profile import Profile
@@ -23,18 +23,6 @@ class Selection:
     profile: Profile
     statistics: dict[str, np.ndarray]
     forward_pairs: int
-
-
-def is_seed(
-    origin_query: Sequence[str | None] | None, strategy: Sequence[str | None] | None, size: int
-) -> np.ndarray:
-    """Rows whose query is an original (no origin, or strategy ``seed``): the reference set."""
-    seed = np.ones(size, dtype=bool)
-    if origin_query is not None:
-        seed &= np.array([not origin for origin in origin_query])
-    if strategy is not None:
-        seed &= np.array([s in (None, "", "seed") for s in strategy])
-    return seed
 
 
 def select(
