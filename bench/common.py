@@ -44,10 +44,12 @@ def load_pairs(n: int, data: Path | None = None) -> tuple[list[tuple[str, str]],
             pairs = list(dict.fromkeys((row["search_term"], row["product_title"]) for row in rows))
         if len(pairs) >= n:
             return pairs[:n], str(path.name)
-    from protege.demo import SAMPLE_PAIRS
+    from protege.client.synthetic import generate_catalog
 
-    cycle = itertools.islice(itertools.cycle(SAMPLE_PAIRS), n)
-    return [(f"{query} {i}", document) for i, (query, document) in enumerate(cycle)], "demo sample pairs"
+    rows = generate_catalog(products=max(100, n // 4), queries=max(50, n // 5))
+    cycle = itertools.islice(itertools.cycle(rows), n)
+    pairs = [(f"{row['search_term']} {i}", row["product_title"]) for i, row in enumerate(cycle)]
+    return pairs, "synthetic catalog"
 
 
 class TeacherProcess:

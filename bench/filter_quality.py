@@ -1,13 +1,15 @@
 """Does the filter reject bad teacher labels and keep good ones? Home Depot, buckets 0-7 only.
 
     python bench/filter_quality.py [--teacher-pairs 3000] [--warmup-pairs 1000] [--candidates 2000]
+                                   [--flip 0.1,0.2,0.4] [--seed 0]
 
 A teacher (MiniLM-L6) is fitted on gold grades of the teacher-train buckets (0-2); it labels
 student-pool pairs (buckets 3-7); a student (MiniLM-L6) warms up on a random sample of them
-(round 0). The remaining pool pairs become candidates, with ``--flip`` of their teacher
-scores corrupted (y → 1 - y); ``--gibberish`` random-letter queries and as many good
-generated queries (drop, typo, reorder of pool queries) are added, all teacher-labelled.
-The student's statistics are computed once; then each filter setting is applied, and the
+(round 0). The remaining pool pairs become candidates, with a share ``--flip`` of their
+teacher scores corrupted (y → 1 - y), measured at each share given; ``--gibberish``
+random-letter queries and as many good generated queries (drop, typo, reorder of pool
+queries) are added, all teacher-labelled. The student's statistics are computed once per
+share; then each filter setting is applied, and the
 rejections are scored against the known bad items. The test buckets (8-9) are never read.
 Prints one JSON line last with precision and recall of rejection per setting.
 """
@@ -31,7 +33,9 @@ from protege.filters.base import Candidates, FilterPipeline
 from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.profile import Profile
-from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+from protege.filters.queries import Plausibility, StudentQueryEmbedder, seed_distances
+from protege.filters.select import select, training_profile
+from protege.filters.settings import FilterSettings
 
 
 def bucket(query: str) -> int:
@@ -68,7 +72,12 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=float, default=1.0)
     parser.add_argument("--warmup-pairs", type=int, default=1000)
     parser.add_argument("--candidates", type=int, default=2000)
-    parser.add_argument("--flip", type=float, default=0.2)
+    parser.add_argument(
+        "--flip",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[0.1, 0.2, 0.4],
+        help="shares of candidate labels to corrupt, one measurement each",
+    )
     parser.add_argument("--gibberish", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -106,10 +115,6 @@ def main() -> None:
 
     queries = [q for q, _, _ in candidates]
     documents = [d for _, d, _ in candidates]
-    scores = np.array(pool_scores[args.warmup_pairs :], dtype=np.float64)
-    flipped = np.zeros(len(candidates), dtype=bool)
-    flipped[rng.choice(len(candidates), int(args.flip * len(candidates)), replace=False)] = True
-    scores[flipped] = 1.0 - scores[flipped]
     # Good generated queries (local perturbations of pool queries, with the teacher's labels) and
     # gibberish ones, so plausibility can be wrong both ways.
     picks = rng.choice(len(candidates), args.gibberish, replace=False)
@@ -123,32 +128,20 @@ def main() -> None:
     generated_scores = teacher.predict(generated, show_progress_bar=False)
     queries += [q for q, _ in generated]
     documents += [d for _, d in generated]
-    scores = np.concatenate([scores, generated_scores])
     strategy = np.array(
         ["seed"] * len(candidates) + ["drop"] * len(good) + ["refine"] * len(junk), dtype=object
     )
     is_junk = strategy == "refine"
     is_seed = strategy == "seed"
-    flipped = np.concatenate([flipped, np.zeros(len(generated), dtype=bool)])
-    # Flipping a label near 0.5 changes little: "moved" flips changed it by 0.2 or more.
-    moved = flipped & (
-        np.abs(1.0 - 2.0 * np.concatenate([pool_scores[args.warmup_pairs :], generated_scores])) >= 0.2
-    )
-    bad = flipped | is_junk
-    clean = ~bad
 
-    statistics = StudentLikelihood(student).statistics(queries, documents, scores)
-    seeds = is_seed
-    embed = StudentQueryEmbedder(student)
-    seed_queries = list(dict.fromkeys(np.array(queries, dtype=object)[seeds].tolist()))
-    seed_vectors = embed(seed_queries)
-    profile = Profile.from_statistics(
-        {
-            **{name: statistics[name][seeds] for name in ("nll", "ifd")},
-            "seed_distance": seed_distances(seed_vectors),
-        }
+    likelihood = StudentLikelihood(student)
+    # The student's own training set, profiled after training: the reference the defaults use.
+    train_profile = training_profile(
+        student, [q for q, _, _ in warmup], [d for _, d, _ in warmup], pool_scores[: args.warmup_pairs]
     )
-    table = Candidates({"query": np.array(queries, dtype=object), "strategy": strategy, **statistics})
+    embed = StudentQueryEmbedder(student)
+    seed_queries = list(dict.fromkeys(np.array(queries, dtype=object)[is_seed].tolist()))
+    seed_vectors = embed(seed_queries)
     # The same test in the student backbone's sentence-embedding space (before cross-encoder training).
     from protege.client.catalog import embed as sentence_embed
     from protege.client.catalog import load_embedder
@@ -159,40 +152,68 @@ def main() -> None:
         return sentence_embed(backbone, list(texts))
 
     backbone_seeds = backbone_embed(seed_queries)
-    backbone_profile = Profile({**profile.values, "seed_distance": np.sort(seed_distances(backbone_seeds))})
-    settings = {
-        "band 0.1-0.9": [FrontierBand(0.1, 0.9)],
-        "band 0-0.9": [FrontierBand(0.0, 0.9)],
-        "band 0-0.8": [FrontierBand(0.0, 0.8)],
-        "ifd > 1.1": [IfdCeiling(0.1)],
-        "ifd > 1.0": [IfdCeiling(0.0)],
-        "plausibility 0.99": [Plausibility(seed_vectors, embed, 0.99)],
-        "plausibility 0.95": [Plausibility(seed_vectors, embed, 0.95)],
-        "backbone plausibility 0.99": [Plausibility(backbone_seeds, backbone_embed, 0.99)],
-        "backbone plausibility 0.95": [Plausibility(backbone_seeds, backbone_embed, 0.95)],
-        "band 0-0.8 + backbone plausibility 0.95": [
-            FrontierBand(0.0, 0.8), Plausibility(backbone_seeds, backbone_embed, 0.95),
-        ],
-        "defaults": [
-            FrontierBand(0.1, 0.9), IfdCeiling(0.1), Plausibility(seed_vectors, embed, 0.99),
-            NearDuplicates(embed),
-        ],
-        "band 0-0.9 + ifd 1.1 + plausibility 0.99": [
-            FrontierBand(0.0, 0.9), IfdCeiling(0.1), Plausibility(seed_vectors, embed, 0.99),
-        ],
-    }  # fmt: skip
     results = {}
-    for name, filters in settings.items():
-        space = backbone_profile if "backbone" in name else profile
-        rejected = ~FilterPipeline(filters)(table, space).accepted
-        results[name] = {
-            **score(rejected, bad, clean),
-            "recall_flipped": recall(rejected, flipped),
-            "recall_flipped_moved": recall(rejected, moved),
-            "recall_gibberish": recall(rejected, is_junk),
-            "good_generated_kept": round(float((~rejected & (strategy == "drop")).sum() / len(good)), 3),
+    for flip in args.flip:
+        scores = np.array(pool_scores[args.warmup_pairs :], dtype=np.float64)
+        flipped = np.zeros(len(candidates), dtype=bool)
+        flipped[rng.choice(len(candidates), int(flip * len(candidates)), replace=False)] = True
+        scores[flipped] = 1.0 - scores[flipped]
+        scores = np.concatenate([scores, generated_scores])
+        flipped = np.concatenate([flipped, np.zeros(len(generated), dtype=bool)])
+        # Flipping a label near 0.5 changes little: "moved" flips changed it by 0.2 or more.
+        moved = flipped & (
+            np.abs(1.0 - 2.0 * np.concatenate([pool_scores[args.warmup_pairs :], generated_scores])) >= 0.2
+        )
+        bad = flipped | is_junk
+        clean = ~bad
+        statistics = likelihood.statistics(queries, documents, scores)
+        candidate_profile = Profile.from_statistics(
+            {
+                **{name: statistics[name][is_seed] for name in ("nll", "ifd")},
+                "seed_distance": seed_distances(seed_vectors),
+            }
+        )
+        backbone_profile = Profile(
+            {**train_profile.values, "seed_distance": np.sort(seed_distances(backbone_seeds))}
+        )
+        table = Candidates({"query": np.array(queries, dtype=object), "strategy": strategy, **statistics})
+        settings = {
+            "band 0.1-0.9 (candidates)": (candidate_profile, [FrontierBand(0.1, 0.9)]),
+            "band 0-0.8 (candidates)": (candidate_profile, [FrontierBand(0.0, 0.8)]),
+            **{
+                f"band 0-{high} (training set)": (train_profile, [FrontierBand(0.0, high)])
+                for high in (0.9, 0.95, 0.98, 0.99)
+            },
+            "band 0.1-0.99 (training set)": (train_profile, [FrontierBand(0.1, 0.99)]),
+            "ifd > 1.1": (train_profile, [IfdCeiling(0.1)]),
+            "ifd > 1.0": (train_profile, [IfdCeiling(0.0)]),
+            "plausibility 0.95, student encoder": (
+                candidate_profile, [Plausibility(seed_vectors, embed, 0.95)]
+            ),
+            "plausibility 0.95, backbone": (
+                backbone_profile, [Plausibility(backbone_seeds, backbone_embed, 0.95)]
+            ),
+        }  # fmt: skip
+        rejected_by = {
+            name: ~FilterPipeline(filters)(table, profile).accepted
+            for name, (profile, filters) in settings.items()
         }
-        log(f"{name:45s} {results[name]}")
+        # The shipped defaults, through the same call the distill loop and `protege filter` make.
+        selection = select(
+            student, queries, documents, scores, strategy=strategy.tolist(),
+            reference=train_profile, query_embedder=backbone_embed,
+        )  # fmt: skip
+        rejected_by["defaults " + describe(FilterSettings())] = ~selection.decision.accepted
+        for name, rejected in rejected_by.items():
+            row = {
+                **score(rejected, bad, clean),
+                "recall_flipped": recall(rejected, flipped),
+                "recall_flipped_moved": recall(rejected, moved),
+                "recall_gibberish": recall(rejected, is_junk),
+                "good_generated_kept": round(float((~rejected & (strategy == "drop")).sum() / len(good)), 3),
+            }
+            results.setdefault(f"flip {flip:g}", {})[name] = row
+            log(f"flip {flip:g} {name:45s} {row}")
     emit(
         {
             "benchmark": "filter_quality",
@@ -200,13 +221,15 @@ def main() -> None:
             "teacher_pairs": len(teacher_rows),
             "warmup_pairs": len(warmup),
             "candidates": len(candidates),
-            "flipped": int(flipped.sum()),
-            "flipped_moved": int(moved.sum()),
             "gibberish": args.gibberish,
             "seconds": round(time.perf_counter() - started, 1),
             "results": results,
         }
     )
+
+
+def describe(settings: FilterSettings) -> str:
+    return ", ".join(f"{name}={value}" for name, value in settings.as_dict().items() if value is not None)
 
 
 if __name__ == "__main__":

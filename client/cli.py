@@ -144,7 +144,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--out", required=True, type=Path, help="folder for the accepted and rejected sets")
     defaults = FilterSettings()
     select.add_argument(
-        "--band", default=f"{defaults.band_low},{defaults.band_high}", help="nll quantiles LOW,HIGH"
+        "--band",
+        default=f"{defaults.band_low or 0:g},{defaults.band_high:g}",
+        help="nll quantiles LOW,HIGH of the reference profile (0 turns the low cut off)",
+    )
+    select.add_argument(
+        "--profile",
+        type=Path,
+        help="reference profile (default: STUDENT/profile.json, which protege train and distill write; "
+        "else the seed pairs among the labels)",
     )
     select.add_argument(
         "--ifd-margin", type=float, default=defaults.ifd_margin, help="reject ifd > 1 + MARGIN"
@@ -298,6 +306,7 @@ def run_filter(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from protege.filters.base import counts_table
+    from protege.filters.profile import Profile
     from protege.filters.select import select
     from sentence_transformers import CrossEncoder
 
@@ -306,7 +315,7 @@ def run_filter(args: argparse.Namespace) -> int:
     off = {name.strip() for name in args.off.split(",") if name.strip()}
     low, high = (float(value) for value in args.band.split(","))
     settings = FilterSettings(
-        band_low=None if "band" in off else low,
+        band_low=None if "band" in off or low == 0 else low,
         band_high=None if "band" in off else high,
         ifd_margin=None if "ifd" in off else args.ifd_margin,
         plausibility_quantile=None if "plausibility" in off else args.plausibility,
@@ -328,6 +337,10 @@ def run_filter(args: argparse.Namespace) -> int:
         def query_embedder(texts):
             return embed(sentence_model, list(texts))
 
+    profile_file = args.profile or Path(args.student) / "profile.json"
+    reference = Profile.load(profile_file) if profile_file.exists() else None
+    if args.profile and reference is None:
+        raise FileNotFoundError(f"{args.profile}: no such profile")
     started = time.perf_counter()
     selection = select(
         CrossEncoder(args.student),
@@ -339,6 +352,7 @@ def run_filter(args: argparse.Namespace) -> int:
         doc_id=column("doc_id"),
         settings=settings,
         query_embedder=query_embedder,
+        reference=reference,
         batch_size=args.batch_size,
     )
     seconds = time.perf_counter() - started
@@ -358,6 +372,7 @@ def run_filter(args: argparse.Namespace) -> int:
         "labels": str(args.labels),
         "settings": settings.as_dict(),
         "counts": decision.counts(),
+        "reference_profile": str(profile_file) if reference is not None else "seed pairs",
         "student_forward_pairs": selection.forward_pairs,
         "seconds": round(seconds, 2),
     }

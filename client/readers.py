@@ -262,3 +262,9 @@ def _locate_bad_text(path: Path, encoding: str) -> str:
         f"valid {encoding} ({reason} at byte {offset}); "
         "pass the file's encoding with --encoding, e.g. latin-1"
     )
+
+
+def read_table(path: str | Path, columns: Columns, *, encoding: str = "utf-8") -> pa.Table:
+    """The whole file as one ``PAIR_SCHEMA`` table (for sets that fit in memory: training,
+    evaluation, a distillation pool)."""
+    return pa.concat_tables(read_pairs(path, columns, encoding=encoding))

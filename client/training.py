@@ -1,21 +1,134 @@
 """Training a CrossEncoder on soft relevance targets with sentence-transformers' trainer.
 
 The same code fits a teacher (gold grades normalised to 0..1) and trains a student (teacher
-scores). GPU when present (bf16 where supported), CPU otherwise.
+scores). GPU when present (bf16 where supported), CPU otherwise; batches grouped by length;
+under ``torchrun`` the trainer runs DDP and only the first process saves.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
+from sentence_transformers.base.sampler import DefaultBatchSampler
 
-from .models import packaged_minilm
+from .models import PACKAGED_MINILM, packaged_minilm
 
 logger = logging.getLogger(__name__)
+
+LOSSES = ("bce", "mse", "margin-mse")
+PROVENANCE = "provenance.json"
+# Teacher scores of exactly 0 or 1 have infinite logits; margins are taken between clipped ones.
+SCORE_EPSILON = 1e-4
+
+
+class LengthGroupedBatchSampler(DefaultBatchSampler):
+    """Shuffles, then sorts each window of ``50 × batch_size`` rows by text length and cuts it
+    into batches, served in random order: batches of like lengths pad less (``bench/train.py``
+    measures the gain), and every epoch still sees a new order.
+
+    Example::
+
+        CrossEncoderTrainingArguments(..., batch_sampler=LengthGroupedBatchSampler)
+    """
+
+    WINDOW_BATCHES = 50
+
+    def __init__(
+        self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed=0
+    ):
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+        text_columns = [
+            name for name in dataset.column_names if name not in (valid_label_columns or ["label"])
+        ]
+        self.lengths = np.zeros(len(dataset), dtype=np.int64)
+        for name in text_columns:
+            self.lengths += np.fromiter((len(text) for text in dataset[name]), np.int64, len(dataset))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(len(self.lengths))
+        window = self.batch_size * self.WINDOW_BATCHES
+        batches = []
+        for start in range(0, len(order), window):
+            chunk = order[start : start + window]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [
+                chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)
+            ]
+        if self.drop_last:
+            batches = [batch for batch in batches if len(batch) == self.batch_size]
+        for number in rng.permutation(len(batches)):
+            yield batches[number]
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.lengths), self.batch_size)
+        return full if self.drop_last else full + bool(rest)
+
+
+def load_student(base: str | None = None, layers: int | None = None, max_length: int = 128):
+    """A one-label CrossEncoder from ``base`` (default: the packaged MiniLM-L6), keeping only
+    its first ``layers`` transformer layers when given (a smaller, faster student)."""
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    model = CrossEncoder(base or packaged_minilm(), num_labels=1, max_length=max_length)
+    if layers is not None:
+        network = model.transformers_model
+        stack = getattr(getattr(network.base_model, "encoder", None), "layer", None)
+        if stack is None:
+            raise ValueError(
+                f"--layers needs a BERT-like encoder; {type(network).__name__} has no encoder.layer"
+            )
+        if not 1 <= layers <= len(stack):
+            raise ValueError(f"--layers must be between 1 and {len(stack)}, not {layers}")
+        network.base_model.encoder.layer = stack[:layers]
+        network.config.num_hidden_layers = layers
+    return model
+
+
+def training_dataset(
+    queries: Sequence[str], documents: Sequence[str], targets: Sequence[float], loss: str, seed: int
+):
+    """The rows a loss trains on: (query, document, label) for ``bce`` and ``mse``; for
+    ``margin-mse``, (query, document, other document of the same query) with the two teacher
+    scores as logits, one row per document whose query has another, differently scored one."""
+    from datasets import Dataset
+
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
+    if loss != "margin-mse":
+        return Dataset.from_dict(
+            {"query": list(queries), "document": list(documents), "label": [float(t) for t in targets]}
+        )
+    rng = np.random.default_rng(seed)
+    by_query: dict[str, list[int]] = defaultdict(list)
+    for row, query in enumerate(queries):
+        by_query[query].append(row)
+    clipped = np.clip(np.asarray(targets, dtype=np.float64), SCORE_EPSILON, 1 - SCORE_EPSILON)
+    logits = np.log(clipped / (1 - clipped))
+    rows: dict[str, list] = {"query": [], "first": [], "second": [], "label": []}
+    for query, members in by_query.items():
+        for row in members:
+            others = [other for other in members if targets[other] != targets[row]]
+            if not others:
+                continue
+            other = others[int(rng.integers(len(others)))]
+            rows["query"].append(query)
+            rows["first"].append(documents[row])
+            rows["second"].append(documents[other])
+            rows["label"].append([float(logits[row]), float(logits[other])])
+    if not rows["query"]:
+        raise ValueError(
+            "margin-mse needs queries with two or more differently scored documents; there are none"
+        )
+    return Dataset.from_dict(rows)
 
 
 def train_cross_encoder(
@@ -24,36 +137,52 @@ def train_cross_encoder(
     targets: Sequence[float],
     *,
     base: str | None = None,
+    model=None,
     out: str | Path | None = None,
+    layers: int | None = None,
+    loss: str = "bce",
     epochs: float = 1.0,
     batch_size: int = 32,
     learning_rate: float = 5e-5,
     max_length: int = 128,
     seed: int = 0,
+    length_grouping: bool = True,
+    provenance: dict | None = None,
+    progress: bool = True,
 ):
-    """Fine-tunes ``base`` (default: the packaged MiniLM-L6) as a one-label CrossEncoder on
-    soft targets in 0..1 with binary cross-entropy; saves it to ``out`` when given.
+    """Fine-tunes a one-label CrossEncoder on soft targets in 0..1 and saves it to ``out``
+    when given, with ``provenance`` in ``provenance.json`` and the model card. Starts from
+    ``model`` (to go on training a student) or loads ``base`` (default: the packaged MiniLM-L6).
+
+    ``loss``: ``bce`` (soft binary cross-entropy: calibrated scores, which the filters read),
+    ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
+    one query, in logit space; Hofstätter et al.).
 
     Example::
 
         model = train_cross_encoder(queries, documents, (grades - 1) / 2, out="teacher/")
         CrossEncoder("teacher/").predict([("cordless drill", "DEWALT 20V Drill")])
     """
-    from datasets import Dataset
-    from sentence_transformers.cross_encoder import (
-        CrossEncoder,
-        CrossEncoderTrainer,
-        CrossEncoderTrainingArguments,
-        losses,
-    )
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments, losses
 
     if not (len(queries) == len(documents) == len(targets)):
         raise ValueError("queries, documents and targets must have the same length")
+    if not len(queries):
+        raise ValueError("no training pairs")
+    targets = np.asarray(targets, dtype=np.float64)
+    if not np.isfinite(targets).all() or targets.min() < 0 or targets.max() > 1:
+        raise ValueError(
+            "training targets must be finite and within 0..1 (normalise gold grades with --label-range)"
+        )
     torch.manual_seed(seed)
-    model = CrossEncoder(base or packaged_minilm(), num_labels=1, max_length=max_length)
-    dataset = Dataset.from_dict(
-        {"query": list(queries), "document": list(documents), "label": [float(t) for t in targets]}
-    )
+    origin = base or ("a given model" if model is not None else PACKAGED_MINILM)
+    model = model if model is not None else load_student(base, layers, max_length)
+    dataset = training_dataset(queries, documents, targets, loss, seed)
+    objective = {
+        "bce": lambda: losses.BinaryCrossEntropyLoss(model),
+        "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
+        "margin-mse": lambda: losses.MarginMSELoss(model),
+    }[loss]()
     gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
         arguments = CrossEncoderTrainingArguments(
@@ -61,7 +190,7 @@ def train_cross_encoder(
             num_train_epochs=epochs,
             per_device_train_batch_size=batch_size,
             learning_rate=learning_rate,
-            warmup_ratio=0.1,
+            warmup_steps=0.1,
             seed=seed,
             bf16=gpu and torch.cuda.is_bf16_supported(),
             save_strategy="no",
@@ -69,11 +198,75 @@ def train_cross_encoder(
             logging_steps=max(1, len(dataset) // batch_size // 10),
             dataloader_drop_last=False,
             dataloader_pin_memory=gpu,
+            disable_tqdm=not progress,
+            **({"batch_sampler": LengthGroupedBatchSampler} if length_grouping else {}),
         )
-        trainer = CrossEncoderTrainer(
-            model=model, args=arguments, train_dataset=dataset, loss=losses.BinaryCrossEntropyLoss(model)
-        )
-        trainer.train()
-    if out is not None:
-        model.save_pretrained(str(out))
+        trainer = CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective)
+        result = trainer.train()
+        if out is not None and trainer.is_world_process_zero():
+            record = {
+                "base": origin,
+                "layers": layers,
+                "loss": loss,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "max_length": max_length,
+                "seed": seed,
+                "training_rows": len(dataset),
+                "train_loss": round(float(result.training_loss), 6),
+                "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
+                **(provenance or {}),
+            }
+            save_student(model, out, record)
     return model
+
+
+def save_student(model, out: str | Path, provenance: dict) -> None:
+    """Saves ``model`` where ``CrossEncoder(out)`` loads it, with its provenance as JSON and
+    as a section of the model card."""
+    out = Path(out)
+    model.save_pretrained(str(out))
+    (out / PROVENANCE).write_text(json.dumps(provenance, indent=2, default=str))
+    card = out / "README.md"
+    lines = "\n".join(f"- **{key}**: `{value}`" for key, value in provenance.items())
+    text = card.read_text() if card.exists() else ""
+    card.write_text(f"{text}\n\n## protege provenance\n\n{lines}\n")
+
+
+def data_hash(*columns: Sequence) -> str:
+    """A short fingerprint of training data, for provenance."""
+    digest = hashlib.sha256()
+    for column in columns:
+        for value in column:
+            digest.update(repr(value).encode("utf-8"))
+            digest.update(b"\x1f")
+    return digest.hexdigest()[:16]
+
+
+def normalise_grades(grades: Sequence[float], label_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Gold grades mapped to 0..1 targets by ``(g - low) / (high - low)``; without a range,
+    labels already within 0..1 are taken as they are.
+
+    Example::
+
+        >>> normalise_grades([1.0, 2.0, 3.0], (1, 3)).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    values = np.asarray(grades, dtype=np.float64)
+    if np.isnan(values).any():
+        raise ValueError(f"{int(np.isnan(values).sum())} rows have no label")
+    if label_range is None:
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(
+                f"labels run from {values.min():g} to {values.max():g}: "
+                "give --label-range LOW,HIGH to map them to 0..1"
+            )
+        return values
+    low, high = label_range
+    if high <= low:
+        raise ValueError(f"--label-range needs LOW < HIGH, not {low:g},{high:g}")
+    outside = (values < low) | (values > high)
+    if outside.any():
+        raise ValueError(f"{int(outside.sum())} labels lie outside --label-range {low:g},{high:g}")
+    return (values - low) / (high - low)

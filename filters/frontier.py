@@ -14,7 +14,7 @@ from .profile import Profile
 class FrontierBand:
     """Keeps pairs whose ``nll`` lies between the profile's ``low`` and ``high`` quantiles:
     below, the student already knows the label ("known"); above, it cannot reach it yet
-    ("beyond frontier")."""
+    ("beyond frontier"). A bound of 0 or 1 cuts nothing on its side."""
 
     low: float = 0.1
     high: float = 0.9
@@ -22,8 +22,10 @@ class FrontierBand:
     def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
         nll = candidates["nll"]
         reasons = no_reasons(len(candidates))
-        reasons[nll < profile.quantile("nll", self.low)] = "known"
-        reasons[nll > profile.quantile("nll", self.high)] = "beyond frontier"
+        if self.low > 0:
+            reasons[nll < profile.quantile("nll", self.low)] = "known"
+        if self.high < 1:
+            reasons[nll > profile.quantile("nll", self.high)] = "beyond frontier"
         return reasons
 
 

@@ -36,12 +36,15 @@ def select(
     doc_id: Sequence[str | None] | None = None,
     settings: FilterSettings | None = None,
     query_embedder: Embed | None = None,
+    reference: Profile | None = None,
     batch_size: int = 64,
 ) -> Selection:
     """Decides which teacher-labelled pairs ``student`` (a one-label CrossEncoder) learns from.
 
-    The profile is computed on the seed pairs (all pairs when none is marked), from the same
-    forward passes as the candidates' statistics, so profiling costs nothing extra. Queries are
+    Thresholds on ``nll`` and ``ifd`` are quantiles of ``reference``, the profile of the
+    student's own training set (``training_profile``, saved as ``profile.json`` beside a
+    student that protege trained); without one, of the seed pairs among the candidates (all
+    pairs when none is marked), from the same forward passes. Queries are
     compared (plausibility, near-duplicates) with ``query_embedder``, by default the student's
     own encoder; ``bench/filter_quality.py`` measured its backbone's sentence embeddings to
     catch about twice the gibberish at the same false-rejection rate.
@@ -56,8 +59,11 @@ def select(
     likelihood = StudentLikelihood(student, batch_size=batch_size)
     statistics = likelihood.statistics(queries, documents, scores)
     seeds = is_seed(origin_query, strategy, size)
-    reference = seeds if seeds.any() else np.ones(size, dtype=bool)
-    profile_input = {name: statistics[name][reference] for name in ("nll", "nll_blank", "ifd")}
+    if reference is None:
+        rows = seeds if seeds.any() else np.ones(size, dtype=bool)
+        profile_input = {name: statistics[name][rows] for name in ("nll", "nll_blank", "ifd")}
+    else:
+        profile_input = {name: reference.values[name] for name in ("nll", "nll_blank", "ifd")}
     columns: dict[str, np.ndarray] = {
         "query": np.asarray(queries, dtype=object),
         "document": np.asarray(documents, dtype=object),
@@ -85,5 +91,23 @@ def select(
     if settings.budget is not None:
         filters.append(Budget(settings.budget))
     profile = Profile.from_statistics(profile_input)
+    if reference is not None:
+        kept = profile_input.keys() & reference.counts.keys()
+        profile.counts.update({name: reference.counts[name] for name in kept})
     decision = FilterPipeline(filters)(Candidates(columns), profile)
     return Selection(decision, profile, statistics, likelihood.forward_pairs)
+
+
+def training_profile(
+    student, queries: Sequence[str], documents: Sequence[str], scores: Sequence[float], batch_size: int = 64
+) -> Profile:
+    """The profile of the set ``student`` was trained on: what "known" and "beyond the
+    frontier" mean for this student, whatever the noise rate of new candidates.
+
+    Example::
+
+        profile = training_profile(student, train["query"], train["document"], train["score"])
+        profile.save("student/profile.json")
+    """
+    statistics = StudentLikelihood(student, batch_size=batch_size).statistics(queries, documents, scores)
+    return Profile.from_statistics({name: statistics[name] for name in ("nll", "nll_blank", "ifd")})

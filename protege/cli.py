@@ -13,18 +13,21 @@ from protege import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     from protege.client import cli as client_cli
+    from protege.client import student_cli
     from protege.server import cli as server_cli
 
-    from . import demo
+    from . import demo, experiment
 
     parser = argparse.ArgumentParser(
         prog="protege",
-        description="Distillation with student-side filtering: serve a teacher, augment and label pairs.",
+        description="Distillation with student-side filtering: serve, label, filter, train, evaluate.",
     )
     parser.add_argument("--version", action="version", version=f"protege {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server_cli.add_parser(subparsers)
     client_cli.add_parsers(subparsers)
+    student_cli.add_parsers(subparsers)
+    experiment.add_parser(subparsers)
     demo.add_parser(subparsers)
     return parser
 

@@ -16,9 +16,8 @@ import pytest
 from conftest import REPO, free_port
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from protege.client import TeacherClient
+from protege.client.synthetic import generate_catalog
 from test_lifecycle import protege, wait_for
-
-from protege.demo import SAMPLE_PAIRS
 
 INTEROP = REPO / "tests" / "interop"
 
@@ -50,10 +49,10 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
     pairs = [
         {
             "id": f"pair-{i:03d}",
-            "query": query if i < len(SAMPLE_PAIRS) else f"{query} {i}",
-            "document": document,
+            "query": row["search_term"],
+            "document": row["product_title"],
         }
-        for i, (query, document) in enumerate(SAMPLE_PAIRS * 5)
+        for i, row in enumerate(generate_catalog(products=60, queries=8)[:40])
     ]
     pairs_file = tmp_path / "pairs.json"
     pairs_file.write_text(json.dumps(pairs))

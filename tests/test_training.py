@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from protege.client.training import train_cross_encoder
+from protege.client.training import (
+    PROVENANCE,
+    LengthGroupedBatchSampler,
+    data_hash,
+    load_student,
+    normalise_grades,
+    train_cross_encoder,
+    training_dataset,
+)
 from sentence_transformers import CrossEncoder
 
 
@@ -29,3 +38,81 @@ def test_trained_model_is_saved_and_loads_as_a_crossencoder(tiny_encoder: Path, 
 def test_lengths_must_match(tiny_encoder: Path) -> None:
     with pytest.raises(ValueError, match="same length"):
         train_cross_encoder(["q"], ["d", "e"], [1.0], base=str(tiny_encoder))
+
+
+PAIRS = [
+    ("cordless drill", "drill driver kit", 0.9),
+    ("cordless drill", "flat white ceiling paint", 0.1),
+    ("cordless drill", "led light bulb", 0.2),
+    ("ceiling paint", "flat white ceiling paint", 0.95),
+    ("ceiling paint", "drill driver kit", 0.05),
+    ("angle bracket", "corner brace", 0.7),
+] * 4
+
+
+@pytest.mark.parametrize("loss", ["bce", "mse", "margin-mse"])
+def test_each_loss_trains_and_records_provenance(loss: str, tiny_encoder: Path, tmp_path: Path) -> None:
+    queries, documents, targets = zip(*PAIRS, strict=True)
+    out = tmp_path / loss
+    train_cross_encoder(
+        queries, documents, targets, base=str(tiny_encoder), out=out, loss=loss,
+        provenance={"teacher_version": "abc123", "data_hash": data_hash(queries, documents, targets)},
+        progress=False,
+    )  # fmt: skip
+    provenance = json.loads((out / PROVENANCE).read_text())
+    assert provenance["loss"] == loss and provenance["teacher_version"] == "abc123"
+    assert np.isfinite(provenance["train_loss"])
+    assert "## protege provenance" in (out / "README.md").read_text()
+    assert np.all(
+        np.isfinite(CrossEncoder(str(out), device="cpu").predict([("cordless drill", "drill driver kit")]))
+    )
+
+
+def test_margin_mse_pairs_documents_of_one_query() -> None:
+    queries, documents, targets = zip(*PAIRS[:6], strict=True)
+    rows = training_dataset(queries, documents, np.array(targets), "margin-mse", seed=0)
+    # "angle bracket" has one document: it cannot form a margin.
+    assert set(rows["query"]) == {"cordless drill", "ceiling paint"}
+    assert len(rows) == 5
+    for first, second, label in zip(rows["first"], rows["second"], rows["label"], strict=True):
+        assert first != second
+        assert label[0] != label[1]
+    with pytest.raises(ValueError, match="two or more differently scored"):
+        training_dataset(["q", "r"], ["d", "e"], np.array([0.5, 0.5]), "margin-mse", seed=0)
+
+
+def test_layers_keeps_the_first_layers(tiny_encoder: Path, tmp_path: Path) -> None:
+    model = load_student(str(tiny_encoder), layers=1)
+    assert len(model.transformers_model.base_model.encoder.layer) == 1
+    model.save_pretrained(str(tmp_path / "one-layer"))
+    assert CrossEncoder(str(tmp_path / "one-layer")).transformers_model.config.num_hidden_layers == 1
+    with pytest.raises(ValueError, match="between 1 and 2"):
+        load_student(str(tiny_encoder), layers=3)
+
+
+def test_length_grouped_batches_cover_every_row_once_with_like_lengths() -> None:
+    from datasets import Dataset
+
+    texts = ["x" * length for length in np.random.default_rng(0).integers(1, 400, 1000)]
+    dataset = Dataset.from_dict({"query": texts, "document": [""] * 1000, "label": [0.0] * 1000})
+    sampler = LengthGroupedBatchSampler(
+        dataset, batch_size=10, drop_last=False, valid_label_columns=["label"]
+    )
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 100
+    assert sorted(row for batch in batches for row in batch) == list(range(1000))
+    spread = np.mean([np.ptp([len(texts[row]) for row in batch]) for batch in batches])
+    assert spread < 20  # random batches of 10 spread over ~300 characters
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+
+
+def test_grades_are_normalised_or_refused() -> None:
+    assert normalise_grades([1.0, 2.0, 3.0], (1, 3)).tolist() == [0.0, 0.5, 1.0]
+    assert normalise_grades([0.2, 0.9]).tolist() == [0.2, 0.9]
+    with pytest.raises(ValueError, match="--label-range"):
+        normalise_grades([1.0, 3.0])
+    with pytest.raises(ValueError, match="outside --label-range 1,3"):
+        normalise_grades([1.0, 4.0], (1, 3))
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        train_cross_encoder(["q"], ["d"], [2.0])

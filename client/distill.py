@@ -1,0 +1,352 @@
+"""The distillation loop: warm up, then augment → label → filter → train, round after round.
+
+Round 0 trains the student on teacher labels of a random sample of real pool pairs (its
+statistics mean nothing before). Each later round picks seed queries, more of them near the
+target clusters the training queries cover least, generates new queries from them, retrieves
+candidate products from the catalog (FAISS), labels everything through the teacher (a resumable
+``LabelJob``), keeps what the current student's filters accept, and trains the student further
+on everything kept so far. Each round's folder holds its pairs, labels, filter decision and
+student; a rerun skips finished rounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from protege.filters.select import select, training_profile
+from protege.filters.settings import FilterSettings
+
+from .augment import Augmenter, Generated
+from .catalog import Catalog, embed, load_embedder
+from .coverage import CoverageIndex, steering_weights
+from .evaluation import ranking_metrics
+from .jobs import LabelJob, read_labels, write_parquet_atomic
+from .readers import Columns
+from .report import write_report
+from .teacher_client import Pair, TeacherClient
+from .training import data_hash, save_student, train_cross_encoder
+
+logger = logging.getLogger(__name__)
+
+TRAIN_COLUMNS = ("query", "document", "score")
+ROUND_RECORD = "round.json"  # written last: a round with one is finished
+
+
+@dataclass
+class DistillConfig:
+    """What one distillation run does; ``filters=None`` keeps every labelled pair."""
+
+    rounds: int = 2
+    warmup_pairs: int = 500
+    seeds_per_round: int = 200
+    per_seed: int = 2
+    strategies: tuple[str, ...] = ("drop", "reorder", "typo")
+    top_k: int = 4
+    negatives: int = 2
+    budget: int | None = None  # accepted pairs per round, the most informative first
+    filters: FilterSettings | None = field(default_factory=FilterSettings)
+    base: str | None = None
+    layers: int | None = None
+    loss: str = "bce"
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    max_length: int = 128
+    tau: float = 0.8
+    clusters: int = 20
+    embedder: str | None = None
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class Evaluation:
+    """Gold-judged pairs the student (and the teacher) are measured on after every round."""
+
+    queries: list[str]
+    documents: list[str]
+    gold: list[float]
+
+
+class Distiller:
+    """One run of the loop into ``out``.
+
+    Example::
+
+        with TeacherClient("localhost:50051") as teacher:
+            report = Distiller(teacher, pool, Path("run/"), DistillConfig(rounds=2)).run()
+        CrossEncoder("run/student")
+    """
+
+    def __init__(
+        self,
+        teacher: TeacherClient,
+        pool: pa.Table,
+        out: Path,
+        config: DistillConfig,
+        targets: Sequence[str] | None = None,
+        evaluation: Evaluation | None = None,
+    ) -> None:
+        for name in ("query", "document"):
+            if name not in pool.column_names:
+                raise ValueError(f"the pool has no {name!r} column")
+        if not pool.num_rows:
+            raise ValueError("the pool is empty")
+        self.teacher, self.out, self.config, self.evaluation = teacher, Path(out), config, evaluation
+        self.pool = _with_doc_ids(pool)
+        self.seeds = list(dict.fromkeys(self.pool["query"].to_pylist()))
+        self.targets = list(dict.fromkeys(targets)) if targets is not None else self.seeds
+        self.rng = np.random.default_rng(config.seed)
+        self.embedder = load_embedder(config.embedder)
+        self.teacher_version = ""
+        self.labels_used = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return embed(self.embedder, list(texts))
+
+    def run(self) -> dict:
+        started = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.teacher_version = self.teacher.describe().teacher_version
+        documents = self.pool.select(["doc_id", "document"]).to_pylist()
+        products = list({row["doc_id"]: row["document"] for row in documents}.items())
+        catalog = Catalog.build([p for p, _ in products], [t for _, t in products], self.embedder)
+        coverage = CoverageIndex(self.embed)
+        rounds, train = [], None
+        student = None
+        for number in range(self.config.rounds + 1):
+            folder = self.out / f"round-{number}"
+            logger.info("round %d of %d", number, self.config.rounds)
+            if (folder / ROUND_RECORD).exists():  # finished by an earlier run of the same command
+                from sentence_transformers.cross_encoder import CrossEncoder
+
+                student = CrossEncoder(str(folder / "student"))
+                train = pq.read_table(folder / "train.parquet")
+                coverage.add(train["query"].to_pylist())
+                rounds.append(json.loads((folder / ROUND_RECORD).read_text()))
+                self.labels_used += rounds[-1]["labelled"]
+                continue
+            if number == 0:
+                pairs = self._warmup_pairs()
+            else:
+                clusters = coverage.clusters(
+                    self.targets, self.config.tau, self.config.clusters, seed=self.config.seed
+                )
+                pairs = self._candidates(number, catalog, clusters)
+            labels = self._label(pairs, folder)
+            decision, kept = self._filter(student, labels, train, number, folder)
+            train = kept if train is None else pa.concat_tables([train, kept])
+            student = self._train(student, train, folder, number)
+            coverage.add(train["query"].to_pylist())
+            rounds.append(
+                {
+                    "round": number,
+                    "labelled": labels.num_rows,
+                    "decision": decision,
+                    "train_pairs": train.num_rows,
+                    "train_queries": len(coverage),
+                    f"coverage@{self.config.tau:g}": coverage.coverage(self.targets, self.config.tau),
+                    **({"metrics": self._evaluate(student)} if self.evaluation else {}),
+                }
+            )
+            save_student(student, folder / "student", self._provenance(train, rounds[-1]))
+            write_parquet_atomic(train, folder / "train.parquet")
+            (folder / ROUND_RECORD).write_text(json.dumps(rounds[-1], indent=2))
+            logger.info("round %d: %s", number, {k: v for k, v in rounds[-1].items() if k != "decision"})
+        clusters = coverage.clusters(
+            self.targets, self.config.tau, self.config.clusters, seed=self.config.seed
+        )
+        coverage.save(self.out / "coverage")
+        report = {
+            "teacher_version": self.teacher_version,
+            "teacher_labels": self.labels_used,
+            "train_pairs": train.num_rows,
+            "config": {
+                **asdict(self.config),
+                "filters": self.config.filters and self.config.filters.as_dict(),
+            },
+            "rounds": rounds,
+            "uncovered_clusters": [asdict(cluster) for cluster in clusters.clusters[:10]],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        final = self.out / "student"
+        save_student(student, final, self._provenance(train, rounds[-1]))
+        training_profile(student, *_train_columns(train)).save(final / "profile.json")
+        teacher_metrics, scores = None, None
+        if self.evaluation is not None:
+            pairs = list(zip(self.evaluation.queries, self.evaluation.documents, strict=True))
+            scores = {
+                "teacher": teacher_scores(self.teacher, self.evaluation.queries, self.evaluation.documents),
+                "student": student.predict(pairs, batch_size=64, show_progress_bar=False),
+            }
+            teacher_metrics = ranking_metrics(
+                self.evaluation.queries, self.evaluation.gold, scores["teacher"]
+            )
+            report["teacher_metrics"] = teacher_metrics
+            report["student_metrics"] = rounds[-1]["metrics"]
+        report["html"] = str(write_report(report, self.out, teacher_metrics, scores))
+        return report
+
+    def _warmup_pairs(self) -> pa.Table:
+        rows = self.rng.permutation(self.pool.num_rows)[: self.config.warmup_pairs]
+        chosen = self.pool.take(pa.array(np.sort(rows)))
+        return _pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
+
+    def _candidates(self, number: int, catalog: Catalog, clusters) -> pa.Table:
+        """Seed pairs of the round's seeds plus pairs of the queries generated from them."""
+        weights = steering_weights(self.embed(self.seeds), clusters)
+        count = min(self.config.seeds_per_round, len(self.seeds))
+        chosen = self.rng.choice(len(self.seeds), count, replace=False, p=weights)
+        seeds = [self.seeds[int(i)] for i in chosen]
+        wanted = set(seeds)
+        seed_rows = [i for i, query in enumerate(self.pool["query"].to_pylist()) if query in wanted]
+        seed_pairs = _pair_table(
+            self.pool.take(pa.array(seed_rows, pa.int64())),
+            [f"r{number}-s{i}" for i in range(len(seed_rows))],
+            None,
+            "seed",
+        )
+        augmenter = Augmenter(self.config.strategies, self.config.per_seed, seed=self.config.seed + number)
+        generated: list[Generated] = augmenter.generate(seeds, [])
+        if not generated:
+            return seed_pairs
+        retrieved = catalog.pair_set(
+            generated, self.embedder, self.config.top_k, self.config.negatives, self.rng
+        )
+        retrieved = retrieved.set_column(
+            0, "pair_id", pa.array([f"r{number}-{p}" for p in retrieved["pair_id"].to_pylist()])
+        )
+        return pa.concat_tables([seed_pairs, retrieved.select(seed_pairs.column_names)])
+
+    def _label(self, pairs: pa.Table, folder: Path) -> pa.Table:
+        folder.mkdir(parents=True, exist_ok=True)
+        source = folder / "pairs.parquet"
+        if not source.exists():
+            write_parquet_atomic(pairs, source)
+        job = LabelJob(
+            source,
+            Columns(pair_id="pair_id", doc_id="doc_id"),
+            folder / "labels",
+            progress=self.config.progress,
+        )
+        job.run(self.teacher)
+        labels = read_labels(folder / "labels")
+        self.labels_used += labels.num_rows
+        return labels
+
+    def _filter(self, student, labels: pa.Table, train: pa.Table | None, number: int, folder: Path):
+        settings = self.config.filters
+        if student is None or settings is None:
+            return {"accepted": labels.num_rows}, labels.select(list(TRAIN_COLUMNS))
+        column = {name: labels[name].to_pylist() for name in ("origin_query", "strategy", "doc_id")}
+        reference = training_profile(student, *_train_columns(train), batch_size=64)
+        selection = select(
+            student,
+            labels["query"].to_pylist(),
+            labels["document"].to_pylist(),
+            labels["score"].to_pylist(),
+            origin_query=column["origin_query"],
+            strategy=column["strategy"],
+            doc_id=column["doc_id"],
+            settings=replace(settings, budget=self.config.budget),
+            query_embedder=self.embed,
+            reference=reference,
+        )
+        decision = selection.decision
+        selection.profile.save(folder / "profile.json")
+        rejected = labels.filter(pa.array(~decision.accepted)).append_column(
+            "reason", pa.array(decision.reasons[~decision.accepted].tolist(), pa.string())
+        )
+        write_parquet_atomic(rejected, folder / "rejected.parquet")
+        return decision.counts(), labels.filter(pa.array(decision.accepted)).select(list(TRAIN_COLUMNS))
+
+    def _train(self, student, train: pa.Table, folder: Path, number: int):
+        config = self.config
+        queries, documents, scores = _train_columns(train)
+        return train_cross_encoder(
+            queries,
+            documents,
+            scores,
+            base=config.base,
+            model=student,
+            layers=config.layers if student is None else None,
+            loss=config.loss,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            max_length=config.max_length,
+            seed=config.seed + number,
+            progress=config.progress,
+        )
+
+    def _evaluate(self, model) -> dict:
+        pairs = list(zip(self.evaluation.queries, self.evaluation.documents, strict=True))
+        scores = model.predict(pairs, batch_size=64, show_progress_bar=False)
+        return ranking_metrics(self.evaluation.queries, self.evaluation.gold, scores)
+
+    def _provenance(self, train: pa.Table, last: dict) -> dict:
+        return {
+            "teacher_version": self.teacher_version,
+            "teacher_labels": self.labels_used,
+            "data_hash": data_hash(*_train_columns(train)),
+            "train_pairs": train.num_rows,
+            "rounds": self.config.rounds,
+            "filter_settings": self.config.filters and self.config.filters.as_dict(),
+            "loss": self.config.loss,
+            "layers": self.config.layers,
+            "metrics": last.get("metrics"),
+        }
+
+
+def teacher_scores(teacher: TeacherClient, queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
+    """The teacher's scores of (query, document) pairs, over one ``LabelStream``."""
+    pairs = [Pair(str(i), q, d) for i, (q, d) in enumerate(zip(queries, documents, strict=True))]
+    scores = np.zeros(len(pairs))
+    for label in teacher.label_stream(pairs):
+        scores[int(label.id)] = label.score
+    return scores
+
+
+def _train_columns(train: pa.Table) -> tuple[list, list, list]:
+    return tuple(train[name].to_pylist() for name in TRAIN_COLUMNS)  # type: ignore[return-value]
+
+
+def _with_doc_ids(pool: pa.Table) -> pa.Table:
+    """Products need ids for retrieval and for refinement matching; the text stands in for none."""
+    if "doc_id" in pool.column_names and pool["doc_id"].null_count == 0:
+        return pool
+    documents = pool["document"].to_pylist()
+    given = pool["doc_id"].to_pylist() if "doc_id" in pool.column_names else [None] * len(documents)
+    ids = pa.array(
+        [
+            doc_id or "d" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+            for doc_id, text in zip(given, documents, strict=True)
+        ]
+    )
+    if "doc_id" in pool.column_names:
+        return pool.set_column(pool.column_names.index("doc_id"), "doc_id", ids)
+    return pool.append_column("doc_id", ids)
+
+
+def _pair_table(rows: pa.Table, pair_ids: list[str], origin: str | None, strategy: str) -> pa.Table:
+    size = rows.num_rows
+    return pa.table(
+        {
+            "pair_id": pa.array(pair_ids, pa.string()),
+            "query": rows["query"],
+            "document": rows["document"],
+            "doc_id": rows["doc_id"],
+            "origin_query": pa.array([origin] * size, pa.string()),
+            "strategy": pa.array([strategy] * size, pa.string()),
+            "retrieval": pa.array(["pool"] * size, pa.string()),
+        }
+    )

@@ -1,0 +1,284 @@
+"""Student commands: ``protege train``, ``eval``, ``coverage`` and ``distill``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from protege.filters.settings import FilterSettings
+
+from .cli import add_connection_arguments, add_data_arguments, columns_from_args, connect
+
+log = logging.getLogger("protege")
+PROFILE_PAIRS = 10_000  # training pairs profiled after training: quantiles to ~1%, a bounded cost
+
+
+def label_range(text: str) -> tuple[float, float]:
+    low, high = (float(value) for value in text.split(","))
+    return low, high
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", help="backbone or model to start from (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--layers", type=int, help="keep only the first N transformer layers (a smaller student)"
+    )
+    parser.add_argument("--loss", choices=("bce", "mse", "margin-mse"), default="bce")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--max-length", type=int, default=128, help="tokens per (query, document) pair")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a CrossEncoder on teacher scores or gold grades",
+        description="Trains on the label column: teacher scores (a protege label folder's `score`) or gold "
+        "grades mapped to 0..1 with --label-range (how a teacher is fitted). Runs DDP under torchrun.",
+    )
+    train.add_argument("--data", required=True, type=Path, help="data file, or a protege label/filter folder")
+    train.add_argument("--query-col", default="query")
+    train.add_argument("--doc-col", action="append", help="document column(s), joined; default: document")
+    train.add_argument("--label-col", default="score", help="the training target (default: score)")
+    train.add_argument("--label-range", type=label_range, help="LOW,HIGH of gold grades, mapped to 0..1")
+    train.add_argument("--encoding", default="utf-8")
+    train.add_argument(
+        "--out", required=True, type=Path, help="folder for the model (loads with CrossEncoder)"
+    )
+    train.add_argument("--teacher-version", help="recorded in the model card (read from label folders)")
+    add_training_arguments(train)
+    train.set_defaults(run=run_train)
+
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="NDCG@10, MRR and Spearman of a model (or a teacher over gRPC) against gold grades",
+        description="Ranks each query's judged documents; queries with fewer than two distinct grades "
+        "are skipped.",
+    )
+    add_data_arguments(evaluate)
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a CrossEncoder folder or hub id")
+    source.add_argument("--teacher", help="a protege teacher (host:port, dns:///name:port or a replica list)")
+    evaluate.add_argument("--token-file", help="bearer token file for --teacher")
+    evaluate.add_argument("--tls-ca", help=argparse.SUPPRESS)
+    evaluate.add_argument("--tls-cert", help=argparse.SUPPRESS)
+    evaluate.add_argument("--tls-key", help=argparse.SUPPRESS)
+    evaluate.add_argument("--timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+    evaluate.add_argument("--k", type=int, default=10, help="NDCG cut-off")
+    evaluate.set_defaults(run=run_eval)
+
+    coverage = subparsers.add_parser(
+        "coverage",
+        help="how much of a target query set the training queries cover (FAISS)",
+        description="coverage@τ: the share of target queries with a training query at cosine ≥ τ; then the "
+        "target clusters (faiss k-means) with the least coverage, with example queries.",
+    )
+    coverage.add_argument("--target", required=True, type=Path, help="file of target queries")
+    coverage.add_argument("--train", type=Path, help="file of training queries, added to --index")
+    coverage.add_argument("--index", type=Path, help="coverage index folder: loaded if present, saved after")
+    coverage.add_argument("--query-col", default="query")
+    coverage.add_argument("--encoding", default="utf-8")
+    coverage.add_argument("--tau", type=float, nargs="+", default=[0.7, 0.8, 0.9])
+    coverage.add_argument("--clusters", type=int, default=20)
+    coverage.add_argument(
+        "--embedder", help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)"
+    )
+    coverage.set_defaults(run=run_coverage)
+
+    distill = subparsers.add_parser(
+        "distill",
+        help="the distillation loop: warm up, then augment, label, filter and train each round",
+        description="Reads the pool (queries and products; labels, if any, are ignored), distills a student "
+        "through the teacher and writes OUT/student, OUT/report.json and OUT/report.html. Run the same "
+        "command again to resume.",
+    )
+    add_connection_arguments(distill)
+    add_data_arguments(distill)
+    distill.add_argument("--out", required=True, type=Path)
+    distill.add_argument("--rounds", type=int, default=2)
+    distill.add_argument("--warmup", type=int, default=500, help="pool pairs labelled for round 0")
+    distill.add_argument("--seeds-per-round", type=int, default=200)
+    distill.add_argument("--per-seed", type=int, default=2, help="generated queries per seed")
+    distill.add_argument("--strategies", default="drop,reorder,typo", help="augmentation strategies")
+    distill.add_argument("--budget", type=int, help="accepted pairs per round, most informative first")
+    distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
+    distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
+    distill.add_argument(
+        "--eval-data", type=Path, help="gold-judged pairs (same columns) to measure each round"
+    )
+    distill.add_argument("--label-range", type=label_range, help="LOW,HIGH of --eval-data grades")
+    add_training_arguments(distill)
+    distill.set_defaults(run=run_distill)
+
+
+def _table_and_targets(args: argparse.Namespace):
+    """Training rows from a data file or a protege label/filter folder."""
+    import pyarrow.parquet as pq
+
+    from .jobs import read_labels
+    from .readers import DataError, read_table
+
+    if args.data.is_dir():
+        if (args.data / "accepted.parquet").exists():
+            table = pq.read_table(args.data / "accepted.parquet")
+        else:
+            table = read_labels(args.data)
+        if args.label_col not in table.column_names:
+            raise DataError(
+                f"{args.data} has no column {args.label_col!r} (it has: {', '.join(table.column_names)})"
+            )
+        return table.rename_columns(["label" if n == args.label_col else n for n in table.column_names])
+    from .readers import Columns
+
+    columns = Columns(query=args.query_col, docs=tuple(args.doc_col or ["document"]), label=args.label_col)
+    return read_table(args.data, columns, encoding=args.encoding)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import numpy as np
+    from protege.filters.select import training_profile
+
+    from .training import data_hash, normalise_grades, train_cross_encoder
+
+    table = _table_and_targets(args)
+    queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
+    targets = normalise_grades(table["label"].to_numpy(zero_copy_only=False), args.label_range)
+    version = args.teacher_version
+    if version is None and "teacher_version" in table.column_names:
+        version = table["teacher_version"][0].as_py()
+    log.info("training on %d pairs from %s", len(queries), args.data)
+    model = train_cross_encoder(
+        queries,
+        documents,
+        targets,
+        base=args.base,
+        out=args.out,
+        layers=args.layers,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        seed=args.seed,
+        provenance={
+            "data": str(args.data),
+            "data_hash": data_hash(queries, documents, targets.tolist()),
+            "label": args.label_col,
+            "label_range": args.label_range,
+            "teacher_version": version,
+        },
+    )
+    # The filters' reference: what this student's own training set looks like to it.
+    sample = np.random.default_rng(args.seed).permutation(len(queries))[:PROFILE_PAIRS]
+    training_profile(
+        model, [queries[i] for i in sample], [documents[i] for i in sample], targets[sample]
+    ).save(args.out / "profile.json")
+    print(json.dumps({"out": str(args.out), "pairs": len(queries)}))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .distill import teacher_scores
+    from .evaluation import ranking_metrics
+    from .readers import DataError, read_table
+
+    if not args.label_col:
+        raise DataError("eval needs gold grades: give --label-col")
+    table = read_table(args.data, columns_from_args(args), encoding=args.encoding)
+    queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
+    gold = table["label"].to_numpy(zero_copy_only=False)
+    if args.model:
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        scores = CrossEncoder(args.model).predict(list(zip(queries, documents, strict=True)), batch_size=64)
+    else:
+        with connect(args) as teacher:
+            scores = teacher_scores(teacher, queries, documents)
+    metrics = ranking_metrics(queries, gold, scores, k=args.k)
+    print(json.dumps({"model": args.model or args.teacher, **metrics}))
+    return 0
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    from .catalog import embed, load_embedder
+    from .coverage import CoverageIndex
+
+    embedder = load_embedder(args.embedder)
+
+    def embed_queries(texts):
+        return embed(embedder, list(texts))
+
+    targets = _queries(args.target, args)
+    if args.index and (args.index / "queries.json").exists():
+        index = CoverageIndex.load(args.index, embed_queries)
+    else:
+        index = CoverageIndex(embed_queries)
+    if args.train:
+        added = index.add(_queries(args.train, args))
+        log.info("added %d new training queries (%d in the index)", added, len(index))
+    if not len(index):
+        raise ValueError("no training queries: give --train, or --index with a saved index")
+    if args.index:
+        index.save(args.index)
+    report = index.clusters(targets, max(args.tau[0], 0), args.clusters)
+    result = {
+        "targets": len(targets),
+        "training_queries": len(index),
+        **{f"coverage@{tau:g}": round(index.coverage(targets, tau), 4) for tau in args.tau},
+        "least_covered_clusters": [
+            {"size": c.size, "covered": round(c.covered, 3), "examples": c.examples}
+            for c in report.clusters[:5]
+        ],
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _queries(path: Path, args: argparse.Namespace) -> list[str]:
+    from .readers import Columns, read_pairs
+
+    queries: dict[str, None] = {}
+    header_only = Columns(query=args.query_col, docs=(args.query_col,))
+    for chunk in read_pairs(path, header_only, encoding=args.encoding):
+        queries.update(dict.fromkeys(chunk["query"].to_pylist()))
+    return list(queries)
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from .distill import DistillConfig, Distiller, Evaluation
+    from .readers import read_table
+    from .training import normalise_grades
+
+    columns = columns_from_args(args)
+    pool = read_table(args.data, columns, encoding=args.encoding)
+    evaluation = None
+    if args.eval_data:
+        judged = read_table(args.eval_data, columns, encoding=args.encoding)
+        gold = normalise_grades(judged["label"].to_numpy(zero_copy_only=False), args.label_range)
+        evaluation = Evaluation(judged["query"].to_pylist(), judged["document"].to_pylist(), gold.tolist())
+    targets = _queries(args.target, args) if args.target else None
+    config = DistillConfig(
+        rounds=args.rounds,
+        warmup_pairs=args.warmup,
+        seeds_per_round=args.seeds_per_round,
+        per_seed=args.per_seed,
+        strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
+        budget=args.budget,
+        filters=None if args.no_filters else FilterSettings(),
+        base=args.base,
+        layers=args.layers,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        seed=args.seed,
+    )
+    with connect(args) as teacher:
+        report = Distiller(teacher, pool, args.out, config, targets, evaluation).run()
+    print(json.dumps({k: report[k] for k in ("teacher_labels", "train_pairs", "html") if k in report}))
+    return 0
