@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,11 +12,13 @@ import time
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 from conftest import free_port
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
+from sentence_transformers import CrossEncoder
 from test_service import SlowBackend
 
 
@@ -154,9 +157,26 @@ def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> N
     assert info["teacherVersion"] == cross_encoder_backend.version and info["backend"] == "cross-encoder"
 
 
-def test_demo_labels_the_sample_pairs_over_grpc() -> None:
-    demo = subprocess.run(
-        [sys.executable, "-m", "protege", "demo"], capture_output=True, text=True, timeout=300
-    )
-    assert demo.returncode == 0, demo.stderr
-    assert "health: SERVING" in demo.stdout and "relabelled: 8/8 answered from the label cache" in demo.stdout
+def test_demo_runs_the_whole_loop_and_its_student_loads(tiny_encoder: Path, tmp_path: Path) -> None:
+    """``protege demo`` with tiny backbones (the real run uses MiniLM: see the README's timing)."""
+    out = tmp_path / "demo"
+    command = [
+        sys.executable, "-m", "protege", "demo", "--out", str(out), "--queries", "60",
+        "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
+    ]  # fmt: skip
+    demo = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    for name in ("teacher", "student_unfiltered", "student_filtered", "student_gold"):
+        assert name in demo.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["ndcg@10"]) == {"teacher", "student_unfiltered", "student_filtered", "student_gold"}
+    assert all(0.0 <= value <= 1.0 for value in results["ndcg@10"].values())
+    student = CrossEncoder(str(out / "distill" / "student"), device="cpu")
+    assert np.isfinite(student.predict([("cordless drill", "DEWALT 20-volt cordless drill")])).all()
+    assert (out / "distill" / "report.html").exists() and (out / "distill" / "filter_decisions.png").exists()
+    # Run again: every stage is found finished and reused, nothing relabelled or retrained.
+    before = (out / "distill" / "student" / "model.safetensors").stat().st_mtime_ns
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "results.json").read_text())["ndcg@10"] == results["ndcg@10"]
+    assert (out / "distill" / "student" / "model.safetensors").stat().st_mtime_ns == before

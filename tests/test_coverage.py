@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from protege.client.coverage import CoverageIndex, approximate_index, steering_weights
+
+# Queries are "<topic> <n>": one direction per topic plus a little per-query noise, so the
+# nearest training query of a target is close exactly when it shares the topic.
+TOPICS = ["drill", "paint", "faucet", "bulb"]
+
+
+def embed(texts) -> np.ndarray:
+    vectors = []
+    for text in texts:
+        topic, number = text.split()
+        vector = np.zeros(16, dtype=np.float32)
+        vector[TOPICS.index(topic)] = 1.0
+        vector[4 + int(number) % 12] = 0.1
+        vectors.append(vector / np.linalg.norm(vector))
+    return np.array(vectors, dtype=np.float32)
+
+
+TARGETS = [f"{topic} {n}" for topic in TOPICS for n in range(60)]
+
+
+def test_coverage_counts_targets_near_a_training_query() -> None:
+    index = CoverageIndex(embed)
+    assert index.add(["drill 1", "paint 2", "drill 1"]) == 2
+    assert index.coverage(TARGETS, tau=0.9) == pytest.approx(0.5)
+    assert index.coverage(TARGETS, tau=0.999) < 0.5
+    index.add(["faucet 3"])
+    assert index.coverage(TARGETS, tau=0.9) == pytest.approx(0.75)
+
+
+def test_clusters_list_the_uncovered_topic_first_and_steer_seeds_to_it() -> None:
+    index = CoverageIndex(embed)
+    index.add(["drill 1", "paint 2", "faucet 3"])
+    report = index.clusters(TARGETS, tau=0.9, k=4)
+    assert report.coverage == pytest.approx(0.75)
+    worst = report.clusters[0]
+    assert worst.covered == 0.0 and all(example.startswith("bulb") for example in worst.examples)
+    weights = steering_weights(embed(["drill 5", "bulb 7"]), report)
+    assert weights.sum() == pytest.approx(1.0) and weights[1] > 5 * weights[0]
+
+
+def test_index_saves_loads_and_grows(tmp_path: Path) -> None:
+    index = CoverageIndex(embed)
+    index.add(["drill 1"])
+    index.save(tmp_path / "coverage")
+    loaded = CoverageIndex.load(tmp_path / "coverage", embed)
+    assert loaded.queries == ["drill 1"] and loaded.add(["drill 1", "paint 1"]) == 1
+    assert loaded.coverage(TARGETS, tau=0.9) == pytest.approx(0.5)
+
+
+def test_large_index_turns_approximate_and_keeps_finding_neighbours() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = CoverageIndex(embed, flat_limit=1000)
+    index.add_vectors(vectors, [f"q{i}" for i in range(3000)])
+    assert "IVF" in type(index.index).__name__
+    similarity, rows = index.nearest(vectors[:200])
+    assert (rows == np.arange(200)).mean() > 0.9 and similarity.max() <= 1.0001
+    assert approximate_index(vectors).ntotal == 3000

@@ -1,0 +1,66 @@
+"""The distillation loop through a real gRPC teacher, with tiny models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from protege.client.distill import DistillConfig, Distiller, Evaluation
+from protege.client.synthetic import generate_catalog
+from sentence_transformers import CrossEncoder
+
+
+def test_distill_rounds_label_filter_train_and_report(
+    cross_encoder_backend, start_teacher, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    rows = generate_catalog(products=80, queries=40, seed=1)
+    pool = pa.table(
+        {
+            "query": [row["search_term"] for row in rows],
+            "document": [row["product_title"] for row in rows],
+            "doc_id": [row["product_uid"] for row in rows],
+        }
+    )
+    judged = generate_catalog(products=80, queries=10, seed=2)
+    evaluation = Evaluation(
+        [row["search_term"] for row in judged],
+        [row["product_title"] for row in judged],
+        [(float(row["relevance"]) - 1) / 2 for row in judged],
+    )
+    config = DistillConfig(
+        rounds=2, warmup_pairs=60, seeds_per_round=12, per_seed=2, top_k=3, negatives=1,
+        base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
+    )  # fmt: skip
+    _, teacher = start_teacher(cross_encoder_backend)
+    report = Distiller(teacher, pool, tmp_path / "run", config, evaluation=evaluation).run()
+
+    assert [entry["round"] for entry in report["rounds"]] == [0, 1, 2]
+    assert report["rounds"][0]["labelled"] == 60 and report["rounds"][0]["decision"] == {"accepted": 60}
+    for entry in report["rounds"][1:]:
+        assert sum(entry["decision"].values()) == entry["labelled"] > 0
+        assert 0.0 <= entry["coverage@0.8"] <= 1.0 and "ndcg@10" in entry["metrics"]
+    assert report["teacher_labels"] == sum(entry["labelled"] for entry in report["rounds"])
+    accepted = sum(entry["decision"]["accepted"] for entry in report["rounds"])
+    assert report["train_pairs"] == accepted
+    rejected = pq.read_table(tmp_path / "run" / "round-1" / "rejected.parquet")
+    assert rejected.num_rows == report["rounds"][1]["labelled"] - report["rounds"][1]["decision"]["accepted"]
+    assert "" not in rejected["reason"].to_pylist()
+
+    student = tmp_path / "run" / "student"
+    provenance = json.loads((student / "provenance.json").read_text())
+    assert provenance["teacher_version"] == cross_encoder_backend.version
+    assert provenance["train_pairs"] == accepted and provenance["filter_settings"]["band_high"] == 0.99
+    assert (student / "profile.json").exists()
+    assert CrossEncoder(str(student), device="cpu").predict([("drill", "cordless drill")]).shape == (1,)
+    for name in ("report.html", "learning_curve.png", "coverage.png", "filter_decisions.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    assert "teacher_metrics" in report and "student_metrics" in report
+
+
+def test_distill_refuses_an_empty_pool(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="pool is empty"):
+        Distiller(None, pa.table({"query": pa.array([], pa.string()), "document": pa.array([], pa.string())}),
+                  tmp_path, DistillConfig())  # fmt: skip

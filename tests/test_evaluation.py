@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from protege.client.evaluation import ndcg_at_k, ranking_metrics
+
+
+def test_ndcg_is_one_for_the_ideal_order_and_matches_a_hand_computation() -> None:
+    assert ndcg_at_k(np.array([2.0, 1.0, 0.0]), np.array([0.9, 0.5, 0.1])) == pytest.approx(1.0)
+    # Ranked gains 0, 1, 2 against the ideal 2, 1, 0.
+    dcg = 0 / math.log2(2) + 1 / math.log2(3) + 2 / math.log2(4)
+    ideal = 2 / math.log2(2) + 1 / math.log2(3)
+    assert ndcg_at_k(np.array([2.0, 1.0, 0.0]), np.array([0.1, 0.3, 0.9])) == pytest.approx(dcg / ideal)
+
+
+def test_ndcg_cuts_at_k() -> None:
+    gains = np.array([0.0] * 10 + [1.0])
+    assert ndcg_at_k(gains, -np.arange(11.0), k=10) == 0.0  # the only relevant item is ranked 11th
+    assert ndcg_at_k(gains, -np.arange(11.0), k=11) > 0.0
+
+
+def test_ranking_metrics_skip_queries_with_one_grade_and_use_linear_gain() -> None:
+    queries = ["drill", "drill", "drill", "paint", "paint", "bulb", "bulb"]
+    gold = [3.0, 2.0, 1.0, 3.0, 1.0, 2.0, 2.0]  # "bulb" has one grade: not counted
+    perfect = ranking_metrics(queries, gold, [0.9, 0.5, 0.1, 0.8, 0.2, 0.3, 0.1])
+    assert perfect["ndcg@10"] == pytest.approx(1.0) and perfect["mrr"] == pytest.approx(1.0)
+    assert perfect["queries"] == 2 and perfect["pairs"] == 7
+    reversed_scores = ranking_metrics(queries, gold, [0.1, 0.5, 0.9, 0.2, 0.8, 0.3, 0.1])
+    assert reversed_scores["mrr"] == pytest.approx((1 / 3 + 1 / 2) / 2)
+    assert reversed_scores["spearman"] < 0 < perfect["spearman"]
+
+
+def test_ranking_metrics_refuse_mismatched_or_empty_input() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        ranking_metrics(["q"], [1.0, 2.0], [0.5])
+    with pytest.raises(ValueError, match="no judged pairs"):
+        ranking_metrics([], [], [])
