@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 from protege.filters.settings import FilterSettings
@@ -172,6 +173,8 @@ def run_train(args: argparse.Namespace) -> int:
             "teacher_version": version,
         },
     )
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, the first process writes
+        return 0
     # The filters' reference: what this student's own training set looks like to it.
     sample = np.random.default_rng(args.seed).permutation(len(queries))[:PROFILE_PAIRS]
     training_profile(
