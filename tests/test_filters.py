@@ -209,6 +209,24 @@ def test_filter_command_writes_accepted_rejected_and_profile(
     assert summary["settings"]["dedup_threshold"] is None
     assert "accepted" in run.stdout and "over budget" in run.stdout
 
+    # A student trained by protege carries its training-set profile: the thresholds come from it.
+    import shutil
+
+    student = tmp_path / "student"
+    shutil.copytree(tiny_cross_encoder, student)
+    Profile.from_statistics({name: np.linspace(0.0, 1.0, 123) for name in ("nll", "nll_blank", "ifd")}).save(
+        student / "profile.json"
+    )
+    again = subprocess.run(
+        [sys.executable, "-m", "protege", "filter", "--student", str(student), "--labels",
+         str(tmp_path / "labels"), "--out", str(tmp_path / "again"), "--off", "dedup,plausibility"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert summary["reference_profile"] == str(student / "profile.json")
+    assert Profile.load(tmp_path / "again" / "profile.json").counts["nll"] == 123
+
 
 def test_select_compares_queries_with_the_given_embedder() -> None:
     from protege.filters.select import select
@@ -235,3 +253,19 @@ def test_select_compares_queries_with_the_given_embedder() -> None:
     )
     assert selection.decision.reasons.tolist() == ["", "", "", "", "implausible query", ""]
     assert selection.profile.counts["nll"] == 4  # profiled on the seeds
+
+
+def test_the_default_band_cuts_only_far_beyond_the_training_profile_whatever_the_noise_rate() -> None:
+    """Against the training set's profile, the share of corrupted candidates does not move the
+    cut (a quantile of the candidates' own profile would follow it)."""
+    rng = np.random.default_rng(0)
+    training = Profile.from_statistics({"nll": rng.gamma(2.0, 0.15, 5000)})
+    band = FrontierBand(0.0, 0.99)
+    for corrupted_share in (0.1, 0.4):
+        clean = rng.gamma(2.0, 0.15, 1000)
+        corrupted = rng.uniform(3.0, 6.0, int(corrupted_share * 1000))
+        nll = np.concatenate([clean, corrupted])
+        verdict = band(candidates(nll=nll), np.ones(len(nll), bool), training)
+        assert set(verdict[len(clean) :]) == {"beyond frontier"}
+        assert (verdict[: len(clean)] == "").mean() > 0.97
+        assert "known" not in set(verdict)  # a low bound of 0 cuts nothing
