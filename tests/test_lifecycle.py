@@ -169,7 +169,8 @@ def test_demo_runs_the_whole_loop_and_its_student_loads(tiny_encoder: Path, tmp_
     for name in ("teacher", "student_unfiltered", "student_filtered", "student_gold"):
         assert name in demo.stdout
     results = json.loads((out / "results.json").read_text())
-    assert set(results["ndcg@10"]) == {"teacher", "random", "student_unfiltered", "student_filtered", "student_gold"}
+    models = {"teacher", "random", "student_unfiltered", "student_filtered", "student_gold"}
+    assert set(results["ndcg@10"]) == models
     assert all(0.0 <= value <= 1.0 for value in results["ndcg@10"].values())
     student = CrossEncoder(str(out / "distill" / "student"), device="cpu")
     assert np.isfinite(student.predict([("cordless drill", "DEWALT 20-volt cordless drill")])).all()
