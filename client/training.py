@@ -198,6 +198,8 @@ def train_cross_encoder(
             logging_steps=max(1, len(dataset) // batch_size // 10),
             dataloader_drop_last=False,
             dataloader_pin_memory=gpu,
+            use_cpu=not gpu,  # also what lets torchrun on CPU run DDP (gloo)
+            ddp_find_unused_parameters=False,  # every parameter is used; the search breaks DDP here
             disable_tqdm=not progress,
             **({"batch_sampler": LengthGroupedBatchSampler} if length_grouping else {}),
         )

@@ -116,3 +116,27 @@ def test_grades_are_normalised_or_refused() -> None:
         normalise_grades([1.0, 4.0], (1, 3))
     with pytest.raises(ValueError, match=r"within 0\.\.1"):
         train_cross_encoder(["q"], ["d"], [2.0])
+
+
+def test_torchrun_trains_with_ddp_on_cpu_and_one_process_saves(tiny_encoder: Path, tmp_path: Path) -> None:
+    import csv
+    import subprocess
+    import sys
+
+    data = tmp_path / "train.csv"
+    with data.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["query", "document", "score"])
+        writer.writerows(PAIRS * 4)
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "protege", "train",
+         "--data", str(data), "--out", str(tmp_path / "student"), "--base", str(tiny_encoder),
+         "--batch-size", "8"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    # 96 rows, 8 per batch on each of 2 processes: 6 steps each (12 without DDP).
+    assert "6/6" in run.stderr and "12/12" not in run.stderr
+    assert run.stderr.count("Saving model to") == 1
+    assert json.loads((tmp_path / "student" / PROVENANCE).read_text())["training_rows"] == 96
+    assert CrossEncoder(str(tmp_path / "student"), device="cpu").predict([("q", "d")]).shape == (1,)
