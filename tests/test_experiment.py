@@ -1,0 +1,61 @@
+"""``protege experiment`` on a relevance file with its own column names, format and grade scale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from protege.client.synthetic import generate_catalog
+
+from protege.cli import main
+from protege.experiment import bucket
+
+
+def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path, tmp_path: Path) -> None:
+    data = tmp_path / "judged.jsonl"
+    with data.open("w") as file:
+        for row in generate_catalog(products=120, queries=60, seed=3):
+            record = {"search": row["search_term"], "item": row["product_title"], "sku": row["product_uid"],
+                      "grade": round((float(row["relevance"]) - 1) * 2, 2)}  # fmt: skip
+            file.write(json.dumps(record) + "\n")
+    out = tmp_path / "study"
+    code = main(
+        ["experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
+         "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
+         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder)]
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["label_range"] == [0.0, 4.0]  # taken from the grades when not given
+    models = {"teacher", "random", "student_unfiltered", "student_filtered", "student_gold"}
+    assert set(results["ndcg@10"]) == models
+    labels = results["teacher_labels"]
+    assert labels["student_unfiltered"] == results["split_pairs"]["pool"]
+    assert labels["student_filtered"] > 0 and labels["student_gold"] == 0
+    # The shared split: the students' pool holds only buckets 3-7.
+    pool = set(pq.read_table(out / "pool.parquet")["query"].to_pylist())
+    assert pool and all(3 <= bucket(query) <= 7 for query in pool)
+    for pairs in (out / "distill").glob("round-*/pairs.parquet"):
+        table = pq.read_table(pairs)
+        strategy = table["strategy"].to_pylist()
+        seeds = {q for q, how in zip(table["query"].to_pylist(), strategy, strict=True) if how == "seed"}
+        assert seeds <= pool  # every round starts from pool queries only
+
+
+def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
+    data = tmp_path / "pairs.csv"
+    data.write_text("query,document\ndrill,cordless drill\n")
+    assert main(["experiment", "--data", str(data), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_experiment_explains_an_empty_split(tiny_encoder: Path, tmp_path: Path) -> None:
+    data = tmp_path / "one.csv"
+    data.write_text("query,document,grade\ndrill,cordless drill,3\ndrill,paint,1\n")
+    with pytest.raises(ValueError, match="the split left"):
+        from protege.client.readers import Columns
+
+        from protege.experiment import run_experiment
+
+        run_experiment(data, Columns(label="grade"), tmp_path / "out", teacher_base=str(tiny_encoder))
