@@ -104,6 +104,8 @@ def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Pat
     server = protege(
         "serve", "--backend", "cross-encoder", "--model", str(tiny_cross_encoder), "--host", "127.0.0.1",
         "--port", str(port), "--metrics-port", "0", "--cache", str(tmp_path / "c.sqlite"), "--max-batch", "2",
+        # Room to drain 3,000 pairs even on a loaded 2-core machine; the default 30 s was seen too short.
+        "--grace", "300",
     )  # fmt: skip
     try:
         with TeacherClient(f"127.0.0.1:{port}", timeout=60) as client:
@@ -119,7 +121,7 @@ def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Pat
             server.send_signal(signal.SIGTERM)
             rest = list(labels)
         assert [first.id, *(label.id for label in rest)] == [pair.id for pair in pairs]
-        output, _ = server.communicate(timeout=60)
+        output, _ = server.communicate(timeout=120)
         assert server.returncode == 0, output
         assert "draining 1 call(s)" in output and "stopped" in output
     finally:
