@@ -143,9 +143,9 @@ class Distiller:
                 )
                 pairs = self._candidates(number, catalog, clusters)
             labels = self._label(pairs, folder)
-            decision, kept = self._filter(student, labels, train, number, folder)
+            decision, kept = self._filter(student, labels, train, folder)
             train = kept if train is None else pa.concat_tables([train, kept])
-            student = self._train(student, train, folder, number)
+            student = self._train(student, train, number)
             coverage.add(train["query"].to_pylist())
             rounds.append(
                 {
@@ -243,7 +243,7 @@ class Distiller:
         self.labels_used += labels.num_rows
         return labels
 
-    def _filter(self, student, labels: pa.Table, train: pa.Table | None, number: int, folder: Path):
+    def _filter(self, student, labels: pa.Table, train: pa.Table | None, folder: Path):
         settings = self.config.filters
         if student is None or settings is None:
             return {"accepted": labels.num_rows}, labels.select(list(TRAIN_COLUMNS))
@@ -269,7 +269,7 @@ class Distiller:
         write_parquet_atomic(rejected, folder / "rejected.parquet")
         return decision.counts(), labels.filter(pa.array(decision.accepted)).select(list(TRAIN_COLUMNS))
 
-    def _train(self, student, train: pa.Table, folder: Path, number: int):
+    def _train(self, student, train: pa.Table, number: int):
         config = self.config
         queries, documents, scores = _train_columns(train)
         return train_cross_encoder(

@@ -116,7 +116,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     distill.set_defaults(run=run_distill)
 
 
-def _table_and_targets(args: argparse.Namespace):
+def _training_table(args: argparse.Namespace):
     """Training rows from a data file or a protege label/filter folder."""
     import pyarrow.parquet as pq
 
@@ -145,7 +145,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     from .training import data_hash, normalise_grades, train_cross_encoder
 
-    table = _table_and_targets(args)
+    table = _training_table(args)
     queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
     targets = normalise_grades(table["label"].to_numpy(zero_copy_only=False), args.label_range)
     version = args.teacher_version
