@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import string
 import sys
 import time
@@ -37,9 +36,7 @@ from protege.filters.queries import Plausibility, StudentQueryEmbedder, seed_dis
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 
-
-def bucket(query: str) -> int:
-    return int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16) % 10
+from protege.experiment import bucket
 
 
 def gibberish(rng: np.random.Generator) -> str:

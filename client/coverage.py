@@ -113,11 +113,18 @@ class CoverageIndex:
         return float((self.nearest(vectors)[0] >= tau).mean())
 
     def clusters(
-        self, targets: Sequence[str], tau: float = DEFAULT_TAU, k: int = 20, examples: int = 3, seed: int = 0
+        self,
+        targets: Sequence[str],
+        tau: float = DEFAULT_TAU,
+        k: int = 20,
+        examples: int = 3,
+        seed: int = 0,
+        vectors: np.ndarray | None = None,
     ) -> ClusterReport:
-        """Target clusters (faiss spherical k-means), the largest uncovered mass first."""
+        """Target clusters (faiss spherical k-means), the largest uncovered mass first;
+        ``vectors`` are the targets' embeddings when the caller already has them."""
         targets = list(targets)
-        vectors = self.embed(targets)
+        vectors = self.embed(targets) if vectors is None else vectors
         k = max(1, min(k, len(targets) // 39))  # faiss wants ≥ 39 points per centroid
         kmeans = faiss.Kmeans(vectors.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
         kmeans.train(vectors)

@@ -121,6 +121,8 @@ class Distiller:
         products = list({row["doc_id"]: row["document"] for row in documents}.items())
         catalog = Catalog.build([p for p, _ in products], [t for _, t in products], self.embedder)
         coverage = CoverageIndex(self.embed)
+        # Targets and seeds stay the same every round: embedded once.
+        target_vectors, seed_vectors = self.embed(self.targets), self.embed(self.seeds)
         rounds, train = [], None
         student = None
         for number in range(self.config.rounds + 1):
@@ -139,9 +141,13 @@ class Distiller:
                 pairs = self._warmup_pairs()
             else:
                 clusters = coverage.clusters(
-                    self.targets, self.config.tau, self.config.clusters, seed=self.config.seed
+                    self.targets,
+                    self.config.tau,
+                    self.config.clusters,
+                    seed=self.config.seed,
+                    vectors=target_vectors,
                 )
-                pairs = self._candidates(number, catalog, clusters)
+                pairs = self._candidates(number, catalog, steering_weights(seed_vectors, clusters))
             labels = self._label(pairs, folder)
             decision, kept = self._filter(student, labels, train, folder)
             train = kept if train is None else pa.concat_tables([train, kept])
@@ -154,7 +160,7 @@ class Distiller:
                     "decision": decision,
                     "train_pairs": train.num_rows,
                     "train_queries": len(coverage),
-                    f"coverage@{self.config.tau:g}": coverage.coverage(self.targets, self.config.tau),
+                    f"coverage@{self.config.tau:g}": coverage.coverage(target_vectors, self.config.tau),
                     **({"metrics": self._evaluate(student)} if self.evaluation else {}),
                 }
             )
@@ -163,7 +169,7 @@ class Distiller:
             (folder / ROUND_RECORD).write_text(json.dumps(rounds[-1], indent=2))
             logger.info("round %d: %s", number, {k: v for k, v in rounds[-1].items() if k != "decision"})
         clusters = coverage.clusters(
-            self.targets, self.config.tau, self.config.clusters, seed=self.config.seed
+            self.targets, self.config.tau, self.config.clusters, seed=self.config.seed, vectors=target_vectors
         )
         coverage.save(self.out / "coverage")
         report = {
@@ -201,9 +207,9 @@ class Distiller:
         chosen = self.pool.take(pa.array(np.sort(rows)))
         return _pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
 
-    def _candidates(self, number: int, catalog: Catalog, clusters) -> pa.Table:
-        """Seed pairs of the round's seeds plus pairs of the queries generated from them."""
-        weights = steering_weights(self.embed(self.seeds), clusters)
+    def _candidates(self, number: int, catalog: Catalog, weights: np.ndarray) -> pa.Table:
+        """Seed pairs of the round's seeds (drawn by ``weights``) plus pairs of the queries
+        generated from them."""
         count = min(self.config.seeds_per_round, len(self.seeds))
         chosen = self.rng.choice(len(self.seeds), count, replace=False, p=weights)
         seeds = [self.seeds[int(i)] for i in chosen]

@@ -227,11 +227,12 @@ def run_coverage(args: argparse.Namespace) -> int:
         raise ValueError("no training queries: give --train, or --index with a saved index")
     if args.index:
         index.save(args.index)
-    report = index.clusters(targets, max(args.tau[0], 0), args.clusters)
+    vectors = embed_queries(targets)
+    report = index.clusters(targets, args.tau[0], args.clusters, vectors=vectors)
     result = {
         "targets": len(targets),
         "training_queries": len(index),
-        **{f"coverage@{tau:g}": round(index.coverage(targets, tau), 4) for tau in args.tau},
+        **{f"coverage@{tau:g}": round(index.coverage(vectors, tau), 4) for tau in args.tau},
         "least_covered_clusters": [
             {"size": c.size, "covered": round(c.covered, 3), "examples": c.examples}
             for c in report.clusters[:5]

@@ -64,3 +64,23 @@ def test_large_index_turns_approximate_and_keeps_finding_neighbours() -> None:
     similarity, rows = index.nearest(vectors[:200])
     assert (rows == np.arange(200)).mean() > 0.9 and similarity.max() <= 1.0001
     assert approximate_index(vectors).ntotal == 3000
+
+
+def test_coverage_command_reports_coverage_and_saves_a_growing_index(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    target, train = tmp_path / "target.csv", tmp_path / "train.csv"
+    target.write_text("q\n" + "\n".join(f"{topic} {n}" for topic in TOPICS for n in range(50)) + "\n")
+    train.write_text("q\ndrill 1\npaint 2\n")
+    command = [sys.executable, "-m", "protege", "coverage", "--target", str(target), "--query-col", "q",
+               "--index", str(tmp_path / "index"), "--tau", "0.5", "0.9"]  # fmt: skip
+    first = subprocess.run([*command, "--train", str(train)], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["targets"] == 200 and result["training_queries"] == 2
+    assert 0 < result["coverage@0.9"] <= result["coverage@0.5"] <= 1
+    assert result["least_covered_clusters"][0]["examples"]
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)  # the saved index alone
+    assert again.returncode == 0 and json.loads(again.stdout)["training_queries"] == 2

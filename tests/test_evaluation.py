@@ -37,3 +37,28 @@ def test_ranking_metrics_refuse_mismatched_or_empty_input() -> None:
         ranking_metrics(["q"], [1.0, 2.0], [0.5])
     with pytest.raises(ValueError, match="no judged pairs"):
         ranking_metrics([], [], [])
+
+
+def test_eval_command_scores_a_model_and_the_same_model_served_alike(
+    start_teacher, cross_encoder_backend, tiny_cross_encoder, tmp_path, capsys
+) -> None:
+    import json
+
+    from protege.cli import main
+
+    data = tmp_path / "judged.csv"
+    data.write_text(
+        "q,title,grade\ndrill,cordless drill kit,3\ndrill,white paint,1\npaint,white paint,3\npaint,drill,1\n"
+    )
+    columns = ["--data", str(data), "--query-col", "q", "--doc-col", "title", "--label-col", "grade"]
+    _, client = start_teacher(cross_encoder_backend)  # serves tiny_cross_encoder
+    metrics = []
+    for source in (["--model", str(tiny_cross_encoder)], ["--teacher", client.target]):
+        assert main(["eval", *columns, *source]) == 0
+        metrics.append(json.loads(capsys.readouterr().out))
+    assert metrics[0]["queries"] == metrics[1]["queries"] == 2
+    for name in ("ndcg@10", "mrr", "spearman"):
+        assert metrics[0][name] == pytest.approx(metrics[1][name], abs=1e-6)
+    # No gold grades named: a clear refusal, exit code 2.
+    assert main(["eval", "--data", str(data), "--query-col", "q", "--doc-col", "title", "--model", "x"]) == 2
+    assert "--label-col" in capsys.readouterr().err
