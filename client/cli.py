@@ -12,10 +12,12 @@ from protege.filters.settings import FilterSettings
 from .augment import STRATEGIES
 
 
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--teacher", default="localhost:50051", help="host:port, dns:///name:port or a replica list"
-    )
+def add_connection_arguments(parser: argparse.ArgumentParser, target: bool = True) -> None:
+    """How to reach a teacher; ``target=False`` when the command declares ``--teacher`` itself."""
+    if target:
+        parser.add_argument(
+            "--teacher", default="localhost:50051", help="host:port, dns:///name:port or a replica list"
+        )
     parser.add_argument("--token-file", help="bearer token file")
     parser.add_argument("--tls-ca", help="CA certificate (PEM) to verify the teacher; turns TLS on")
     parser.add_argument("--tls-cert", help="client certificate (PEM) for mTLS")

@@ -64,11 +64,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a CrossEncoder folder or hub id")
     source.add_argument("--teacher", help="a protege teacher (host:port, dns:///name:port or a replica list)")
-    evaluate.add_argument("--token-file", help="bearer token file for --teacher")
-    evaluate.add_argument("--tls-ca", help=argparse.SUPPRESS)
-    evaluate.add_argument("--tls-cert", help=argparse.SUPPRESS)
-    evaluate.add_argument("--tls-key", help=argparse.SUPPRESS)
-    evaluate.add_argument("--timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+    add_connection_arguments(evaluate, target=False)
     evaluate.add_argument("--k", type=int, default=10, help="NDCG cut-off")
     evaluate.set_defaults(run=run_eval)
 
