@@ -5,8 +5,10 @@ statistics mean nothing before). Each later round picks seed queries, more of th
 target clusters the training queries cover least, generates new queries from them, retrieves
 candidate products from the catalog (FAISS), labels everything through the teacher (a resumable
 ``LabelJob``), keeps what the current student's filters accept, and trains the student further
-on everything kept so far. Each round's folder holds its pairs, labels, filter decision and
-student; a rerun skips finished rounds.
+on the pairs it kept (each label is trained on once, so a filtered and an unfiltered student
+with the same labels get the same passes). ``label_budget`` caps the teacher labels of the
+whole run. Each round's folder holds its pairs, labels, filter decision and student; a rerun
+skips finished rounds.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class DistillConfig:
     top_k: int = 4
     negatives: int = 2
     budget: int | None = None  # accepted pairs per round, the most informative first
+    label_budget: int | None = None  # teacher labels for the whole run, shared evenly by rounds 1..
     filters: FilterSettings | None = field(default_factory=FilterSettings)
     base: str | None = None
     layers: int | None = None
@@ -125,9 +128,17 @@ class Distiller:
         target_vectors, seed_vectors = self.embed(self.targets), self.embed(self.seeds)
         rounds, train = [], None
         student = None
+        labelled: set[tuple[str, str]] = set()  # (query, doc_id) pairs paid for in earlier rounds
         for number in range(self.config.rounds + 1):
             folder = self.out / f"round-{number}"
             logger.info("round %d of %d", number, self.config.rounds)
+            if number and (self.out / f"round-{number - 1}" / "pairs.parquet").exists():
+                previous = pq.read_table(
+                    self.out / f"round-{number - 1}" / "pairs.parquet", columns=["query", "doc_id"]
+                )
+                labelled.update(
+                    zip(previous["query"].to_pylist(), previous["doc_id"].to_pylist(), strict=True)
+                )
             if (folder / ROUND_RECORD).exists():  # finished by an earlier run of the same command
                 from sentence_transformers.cross_encoder import CrossEncoder
 
@@ -147,11 +158,13 @@ class Distiller:
                     seed=self.config.seed,
                     vectors=target_vectors,
                 )
-                pairs = self._candidates(number, catalog, steering_weights(seed_vectors, clusters))
+                weights = steering_weights(seed_vectors, clusters)
+                pairs = self._candidates(number, catalog, weights, labelled)
+                pairs = self._within_budget(pairs, number)
             labels = self._label(pairs, folder)
             decision, kept = self._filter(student, labels, train, folder)
             train = kept if train is None else pa.concat_tables([train, kept])
-            student = self._train(student, train, number)
+            student = self._train(student, kept, number)
             coverage.add(train["query"].to_pylist())
             rounds.append(
                 {
@@ -207,14 +220,32 @@ class Distiller:
         chosen = self.pool.take(pa.array(np.sort(rows)))
         return _pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
 
-    def _candidates(self, number: int, catalog: Catalog, weights: np.ndarray) -> pa.Table:
-        """Seed pairs of the round's seeds (drawn by ``weights``) plus pairs of the queries
-        generated from them."""
+    def _within_budget(self, pairs: pa.Table, number: int) -> pa.Table:
+        """A random share of ``pairs`` when the run's label budget cannot pay for all of them."""
+        if self.config.label_budget is None:
+            return pairs
+        rounds_left = self.config.rounds - number + 1
+        allowance = max(0, (self.config.label_budget - self.labels_used) // rounds_left)
+        if pairs.num_rows <= allowance:
+            return pairs
+        return pairs.take(pa.array(np.sort(self.rng.permutation(pairs.num_rows)[:allowance])))
+
+    def _candidates(
+        self, number: int, catalog: Catalog, weights: np.ndarray, labelled: set[tuple[str, str]]
+    ) -> pa.Table:
+        """Seed pairs of the round's seeds (drawn by ``weights``) not ``labelled`` before, plus
+        pairs of the queries generated from them."""
         count = min(self.config.seeds_per_round, len(self.seeds))
         chosen = self.rng.choice(len(self.seeds), count, replace=False, p=weights)
         seeds = [self.seeds[int(i)] for i in chosen]
         wanted = set(seeds)
-        seed_rows = [i for i, query in enumerate(self.pool["query"].to_pylist()) if query in wanted]
+        seed_rows = [
+            i
+            for i, (query, doc_id) in enumerate(
+                zip(self.pool["query"].to_pylist(), self.pool["doc_id"].to_pylist(), strict=True)
+            )
+            if query in wanted and (query, doc_id) not in labelled
+        ]
         seed_pairs = _pair_table(
             self.pool.take(pa.array(seed_rows, pa.int64())),
             [f"r{number}-s{i}" for i in range(len(seed_rows))],
@@ -277,6 +308,8 @@ class Distiller:
 
     def _train(self, student, train: pa.Table, number: int):
         config = self.config
+        if not train.num_rows and student is not None:  # nothing new passed the filters
+            return student
         queries, documents, scores = _train_columns(train)
         return train_cross_encoder(
             queries,

@@ -102,6 +102,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     distill.add_argument("--per-seed", type=int, default=2, help="generated queries per seed")
     distill.add_argument("--strategies", default="drop,reorder,typo", help="augmentation strategies")
     distill.add_argument("--budget", type=int, help="accepted pairs per round, most informative first")
+    distill.add_argument(
+        "--label-budget", type=int, help="teacher labels for the whole run (warm-up included)"
+    )
     distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
     distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
     distill.add_argument(
@@ -268,6 +271,7 @@ def run_distill(args: argparse.Namespace) -> int:
         per_seed=args.per_seed,
         strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
         budget=args.budget,
+        label_budget=args.label_budget,
         filters=None if args.no_filters else FilterSettings(),
         base=args.base,
         layers=args.layers,

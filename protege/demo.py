@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .experiment import Sizes
 
-DEMO = Sizes(teacher_epochs=2.0, rounds=2, warmup=300, seeds_per_round=60, per_seed=2)
+DEMO = Sizes(teacher_epochs=2.0, curve=(0.25,))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,5 +47,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(results_table(results))
     print(f"\nreport: {results['report']}")
-    print(f"student: {args.out / 'distill' / 'student'} (loads with sentence_transformers.CrossEncoder)")
+    print(f"learning curve: {results['plot']}")
+    student = args.out / "seed-0" / "distill" / "student"
+    print(f"student: {student} (loads with sentence_transformers.CrossEncoder)")
     return 0

@@ -3,9 +3,13 @@
 The file is split by query (``bucket(query)`` as ``../shared/data/README.md`` defines it):
 buckets 0–2 fit the teacher on gold grades, 3–7 are the student pool (the students never see
 its gold labels, except the ``student_gold`` reference), 8–9 are the test set, read only to
-evaluate. The teacher is served over real gRPC on localhost; every student is measured on the
-same test pairs as the teacher. Each finished stage is kept in ``OUT`` and skipped when the
-command runs again.
+report. A fifth of the pool's queries (``is_validation``) is held out with its gold grades: the
+validation set, the only gold any setting is chosen on. The teacher is served over real gRPC
+on localhost. For each seed, ``student_unfiltered`` trains on teacher labels of every pool
+pair, ``student_filtered`` runs the distillation loop on a share of those labels, and
+``student_gold`` trains on as many gold pool pairs; the first seed also trains unfiltered
+students on smaller budgets, for the learning curve. Each finished stage is kept in ``OUT``
+and skipped when the command runs again.
 """
 
 from __future__ import annotations
@@ -15,38 +19,53 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from protege.filters.settings import FilterSettings
+
 log = logging.getLogger("protege.experiment")
 
+DEFAULT_FILTERS = FilterSettings()
 TEACHER_BUCKETS, POOL_BUCKETS, TEST_BUCKETS = range(0, 3), range(3, 8), range(8, 10)
 STUDENTS = ("student_unfiltered", "student_filtered", "student_gold")
 
 
+def _digest(query: str) -> int:
+    return int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16)
+
+
 def bucket(query: str) -> int:
     """The shared split: ``int(sha1(query.strip().lower()), 16) % 10``."""
-    return int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16) % 10
+    return _digest(query) % 10
+
+
+def is_validation(query: str) -> bool:
+    """Whether a pool query is held out for validation: the next decimal digit of the same
+    hash, so one fifth of the pool's queries, independent of ``bucket``."""
+    return _digest(query) // 10 % 5 == 0
 
 
 @dataclass
 class Sizes:
-    """How much of each split one run uses (``None``: all of it)."""
+    """How much of each split one run uses (``None``: all of it), and the students' budgets."""
 
     teacher_pairs: int | None = None
     pool_pairs: int | None = None
     test_queries: int | None = None
     teacher_epochs: float = 1.0
     rounds: int = 2
-    warmup: int = 1000
-    seeds_per_round: int = 500
+    label_share: float = 0.5  # the filtered student's teacher labels, per unfiltered student's label
+    warmup_share: float = 1 / 3  # of those, random pool pairs for round 0
     per_seed: int = 2
+    curve: tuple[float, ...] = (0.125, 0.25, 0.5)  # smaller unfiltered budgets, shares of the pool
 
 
 FULL = Sizes()
-QUICK = Sizes(teacher_pairs=3000, pool_pairs=2000, test_queries=300, warmup=500, seeds_per_round=150)
+QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, curve=(0.5,))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -56,10 +75,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "experiment",
         help="fit a teacher, serve it, distill students and compare them on held-out queries",
-        description="Splits a labelled relevance file by query (buckets 0-2 teacher, 3-7 student pool, 8-9 "
-        "test), fits a teacher on gold grades, serves it over gRPC on localhost, trains students on the pool "
-        "(all teacher labels; protege's filters; gold labels) and writes OUT/results.json with NDCG@10 of "
-        "each on the test queries.",
+        description="Splits a labelled relevance file by query (buckets 0-2 teacher, 3-7 student pool with "
+        "a fifth of its queries held out for validation, 8-9 test), fits a teacher on gold grades, serves it "
+        "over gRPC on localhost, trains students on the pool (all teacher labels; protege's filters on a "
+        "share of them; gold labels) for each seed and writes OUT/results.json and OUT/learning_curve.png.",
     )
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, type=Path)
@@ -68,11 +87,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="samples of each split: minutes, not hours")
     parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--teacher-epochs", type=float, help="epochs the teacher trains on gold (default 1)")
     parser.add_argument("--student-base", help="the students' backbone (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument("--layers", type=int, help="student transformer layers to keep")
     parser.add_argument("--loss", choices=("bce", "mse", "margin-mse"), default="bce")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--label-share", type=float, help="the filtered student's teacher labels, as a share of the pool's"
+    )
+    parser.add_argument(
+        "--strategies", default="drop,reorder,typo", help="augmentation strategies; empty for none"
+    )
+    parser.add_argument("--no-filters", action="store_true", help="the distilled student keeps every label")
+    parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
     parser.set_defaults(run=run)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are comma-separated integers, not {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds repeat in {text!r}")
+    return seeds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,21 +117,30 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.label_col:
         raise ValueError("an experiment needs gold grades: give --label-col")
+    sizes = QUICK if args.quick else FULL
+    if args.teacher_epochs is not None:
+        sizes = replace(sizes, teacher_epochs=args.teacher_epochs)
+    if args.label_share is not None:
+        if not 0 < args.label_share <= 1:
+            raise ValueError(f"--label-share must be in (0, 1], not {args.label_share:g}")
+        sizes = replace(sizes, label_share=args.label_share)
     results = run_experiment(
         args.data,
         columns_from_args(args),
         args.out,
         encoding=args.encoding,
         label_range=args.label_range,
-        sizes=QUICK if args.quick else FULL,
+        sizes=sizes,
         teacher_base=args.teacher_base,
         student_base=args.student_base,
         layers=args.layers,
         loss=args.loss,
-        seed=args.seed,
+        strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
+        filters=None if args.no_filters else FilterSettings(),
+        seeds=args.seeds,
     )
     print(results_table(results))
-    print(f"\nresults: {args.out / 'results.json'}")
+    print(f"\nresults: {args.out / 'results.json'}\nlearning curve: {results['plot']}")
     return 0
 
 
@@ -110,14 +156,15 @@ def run_experiment(
     student_base: str | None = None,
     layers: int | None = None,
     loss: str = "bce",
-    seed: int = 0,
+    strategies: tuple[str, ...] = ("drop", "reorder", "typo"),
+    filters: FilterSettings | None = DEFAULT_FILTERS,
+    seeds: tuple[int, ...] = (0,),
     progress: bool = True,
 ) -> dict:
     """Runs the study; returns (and writes to ``out/results.json``) the results."""
     import pyarrow as pa
-    from sentence_transformers.cross_encoder import CrossEncoder
 
-    from protege.client.distill import DistillConfig, Distiller, Evaluation, teacher_scores
+    from protege.client.distill import DistillConfig, Distiller
     from protege.client.evaluation import ranking_metrics
     from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
     from protege.client.readers import Columns, read_table
@@ -125,34 +172,40 @@ def run_experiment(
     from protege.client.training import normalise_grades, train_cross_encoder
     from protege.server.app import BackgroundTeacher, ServeConfig
 
+    if not seeds:
+        raise ValueError("give at least one seed")
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seeds[0])
     table = read_table(data, columns, encoding=encoding)
     grades = table["label"].to_numpy(zero_copy_only=False)
     label_range = label_range or (float(np.nanmin(grades)), float(np.nanmax(grades)))
     table = table.set_column(
         table.column_names.index("label"), "label", pa.array(normalise_grades(grades, label_range))
     )
-    buckets = np.array([bucket(query) for query in table["query"].to_pylist()])
+    queries = table["query"].to_pylist()
+    buckets = np.array([bucket(query) for query in queries])
+    held_out = np.array([is_validation(query) for query in queries])
     teacher_rows = _sample(np.flatnonzero(np.isin(buckets, TEACHER_BUCKETS)), sizes.teacher_pairs, rng)
     pool_rows = _sample(np.flatnonzero(np.isin(buckets, POOL_BUCKETS)), sizes.pool_pairs, rng)
-    test = table.take(pa.array(_test_rows(table, buckets, sizes.test_queries, rng)))
-    pool = table.take(pa.array(pool_rows))
-    if not len(teacher_rows) or not pool.num_rows or not test.num_rows:
+    validation = table.take(pa.array(pool_rows[held_out[pool_rows]], pa.int64()))
+    pool = table.take(pa.array(pool_rows[~held_out[pool_rows]], pa.int64()))
+    test = table.take(pa.array(_test_rows(table, buckets, sizes.test_queries, rng), pa.int64()))
+    if not len(teacher_rows) or not pool.num_rows or not validation.num_rows or not test.num_rows:
         raise ValueError(
-            f"{data}: the split left {len(teacher_rows)} teacher, {pool.num_rows} pool and "
-            f"{test.num_rows} test pairs; the study needs some of each"
+            f"{data}: the split left {len(teacher_rows)} teacher, {pool.num_rows} pool, "
+            f"{validation.num_rows} validation and {test.num_rows} test pairs; the study needs some of each"
         )
     log.info(
-        "split: %d teacher-train, %d pool, %d test pairs", len(teacher_rows), pool.num_rows, test.num_rows
-    )
+        "split: %d teacher-train, %d pool, %d validation, %d test pairs",
+        len(teacher_rows), pool.num_rows, validation.num_rows, test.num_rows,
+    )  # fmt: skip
+    evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
 
-    def fitted(name: str, rows: pa.Table, targets, base: str | None, **options):
-        folder = out / name
+    def fitted(folder: Path, rows: pa.Table, targets, base: str | None, seed: int, **options) -> Path:
         if not (folder / "provenance.json").exists():
-            log.info("training %s on %d pairs", name, rows.num_rows)
+            log.info("training %s on %d pairs", folder.relative_to(out), rows.num_rows)
             train_cross_encoder(
                 rows["query"].to_pylist(), rows["document"].to_pylist(), targets, base=base, out=folder,
                 seed=seed, progress=progress, **options,
@@ -161,18 +214,29 @@ def run_experiment(
 
     teacher_set = table.take(pa.array(teacher_rows))
     teacher_dir = fitted(
-        "teacher", teacher_set, teacher_set["label"].to_numpy(), teacher_base, epochs=sizes.teacher_epochs
-    )
-    test_eval = Evaluation(test["query"].to_pylist(), test["document"].to_pylist(), test["label"].to_pylist())
+        out / "teacher", teacher_set, teacher_set["label"].to_numpy(), teacher_base, seeds[0],
+        epochs=sizes.teacher_epochs,
+    )  # fmt: skip
     config = ServeConfig(
         "cross-encoder", str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite")
     )
     student_options = {"layers": layers, "loss": loss}
+    models: dict[int, dict[str, Path]] = {}
     labels_used: dict[str, int] = {}
+    train_pairs: dict[str, list[int]] = {name: [] for name in STUDENTS}
+    curve: list[dict] = []
     with (
         BackgroundTeacher(config) as server,
         TeacherClient(f"127.0.0.1:{server.port}", timeout=120) as teacher,
     ):
+        metrics = {
+            name: {
+                "teacher": _cached(
+                    teacher_dir / f"metrics-{name}.json", partial(_teacher_metrics, teacher, e)
+                )
+            }
+            for name, e in evaluations.items()
+        }
         pool_file = out / "pool.parquet"
         if not pool_file.exists():
             write_parquet_atomic(pool.select(["pair_id", "query", "document", "doc_id"]), pool_file)
@@ -181,81 +245,224 @@ def run_experiment(
         ).run(teacher)
         pool_labels = read_labels(out / "pool-labels")
         labels_used["student_unfiltered"] = pool_labels.num_rows
-        fitted(
-            "student_unfiltered",
-            pool_labels,
-            pool_labels["score"].to_numpy(),
-            student_base,
-            **student_options,
-        )
-
-        distill = DistillConfig(
-            rounds=sizes.rounds,
-            warmup_pairs=min(sizes.warmup, pool.num_rows),
-            seeds_per_round=sizes.seeds_per_round,
-            per_seed=sizes.per_seed,
-            base=student_base,
-            seed=seed,
-            progress=progress,
-            **student_options,
-        )
-        filtered_dir = out / "distill"
-        if not (filtered_dir / "report.json").exists():
-            Distiller(teacher, pool, filtered_dir, distill, evaluation=test_eval).run()
-        report = json.loads((filtered_dir / "report.json").read_text())
-        labels_used["student_filtered"] = report["teacher_labels"]
-        gold_rows = _sample(np.arange(pool.num_rows), min(report["train_pairs"], pool.num_rows), rng)
-        gold_set = pool.take(pa.array(gold_rows))
-        fitted("student_gold", gold_set, gold_set["label"].to_numpy(), student_base, **student_options)
+        label_budget = max(1, round(sizes.label_share * pool_labels.num_rows))
+        warmup = min(pool.num_rows, max(1, round(sizes.warmup_share * label_budget)))
+        pairs_per_seed = pool.num_rows / len(set(pool["query"].to_pylist())) + sizes.per_seed * 6
+        for seed in seeds:
+            folder = out / f"seed-{seed}"
+            seed_rng = np.random.default_rng(seed)
+            models[seed] = {
+                "student_unfiltered": fitted(
+                    folder / "student_unfiltered",
+                    pool_labels,
+                    pool_labels["score"].to_numpy(),
+                    student_base,
+                    seed,
+                    **student_options,
+                )
+            }
+            if seed == seeds[0]:
+                for share in sizes.curve:
+                    size = max(1, round(share * pool_labels.num_rows))
+                    subset = pool_labels.take(
+                        pa.array(_sample(np.arange(pool_labels.num_rows), size, seed_rng))
+                    )
+                    models[seed][f"unfiltered-{size}"] = fitted(
+                        folder / f"unfiltered-{size}", subset, subset["score"].to_numpy(), student_base, seed,
+                        **student_options,
+                    )  # fmt: skip
+            distill = DistillConfig(
+                rounds=sizes.rounds,
+                warmup_pairs=warmup,
+                seeds_per_round=max(1, int(np.ceil((label_budget - warmup) / sizes.rounds / pairs_per_seed))),
+                per_seed=sizes.per_seed,
+                strategies=strategies,
+                label_budget=label_budget,
+                filters=filters,
+                base=student_base,
+                seed=seed,
+                progress=progress,
+                **student_options,
+            )
+            if not (folder / "distill" / "report.json").exists():
+                Distiller(
+                    teacher, pool, folder / "distill", distill, evaluation=evaluations["validation"]
+                ).run()
+            report = json.loads((folder / "distill" / "report.json").read_text())
+            models[seed]["student_filtered"] = folder / "distill" / "student"
+            labels_used["student_filtered"] = report["teacher_labels"]
+            gold_rows = _sample(np.arange(pool.num_rows), min(report["train_pairs"], pool.num_rows), seed_rng)
+            gold_set = pool.take(pa.array(gold_rows))
+            models[seed]["student_gold"] = fitted(
+                folder / "student_gold", gold_set, gold_set["label"].to_numpy(), student_base, seed,
+                **student_options,
+            )  # fmt: skip
+            for name, size in (
+                ("student_unfiltered", pool_labels.num_rows),
+                ("student_filtered", report["train_pairs"]),
+                ("student_gold", gold_set.num_rows),
+            ):
+                train_pairs[name].append(size)
+            if seed == seeds[0]:
+                spent = 0
+                for entry in report["rounds"][:-1]:  # the last round's student is student_filtered
+                    spent += entry["labelled"]
+                    models[seed][f"filtered-round-{entry['round']}"] = (
+                        folder / "distill" / f"round-{entry['round']}" / "student"
+                    )
+                    curve.append(
+                        {"student": "filtered", "labels": spent, "model": f"filtered-round-{entry['round']}"}
+                    )
         labels_used["student_gold"] = 0
-
-        teacher_on_test = teacher_scores(teacher, test_eval.queries, test_eval.documents)
-        metrics = {"teacher": ranking_metrics(test_eval.queries, test_eval.gold, teacher_on_test)}
-    # What ranking by chance scores on these pairs: graded data sets with few judged candidates
-    # per query give a random order a high NDCG, the floor every model is read against.
-    chance = [
-        ranking_metrics(test_eval.queries, test_eval.gold, np.random.default_rng(draw).random(test.num_rows))
-        for draw in range(5)
-    ]
-    metrics["random"] = {name: float(np.mean([m[name] for m in chance])) for name in chance[0]}
-    pairs = list(zip(test_eval.queries, test_eval.documents, strict=True))
-    for name, folder in (
-        ("student_unfiltered", out / "student_unfiltered"),
-        ("student_filtered", filtered_dir / "student"),
-        ("student_gold", out / "student_gold"),
+    for name, evaluation in evaluations.items():
+        # What ranking by chance scores on these pairs: graded data sets with few judged candidates
+        # per query give a random order a high NDCG, the floor every model is read against.
+        chance = [
+            ranking_metrics(
+                evaluation.queries, evaluation.gold, np.random.default_rng(draw).random(len(evaluation.gold))
+            )
+            for draw in range(5)
+        ]
+        metrics[name]["random"] = {key: float(np.mean([m[key] for m in chance])) for key in chance[0]}
+    per_seed = {seed: {} for seed in seeds}
+    for seed, folders in models.items():
+        for model, path in folders.items():
+            per_seed[seed][model] = {
+                name: _cached(
+                    path / f"metrics-{name}.json", lambda p=path, e=evaluation: _student_metrics(p, e)
+                )
+                for name, evaluation in evaluations.items()
+            }
+    for name in evaluations:
+        for model in STUDENTS:
+            metrics[name][model] = _mean_metrics([per_seed[seed][model][name] for seed in seeds])
+    first = per_seed[seeds[0]]
+    for share in sizes.curve:
+        size = max(1, round(share * pool_labels.num_rows))
+        curve.append({"student": "unfiltered", "labels": size, "model": f"unfiltered-{size}"})
+    for point in curve:
+        point["ndcg@10"] = round(first[point.pop("model")]["test"]["ndcg@10"], 4)
+    for model, labels in (
+        ("unfiltered", labels_used["student_unfiltered"]),
+        ("filtered", labels_used["student_filtered"]),
     ):
-        scores = CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
-        metrics[name] = ranking_metrics(test_eval.queries, test_eval.gold, scores)
+        values = [per_seed[seed][f"student_{model}"]["test"]["ndcg@10"] for seed in seeds]
+        curve.append({"student": model, "labels": labels, "ndcg@10": round(float(np.mean(values)), 4),
+                      "spread": round(float(np.ptp(values) / 2), 4)})  # fmt: skip
     results = {
         "data": str(data),
-        "quick": sizes != FULL,
-        "seed": seed,
+        "quick": sizes.pool_pairs is not None,
+        "seeds": list(seeds),
         "label_range": list(label_range),
-        "split_pairs": {"teacher_train": len(teacher_rows), "pool": pool.num_rows, "test": test.num_rows},
-        "test_queries_scored": metrics["teacher"]["queries"],
-        "ndcg@10": {name: round(values["ndcg@10"], 4) for name, values in metrics.items()},
-        "teacher_labels": labels_used,
-        "train_pairs": {
-            "student_unfiltered": pool_labels.num_rows,
-            "student_filtered": report["train_pairs"],
-            "student_gold": gold_set.num_rows,
+        "split_pairs": {
+            "teacher_train": len(teacher_rows),
+            "pool": pool.num_rows,
+            "validation": validation.num_rows,
+            "test": test.num_rows,
         },
-        "metrics": metrics,
-        "report": str(filtered_dir / "report.html"),
+        "test_queries_scored": metrics["test"]["teacher"]["queries"],
+        "ndcg@10": {model: round(values["ndcg@10"], 4) for model, values in metrics["test"].items()},
+        "ndcg@10_spread": {
+            model: round(float(np.ptp([per_seed[seed][model]["test"]["ndcg@10"] for seed in seeds]) / 2), 4)
+            for model in STUDENTS
+        },
+        "validation_ndcg@10": {
+            model: round(values["ndcg@10"], 4) for model, values in metrics["validation"].items()
+        },
+        "teacher_labels": labels_used,
+        "train_pairs": {name: int(np.mean(sizes_)) for name, sizes_ in train_pairs.items()},
+        "metrics": metrics["test"],
+        "validation_metrics": metrics["validation"],
+        "per_seed": {
+            str(seed): {model: values["test"] for model, values in rows.items()}
+            for seed, rows in per_seed.items()
+        },
+        "curve": sorted(curve, key=lambda point: (point["student"], point["labels"])),
+        "settings": {
+            "sizes": asdict(sizes),
+            "layers": layers,
+            "loss": loss,
+            "strategies": list(strategies),
+            "filters": filters.as_dict() if filters is not None else None,
+        },
+        "report": str(out / f"seed-{seeds[0]}" / "distill" / "report.html"),
+        "plot": str(plot_learning_curve(metrics["test"], sorted(curve, key=lambda p: p["labels"]), out)),
         "seconds": round(time.perf_counter() - started, 1),
     }
     (out / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
 
+def plot_learning_curve(metrics: dict, curve: list[dict], out: Path) -> Path:
+    """``learning_curve.png``: test NDCG@10 against teacher labels used, per student kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.8))
+    for kind, style in (("unfiltered", "s-"), ("filtered", "o-")):
+        points = [point for point in curve if point["student"] == kind]
+        axis.errorbar(
+            [point["labels"] for point in points], [point["ndcg@10"] for point in points],
+            yerr=[point.get("spread", 0) for point in points], fmt=style, capsize=3, label=f"student, {kind}",
+        )  # fmt: skip
+    for name, style in (("teacher", "--"), ("random", ":")):
+        axis.axhline(metrics[name]["ndcg@10"], color="grey", linestyle=style, label=name)
+    axis.set(xlabel="teacher labels", ylabel="test NDCG@10", title="Students by teacher labels used")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path = out / "learning_curve.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _evaluation(rows):
+    from protege.client.distill import Evaluation
+
+    return Evaluation(rows["query"].to_pylist(), rows["document"].to_pylist(), rows["label"].to_pylist())
+
+
+def _teacher_metrics(teacher, evaluation) -> dict:
+    from protege.client.distill import teacher_scores
+    from protege.client.evaluation import ranking_metrics
+
+    scores = teacher_scores(teacher, evaluation.queries, evaluation.documents)
+    return ranking_metrics(evaluation.queries, evaluation.gold, scores)
+
+
+def _student_metrics(folder: Path, evaluation) -> dict:
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from protege.client.evaluation import ranking_metrics
+
+    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
+    scores = CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
+    return ranking_metrics(evaluation.queries, evaluation.gold, scores)
+
+
+def _cached(path: Path, compute) -> dict:
+    """A model's metrics, computed once and kept beside it: a rerun scores nothing again."""
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    path.write_text(json.dumps(value))
+    return value
+
+
+def _mean_metrics(runs: list[dict]) -> dict:
+    return {name: float(np.mean([run[name] for run in runs])) for name in runs[0]}
+
+
 def results_table(results: dict) -> str:
-    lines = [f"{'model':<20} {'NDCG@10':>8} {'MRR':>6} {'Spearman':>8} {'teacher labels':>15}"]
+    """Test metrics, means over the seeds with half their range."""
+    spread = results.get("ndcg@10_spread", {})
+    lines = [f"{'model':<20} {'NDCG@10':>16} {'MRR':>6} {'Spearman':>8} {'teacher labels':>15}"]
     for name, values in results["metrics"].items():
         labels = results["teacher_labels"].get(name, "–")
-        lines.append(
-            f"{name:<20} {values['ndcg@10']:8.4f} {values['mrr']:6.3f} {values['spearman']:8.3f} "
-            f"{labels!s:>15}"
-        )
+        ndcg = f"{values['ndcg@10']:.4f}" + (f" ± {spread[name]:.4f}" if name in spread else "")
+        lines.append(f"{name:<20} {ndcg:>16} {values['mrr']:6.3f} {values['spearman']:8.3f} {labels!s:>15}")
     return "\n".join(lines)
 
 

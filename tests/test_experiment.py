@@ -10,7 +10,7 @@ import pytest
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
-from protege.experiment import bucket
+from protege.experiment import STUDENTS, bucket, is_validation
 
 
 def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path, tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path
     code = main(
         ["experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
          "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
-         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder)]
+         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder), "--seeds", "0,1"]
     )  # fmt: skip
     assert code == 0
     results = json.loads((out / "results.json").read_text())
@@ -33,11 +33,17 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path
     assert set(results["ndcg@10"]) == models
     labels = results["teacher_labels"]
     assert labels["student_unfiltered"] == results["split_pairs"]["pool"]
-    assert labels["student_filtered"] > 0 and labels["student_gold"] == 0
-    # The shared split: the students' pool holds only buckets 3-7.
+    # The filtered student's budget: half the unfiltered student's labels (rounding aside).
+    assert 0 < labels["student_filtered"] <= labels["student_unfiltered"] // 2 + 1
+    assert labels["student_gold"] == 0
+    assert set(results["per_seed"]) == {"0", "1"} and set(results["ndcg@10_spread"]) == set(STUDENTS)
+    assert {point["student"] for point in results["curve"]} == {"unfiltered", "filtered"}
+    assert (out / "learning_curve.png").stat().st_size > 0
+    # The shared split: the students' pool holds only buckets 3-7, less the validation queries.
     pool = set(pq.read_table(out / "pool.parquet")["query"].to_pylist())
-    assert pool and all(3 <= bucket(query) <= 7 for query in pool)
-    for pairs in (out / "distill").glob("round-*/pairs.parquet"):
+    assert pool and all(3 <= bucket(query) <= 7 and not is_validation(query) for query in pool)
+    assert results["split_pairs"]["validation"] > 0
+    for pairs in (out / "seed-0" / "distill").glob("round-*/pairs.parquet"):
         table = pq.read_table(pairs)
         strategy = table["strategy"].to_pylist()
         seeds = {q for q, how in zip(table["query"].to_pylist(), strategy, strict=True) if how == "seed"}
