@@ -174,12 +174,14 @@ def test_demo_runs_the_whole_loop_and_its_student_loads(tiny_encoder: Path, tmp_
     models = {"teacher", "random", "student_unfiltered", "student_filtered", "student_gold"}
     assert set(results["ndcg@10"]) == models
     assert all(0.0 <= value <= 1.0 for value in results["ndcg@10"].values())
-    student = CrossEncoder(str(out / "seed-0" / "distill" / "student"), device="cpu")
+    distill = out / "seed-0" / "distill"
+    student = CrossEncoder(str(distill / "student"), device="cpu")
     assert np.isfinite(student.predict([("cordless drill", "DEWALT 20-volt cordless drill")])).all()
-    assert (out / "seed-0" / "distill" / "report.html").exists() and (out / "seed-0" / "distill" / "filter_decisions.png").exists()
+    assert (distill / "report.html").exists() and (distill / "filter_decisions.png").exists()
+    assert (out / "learning_curve.png").exists() and "learning curve:" in demo.stdout
     # Run again: every stage is found finished and reused, nothing relabelled or retrained.
-    before = (out / "seed-0" / "distill" / "student" / "model.safetensors").stat().st_mtime_ns
+    before = (distill / "student" / "model.safetensors").stat().st_mtime_ns
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "results.json").read_text())["ndcg@10"] == results["ndcg@10"]
-    assert (out / "seed-0" / "distill" / "student" / "model.safetensors").stat().st_mtime_ns == before
+    assert (distill / "student" / "model.safetensors").stat().st_mtime_ns == before

@@ -223,6 +223,34 @@ def test_replica_list_is_balanced_round_robin(start_teacher, cross_encoder_backe
         assert client.label([Pair("d", "query", "document")])[0].id == "d"
 
 
+def test_a_replica_killed_fails_over_to_the_others(start_teacher, cross_encoder_backend: Backend) -> None:
+    """Three replicas behind one client; one dies: every later call is answered by the other two."""
+    from protege.client import TeacherClient
+
+    teachers = [start_teacher(cross_encoder_backend, cache=None)[0] for _ in range(3)]
+    target = ",".join(f"127.0.0.1:{teacher.port}" for teacher in teachers)
+
+    def served() -> list[float]:
+        return [teacher.server.metrics.requests.labels("Label", "OK")._value.get() for teacher in teachers]
+
+    with TeacherClient(target, timeout=20) as client:
+        for i in range(30):
+            client.label([Pair(str(i), f"query {i}", "document")])
+        assert min(served()) >= 5  # balanced before the failure
+        teachers[1].stop()
+        before = served()
+        for i in range(30):
+            assert client.label([Pair(f"after-{i}", f"query {i}", "document")])[0].id == f"after-{i}"
+        labels = list(client.label_stream([Pair(f"s{i}", f"stream {i}", "document") for i in range(50)]))
+        assert sorted(label.id for label in labels) == sorted(f"s{i}" for i in range(50))
+    after = served()
+    assert after[1] == before[1]  # the dead replica answered nothing more
+    assert (
+        after[0] + after[2] - before[0] - before[2] == 30
+        and min(after[0] - before[0], after[2] - before[2]) >= 5
+    )
+
+
 def test_abandoning_a_stream_leaves_no_thread_behind(start_teacher, cross_encoder_backend: Backend) -> None:
     _, client = start_teacher(cross_encoder_backend)
     list(client.label_stream([Pair("warm", "query", "document")]))  # threads made once per process
