@@ -121,7 +121,7 @@ def count_rows(path: str | Path, encoding: str = "utf-8") -> int:
     """Data rows in a file (parquet: from its metadata; others: one fast pass)."""
     path = Path(path)
     if file_format(path) == "parquet":
-        return pq.ParquetFile(path).metadata.num_rows
+        return _parquet_file(path).metadata.num_rows
     total = 0
     for batch in _raw_batches(path, encoding, 1 << 16, None):
         total += batch.num_rows
@@ -143,7 +143,7 @@ def _raw_batches(
 ) -> Iterator[pa.RecordBatch]:
     fmt = file_format(path)
     if fmt == "parquet":
-        parquet = pq.ParquetFile(path)
+        parquet = _parquet_file(path)
         names = parquet.schema_arrow.names
         yield from parquet.iter_batches(
             chunk_rows, columns=[n for n in names if wanted is None or n in wanted]
@@ -169,11 +169,18 @@ def _raw_batches(
             yield batch.slice(start, chunk_rows)
 
 
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DataError(f"{path}: not a readable parquet file (truncated or corrupt?): {error}") from None
+
+
 def _header(path: Path, encoding: str) -> list[str] | None:
     """The file's column names, where they can be known without reading rows (not JSONL)."""
     fmt = file_format(path)
     if fmt == "parquet":
-        return pq.ParquetFile(path).schema_arrow.names
+        return _parquet_file(path).schema_arrow.names
     if fmt in ("csv", "tsv"):
         return _csv_header(path, encoding, "\t" if fmt == "tsv" else ",")
     return None

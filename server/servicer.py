@@ -48,7 +48,7 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
         }
         handlers = {
             "Describe": grpc.unary_unary_rpc_method_handler(
-                self.Describe, teacher_pb2.DescribeRequest.FromString, serialize["Describe"]
+                self.Describe, lenient_deserializer(teacher_pb2.DescribeRequest), serialize["Describe"]
             ),
             "Label": grpc.unary_unary_rpc_method_handler(
                 self.Label, lenient_deserializer(teacher_pb2.LabelRequest), serialize["Label"]
@@ -79,6 +79,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
         )
 
     async def Describe(self, request, context):
+        if isinstance(request, InvalidRequest):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.detail)
         return self.describe(await self._ready(context))
 
     async def Label(self, request, context):
