@@ -43,6 +43,10 @@ TRAIN_COLUMNS = ("query", "document", "score")
 ROUND_RECORD = "round.json"  # written last: a round with one is finished
 
 
+class DistillError(RuntimeError):
+    """A distillation run that cannot go on as asked."""
+
+
 @dataclass
 class DistillConfig:
     """What one distillation run does; ``filters=None`` keeps every labelled pair."""
@@ -56,6 +60,7 @@ class DistillConfig:
     negatives: int = 2
     budget: int | None = None  # accepted pairs per round, the most informative first
     label_budget: int | None = None  # teacher labels for the whole run, shared evenly by rounds 1..
+    allow_mixed_teachers: bool = False  # go on after earlier rounds labelled by another teacher version
     filters: FilterSettings | None = field(default_factory=FilterSettings)
     base: str | None = None
     layers: int | None = None
@@ -146,6 +151,7 @@ class Distiller:
                 train = pq.read_table(folder / "train.parquet")
                 coverage.add(train["query"].to_pylist())
                 rounds.append(json.loads((folder / ROUND_RECORD).read_text()))
+                self._check_teacher(number, rounds[-1].get("teacher_version"))
                 self.labels_used += rounds[-1]["labelled"]
                 continue
             if number == 0:
@@ -169,6 +175,7 @@ class Distiller:
             rounds.append(
                 {
                     "round": number,
+                    "teacher_version": self.teacher_version,
                     "labelled": labels.num_rows,
                     "decision": decision,
                     "train_pairs": train.num_rows,
@@ -219,6 +226,18 @@ class Distiller:
         rows = self.rng.permutation(self.pool.num_rows)[: self.config.warmup_pairs]
         chosen = self.pool.take(pa.array(np.sort(rows)))
         return _pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
+
+    def _check_teacher(self, number: int, version: str | None) -> None:
+        """Refuses to train one student on labels of two teacher versions, unless told to."""
+        if version and version != self.teacher_version:
+            if not self.config.allow_mixed_teachers:
+                raise DistillError(
+                    f"{self.out / f'round-{number}'} was labelled by teacher version {version}, but the "
+                    f"teacher now reports {self.teacher_version}; one student is not trained on labels of "
+                    "two teacher versions: use a new --out, or pass --allow-mixed-teachers"
+                )
+            logger.warning("round %d was labelled by teacher %s, the teacher is now %s", number, version,
+                           self.teacher_version)  # fmt: skip
 
     def _within_budget(self, pairs: pa.Table, number: int) -> pa.Table:
         """A random share of ``pairs`` when the run's label budget cannot pay for all of them."""

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 from protege.filters.settings import FilterSettings
@@ -104,6 +105,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     distill.add_argument("--budget", type=int, help="accepted pairs per round, most informative first")
     distill.add_argument(
         "--label-budget", type=int, help="teacher labels for the whole run (warm-up included)"
+    )
+    distill.add_argument(
+        "--allow-mixed-teachers",
+        action="store_true",
+        help="go on although earlier rounds were labelled by another teacher version",
     )
     distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
     distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
@@ -252,8 +258,10 @@ def _queries(path: Path, args: argparse.Namespace) -> list[str]:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from .distill import DistillConfig, Distiller, Evaluation
+    from .distill import DistillConfig, Distiller, DistillError, Evaluation
+    from .jobs import JobError
     from .readers import read_table
+    from .teacher_client import TeacherError
     from .training import normalise_grades
 
     columns = columns_from_args(args)
@@ -272,6 +280,7 @@ def run_distill(args: argparse.Namespace) -> int:
         strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
         budget=args.budget,
         label_budget=args.label_budget,
+        allow_mixed_teachers=args.allow_mixed_teachers,
         filters=None if args.no_filters else FilterSettings(),
         base=args.base,
         layers=args.layers,
@@ -283,6 +292,10 @@ def run_distill(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     with connect(args) as teacher:
-        report = Distiller(teacher, pool, args.out, config, targets, evaluation).run()
+        try:
+            report = Distiller(teacher, pool, args.out, config, targets, evaluation).run()
+        except (DistillError, JobError, TeacherError) as error:
+            print(f"protege distill: {error}; finished rounds are kept in {args.out}", file=sys.stderr)
+            return 1
     print(json.dumps({k: report[k] for k in ("teacher_labels", "train_pairs", "html") if k in report}))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -64,3 +65,31 @@ def test_distill_refuses_an_empty_pool(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pool is empty"):
         Distiller(None, pa.table({"query": pa.array([], pa.string()), "document": pa.array([], pa.string())}),
                   tmp_path, DistillConfig())  # fmt: skip
+
+
+def test_distill_refuses_to_mix_teacher_versions_unless_told(
+    cross_encoder_backend, tiny_graded_cross_encoder: Path, start_teacher, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    from protege.client.distill import DistillError
+    from protege.server.backends import load_backend
+
+    rows = generate_catalog(products=60, queries=30, seed=4)
+    pool = pa.table(
+        {"query": [row["search_term"] for row in rows], "document": [row["product_title"] for row in rows]}
+    )
+    config = DistillConfig(
+        rounds=1, warmup_pairs=30, seeds_per_round=6, per_seed=1, top_k=2, negatives=1,
+        base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
+    )  # fmt: skip
+    out = tmp_path / "run"
+    _, teacher = start_teacher(cross_encoder_backend)
+    Distiller(teacher, pool, out, replace(config, rounds=0)).run()  # round 0, then the job stops
+    other = load_backend("cross-encoder", str(tiny_graded_cross_encoder), device="cpu")
+    assert other.version != cross_encoder_backend.version
+    _, retrained = start_teacher(other)  # the teacher came back with another model
+    with pytest.raises(DistillError, match=r"two teacher versions.*--allow-mixed-teachers"):
+        Distiller(retrained, pool, out, config).run()
+    assert not (out / "round-1").exists()  # refused before labelling anything
+    report = Distiller(retrained, pool, out, replace(config, allow_mixed_teachers=True)).run()
+    versions = [entry["teacher_version"] for entry in report["rounds"]]
+    assert versions == [cross_encoder_backend.version, other.version]
