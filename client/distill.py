@@ -170,7 +170,7 @@ class Distiller:
             labels = self._label(pairs, folder)
             decision, kept = self._filter(student, labels, train, folder)
             train = kept if train is None else pa.concat_tables([train, kept])
-            student = self._train(student, kept, number)
+            student = self._train(student, kept, number, folder)
             coverage.add(train["query"].to_pylist())
             rounds.append(
                 {
@@ -325,7 +325,7 @@ class Distiller:
         write_parquet_atomic(rejected, folder / "rejected.parquet")
         return decision.counts(), labels.filter(pa.array(decision.accepted)).select(list(TRAIN_COLUMNS))
 
-    def _train(self, student, train: pa.Table, number: int):
+    def _train(self, student, train: pa.Table, number: int, folder: Path):
         config = self.config
         if not train.num_rows and student is not None:  # nothing new passed the filters
             return student
@@ -343,6 +343,7 @@ class Distiller:
             learning_rate=config.learning_rate,
             max_length=config.max_length,
             seed=config.seed + number,
+            checkpoints=folder / "checkpoints",  # a run killed mid-round resumes there
             progress=config.progress,
         )
 

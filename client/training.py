@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -148,11 +150,18 @@ def train_cross_encoder(
     seed: int = 0,
     length_grouping: bool = True,
     provenance: dict | None = None,
+    checkpoints: str | Path | None = None,
+    checkpoint_steps: int | None = None,
     progress: bool = True,
 ):
     """Fine-tunes a one-label CrossEncoder on soft targets in 0..1 and saves it to ``out``
     when given, with ``provenance`` in ``provenance.json`` and the model card. Starts from
     ``model`` (to go on training a student) or loads ``base`` (default: the packaged MiniLM-L6).
+
+    ``checkpoints`` (default ``out/.checkpoints`` when ``out`` is given): a folder where the
+    trainer saves its state every ``checkpoint_steps`` (default: a tenth of the run); a run
+    killed part-way resumes from the last one when called again with the same data and
+    settings, and the folder is removed once the model is saved.
 
     ``loss``: ``bce`` (soft binary cross-entropy: calibrated scores, which the filters read),
     ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
@@ -178,6 +187,15 @@ def train_cross_encoder(
     origin = base or ("a given model" if model is not None else PACKAGED_MINILM)
     model = model if model is not None else load_student(base, layers, max_length)
     dataset = training_dataset(queries, documents, targets, loss, seed)
+    steps = int(np.ceil(len(dataset) / batch_size) * epochs)
+    if checkpoints is None and out is not None:
+        checkpoints = Path(out) / ".checkpoints"
+    fingerprint = {
+        "data": data_hash(queries, documents, targets.tolist()),
+        "origin": origin, "layers": layers, "loss": loss, "epochs": epochs, "batch_size": batch_size,
+        "learning_rate": learning_rate, "max_length": max_length, "seed": seed,
+    }  # fmt: skip
+    resume = _last_checkpoint(Path(checkpoints), fingerprint) if checkpoints is not None else None
     objective = {
         "bce": lambda: losses.BinaryCrossEntropyLoss(model),
         "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
@@ -185,15 +203,24 @@ def train_cross_encoder(
     }[loss]()
     gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
+        saving = (
+            {
+                "save_strategy": "steps",
+                "save_steps": checkpoint_steps or max(1, steps // 10),
+                "save_total_limit": 1,
+            }
+            if checkpoints is not None
+            else {"save_strategy": "no"}
+        )
         arguments = CrossEncoderTrainingArguments(
-            output_dir=scratch,
+            output_dir=str(checkpoints) if checkpoints is not None else scratch,
             num_train_epochs=epochs,
             per_device_train_batch_size=batch_size,
             learning_rate=learning_rate,
             warmup_steps=0.1,
             seed=seed,
             bf16=gpu and torch.cuda.is_bf16_supported(),
-            save_strategy="no",
+            **saving,
             report_to="none",
             logging_steps=max(1, len(dataset) // batch_size // 10),
             dataloader_drop_last=False,
@@ -204,7 +231,9 @@ def train_cross_encoder(
             **({"batch_sampler": LengthGroupedBatchSampler} if length_grouping else {}),
         )
         trainer = CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective)
-        result = trainer.train()
+        if resume is not None:
+            logger.info("resuming training from %s", resume)
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if out is not None and trainer.is_world_process_zero():
             record = {
                 "base": origin,
@@ -218,10 +247,33 @@ def train_cross_encoder(
                 "training_rows": len(dataset),
                 "train_loss": round(float(result.training_loss), 6),
                 "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
+                **({"resumed_from_step": _step(resume)} if resume else {}),
                 **(provenance or {}),
             }
             save_student(model, out, record)
+        if checkpoints is not None and trainer.is_world_process_zero():
+            shutil.rmtree(checkpoints, ignore_errors=True)
     return model
+
+
+def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:
+    """The newest checkpoint in ``folder`` of a run with this ``fingerprint``; a folder left by
+    other data or settings is emptied instead (its state would not fit this run)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    record = folder / "fingerprint.json"
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process tends the folder
+        if folder.is_dir() and (not record.exists() or json.loads(record.read_text()) != fingerprint):
+            logger.warning("%s holds checkpoints of another run: starting afresh", folder)
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(fingerprint))
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(last) if last else None
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1])
 
 
 def save_student(model, out: str | Path, provenance: dict) -> None:

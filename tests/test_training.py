@@ -131,12 +131,75 @@ def test_torchrun_trains_with_ddp_on_cpu_and_one_process_saves(tiny_encoder: Pat
     run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "protege", "train",
          "--data", str(data), "--out", str(tmp_path / "student"), "--base", str(tiny_encoder),
-         "--batch-size", "8"],
+         "--batch-size", "8", "--learning-rate", "1e-3"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     # 96 rows, 8 per batch on each of 2 processes: 6 steps each (12 without DDP).
     assert "6/6" in run.stderr and "12/12" not in run.stderr
-    assert run.stderr.count("Saving model to") == 1
+    final = f"Saving model to {tmp_path / 'student'}"
+    assert [line.endswith(final) for line in run.stderr.splitlines()].count(True) == 1
     assert json.loads((tmp_path / "student" / PROVENANCE).read_text())["training_rows"] == 96
-    assert CrossEncoder(str(tmp_path / "student"), device="cpu").predict([("q", "d")]).shape == (1,)
+    # Two processes of 8 rows are one step of 16: the same training as one process with batches
+    # of 16, up to batch composition (the ranks draw their batches in another order).
+    import torch
+
+    queries, documents, targets = (list(column) * 4 for column in zip(*PAIRS, strict=True))
+    pairs = list(zip(queries, documents, strict=True))
+    torch.manual_seed(0)
+    initial = load_student(str(tiny_encoder)).predict(pairs)
+    single = train_cross_encoder(
+        queries, documents, targets, base=str(tiny_encoder), batch_size=16, learning_rate=1e-3, progress=False
+    )
+    single_scores = single.predict(pairs)
+    ddp_scores = CrossEncoder(str(tmp_path / "student"), device="cpu").predict(pairs)
+    moved, apart = np.abs(single_scores - initial).mean(), np.abs(ddp_scores - single_scores).mean()
+    print(f"training moved scores by {moved:.4f}; DDP and single process differ by {apart:.4f}")
+    assert apart < 0.2 * moved
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_part_way_resumes_from_its_last_checkpoint(
+    tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    queries, documents, targets = (list(column) * 8 for column in zip(*PAIRS, strict=True))
+    options = {"base": str(tiny_encoder), "batch_size": 4, "checkpoint_steps": 5, "progress": False}
+    reference = train_cross_encoder(queries, documents, targets, out=tmp_path / "reference", **options)
+    steps = len(queries) // 4
+    real_step, calls, killed = CrossEncoderTrainer.training_step, [], []
+
+    def dies_at_step_12(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 12 and not killed:
+            killed.append(1)
+            raise Killed  # as if the job were killed here
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(CrossEncoderTrainer, "training_step", dies_at_step_12)
+    with pytest.raises(Killed):
+        train_cross_encoder(queries, documents, targets, out=tmp_path / "student", **options)
+    assert (tmp_path / "student" / ".checkpoints" / "checkpoint-10").is_dir()
+    calls.clear()
+    train_cross_encoder(queries, documents, targets, out=tmp_path / "student", **options)
+    assert len(calls) == steps - 10  # only the steps after the checkpoint ran again
+    provenance = json.loads((tmp_path / "student" / PROVENANCE).read_text())
+    assert provenance["resumed_from_step"] == 10
+    assert not (tmp_path / "student" / ".checkpoints").exists()
+    pairs = list(zip(queries, documents, strict=True))
+    resumed = CrossEncoder(str(tmp_path / "student"), device="cpu").predict(pairs)
+    np.testing.assert_allclose(resumed, reference.predict(pairs), atol=1e-4)  # the same model as unbroken
+
+
+def test_checkpoints_of_other_data_are_not_resumed(tiny_encoder: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "student" / ".checkpoints" / "checkpoint-3"
+    stale.mkdir(parents=True)
+    queries, documents, targets = (list(column) for column in zip(*PAIRS, strict=True))
+    train_cross_encoder(
+        queries, documents, targets, base=str(tiny_encoder), out=tmp_path / "student", progress=False
+    )
+    assert "resumed_from_step" not in json.loads((tmp_path / "student" / PROVENANCE).read_text())
