@@ -246,17 +246,34 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
+class OutputError(OSError):
+    """An output that could not be written (disk full, read-only, no permission); what was
+    written before is intact."""
+
+
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
     """Writes through a temporary file and a rename: readers see all of it or nothing."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, temporary)
-    temporary.replace(path)
+    _replace_atomically(path, lambda temporary: pq.write_table(table, temporary))
 
 
 def _write_json_atomic(path: Path, value: object) -> None:
+    _replace_atomically(
+        path, lambda temporary: temporary.write_text(json.dumps(value, indent=2, sort_keys=True))
+    )
+
+
+def _replace_atomically(path: Path, write) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=2, sort_keys=True))
-    temporary.replace(path)
+    try:
+        write(temporary)
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(
+            error.errno,
+            f"cannot write {path}: {error.strerror or error}; everything written before is intact: "
+            "free space or fix permissions, then run the same command again",
+        ) from error
 
 
-__all__ = ["JobError", "LabelJob", "read_labels"]
+__all__ = ["JobError", "LabelJob", "OutputError", "read_labels"]

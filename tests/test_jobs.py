@@ -281,3 +281,36 @@ def test_input_the_teacher_refuses_stops_the_job_naming_the_pair(
     assert run.returncode == 1
     assert "refused shard 1" in run.stderr and "(id '17'): document has 199 characters" in run.stderr
     assert sorted(_done(tmp_path / "labels")) == ["0"]  # the shard before it is kept
+
+
+def test_disk_full_stops_the_job_clearly_and_loses_nothing(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from protege.client import jobs
+
+    _, client = start_teacher(cross_encoder_backend)
+    real_write, writes = pq.write_table, []
+
+    def fills_up_after_four_shards(table, where, *args, **kwargs):
+        writes.append(where)
+        if len(writes) > 4:
+            Path(where).write_bytes(b"PAR1 half a file")  # the disk filled part-way through
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(table, where, *args, **kwargs)
+
+    monkeypatch.setattr(jobs.pq, "write_table", fills_up_after_four_shards)
+    out = tmp_path / "out"
+    with pytest.raises(
+        jobs.OutputError, match=r"cannot write .*labels-\d+\.parquet: No space left on device"
+    ) as raised:
+        job(pairs_file, out, concurrency=1).run(client)
+    assert raised.value.errno == errno.ENOSPC and "run the same command again" in str(raised.value)
+    assert not list(out.glob(".*.tmp"))  # no half-written file left behind
+    kept = json.loads((out / "manifest.json").read_text())["shards"]
+    assert len(kept) == 4 and all((out / shard["file"]).exists() for shard in kept.values())
+    monkeypatch.setattr(jobs.pq, "write_table", real_write)  # space freed
+    summary = job(pairs_file, out, concurrency=1).run(client)
+    assert summary["labelled_now"] == N - 4 * 50 and summary["pairs"] == N
+    assert read_labels(out)["pair_id"].to_pylist() == [str(i) for i in range(N)]
