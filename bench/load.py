@@ -1,0 +1,214 @@
+"""Soak and overload on loopback: many concurrent LabelStreams against one teacher process.
+
+    python bench/load.py [--streams 64] [--seconds 60] [--pairs-per-message 4] [--max-queue 1024]
+
+Three phases against one ``protege serve`` (cross-encoder, label cache off so every pair
+reaches the model):
+
+1. soak: ``--streams`` streams, each sending one message of ``--pairs-per-message`` pairs and
+   waiting for its answer before the next, for ``--seconds``. Every answer is checked (ids,
+   scores in 0..1). The server's RSS and ``protege_queue_depth`` are sampled every second.
+2. overload: a burst of unary calls holding far more pairs than ``--max-queue``: the server
+   must refuse some with RESOURCE_EXHAUSTED and answer the rest.
+3. recovery: plain calls right after the burst must all succeed.
+
+Prints one JSON line last: throughput, p50/p99 message latency, failed requests (anything but
+the deliberate RESOURCE_EXHAUSTED of phase 2), RSS at the start and end of the soak
+(after a warm-up of a tenth of it) and its growth, the deepest queue seen, the burst's
+refusals, and whether recovery succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+from protege.proto import teacher_pb2, teacher_pb2_grpc
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def queue_depth(metrics_url: str) -> float:
+    text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    return float(re.search(r"^protege_queue_depth (\S+)$", text, re.MULTILINE).group(1))
+
+
+class Sampler(threading.Thread):
+    """Samples the server's RSS and queue depth once a second while the soak runs."""
+
+    def __init__(self, pid: int, metrics_url: str) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.metrics_url = pid, metrics_url
+        self.samples: list[tuple[float, int, float]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            self.samples.append((time.monotonic(), rss_bytes(self.pid), queue_depth(self.metrics_url)))
+
+
+def request(pairs: list[tuple[str, str]], prefix: str) -> teacher_pb2.LabelRequest:
+    return teacher_pb2.LabelRequest(
+        pairs=[teacher_pb2.Pair(id=f"{prefix}-{i}", query=q, document=d) for i, (q, d) in enumerate(pairs)]
+    )
+
+
+def check(response: teacher_pb2.LabelResponse, sent: teacher_pb2.LabelRequest) -> None:
+    if [label.id for label in response.labels] != [pair.id for pair in sent.pairs]:
+        raise AssertionError("answer ids differ from the request's")
+    if not all(0.0 <= label.score <= 1.0 for label in response.labels):
+        raise AssertionError("a score outside 0..1")
+
+
+async def soak(target: str, pairs, streams: int, per_message: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    deadline = time.monotonic() + seconds
+
+    async def stream(worker: int, stub) -> None:
+        call = stub.LabelStream()
+        sent = 0
+        try:
+            while time.monotonic() < deadline:
+                start = (worker * 997 + sent * per_message) % (len(pairs) - per_message)
+                message = request(pairs[start : start + per_message], f"w{worker}-{sent}")
+                began = time.perf_counter()
+                await call.write(message)
+                response = await call.read()
+                if response is grpc.aio.EOF:
+                    raise AssertionError("stream ended early")
+                check(response, message)
+                latencies.append(time.perf_counter() - began)
+                sent += 1
+            await call.done_writing()
+            code = await call.code()
+            if code != grpc.StatusCode.OK:
+                failures[code.name] = failures.get(code.name, 0) + 1
+        except grpc.RpcError as error:
+            failures[error.code().name] = failures.get(error.code().name, 0) + 1
+        except AssertionError as error:
+            failures[str(error)] = failures.get(str(error), 0) + 1
+
+    started = time.perf_counter()
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = teacher_pb2_grpc.TeacherStub(channel)
+        await asyncio.gather(*(stream(worker, stub) for worker in range(streams)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "messages": len(latencies),
+        "pairs_per_s": round(len(latencies) * per_message / elapsed, 1),
+        "latency_p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "latency_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+        "failures": failures,
+    }
+
+
+async def overload(target: str, pairs, calls: int, per_call: int) -> dict:
+    outcomes: dict[str, int] = {}
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = teacher_pb2_grpc.TeacherStub(channel)
+
+        async def one(index: int) -> None:
+            start = (index * 131) % (len(pairs) - per_call)
+            message = request(pairs[start : start + per_call], f"burst-{index}")
+            try:
+                check(await stub.Label(message, timeout=600), message)
+                name = "OK"
+            except grpc.RpcError as error:
+                name = error.code().name
+            outcomes[name] = outcomes.get(name, 0) + 1
+
+        await asyncio.gather(*(one(index) for index in range(calls)))
+    return outcomes
+
+
+async def recovery(target: str, pairs, calls: int) -> int:
+    """Plain sequential calls after the burst; returns how many succeeded."""
+    succeeded = 0
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = teacher_pb2_grpc.TeacherStub(channel)
+        for index in range(calls):
+            message = request(pairs[index : index + 4], f"after-{index}")
+            try:
+                check(await stub.Label(message, timeout=60), message)
+                succeeded += 1
+            except grpc.RpcError as error:
+                log(f"recovery call {index}: {error.code().name} {error.details()}")
+    return succeeded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--pairs-per-message", type=int, default=4)
+    parser.add_argument("--max-queue", type=int, default=1024)
+    parser.add_argument("--model", help="cross-encoder teacher (default: the packaged MiniLM-L6)")
+    args = parser.parse_args()
+    model, model_name = model_or_packaged(args.model)
+    pairs, source = load_pairs(20_000)
+    port, metrics_port = free_port(), free_port()
+    options = ["--backend", "cross-encoder", "--model", model, "--cache", "none"]
+    options += ["--metrics-port", str(metrics_port), "--max-queue", str(args.max_queue)]
+    target, metrics_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
+    with TeacherProcess(port, *options) as teacher:
+        pid = teacher.process.pid
+        sampler = Sampler(pid, metrics_url)
+        sampler.start()
+        log(f"soak: {args.streams} streams for {args.seconds:g} s")
+        soaked = asyncio.run(soak(target, pairs, args.streams, args.pairs_per_message, args.seconds))
+        sampler.stop.set()
+        sampler.join()
+        warm = sampler.samples[0][0] + args.seconds / 10
+        steady = [sample for sample in sampler.samples if sample[0] >= warm] or sampler.samples
+        rss_start, rss_end = steady[0][1], steady[-1][1]
+        burst_calls, per_call = 48, 256  # 12,288 pairs at once, far beyond --max-queue
+        log(f"overload: {burst_calls} calls of {per_call} pairs at once (--max-queue {args.max_queue})")
+        burst = asyncio.run(overload(target, pairs, burst_calls, per_call))
+        recovered = asyncio.run(recovery(target, pairs, 20))
+        rss_after = rss_bytes(pid)
+    failed = sum(soaked["failures"].values()) + sum(
+        count for name, count in burst.items() if name not in ("OK", "RESOURCE_EXHAUSTED")
+    ) + (20 - recovered)  # fmt: skip
+    emit(
+        {
+            "model": model_name,
+            "pairs_source": source,
+            "streams": args.streams,
+            "seconds": args.seconds,
+            "pairs_per_message": args.pairs_per_message,
+            **{key: soaked[key] for key in ("messages", "pairs_per_s", "latency_p50_ms", "latency_p99_ms")},
+            "soak_failures": soaked["failures"],
+            "failed_requests": failed,
+            "rss_start_mb": round(rss_start / 2**20, 1),
+            "rss_end_mb": round(rss_end / 2**20, 1),
+            "rss_growth": round(rss_end / rss_start - 1, 4),
+            "rss_after_overload_mb": round(rss_after / 2**20, 1),
+            "max_queue_depth": max(sample[2] for sample in sampler.samples),
+            "max_queue": args.max_queue,
+            "overload": burst,
+            "recovered_calls": f"{recovered}/20",
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
