@@ -13,9 +13,9 @@ reaches the model):
 3. recovery: plain calls right after the burst must all succeed.
 
 Prints one JSON line last: throughput, p50/p99 message latency, failed requests (anything but
-the deliberate RESOURCE_EXHAUSTED of phase 2), RSS at the start and end of the soak
-(after a warm-up of a tenth of it) and its growth, the deepest queue seen, the burst's
-refusals, and whether recovery succeeded.
+the deliberate RESOURCE_EXHAUSTED of phase 2), RSS at the start and end of the soak's steady
+state (from the moment every stream has had its first answer) and its growth, the deepest
+queue seen, the burst's refusals, and whether recovery succeeded.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ def check(response: teacher_pb2.LabelResponse, sent: teacher_pb2.LabelRequest) -
 async def soak(target: str, pairs, streams: int, per_message: int, seconds: float) -> dict:
     latencies: list[float] = []
     failures: dict[str, int] = {}
+    answered: set[int] = set()
+    warm: list[float] = []  # when every stream has had its first answer: the steady state begins
     deadline = time.monotonic() + seconds
 
     async def stream(worker: int, stub) -> None:
@@ -95,6 +97,9 @@ async def soak(target: str, pairs, streams: int, per_message: int, seconds: floa
                 check(response, message)
                 latencies.append(time.perf_counter() - began)
                 sent += 1
+                answered.add(worker)
+                if len(answered) == streams and not warm:
+                    warm.append(time.monotonic())
             await call.done_writing()
             code = await call.code()
             if code != grpc.StatusCode.OK:
@@ -116,6 +121,7 @@ async def soak(target: str, pairs, streams: int, per_message: int, seconds: floa
         "latency_p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "latency_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
         "failures": failures,
+        "warm_at": warm[0] if warm else None,
     }
 
 
@@ -177,9 +183,10 @@ def main() -> None:
         soaked = asyncio.run(soak(target, pairs, args.streams, args.pairs_per_message, args.seconds))
         sampler.stop.set()
         sampler.join()
-        warm = sampler.samples[0][0] + args.seconds / 10
+        warm = soaked["warm_at"] or sampler.samples[0][0]
         steady = [sample for sample in sampler.samples if sample[0] >= warm] or sampler.samples
         rss_start, rss_end = steady[0][1], steady[-1][1]
+        warm_seconds = round(warm - sampler.samples[0][0] + 1.0, 1)
         burst_calls, per_call = 48, 256  # 12,288 pairs at once, far beyond --max-queue
         log(f"overload: {burst_calls} calls of {per_call} pairs at once (--max-queue {args.max_queue})")
         burst = asyncio.run(overload(target, pairs, burst_calls, per_call))
@@ -201,6 +208,8 @@ def main() -> None:
             "rss_start_mb": round(rss_start / 2**20, 1),
             "rss_end_mb": round(rss_end / 2**20, 1),
             "rss_growth": round(rss_end / rss_start - 1, 4),
+            "rss_max_mb": round(max(sample[1] for sample in steady) / 2**20, 1),
+            "steady_after_s": warm_seconds,
             "rss_after_overload_mb": round(rss_after / 2**20, 1),
             "max_queue_depth": max(sample[2] for sample in sampler.samples),
             "max_queue": args.max_queue,
