@@ -29,6 +29,8 @@ LOSSES = ("bce", "mse", "margin-mse")
 PROVENANCE = "provenance.json"
 # Teacher scores of exactly 0 or 1 have infinite logits; margins are taken between clipped ones.
 SCORE_EPSILON = 1e-4
+# Short runs are cheaper to redo than to checkpoint (a MiniLM checkpoint with optimizer state is ~270 MB).
+CHECKPOINT_MIN_STEPS = 50
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
@@ -159,9 +161,9 @@ def train_cross_encoder(
     ``model`` (to go on training a student) or loads ``base`` (default: the packaged MiniLM-L6).
 
     ``checkpoints`` (default ``out/.checkpoints`` when ``out`` is given): a folder where the
-    trainer saves its state every ``checkpoint_steps`` (default: a tenth of the run); a run
-    killed part-way resumes from the last one when called again with the same data and
-    settings, and the folder is removed once the model is saved.
+    trainer saves its state every ``checkpoint_steps`` (default: a tenth of the run, at least
+    50 steps); a run killed part-way resumes from the last one when called again with the
+    same data and settings, and the folder is removed once the model is saved.
 
     ``loss``: ``bce`` (soft binary cross-entropy: calibrated scores, which the filters read),
     ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
@@ -206,7 +208,7 @@ def train_cross_encoder(
         saving = (
             {
                 "save_strategy": "steps",
-                "save_steps": checkpoint_steps or max(1, steps // 10),
+                "save_steps": checkpoint_steps or max(CHECKPOINT_MIN_STEPS, steps // 10),
                 "save_total_limit": 1,
             }
             if checkpoints is not None
