@@ -457,7 +457,7 @@ def _mean_metrics(runs: list[dict]) -> dict:
 
 def results_table(results: dict) -> str:
     """Test metrics, means over the seeds with half their range."""
-    spread = results.get("ndcg@10_spread", {})
+    spread = results["ndcg@10_spread"] if len(results["seeds"]) > 1 else {}
     lines = [f"{'model':<20} {'NDCG@10':>16} {'MRR':>6} {'Spearman':>8} {'teacher labels':>15}"]
     for name, values in results["metrics"].items():
         labels = results["teacher_labels"].get(name, "–")
