@@ -247,7 +247,10 @@ def run_experiment(
         labels_used["student_unfiltered"] = pool_labels.num_rows
         label_budget = max(1, round(sizes.label_share * pool_labels.num_rows))
         warmup = min(pool.num_rows, max(1, round(sizes.warmup_share * label_budget)))
-        pairs_per_seed = pool.num_rows / len(set(pool["query"].to_pylist())) + sizes.per_seed * 6
+        # Candidates one seed query brings: its pool pairs, plus retrieved and negative products
+        # for each query generated from it.
+        retrieved = DistillConfig.top_k + DistillConfig.negatives
+        pairs_per_seed = pool.num_rows / len(set(pool["query"].to_pylist())) + sizes.per_seed * retrieved
         for seed in seeds:
             folder = out / f"seed-{seed}"
             seed_rng = np.random.default_rng(seed)
