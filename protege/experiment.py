@@ -274,6 +274,7 @@ def run_experiment(
                         folder / f"unfiltered-{size}", subset, subset["score"].to_numpy(), student_base, seed,
                         **student_options,
                     )  # fmt: skip
+                    curve.append({"student": "unfiltered", "labels": size, "model": f"unfiltered-{size}"})
             distill = DistillConfig(
                 rounds=sizes.rounds,
                 warmup_pairs=warmup,
@@ -331,27 +332,25 @@ def run_experiment(
     for seed, folders in models.items():
         for model, path in folders.items():
             per_seed[seed][model] = {
-                name: _cached(
-                    path / f"metrics-{name}.json", lambda p=path, e=evaluation: _student_metrics(p, e)
-                )
+                name: _cached(path / f"metrics-{name}.json", partial(_student_metrics, path, evaluation))
                 for name, evaluation in evaluations.items()
             }
     for name in evaluations:
         for model in STUDENTS:
             metrics[name][model] = _mean_metrics([per_seed[seed][model][name] for seed in seeds])
     first = per_seed[seeds[0]]
-    for share in sizes.curve:
-        size = max(1, round(share * pool_labels.num_rows))
-        curve.append({"student": "unfiltered", "labels": size, "model": f"unfiltered-{size}"})
     for point in curve:
         point["ndcg@10"] = round(first[point.pop("model")]["test"]["ndcg@10"], 4)
-    for model, labels in (
-        ("unfiltered", labels_used["student_unfiltered"]),
-        ("filtered", labels_used["student_filtered"]),
-    ):
-        values = [per_seed[seed][f"student_{model}"]["test"]["ndcg@10"] for seed in seeds]
-        curve.append({"student": model, "labels": labels, "ndcg@10": round(float(np.mean(values)), 4),
-                      "spread": round(float(np.ptp(values) / 2), 4)})  # fmt: skip
+    spread = {
+        model: round(float(np.ptp([per_seed[seed][model]["test"]["ndcg@10"] for seed in seeds]) / 2), 4)
+        for model in STUDENTS
+    }
+    for model in ("student_unfiltered", "student_filtered"):
+        ndcg = round(metrics["test"][model]["ndcg@10"], 4)
+        curve.append(
+            {"student": model.removeprefix("student_"), "labels": labels_used[model], "ndcg@10": ndcg,
+             "spread": spread[model]}
+        )  # fmt: skip
     results = {
         "data": str(data),
         "quick": sizes.pool_pairs is not None,
@@ -365,10 +364,7 @@ def run_experiment(
         },
         "test_queries_scored": metrics["test"]["teacher"]["queries"],
         "ndcg@10": {model: round(values["ndcg@10"], 4) for model, values in metrics["test"].items()},
-        "ndcg@10_spread": {
-            model: round(float(np.ptp([per_seed[seed][model]["test"]["ndcg@10"] for seed in seeds]) / 2), 4)
-            for model in STUDENTS
-        },
+        "ndcg@10_spread": spread,
         "validation_ndcg@10": {
             model: round(values["ndcg@10"], 4) for model, values in metrics["validation"].items()
         },
