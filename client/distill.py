@@ -61,6 +61,7 @@ class DistillConfig:
     budget: int | None = None  # accepted pairs per round, the most informative first
     label_budget: int | None = None  # teacher labels for the whole run, shared evenly by rounds 1..
     allow_mixed_teachers: bool = False  # go on after earlier rounds labelled by another teacher version
+    retry_seconds: float = 300.0  # how long labelling waits for an unreachable teacher before stopping
     filters: FilterSettings | None = field(default_factory=FilterSettings)
     base: str | None = None
     layers: int | None = None
@@ -292,6 +293,7 @@ class Distiller:
             source,
             Columns(pair_id="pair_id", doc_id="doc_id"),
             folder / "labels",
+            retry_seconds=self.config.retry_seconds,
             progress=self.config.progress,
         )
         job.run(self.teacher)

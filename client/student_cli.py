@@ -111,6 +111,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="go on although earlier rounds were labelled by another teacher version",
     )
+    distill.add_argument(
+        "--retry-seconds",
+        type=float,
+        default=300,
+        help="how long to retry an unreachable teacher before stopping (finished rounds and shards are kept)",
+    )
     distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
     distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
     distill.add_argument(
@@ -281,6 +287,7 @@ def run_distill(args: argparse.Namespace) -> int:
         budget=args.budget,
         label_budget=args.label_budget,
         allow_mixed_teachers=args.allow_mixed_teachers,
+        retry_seconds=args.retry_seconds,
         filters=None if args.no_filters else FilterSettings(),
         base=args.base,
         layers=args.layers,

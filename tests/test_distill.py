@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -93,3 +94,99 @@ def test_distill_refuses_to_mix_teacher_versions_unless_told(
     report = Distiller(retrained, pool, out, replace(config, allow_mixed_teachers=True)).run()
     versions = [entry["teacher_version"] for entry in report["rounds"]]
     assert versions == [cross_encoder_backend.version, other.version]
+
+
+def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
+    tiny_cross_encoder: Path, tiny_encoder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import signal
+    import threading
+    import time
+
+    import numpy as np
+    from conftest import free_port
+    from protege.client import TeacherClient
+    from protege.client.jobs import JobError, read_labels
+    from test_jobs import _capture, _serving, serve_tiny
+    from test_lifecycle import wait_for
+
+    rows = generate_catalog(products=120, queries=80, seed=5)
+    pool = pa.table(
+        {"query": [row["search_term"] for row in rows], "document": [row["product_title"] for row in rows]}
+    )
+    config = DistillConfig(
+        rounds=1, warmup_pairs=60, seeds_per_round=15, per_seed=2, top_k=6, negatives=2,
+        base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
+    )  # fmt: skip
+    port = free_port()
+    teacher = serve_tiny(tiny_cross_encoder, port)
+    client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
+
+    def restart() -> subprocess.Popen:
+        """A fresh teacher: its memory cache is empty, so round 1 takes long enough to cut off."""
+        teacher.kill()
+        teacher.wait(30)
+        started = serve_tiny(tiny_cross_encoder, port)
+        wait_for(lambda: _serving(client), timeout=120)
+        return started
+
+    def kill_when_round_1_labels(out: Path) -> None:
+        wait_for(lambda: (out / "round-1" / "labels" / "manifest.json").exists(), timeout=120)
+        teacher.send_signal(signal.SIGKILL)
+        teacher.wait(30)
+
+    try:
+        wait_for(lambda: _serving(client), timeout=120)
+        reference = Distiller(client, pool, tmp_path / "reference", config).run()
+        teacher = restart()
+
+        # Killed and back while the run retries: it carries on by itself.
+        failure: list[BaseException] = []
+        back: list[dict] = []
+        running = threading.Thread(
+            target=lambda: _capture(
+                failure, lambda: back.append(Distiller(client, pool, tmp_path / "back", config).run())
+            )
+        )
+        running.start()
+        kill_when_round_1_labels(tmp_path / "back")
+        time.sleep(1)
+        teacher = restart()
+        running.join(300)
+        assert not failure, failure
+        assert any("retrying" in record.getMessage() for record in caplog.records)  # it was cut off
+
+        # Killed for good: the run stops with finished rounds kept; the same command resumes.
+        teacher = restart()
+        gone = tmp_path / "gone"
+        patient = replace(config, retry_seconds=2)
+        running = threading.Thread(
+            target=lambda: _capture(failure, lambda: Distiller(client, pool, gone, patient).run())
+        )
+        running.start()
+        kill_when_round_1_labels(gone)
+        running.join(120)
+        assert failure and isinstance(failure[0], JobError)
+        assert "run the same command again" in str(failure[0])
+        assert (gone / "round-0" / "round.json").exists() and not (gone / "round-1" / "round.json").exists()
+        round_0 = (gone / "round-0" / "round.json").stat().st_mtime_ns
+        teacher = restart()
+        resumed = Distiller(client, pool, gone, patient).run()
+        assert (gone / "round-0" / "round.json").stat().st_mtime_ns == round_0  # not redone
+    finally:
+        client.close()
+        teacher.kill()
+        teacher.wait(30)
+
+    expected = read_labels(tmp_path / "reference" / "round-1" / "labels")
+    assert expected.num_rows == reference["rounds"][1]["labelled"] > 150
+    expected_train = pq.read_table(tmp_path / "reference" / "round-1" / "train.parquet")
+    for run, report in ((tmp_path / "back", back[0]), (gone, resumed)):
+        labels = read_labels(run / "round-1" / "labels")
+        pairs = pq.read_table(run / "round-1" / "pairs.parquet")
+        assert sorted(labels["pair_id"].to_pylist()) == sorted(pairs["pair_id"].to_pylist())  # each once
+        assert labels["pair_id"].to_pylist() == expected["pair_id"].to_pylist()
+        np.testing.assert_allclose(labels["score"].to_numpy(), expected["score"].to_numpy(), atol=1e-6)
+        train = pq.read_table(run / "round-1" / "train.parquet")
+        assert train.select(["query", "document"]).equals(expected_train.select(["query", "document"]))
+        assert report["teacher_labels"] == reference["teacher_labels"]

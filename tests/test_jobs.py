@@ -108,11 +108,11 @@ def test_refusal_is_a_clear_error(
     assert "UNAUTHENTICATED" in run.stderr and "secret-1" not in run.stderr + run.stdout
 
 
-def serve_tiny(model: Path, port: int, tmp_path: Path) -> subprocess.Popen:
+def serve_tiny(model: Path, port: int, cache: Path | str = "none") -> subprocess.Popen:
     """A deliberately slow teacher (one pair per model batch), so a job lasts long enough to kill."""
     return protege(
         "serve", "--backend", "cross-encoder", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--metrics-port", "0", "--cache", str(tmp_path / "t.sqlite"), "--max-batch", "1",
+        "--port", str(port), "--metrics-port", "0", "--cache", str(cache), "--max-batch", "1",
     )  # fmt: skip
 
 
@@ -123,7 +123,7 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
     pairs_file = tmp_path / "many.parquet"
     pq.write_table(pa.Table.from_pylist(rows), pairs_file)
     port = free_port()
-    teacher = serve_tiny(tiny_cross_encoder, port, tmp_path)
+    teacher = serve_tiny(tiny_cross_encoder, port, tmp_path / "t.sqlite")
     client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
     try:
         wait_for(lambda: _serving(client), timeout=120)
@@ -148,7 +148,7 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
         assert 2 <= len(kept) < 3000 // 50
 
         # Killed and back while the job retries: it carries on by itself.
-        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path)
+        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path / "t.sqlite")
         wait_for(lambda: _serving(client), timeout=120)
         failure.clear()
         running = threading.Thread(target=lambda: _capture(failure, lambda: job(pairs_file, out).run(client)))
@@ -157,7 +157,7 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
         teacher.send_signal(signal.SIGKILL)
         teacher.wait(30)
         time.sleep(1)
-        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path)
+        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path / "t.sqlite")
         running.join(120)
         assert not failure, failure
     finally:
