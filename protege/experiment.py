@@ -90,7 +90,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher-epochs", type=float, help="epochs the teacher trains on gold (default 1)")
     parser.add_argument("--student-base", help="the students' backbone (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument("--layers", type=int, help="student transformer layers to keep")
-    parser.add_argument("--loss", choices=("bce", "mse", "margin-mse"), default="bce")
+    parser.add_argument(
+        "--loss",
+        choices=("bce", "mse", "margin-mse"),
+        default="margin-mse",
+        help="student loss (default margin-mse, Walmart's: score margins between products of one query)",
+    )
     parser.add_argument(
         "--label-share", type=float, help="the filtered student's teacher labels, as a share of the pool's"
     )
@@ -155,7 +160,7 @@ def run_experiment(
     teacher_base: str | None = None,
     student_base: str | None = None,
     layers: int | None = None,
-    loss: str = "bce",
+    loss: str = "margin-mse",
     strategies: tuple[str, ...] = ("drop", "reorder", "typo"),
     filters: FilterSettings | None = DEFAULT_FILTERS,
     seeds: tuple[int, ...] = (0,),
