@@ -64,7 +64,11 @@ class LabelJob:
 
     def run(self, client: TeacherClient) -> dict:
         """Labels every pair not labelled yet; returns the job summary (also in the manifest)."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            message = f"cannot create {self.out}: {error.strerror}; choose a writable --out"
+            raise OutputError(error.errno, message) from error
         manifest = self._open_manifest()
         version = client.describe().teacher_version
         recorded = manifest.get("teacher_version")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import subprocess
@@ -283,11 +284,18 @@ def test_input_the_teacher_refuses_stops_the_job_naming_the_pair(
     assert sorted(_done(tmp_path / "labels")) == ["0"]  # the shard before it is kept
 
 
-def test_disk_full_stops_the_job_clearly_and_loses_nothing(
-    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("code", "reason"), [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")]
+)
+def test_disk_full_or_read_only_stops_the_job_clearly_and_loses_nothing(
+    code: int,
+    reason: str,
+    start_teacher,
+    cross_encoder_backend,
+    pairs_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import errno
-
     from protege.client import jobs
 
     _, client = start_teacher(cross_encoder_backend)
@@ -297,20 +305,29 @@ def test_disk_full_stops_the_job_clearly_and_loses_nothing(
         writes.append(where)
         if len(writes) > 4:
             Path(where).write_bytes(b"PAR1 half a file")  # the disk filled part-way through
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, reason)
         return real_write(table, where, *args, **kwargs)
 
     monkeypatch.setattr(jobs.pq, "write_table", fills_up_after_four_shards)
     out = tmp_path / "out"
-    with pytest.raises(
-        jobs.OutputError, match=r"cannot write .*labels-\d+\.parquet: No space left on device"
-    ) as raised:
+    with pytest.raises(jobs.OutputError, match=rf"cannot write .*labels-\d+\.parquet: {reason}") as raised:
         job(pairs_file, out, concurrency=1).run(client)
-    assert raised.value.errno == errno.ENOSPC and "run the same command again" in str(raised.value)
+    assert raised.value.errno == code and "run the same command again" in str(raised.value)
     assert not list(out.glob(".*.tmp"))  # no half-written file left behind
     kept = json.loads((out / "manifest.json").read_text())["shards"]
     assert len(kept) == 4 and all((out / shard["file"]).exists() for shard in kept.values())
-    monkeypatch.setattr(jobs.pq, "write_table", real_write)  # space freed
+    monkeypatch.setattr(jobs.pq, "write_table", real_write)  # space freed, or remounted writable
     summary = job(pairs_file, out, concurrency=1).run(client)
     assert summary["labelled_now"] == N - 4 * 50 and summary["pairs"] == N
     assert read_labels(out)["pair_id"].to_pylist() == [str(i) for i in range(N)]
+
+
+def test_an_output_folder_that_cannot_be_created_is_named(pairs_file: Path, monkeypatch) -> None:
+    from protege.client import jobs
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(jobs.Path, "mkdir", refuse)
+    with pytest.raises(jobs.OutputError, match=r"cannot create /mnt/ro/labels: Read-only file system"):
+        job(pairs_file, Path("/mnt/ro/labels")).run(None)
