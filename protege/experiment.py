@@ -182,6 +182,21 @@ def run_experiment(
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _claim(
+        out,
+        {
+            "data": str(Path(data).resolve()),
+            "columns": asdict(columns),
+            "label_range": label_range and list(label_range),
+            "sizes": asdict(sizes),
+            "teacher_base": teacher_base,
+            "student_base": student_base,
+            "layers": layers,
+            "loss": loss,
+            "strategies": list(strategies),
+            "filters": filters.as_dict() if filters is not None else None,
+        },
+    )
     rng = np.random.default_rng(seeds[0])
     table = read_table(data, columns, encoding=encoding)
     grades = table["label"].to_numpy(zero_copy_only=False)
@@ -395,6 +410,25 @@ def run_experiment(
     }
     (out / "results.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def _claim(out: Path, settings: dict) -> None:
+    """Records the study's settings in ``out``; finished stages are reused only under the same ones
+    (more seeds may be added)."""
+    path = out / "settings.json"
+    settings = json.loads(json.dumps(settings))
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != settings:
+            differ = sorted(
+                key for key in settings.keys() | recorded.keys() if recorded.get(key) != settings.get(key)
+            )
+            raise ValueError(
+                f"{out} holds a study with other settings ({', '.join(differ)}; see {path}): its finished "
+                "models would be reused as if trained with these; use a new --out"
+            )
+        return
+    path.write_text(json.dumps(settings, indent=2))
 
 
 def plot_learning_curve(metrics: dict, curve: list[dict], out: Path) -> Path:

@@ -13,7 +13,9 @@ from protege.cli import main
 from protege.experiment import STUDENTS, bucket, is_validation
 
 
-def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path, tmp_path: Path) -> None:
+def test_experiment_runs_on_any_judged_file_given_its_columns(
+    tiny_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     data = tmp_path / "judged.jsonl"
     with data.open("w") as file:
         for row in generate_catalog(products=120, queries=60, seed=3):
@@ -21,12 +23,12 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path
                       "grade": round((float(row["relevance"]) - 1) * 2, 2)}  # fmt: skip
             file.write(json.dumps(record) + "\n")
     out = tmp_path / "study"
-    code = main(
-        ["experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
-         "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
-         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder), "--seeds", "0,1"]
-    )  # fmt: skip
-    assert code == 0
+    command = [
+        "experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
+        "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
+        "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder), "--seeds", "0,1",
+    ]  # fmt: skip
+    assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["label_range"] == [0.0, 4.0]  # taken from the grades when not given
     models = {"teacher", "random", "student_unfiltered", "student_filtered", "student_gold"}
@@ -48,6 +50,9 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(tiny_encoder: Path
         strategy = table["strategy"].to_pylist()
         seeds = {q for q, how in zip(table["query"].to_pylist(), strategy, strict=True) if how == "seed"}
         assert seeds <= pool  # every round starts from pool queries only
+    # Finished models are reused only under the settings they were trained with.
+    assert main([*command, "--loss", "bce"]) == 2
+    assert "holds a study with other settings (loss;" in capsys.readouterr().err
 
 
 def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
