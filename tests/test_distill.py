@@ -62,6 +62,14 @@ def test_distill_rounds_label_filter_train_and_report(
     assert "teacher_metrics" in report and "student_metrics" in report
 
 
+def catalog_pool(**options: int) -> pa.Table:
+    """A (query, document) pool from the synthetic catalog."""
+    rows = generate_catalog(**options)
+    return pa.table(
+        {"query": [row["search_term"] for row in rows], "document": [row["product_title"] for row in rows]}
+    )
+
+
 def test_distill_refuses_an_empty_pool(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pool is empty"):
         Distiller(None, pa.table({"query": pa.array([], pa.string()), "document": pa.array([], pa.string())}),
@@ -74,10 +82,7 @@ def test_distill_refuses_to_mix_teacher_versions_unless_told(
     from protege.client.distill import DistillError
     from protege.server.backends import load_backend
 
-    rows = generate_catalog(products=60, queries=30, seed=4)
-    pool = pa.table(
-        {"query": [row["search_term"] for row in rows], "document": [row["product_title"] for row in rows]}
-    )
+    pool = catalog_pool(products=60, queries=30, seed=4)
     config = DistillConfig(
         rounds=1, warmup_pairs=30, seeds_per_round=6, per_seed=1, top_k=2, negatives=1,
         base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
@@ -110,10 +115,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
     from test_jobs import _capture, _serving, serve_tiny
     from test_lifecycle import wait_for
 
-    rows = generate_catalog(products=120, queries=80, seed=5)
-    pool = pa.table(
-        {"query": [row["search_term"] for row in rows], "document": [row["product_title"] for row in rows]}
-    )
+    pool = catalog_pool(products=120, queries=80, seed=5)
     config = DistillConfig(
         rounds=1, warmup_pairs=60, seeds_per_round=15, per_seed=2, top_k=6, negatives=2,
         base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
