@@ -9,7 +9,7 @@ on localhost. For each seed, ``student_unfiltered`` trains on teacher labels of 
 pair, ``student_filtered`` runs the distillation loop on a share of those labels, and
 ``student_gold`` trains on as many gold pool pairs; the first seed also trains unfiltered
 students on smaller budgets, for the learning curve. Each finished stage is kept in ``OUT``
-and skipped when the command runs again.
+and skipped when the command runs again with the same settings (``OUT/settings.json``).
 """
 
 from __future__ import annotations
