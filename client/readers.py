@@ -214,7 +214,12 @@ def _normalise(table: pa.Table, columns: Columns, first_row: int, stats: ReadSta
     query = text(columns.query)
     # Empty parts become null so the join skips them instead of leaving a dangling separator.
     parts = [pc.if_else(pc.equal(part, ""), None, part) for part in map(text, columns.docs)]
-    document = pc.binary_join_element_wise(*parts, columns.doc_separator, null_handling="skip")
+    # With one part, binary_join_element_wise drops null rows instead of keeping them (pyarrow 26).
+    document = (
+        pc.binary_join_element_wise(*parts, columns.doc_separator, null_handling="skip")
+        if len(parts) > 1
+        else parts[0]
+    )
     pair_id = text(columns.pair_id) if columns.pair_id else pc.cast(rows, pa.string())
     doc_id = text(columns.doc_id) if columns.doc_id else pa.nulls(table.num_rows, pa.string())
     label = (
@@ -274,4 +279,9 @@ def _locate_bad_text(path: Path, encoding: str) -> str:
 def read_table(path: str | Path, columns: Columns, *, encoding: str = "utf-8") -> pa.Table:
     """The whole file as one ``PAIR_SCHEMA`` table (for sets that fit in memory: training,
     evaluation, a distillation pool)."""
-    return pa.concat_tables(read_pairs(path, columns, encoding=encoding))
+    stats = ReadStats()
+    tables = list(read_pairs(path, columns, encoding=encoding, stats=stats))
+    if not tables:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in stats.skipped.items())
+        raise DataError(f"{path}: every row was skipped ({reasons})")
+    return pa.concat_tables(tables)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from protege.client.readers import Columns, DataError, ReadStats, count_rows, read_pairs
+from protege.client.readers import Columns, DataError, ReadStats, count_rows, read_pairs, read_table
 
 ROWS = [
     {"q": "cordless drill", "title": "DEWALT Drill", "desc": "20V MAX kit", "pid": "p1", "grade": "3"},
@@ -41,6 +41,18 @@ def test_csv_columns_are_mapped_joined_and_blank_rows_skipped(tmp_path: Path) ->
     }
     assert rows[2]["document"] == "Simpson Bracket"  # an empty second column adds nothing
     assert stats.rows == 4 and stats.skipped == {"empty query or document": 1}
+
+
+def test_one_document_column_with_empty_documents(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("q,title\ndrill,\nsaw,circular saw\nnails,\n")
+    table = read_table(path, Columns(query="q", docs=("title",)))
+    assert table.select(["pair_id", "document"]).to_pylist() == [{"pair_id": "1", "document": "circular saw"}]
+    only_empty = tmp_path / "only-empty.jsonl"
+    only_empty.write_text('{"q": "", "d": "", "g": null}\n')  # found by hypothesis
+    skipped = r"only-empty\.jsonl: every row was skipped \(1 empty query or document\)"
+    with pytest.raises(DataError, match=skipped):
+        read_table(only_empty, Columns(query="q", docs=("d",), label="g"))
 
 
 def test_latin1_csv_needs_its_encoding_and_errors_name_row_and_column(tmp_path: Path) -> None:
