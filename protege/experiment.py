@@ -182,21 +182,19 @@ def run_experiment(
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _claim(
-        out,
-        {
-            "data": str(Path(data).resolve()),
-            "columns": asdict(columns),
-            "label_range": label_range and list(label_range),
-            "sizes": asdict(sizes),
-            "teacher_base": teacher_base,
-            "student_base": student_base,
-            "layers": layers,
-            "loss": loss,
-            "strategies": list(strategies),
-            "filters": filters.as_dict() if filters is not None else None,
-        },
-    )
+    settings = {
+        "data": str(Path(data).resolve()),
+        "columns": asdict(columns),
+        "label_range": label_range and list(label_range),
+        "sizes": asdict(sizes),
+        "teacher_base": teacher_base,
+        "student_base": student_base,
+        "layers": layers,
+        "loss": loss,
+        "strategies": list(strategies),
+        "filters": filters.as_dict() if filters is not None else None,
+    }
+    _claim(out, settings)
     rng = np.random.default_rng(seeds[0])
     table = read_table(data, columns, encoding=encoding)
     grades = table["label"].to_numpy(zero_copy_only=False)
@@ -397,13 +395,7 @@ def run_experiment(
             for seed, rows in per_seed.items()
         },
         "curve": sorted(curve, key=lambda point: (point["student"], point["labels"])),
-        "settings": {
-            "sizes": asdict(sizes),
-            "layers": layers,
-            "loss": loss,
-            "strategies": list(strategies),
-            "filters": filters.as_dict() if filters is not None else None,
-        },
+        "settings": settings,
         "report": str(out / f"seed-{seeds[0]}" / "distill" / "report.html"),
         "plot": str(plot_learning_curve(metrics["test"], sorted(curve, key=lambda p: p["labels"]), out)),
         "seconds": round(time.perf_counter() - started, 1),

@@ -32,10 +32,9 @@ def test_distill_rounds_label_filter_train_and_report(
         [row["product_title"] for row in judged],
         [(float(row["relevance"]) - 1) / 2 for row in judged],
     )
-    config = DistillConfig(
-        rounds=2, warmup_pairs=60, seeds_per_round=12, per_seed=2, top_k=3, negatives=1,
-        base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
-    )  # fmt: skip
+    config = tiny_config(
+        tiny_encoder, rounds=2, warmup_pairs=60, seeds_per_round=12, per_seed=2, top_k=3, negatives=1
+    )
     _, teacher = start_teacher(cross_encoder_backend)
     report = Distiller(teacher, pool, tmp_path / "run", config, evaluation=evaluation).run()
 
@@ -70,6 +69,11 @@ def catalog_pool(**options: int) -> pa.Table:
     )
 
 
+def tiny_config(encoder: Path, **sizes: int) -> DistillConfig:
+    """A quiet run with ``encoder`` as the student and the embedder, at the given sizes."""
+    return DistillConfig(base=str(encoder), embedder=str(encoder), progress=False, **sizes)
+
+
 def test_distill_refuses_an_empty_pool(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pool is empty"):
         Distiller(None, pa.table({"query": pa.array([], pa.string()), "document": pa.array([], pa.string())}),
@@ -83,10 +87,9 @@ def test_distill_refuses_to_mix_teacher_versions_unless_told(
     from protege.server.backends import load_backend
 
     pool = catalog_pool(products=60, queries=30, seed=4)
-    config = DistillConfig(
-        rounds=1, warmup_pairs=30, seeds_per_round=6, per_seed=1, top_k=2, negatives=1,
-        base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
-    )  # fmt: skip
+    config = tiny_config(
+        tiny_encoder, rounds=1, warmup_pairs=30, seeds_per_round=6, per_seed=1, top_k=2, negatives=1
+    )
     out = tmp_path / "run"
     _, teacher = start_teacher(cross_encoder_backend)
     Distiller(teacher, pool, out, replace(config, rounds=0)).run()  # round 0, then the job stops
@@ -116,10 +119,9 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
     from test_lifecycle import wait_for
 
     pool = catalog_pool(products=120, queries=80, seed=5)
-    config = DistillConfig(
-        rounds=1, warmup_pairs=60, seeds_per_round=15, per_seed=2, top_k=6, negatives=2,
-        base=str(tiny_encoder), embedder=str(tiny_encoder), progress=False,
-    )  # fmt: skip
+    config = tiny_config(
+        tiny_encoder, rounds=1, warmup_pairs=60, seeds_per_round=15, per_seed=2, top_k=6, negatives=2
+    )
     port = free_port()
     teacher = serve_tiny(tiny_cross_encoder, port)
     client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
