@@ -102,6 +102,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--strategies", default="drop,reorder,typo", help="augmentation strategies; empty for none"
     )
+    parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
+    parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
     parser.add_argument("--no-filters", action="store_true", help="the distilled student keeps every label")
     parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
     parser.set_defaults(run=run)
@@ -129,6 +131,12 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.label_share <= 1:
             raise ValueError(f"--label-share must be in (0, 1], not {args.label_share:g}")
         sizes = replace(sizes, label_share=args.label_share)
+    for name in ("rounds", "per_seed"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+            sizes = replace(sizes, **{name: value})
     results = run_experiment(
         args.data,
         columns_from_args(args),

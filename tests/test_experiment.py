@@ -27,6 +27,7 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
         "experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
         "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder), "--seeds", "0,1",
+        "--rounds", "1", "--per-seed", "3",
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
@@ -45,6 +46,9 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     pool = set(pq.read_table(out / "pool.parquet")["query"].to_pylist())
     assert pool and all(3 <= bucket(query) <= 7 and not is_validation(query) for query in pool)
     assert results["split_pairs"]["validation"] > 0
+    assert {"rounds": 1, "per_seed": 3}.items() <= results["settings"]["sizes"].items()
+    rounds = sorted(path.name for path in (out / "seed-0" / "distill").glob("round-*"))
+    assert rounds == ["round-0", "round-1"]
     for pairs in (out / "seed-0" / "distill").glob("round-*/pairs.parquet"):
         table = pq.read_table(pairs)
         strategy = table["strategy"].to_pylist()
@@ -59,6 +63,15 @@ def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
     data = tmp_path / "pairs.csv"
     data.write_text("query,document\ndrill,cordless drill\n")
     assert main(["experiment", "--data", str(data), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_experiment_rejects_zero_rounds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "pairs.csv"
+    data.write_text("query,document,grade\ndrill,cordless drill,3\n")
+    command = ["experiment", "--data", str(data), "--label-col", "grade", "--out", str(tmp_path / "out")]
+    assert main([*command, "--rounds", "0"]) == 2
+    assert "--rounds must be at least 1, not 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_experiment_explains_an_empty_split(tiny_encoder: Path, tmp_path: Path) -> None:
