@@ -274,8 +274,8 @@ def run_experiment(
         label_budget = max(1, round(sizes.label_share * pool_labels.num_rows))
         warmup = min(pool.num_rows, max(1, round(sizes.warmup_share * label_budget)))
         # Candidates one seed query brings: its pool pairs, plus retrieved and negative products
-        # for each query generated from it.
-        retrieved = DistillConfig.top_k + DistillConfig.negatives
+        # for each query generated from it (none without strategies: then rounds take more seeds).
+        retrieved = (DistillConfig.top_k + DistillConfig.negatives) if strategies else 0
         pairs_per_seed = pool.num_rows / len(set(pool["query"].to_pylist())) + sizes.per_seed * retrieved
         for seed in seeds:
             folder = out / f"seed-{seed}"

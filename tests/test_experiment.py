@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -57,6 +58,31 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     # Finished models are reused only under the settings they were trained with.
     assert main([*command, "--loss", "bce"]) == 2
     assert "holds a study with other settings (loss;" in capsys.readouterr().err
+
+
+def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
+    tiny_encoder: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "judged.csv"
+    rows = generate_catalog(products=120, queries=80, seed=4)
+    with data.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "study"
+    command = [
+        "experiment", "--data", str(data), "--query-col", "search_term", "--doc-col", "product_title",
+        "--doc-id-col", "product_uid", "--label-col", "relevance", "--out", str(out), "--strategies", "",
+        "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
+    ]  # fmt: skip
+    assert main(command) == 0
+    results = json.loads((out / "results.json").read_text())
+    # Rounds take enough seeds for their share of the budget (not fewer, as if each seed brought
+    # generated queries too); pool pairs labelled in round 0 cost nothing when a later seed has them.
+    budget = round(results["split_pairs"]["pool"] / 2)
+    assert 0.7 * budget <= results["teacher_labels"]["student_filtered"] <= budget
+    strategies = pq.read_table(out / "seed-0" / "distill" / "round-1" / "pairs.parquet")["strategy"]
+    assert set(strategies.to_pylist()) == {"seed"}
 
 
 def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
