@@ -55,7 +55,33 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--doc-id-col", help="column of the document id (e.g. product_uid)")
     parser.add_argument("--label-col", help="column of a gold label, kept beside the teacher's")
     parser.add_argument("--id-col", help="column of a unique pair id (default: the row number)")
+    add_label_map_argument(parser)
     parser.add_argument("--encoding", default="utf-8", help="text encoding of a CSV (e.g. latin-1)")
+
+
+def add_label_map_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--label-map",
+        type=label_map,
+        help="grades written as words, e.g. Exact=3,Substitute=2,Complement=1,Irrelevant=0 "
+        "(default: numbers as they are; ESCI, WANDS and relevant/irrelevant words by rank)",
+    )
+
+
+def label_map(text: str) -> dict[str, float]:
+    """``Exact=2,Partial=1,Irrelevant=0`` as a dict of grades."""
+    mapping = {}
+    for item in text.split(","):
+        word, equals, grade = item.rpartition("=")
+        try:
+            if not equals or not word.strip():
+                raise ValueError
+            mapping[word.strip()] = float(grade)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} is not WORD=GRADE (e.g. Exact=2,Partial=1,Irrelevant=0)"
+            ) from None
+    return mapping
 
 
 def columns_from_args(args: argparse.Namespace):
@@ -67,6 +93,7 @@ def columns_from_args(args: argparse.Namespace):
         doc_id=args.doc_id_col,
         label=args.label_col,
         pair_id=args.id_col,
+        label_map=args.label_map,
     )
 
 

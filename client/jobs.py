@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -126,7 +126,7 @@ class LabelJob:
         identity = {
             "data": str(self.data.resolve()),
             "data_fingerprint": _fingerprint(self.data),
-            "columns": asdict(self.columns),
+            "columns": self.columns.as_dict(),
             "encoding": self.encoding,
             "shard_size": self.shard_size,
         }

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,6 +30,21 @@ PAIR_SCHEMA = pa.schema(
 )
 # Columns written by `protege augment` that travel with a pair through labelling.
 ORIGIN_COLUMNS = ("origin_query", "origin_doc_id", "strategy", "retrieval")
+# Grades that public relevance sets write as words, read without a --label-map; the first scale
+# holding every word in a file wins (lower case, ordered worst to best).
+KNOWN_GRADE_SCALES = (
+    ("irrelevant", "complement", "substitute", "exact"),  # Amazon ESCI
+    ("i", "c", "s", "e"),  # ESCI's letters
+    ("irrelevant", "partial", "exact"),  # Wayfair WANDS
+    ("bad", "fair", "good", "excellent", "perfect"),  # web-search judgements
+    ("irrelevant", "relevant"),
+    ("not relevant", "relevant"),
+    ("no", "yes"),
+    ("false", "true"),
+)
+# Separators a file named .csv may use instead of commas.
+CSV_DELIMITERS = (",", "\t", ";", "|")
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -42,6 +58,11 @@ class Columns:
     Example::
 
         Columns(query="search_term", docs=("product_title", "product_description"), label="relevance")
+        Columns("query", ("product_title",), label="esci_label", label_map={"E": 3, "S": 2, "C": 1, "I": 0})
+
+    ``label_map`` turns grades written as words into numbers (case and surrounding spaces
+    ignored); without it, numbers are read as they are and words of a ``KNOWN_GRADE_SCALES``
+    scale by their rank.
     """
 
     query: str = "query"
@@ -50,10 +71,19 @@ class Columns:
     label: str | None = None
     pair_id: str | None = None
     doc_separator: str = "\n"
+    label_map: dict[str, float] | None = None
 
     def required(self) -> list[str]:
         names = [self.query, *self.docs, self.doc_id, self.label, self.pair_id]
         return list(dict.fromkeys(name for name in names if name))
+
+    def as_dict(self) -> dict:
+        """As recorded in job manifests; an unset ``label_map`` is left out, so jobs recorded
+        before it existed still resume."""
+        recorded = asdict(self)
+        if not self.label_map:
+            del recorded["label_map"]
+        return recorded
 
 
 @dataclass
@@ -103,12 +133,13 @@ def read_pairs(
         raise DataError(f"{path}: the file is empty")
     header = _header(path, encoding)
     _check_columns(path, header, columns)
+    grades = _Grades(path, columns, encoding)
     row = 0
     for batch in _batches(path, columns, encoding, chunk_rows):
         if header is None:  # JSONL: the first chunk shows the columns
             header = batch.schema.names
             _check_columns(path, header, columns)
-        table = _normalise(pa.Table.from_batches([batch]), columns, row, stats, path)
+        table = _normalise(pa.Table.from_batches([batch]), columns, row, stats, grades)
         row += batch.num_rows
         if table.num_rows:
             yield table
@@ -154,14 +185,12 @@ def _raw_batches(
             raise DataError(f"{path}: JSONL must be UTF-8, not {encoding}")
         reader = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=1 << 22))
     else:
-        header = _csv_header(path, encoding, "\t" if fmt == "tsv" else ",")
+        header = _csv_header(path, encoding)
         types = {name: pa.string() for name in header if wanted is None or name in wanted}
         reader = pa_csv.open_csv(
             path,
             read_options=pa_csv.ReadOptions(encoding=encoding, block_size=1 << 22),
-            parse_options=pa_csv.ParseOptions(
-                delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True
-            ),
+            parse_options=pa_csv.ParseOptions(delimiter=_delimiter(path, encoding), newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(column_types=types, include_columns=list(types) or None),
         )
     for batch in reader:
@@ -182,7 +211,7 @@ def _header(path: Path, encoding: str) -> list[str] | None:
     if fmt == "parquet":
         return _parquet_file(path).schema_arrow.names
     if fmt in ("csv", "tsv"):
-        return _csv_header(path, encoding, "\t" if fmt == "tsv" else ",")
+        return _csv_header(path, encoding)
     return None
 
 
@@ -196,15 +225,30 @@ def _check_columns(path: Path, names: list[str] | None, columns: Columns) -> Non
             raise DataError(f"{path}: no column {name!r} for --{role}-col (columns: {', '.join(names)})")
 
 
-def _csv_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+def _csv_header(path: Path, encoding: str) -> list[str]:
     with path.open(encoding=encoding, errors="replace", newline="") as file:
-        header = next(csv.reader(file, delimiter=delimiter), None)
+        header = next(csv.reader(file, delimiter=_delimiter(path, encoding)), None)
     if not header:
         raise DataError(f"{path}: the file has no header row")
     return header
 
 
-def _normalise(table: pa.Table, columns: Columns, first_row: int, stats: ReadStats, path: Path) -> pa.Table:
+def _delimiter(path: Path, encoding: str) -> str:
+    """Tab for .tsv; for .csv, a comma unless the header line has none and another separator
+    (tab-separated files named .csv are common, e.g. Wayfair's WANDS)."""
+    if file_format(path) == "tsv":
+        return "\t"
+    with path.open(encoding=encoding, errors="replace", newline="") as file:
+        first_line = file.readline()
+    counts = {delimiter: first_line.count(delimiter) for delimiter in CSV_DELIMITERS}
+    if counts[","] or not any(counts.values()):
+        return ","
+    return max(counts, key=counts.get)
+
+
+def _normalise(
+    table: pa.Table, columns: Columns, first_row: int, stats: ReadStats, grades: _Grades
+) -> pa.Table:
     names = table.column_names
     rows = pa.array(range(first_row, first_row + table.num_rows), pa.int64())
 
@@ -223,7 +267,7 @@ def _normalise(table: pa.Table, columns: Columns, first_row: int, stats: ReadSta
     pair_id = text(columns.pair_id) if columns.pair_id else pc.cast(rows, pa.string())
     doc_id = text(columns.doc_id) if columns.doc_id else pa.nulls(table.num_rows, pa.string())
     label = (
-        _labels(path, table, columns, first_row) if columns.label else pa.nulls(table.num_rows, pa.float64())
+        grades(table[columns.label], first_row) if columns.label else pa.nulls(table.num_rows, pa.float64())
     )
     out = pa.table([pair_id, query, document, doc_id, label], schema=PAIR_SCHEMA)
     for name in ORIGIN_COLUMNS:
@@ -237,20 +281,88 @@ def _normalise(table: pa.Table, columns: Columns, first_row: int, stats: ReadSta
     return out.filter(keep)
 
 
-def _labels(path: Path, table: pa.Table, columns: Columns, first_row: int) -> pa.Array:
-    raw = table[columns.label].combine_chunks()
+class _Grades:
+    """Reads one file's label column as numbers: through ``columns.label_map`` when given, else as
+    numbers, else (words only) through the known scale that holds all of the file's words."""
+
+    def __init__(self, path: Path, columns: Columns, encoding: str) -> None:
+        self.path, self.column, self.encoding = path, columns.label, encoding
+        self.mapping = _folded(columns.label_map) if columns.label_map else None
+        self.explicit = self.mapping is not None
+
+    def __call__(self, raw: pa.ChunkedArray, first_row: int) -> pa.Array:
+        raw = raw.combine_chunks()
+        if self.mapping is None:
+            numbers = _as_numbers(raw)
+            if numbers is not None:
+                return numbers
+            self.mapping = self._known_scale(raw, first_row)
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(raw, pa.string())))
+        text = pc.if_else(pc.equal(text, ""), None, text)
+        keys = list(self.mapping)
+        index = pc.index_in(text, value_set=pa.array(keys, pa.string()))
+        unmapped = pc.and_(pc.is_valid(text), pc.is_null(index))
+        if pc.any(unmapped).as_py():
+            at = pc.index(unmapped, True).as_py()
+            raise DataError(
+                f"{self.path}: data row {first_row + at + 1}, column {self.column!r}: "
+                f"{raw[at].as_py()!r} is not one of the grades {', '.join(map(repr, keys))}"
+                + ("" if self.explicit else "; map the file's grades with --label-map")
+            )
+        return pc.take(pa.array(list(self.mapping.values()), pa.float64()), index)
+
+    def _known_scale(self, raw: pa.Array, first_row: int) -> dict[str, float]:
+        words = set()
+        for batch in _raw_batches(self.path, self.encoding, 1 << 16, [self.column]):
+            values = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(batch.column(self.column), pa.string())))
+            words.update(word for word in pc.unique(values).to_pylist() if word)
+        if any(_is_number(word) for word in words):  # a numeric column with a stray word
+            for index, value in enumerate(raw.to_pylist()):
+                if value not in (None, "") and not _is_number(value):
+                    raise DataError(
+                        f"{self.path}: data row {first_row + index + 1}, column {self.column!r}: "
+                        f"{value!r} is not a number"
+                    )
+        for scale in KNOWN_GRADE_SCALES:
+            if words <= set(scale):
+                mapping = {word: float(rank) for rank, word in enumerate(scale)}
+                log.info(
+                    "%s: column %r holds grades as words, read as %s (--label-map to choose others)",
+                    self.path, self.column, ", ".join(f"{word}={rank:g}" for word, rank in mapping.items()),
+                )  # fmt: skip
+                return mapping
+        shown = sorted(words)[:8]
+        example = ",".join(f"{word}={rank}" for rank, word in enumerate(reversed(shown)))
+        raise DataError(
+            f"{self.path}: column {self.column!r} holds words, not numbers "
+            f"({', '.join(map(repr, shown))}{', ...' if len(words) > len(shown) else ''}); "
+            f"give each its grade with --label-map, e.g. --label-map {example!r}"
+        )
+
+
+def _as_numbers(raw: pa.Array) -> pa.Array | None:
+    """The grades as numbers (blank ones null), or None where some are not numbers."""
     try:
         return pc.cast(raw, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        for index, value in enumerate(raw.to_pylist()):
-            try:
-                float(value) if value not in (None, "") else None
-            except (TypeError, ValueError):
-                raise DataError(
-                    f"{path}: data row {first_row + index + 1}, column {columns.label!r}: "
-                    f"{value!r} is not a number"
-                ) from None
-        return pc.cast(pc.if_else(pc.equal(raw, ""), None, raw), pa.float64())
+        pass
+    try:
+        text = pc.utf8_trim_whitespace(pc.cast(raw, pa.string()))
+        return pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _folded(mapping: dict[str, float]) -> dict[str, float]:
+    return {str(word).strip().lower(): float(grade) for word, grade in mapping.items()}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _locate_bad_text(path: Path, encoding: str) -> str:

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from protege.filters.settings import FilterSettings
 
-from .cli import add_connection_arguments, add_data_arguments, columns_from_args, connect
+from .cli import (
+    add_connection_arguments,
+    add_data_arguments,
+    add_label_map_argument,
+    columns_from_args,
+    connect,
+)
 
 log = logging.getLogger("protege")
 PROFILE_PAIRS = 10_000  # training pairs profiled after training: quantiles to ~1%, a bounded cost
@@ -47,6 +53,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--doc-col", action="append", help="document column(s), joined; default: document")
     train.add_argument("--label-col", default="score", help="the training target (default: score)")
     train.add_argument("--label-range", type=label_range, help="LOW,HIGH of gold grades, mapped to 0..1")
+    add_label_map_argument(train)
     train.add_argument("--encoding", default="utf-8")
     train.add_argument(
         "--out", required=True, type=Path, help="folder for the model (loads with CrossEncoder)"
@@ -146,7 +153,12 @@ def _training_table(args: argparse.Namespace):
         return table.rename_columns(["label" if n == args.label_col else n for n in table.column_names])
     from .readers import Columns
 
-    columns = Columns(query=args.query_col, docs=tuple(args.doc_col or ["document"]), label=args.label_col)
+    columns = Columns(
+        query=args.query_col,
+        docs=tuple(args.doc_col or ["document"]),
+        label=args.label_col,
+        label_map=args.label_map,
+    )
     return read_table(args.data, columns, encoding=args.encoding)
 
 

@@ -192,7 +192,7 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     settings = {
         "data": str(Path(data).resolve()),
-        "columns": asdict(columns),
+        "columns": columns.as_dict(),
         "label_range": label_range and list(label_range),
         "sizes": asdict(sizes),
         "teacher_base": teacher_base,

@@ -63,20 +63,23 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
 def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     tiny_encoder: Path, tmp_path: Path
 ) -> None:
+    # Laid out like Wayfair's WANDS: tab-separated though named .csv, grades written as words.
     data = tmp_path / "judged.csv"
-    rows = generate_catalog(products=120, queries=80, seed=4)
     with data.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(file, delimiter="\t")
+        writer.writerow(["query", "product_name", "product_id", "label"])
+        for row in generate_catalog(products=120, queries=80, seed=4):
+            grade = ("Irrelevant", "Partial", "Exact")[round(float(row["relevance"])) - 1]
+            writer.writerow([row["search_term"], row["product_title"], row["product_uid"], grade])
     out = tmp_path / "study"
     command = [
-        "experiment", "--data", str(data), "--query-col", "search_term", "--doc-col", "product_title",
-        "--doc-id-col", "product_uid", "--label-col", "relevance", "--out", str(out), "--strategies", "",
+        "experiment", "--data", str(data), "--doc-col", "product_name", "--doc-id-col", "product_id",
+        "--label-col", "label", "--out", str(out), "--strategies", "",
         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
+    assert results["label_range"] == [0.0, 2.0]  # Irrelevant, Partial, Exact read by rank
     # Rounds take enough seeds for their share of the budget (not fewer, as if each seed brought
     # generated queries too); pool pairs labelled in round 0 cost nothing when a later seed has them.
     budget = round(results["split_pairs"]["pool"] / 2)

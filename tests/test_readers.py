@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from protege.client.cli import label_map
 from protege.client.readers import Columns, DataError, ReadStats, count_rows, read_pairs, read_table
 
 ROWS = [
@@ -86,6 +88,60 @@ def test_a_label_that_is_not_a_number_is_named(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pairs.csv", [ROWS[0], {**ROWS[1], "grade": "high"}])
     with pytest.raises(DataError, match=r"data row 2, column 'grade': 'high' is not a number"):
         read_all(path)
+
+
+def test_blank_grades_are_missing_not_errors(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "pairs.csv", [ROWS[0], {**ROWS[1], "grade": " "}])
+    assert [row["label"] for row in read_all(path)] == [3.0, None]
+
+
+def grades(path: Path, **columns) -> list[float | None]:
+    return [row["label"] for row in read_all(path, Columns(query="q", docs=("d",), label="g", **columns))]
+
+
+def test_grades_written_as_words_of_a_known_scale_are_read_by_rank(tmp_path: Path) -> None:
+    esci = tmp_path / "esci.jsonl"
+    words = ["Exact", "irrelevant", " Substitute ", "Complement", ""]
+    esci.write_text(
+        "".join(json.dumps({"q": "drill", "d": f"item {i}", "g": w}) + "\n" for i, w in enumerate(words))
+    )
+    assert grades(esci) == [3.0, 0.0, 2.0, 1.0, None]
+    letters = tmp_path / "esci.parquet"
+    pq.write_table(pa.table({"q": ["drill"] * 4, "d": list("abcd"), "g": list("ESCI")}), letters)
+    assert grades(letters) == [3.0, 2.0, 1.0, 0.0]
+    # WANDS: tab-separated though named .csv; a word scale is chosen over the whole file, so a
+    # chunk without "Partial" reads "Exact" as 2 like the others.
+    wands = tmp_path / "wands.csv"
+    wands.write_text("q\td\tg\ndrill\ta\tExact\ndrill\tb\tIrrelevant\nsaw\tc\tPartial\n")
+    assert [row["label"] for chunk in read_pairs(wands, Columns("q", ("d",), label="g"), chunk_rows=2)
+            for row in chunk.to_pylist()] == [2.0, 0.0, 1.0]  # fmt: skip
+
+
+def test_a_label_map_gives_words_their_grades(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("q,d,g\ndrill,a,Perfect match\ndrill,b,off topic\nsaw,c,PERFECT MATCH\n")
+    with pytest.raises(
+        DataError, match=r"'g' holds words, not numbers \('off topic', 'perfect match'\).*--label-map"
+    ):
+        grades(path)
+    assert grades(path, label_map={"perfect match": 1, "Off Topic": 0}) == [1.0, 0.0, 1.0]
+    with pytest.raises(
+        DataError, match=r"data row 2, column 'g': 'off topic' is not one of the grades 'perfect match'$"
+    ):
+        grades(path, label_map={"perfect match": 1})
+    # A map applies to numbers too, e.g. to make grades binary.
+    numeric = write_csv(
+        tmp_path / "numeric.csv", [{"q": "drill", "d": "a", "g": "3"}, {"q": "drill", "d": "b", "g": "1"}]
+    )
+    assert grades(numeric, label_map={"3": 1, "1": 0}) == [1.0, 0.0]
+
+
+def test_label_map_option_reads_word_grade_pairs() -> None:
+    assert label_map("Exact=2, Partial = 1,Irrelevant=0") == {"Exact": 2.0, "Partial": 1.0, "Irrelevant": 0.0}
+    assert label_map("a=b=1") == {"a=b": 1.0}  # the last "=" separates the grade
+    for bad in ("Exact,Partial=1", "Exact=high", "=1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="is not WORD=GRADE"):
+            label_map(bad)
 
 
 def test_jsonl_parquet_and_tsv_read_the_same(tmp_path: Path) -> None:
