@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+
+# The filters an ablation can keep on alone, by the settings that turn each off.
+FILTER_SWITCHES = {
+    "nll": {"band_low": None, "band_high": None},
+    "ifd": {"ifd_margin": None},
+    "plausibility": {"plausibility_quantile": None},
+    "dedup": {"dedup_threshold": None},
+    "refinement": {"refinement": False},
+}
 
 
 @dataclass(frozen=True)
@@ -24,3 +34,24 @@ class FilterSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def keeping(self, names: Iterable[str]) -> FilterSettings:
+        """These settings with every filter not named turned off, for ablations.
+
+        Example::
+
+            FilterSettings().keeping({"nll"})  # the likelihood band alone
+        """
+        names = set(names)
+        unknown = names - FILTER_SWITCHES.keys()
+        if unknown:
+            raise ValueError(
+                f"unknown filter {', '.join(sorted(unknown))}: choose from {', '.join(FILTER_SWITCHES)}"
+            )
+        off = {
+            key: value
+            for name, switch in FILTER_SWITCHES.items()
+            if name not in names
+            for key, value in switch.items()
+        }
+        return replace(self, **off)

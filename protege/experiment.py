@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from protege.filters.settings import FilterSettings
+from protege.filters.settings import FILTER_SWITCHES, FilterSettings
 
 log = logging.getLogger("protege.experiment")
 
@@ -104,7 +104,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
     parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
-    parser.add_argument("--no-filters", action="store_true", help="the distilled student keeps every label")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--no-filters", action="store_true", help="the distilled student keeps every label")
+    which.add_argument(
+        "--filters",
+        help=f"keep only these filters on, comma-separated, for ablations ({', '.join(FILTER_SWITCHES)})",
+    )
     parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
     parser.set_defaults(run=run)
 
@@ -117,6 +122,15 @@ def _seed_list(text: str) -> tuple[int, ...]:
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds repeat in {text!r}")
     return seeds
+
+
+def _filters(names: str | None) -> FilterSettings:
+    if names is None:
+        return FilterSettings()
+    chosen = {name.strip() for name in names.split(",") if name.strip()}
+    if not chosen:
+        raise ValueError("--filters needs at least one filter; --no-filters turns them all off")
+    return FilterSettings().keeping(chosen)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         layers=args.layers,
         loss=args.loss,
         strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
-        filters=None if args.no_filters else FilterSettings(),
+        filters=None if args.no_filters else _filters(args.filters),
         seeds=args.seeds,
     )
     print(results_table(results))

@@ -94,12 +94,21 @@ def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
     assert main(["experiment", "--data", str(data), "--out", str(tmp_path / "out")]) == 2
 
 
-def test_experiment_rejects_zero_rounds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_experiment_rejects_zero_rounds_and_unknown_filters(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     data = tmp_path / "pairs.csv"
     data.write_text("query,document,grade\ndrill,cordless drill,3\n")
     command = ["experiment", "--data", str(data), "--label-col", "grade", "--out", str(tmp_path / "out")]
     assert main([*command, "--rounds", "0"]) == 2
     assert "--rounds must be at least 1, not 0" in capsys.readouterr().err
+    assert main([*command, "--filters", "nll,typo"]) == 2
+    assert (
+        "unknown filter typo: choose from nll, ifd, plausibility, dedup, refinement"
+        in capsys.readouterr().err
+    )
+    assert main([*command, "--filters", ""]) == 2
+    assert "--no-filters turns them all off" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -269,3 +269,19 @@ def test_the_default_band_cuts_only_far_beyond_the_training_profile_whatever_the
         assert set(verdict[len(clean) :]) == {"beyond frontier"}
         assert (verdict[: len(clean)] == "").mean() > 0.97
         assert "known" not in set(verdict)  # a low bound of 0 cuts nothing
+
+
+def test_filter_settings_keeping_one_filter_turns_the_others_off() -> None:
+    from protege.filters.settings import FilterSettings
+
+    defaults = FilterSettings(band_low=0.05, ifd_margin=0.1)
+    assert defaults.keeping({"nll"}) == FilterSettings(
+        band_low=0.05, band_high=0.99, ifd_margin=None, plausibility_quantile=None, dedup_threshold=None,
+        refinement=False,
+    )  # fmt: skip
+    assert defaults.keeping({"dedup", "refinement"}) == FilterSettings(
+        band_low=None, band_high=None, ifd_margin=None, plausibility_quantile=None
+    )
+    assert defaults.keeping({"nll", "ifd", "plausibility", "dedup", "refinement"}) == defaults
+    with pytest.raises(ValueError, match="unknown filter band: choose from nll, ifd"):
+        defaults.keeping({"band"})
