@@ -48,6 +48,17 @@ class FilterSettings:
             raise ValueError(
                 f"unknown filter {', '.join(sorted(unknown))}: choose from {', '.join(FILTER_SWITCHES)}"
             )
+        idle = sorted(
+            name
+            for name in names
+            if all(getattr(self, key) == value for key, value in FILTER_SWITCHES[name].items())
+        )
+        if idle:
+            # Keeping a filter that these settings already turn off would run nothing silently.
+            raise ValueError(
+                f"{', '.join(idle)} is off in these settings, so keeping it runs no filter: "
+                "turn it on first (FilterSettings field), or use --no-filters"
+            )
         off = {
             key: value
             for name, switch in FILTER_SWITCHES.items()

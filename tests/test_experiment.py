@@ -109,6 +109,8 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     )
     assert main([*command, "--filters", ""]) == 2
     assert "--no-filters turns them all off" in capsys.readouterr().err
+    assert main([*command, "--filters", "ifd"]) == 2
+    assert "ifd is off in these settings, so keeping it runs no filter" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

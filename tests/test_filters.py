@@ -285,3 +285,5 @@ def test_filter_settings_keeping_one_filter_turns_the_others_off() -> None:
     assert defaults.keeping({"nll", "ifd", "plausibility", "dedup", "refinement"}) == defaults
     with pytest.raises(ValueError, match="unknown filter band: choose from nll, ifd"):
         defaults.keeping({"band"})
+    with pytest.raises(ValueError, match="ifd is off in these settings"):
+        FilterSettings().keeping({"nll", "ifd"})  # the IFD ceiling is off by default
