@@ -4,12 +4,13 @@ The file is split by query (``bucket(query)`` as ``../shared/data/README.md`` de
 buckets 0–2 fit the teacher on gold grades, 3–7 are the student pool (the students never see
 its gold labels, except the ``student_gold`` reference), 8–9 are the test set, read only to
 report. A fifth of the pool's queries (``is_validation``) is held out with its gold grades: the
-validation set, the only gold any setting is chosen on. The teacher is served over real gRPC
-on localhost. For each seed, ``student_unfiltered`` trains on teacher labels of every pool
-pair, ``student_filtered`` runs the distillation loop on a share of those labels, and
-``student_gold`` trains on as many gold pool pairs; the first seed also trains unfiltered
-students on smaller budgets, for the learning curve. Each finished stage is kept in ``OUT``
-and skipped when the command runs again with the same settings (``OUT/settings.json``).
+validation set, the only gold any setting is chosen on. The teacher (a cross-encoder, or a
+causal LM fine-tuned as an llm-judge) is served over real gRPC on localhost. For each seed,
+``student_unfiltered`` trains on teacher labels of every pool pair, ``student_filtered`` runs
+the distillation loop on a share of those labels, and ``student_gold`` trains on as many gold
+pool pairs; the first seed also trains unfiltered students on smaller budgets, for the
+learning curve. Each finished stage is kept in ``OUT`` and skipped when the command runs again
+with the same settings (``OUT/settings.json``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger("protege.experiment")
 DEFAULT_FILTERS = FilterSettings()
 TEACHER_BUCKETS, POOL_BUCKETS, TEST_BUCKETS = range(0, 3), range(3, 8), range(8, 10)
 STUDENTS = ("student_unfiltered", "student_filtered", "student_gold")
+TEACHER_BACKENDS = ("cross-encoder", "llm-judge")
+# Settings a study records that studies written before them lack, with the value those had.
+SETTINGS_ADDED_LATER = {"teacher_backend": "cross-encoder"}
 
 
 def _digest(query: str) -> int:
@@ -86,7 +90,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--label-range", type=label_range, help="LOW,HIGH of the grades (default: their min,max)"
     )
     parser.add_argument("--quick", action="store_true", help="samples of each split: minutes, not hours")
-    parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--teacher-backend",
+        choices=TEACHER_BACKENDS,
+        default="cross-encoder",
+        help="the teacher: a cross-encoder, or a causal LM fine-tuned as an llm-judge (needs --teacher-base)",
+    )
+    parser.add_argument(
+        "--teacher-base",
+        help="the teacher's backbone (default: packaged all-MiniLM-L6-v2; llm-judge: a causal LM or .gguf)",
+    )
     parser.add_argument("--teacher-epochs", type=float, help="epochs the teacher trains on gold (default 1)")
     parser.add_argument("--student-base", help="the students' backbone (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument("--layers", type=int, help="student transformer layers to keep")
@@ -158,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         label_range=args.label_range,
         sizes=sizes,
+        teacher_backend=args.teacher_backend,
         teacher_base=args.teacher_base,
         student_base=args.student_base,
         layers=args.layers,
@@ -179,6 +193,7 @@ def run_experiment(
     encoding: str = "utf-8",
     label_range: tuple[float, float] | None = None,
     sizes: Sizes = FULL,
+    teacher_backend: str = "cross-encoder",
     teacher_base: str | None = None,
     student_base: str | None = None,
     layers: int | None = None,
@@ -201,6 +216,10 @@ def run_experiment(
 
     if not seeds:
         raise ValueError("give at least one seed")
+    if teacher_backend not in TEACHER_BACKENDS:
+        raise ValueError(f"unknown teacher backend {teacher_backend!r}: choose {', '.join(TEACHER_BACKENDS)}")
+    if teacher_backend == "llm-judge" and not teacher_base:
+        raise ValueError("an llm-judge teacher is fine-tuned from a causal LM: give it as --teacher-base")
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -209,6 +228,7 @@ def run_experiment(
         "columns": columns.as_dict(),
         "label_range": label_range and list(label_range),
         "sizes": asdict(sizes),
+        "teacher_backend": teacher_backend,
         "teacher_base": teacher_base,
         "student_base": student_base,
         "layers": layers,
@@ -253,12 +273,23 @@ def run_experiment(
         return folder
 
     teacher_set = table.take(pa.array(teacher_rows))
-    teacher_dir = fitted(
-        out / "teacher", teacher_set, teacher_set["label"].to_numpy(), teacher_base, seeds[0],
-        epochs=sizes.teacher_epochs,
-    )  # fmt: skip
+    teacher_dir = out / "teacher"
+    if teacher_backend == "llm-judge" and not (teacher_dir / "provenance.json").exists():
+        from protege.server.judge_training import train_llm_judge
+
+        log.info("fine-tuning the llm-judge teacher on %d pairs", teacher_set.num_rows)
+        train_llm_judge(
+            teacher_set["query"].to_pylist(), teacher_set["document"].to_pylist(),
+            teacher_set["label"].to_numpy(), base=teacher_base, out=teacher_dir, epochs=sizes.teacher_epochs,
+            seed=seeds[0], progress=progress,
+        )  # fmt: skip
+    elif teacher_backend == "cross-encoder":
+        fitted(
+            teacher_dir, teacher_set, teacher_set["label"].to_numpy(), teacher_base, seeds[0],
+            epochs=sizes.teacher_epochs,
+        )  # fmt: skip
     config = ServeConfig(
-        "cross-encoder", str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite")
+        teacher_backend, str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite")
     )
     student_options = {"layers": layers, "loss": loss}
     models: dict[int, dict[str, Path]] = {}
@@ -432,7 +463,7 @@ def _claim(out: Path, settings: dict) -> None:
     path = out / "settings.json"
     settings = json.loads(json.dumps(settings))
     if path.exists():
-        recorded = json.loads(path.read_text())
+        recorded = {**SETTINGS_ADDED_LATER, **json.loads(path.read_text())}
         if recorded != settings:
             differ = sorted(
                 key for key in settings.keys() | recorded.keys() if recorded.get(key) != settings.get(key)

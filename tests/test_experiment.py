@@ -111,6 +111,8 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     assert "--no-filters turns them all off" in capsys.readouterr().err
     assert main([*command, "--filters", "ifd"]) == 2
     assert "ifd is off in these settings, so keeping it runs no filter" in capsys.readouterr().err
+    assert main([*command, "--teacher-backend", "llm-judge"]) == 2
+    assert "an llm-judge teacher is fine-tuned from a causal LM" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -123,3 +125,36 @@ def test_experiment_explains_an_empty_split(tiny_encoder: Path, tmp_path: Path) 
         from protege.experiment import run_experiment
 
         run_experiment(data, Columns(label="grade"), tmp_path / "out", teacher_base=str(tiny_encoder))
+
+
+def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path, tmp_path: Path) -> None:
+    data = tmp_path / "judged.csv"
+    with data.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["q", "title", "uid", "relevance"])
+        for row in generate_catalog(products=100, queries=50, seed=5):
+            writer.writerow([row["search_term"], row["product_title"], row["product_uid"], row["relevance"]])
+    out = tmp_path / "study"
+    command = [
+        "experiment", "--data", str(data), "--query-col", "q", "--doc-col", "title", "--doc-id-col", "uid",
+        "--label-col", "relevance", "--out", str(out), "--rounds", "1", "--teacher-backend", "llm-judge",
+        "--teacher-base", str(tiny_llm), "--student-base", str(tiny_encoder),
+    ]  # fmt: skip
+    assert main(command) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["teacher_backend"] == "llm-judge"
+    assert json.loads((out / "teacher" / "provenance.json").read_text())["backend"] == "llm-judge"
+    assert results["teacher_labels"]["student_unfiltered"] == results["split_pairs"]["pool"]
+    assert set(results["ndcg@10"]) == {"teacher", "random", *STUDENTS}
+    labels = pq.read_table(next((out / "pool-labels").glob("*.parquet")))
+    assert labels.num_rows and all(0 <= score <= 1 for score in labels["score"].to_pylist())
+
+
+def test_studies_recorded_before_the_teacher_backend_setting_resume(tmp_path: Path) -> None:
+    from protege.experiment import _claim
+
+    settings = {"loss": "margin-mse", "teacher_backend": "cross-encoder"}
+    (tmp_path / "settings.json").write_text(json.dumps({"loss": "margin-mse"}))
+    _claim(tmp_path, settings)  # a cross-encoder study, written before the setting existed
+    with pytest.raises(ValueError, match="other settings \\(teacher_backend;"):
+        _claim(tmp_path, {**settings, "teacher_backend": "llm-judge"})

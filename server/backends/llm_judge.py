@@ -128,37 +128,48 @@ class LLMJudgeBackend(Backend):
             )
         return message + "\nAnswer:"
 
-    def _encode(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(
-            prompts,
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            add_special_tokens=not self.tokenizer.chat_template,
-        ).to(self.device)
-        return dict(batch)
+    def prompts(self, queries: list[str], documents: list[str]) -> list[str]:
+        """The judge's prompt for each pair, rendered as the model expects it."""
+        choices = " or ".join(self.labels)
+        return [
+            self._render(self.prompt.format(query=q, document=d, choices=choices))
+            for q, d in zip(queries, documents, strict=True)
+        ]
+
+    def encode(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """Left-padded token batch (on the CPU) of rendered ``prompts``."""
+        return dict(
+            self.tokenizer(
+                prompts,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                add_special_tokens=not self.tokenizer.chat_template,
+            )
+        )
+
+    def label_log_probabilities(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(rows, labels) log-probabilities of each label after the prompt: the next-token mass of
+        its surface forms, normalised over the labels. Differentiable: fine-tuning trains on it."""
+        # Left padding: positions must count real tokens only, or padded rows score differently.
+        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        logits = model(**batch, position_ids=positions).logits[:, -1, :].float().log_softmax(-1)
+        mass = torch.stack([logits[:, ids].logsumexp(-1) for ids in self.label_token_ids], dim=1)
+        return mass - mass.logsumexp(-1, keepdim=True)
 
     @torch.inference_mode()
     def score(self, queries: list[str], documents: list[str]) -> Scores:
-        choices = " or ".join(self.labels)
-        prompts = [
-            self._render(self.prompt.format(query=q, document=d, choices=choices))
-            for q, d in zip(queries, documents, strict=False)
-        ]
-        batch = self._encode(prompts)
-        # Left padding: positions must count real tokens only, or padded rows score differently.
-        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(**batch, position_ids=positions).logits[:, -1, :].float()
-        token_probabilities = logits.softmax(-1)
-        mass = torch.stack([token_probabilities[:, ids].sum(-1) for ids in self.label_token_ids], dim=1)
-        probabilities = (mass / mass.sum(-1, keepdim=True).clamp_min(1e-30)).double().cpu().numpy()
+        batch = {k: v.to(self.device) for k, v in self.encode(self.prompts(queries, documents)).items()}
+        probabilities = self.label_log_probabilities(self.model, batch).double().exp().cpu().numpy()
+        probabilities /= probabilities.sum(-1, keepdims=True)  # exactly 1 in float64
         return Scores(expected_grade(probabilities), probabilities)
 
     @torch.inference_mode()
     def refine(self, query: str, document: str, num_rewrites: int, seed: int) -> list[str]:
         product = f"Product: {document}\n" if document else ""
-        batch = self._encode([self._render(REFINE_PROMPT.format(query=query, product=product))])
+        prompt = self._render(REFINE_PROMPT.format(query=query, product=product))
+        batch = {k: v.to(self.device) for k, v in self.encode([prompt]).items()}
         with torch.random.fork_rng(devices=[self.device] if self.device.startswith("cuda") else []):
             torch.manual_seed(seed)
             output = self.model.generate(
