@@ -213,6 +213,7 @@ def run_experiment(
     from protege.client.teacher_client import TeacherClient
     from protege.client.training import normalise_grades, train_cross_encoder
     from protege.server.app import BackgroundTeacher, ServeConfig
+    from protege.server.judge_training import train_llm_judge
 
     if not seeds:
         raise ValueError("give at least one seed")
@@ -263,31 +264,29 @@ def run_experiment(
     )  # fmt: skip
     evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
 
-    def fitted(folder: Path, rows: pa.Table, targets, base: str | None, seed: int, **options) -> Path:
+    def fitted(
+        folder: Path,
+        rows: pa.Table,
+        targets,
+        base: str | None,
+        seed: int,
+        train=train_cross_encoder,
+        **options,
+    ) -> Path:
         if not (folder / "provenance.json").exists():
             log.info("training %s on %d pairs", folder.relative_to(out), rows.num_rows)
-            train_cross_encoder(
+            train(
                 rows["query"].to_pylist(), rows["document"].to_pylist(), targets, base=base, out=folder,
                 seed=seed, progress=progress, **options,
             )  # fmt: skip
         return folder
 
     teacher_set = table.take(pa.array(teacher_rows))
-    teacher_dir = out / "teacher"
-    if teacher_backend == "llm-judge" and not (teacher_dir / "provenance.json").exists():
-        from protege.server.judge_training import train_llm_judge
-
-        log.info("fine-tuning the llm-judge teacher on %d pairs", teacher_set.num_rows)
-        train_llm_judge(
-            teacher_set["query"].to_pylist(), teacher_set["document"].to_pylist(),
-            teacher_set["label"].to_numpy(), base=teacher_base, out=teacher_dir, epochs=sizes.teacher_epochs,
-            seed=seeds[0], progress=progress,
-        )  # fmt: skip
-    elif teacher_backend == "cross-encoder":
-        fitted(
-            teacher_dir, teacher_set, teacher_set["label"].to_numpy(), teacher_base, seeds[0],
-            epochs=sizes.teacher_epochs,
-        )  # fmt: skip
+    teacher_dir = fitted(
+        out / "teacher", teacher_set, teacher_set["label"].to_numpy(), teacher_base, seeds[0],
+        train=train_llm_judge if teacher_backend == "llm-judge" else train_cross_encoder,
+        epochs=sizes.teacher_epochs,
+    )  # fmt: skip
     config = ServeConfig(
         teacher_backend, str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite")
     )
