@@ -88,7 +88,7 @@ def train_llm_judge(
     labels: tuple[str, ...] = ("no", "yes"),
     epochs: float = 1.0,
     batch_size: int = 16,
-    learning_rate: float = 2e-5,
+    learning_rate: float = 5e-5,
     max_length: int = 256,
     seed: int = 0,
     provenance: dict | None = None,
