@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
+from tqdm.auto import tqdm
 
 from .augment import Augmenter, Generated
 from .catalog import Catalog, embed, load_embedder
@@ -212,7 +213,12 @@ class Distiller:
         if self.evaluation is not None:
             pairs = list(zip(self.evaluation.queries, self.evaluation.documents, strict=True))
             scores = {
-                "teacher": teacher_scores(self.teacher, self.evaluation.queries, self.evaluation.documents),
+                "teacher": teacher_scores(
+                    self.teacher,
+                    self.evaluation.queries,
+                    self.evaluation.documents,
+                    progress=self.config.progress,
+                ),
                 "student": student.predict(pairs, batch_size=64, show_progress_bar=False),
             }
             teacher_metrics = ranking_metrics(
@@ -368,12 +374,17 @@ class Distiller:
         }
 
 
-def teacher_scores(teacher: TeacherClient, queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
-    """The teacher's scores of (query, document) pairs, over one ``LabelStream``."""
+def teacher_scores(
+    teacher: TeacherClient, queries: Sequence[str], documents: Sequence[str], *, progress: bool = False
+) -> np.ndarray:
+    """The teacher's scores of (query, document) pairs, over one ``LabelStream``; ``progress``
+    shows a bar with the rate and ETA (an LLM judge on a CPU scores a few pairs a second)."""
     pairs = [Pair(str(i), q, d) for i, (q, d) in enumerate(zip(queries, documents, strict=True))]
     scores = np.zeros(len(pairs))
-    for label in teacher.label_stream(pairs):
-        scores[int(label.id)] = label.score
+    with tqdm(total=len(pairs), unit="pair", desc="teacher scoring", disable=not progress) as bar:
+        for label in teacher.label_stream(pairs):
+            scores[int(label.id)] = label.score
+            bar.update()
     return scores
 
 

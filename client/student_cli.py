@@ -223,7 +223,7 @@ def run_eval(args: argparse.Namespace) -> int:
         scores = CrossEncoder(args.model).predict(list(zip(queries, documents, strict=True)), batch_size=64)
     else:
         with connect(args) as teacher:
-            scores = teacher_scores(teacher, queries, documents)
+            scores = teacher_scores(teacher, queries, documents, progress=True)
     metrics = ranking_metrics(queries, gold, scores, k=args.k)
     print(json.dumps({"model": args.model or args.teacher, **metrics}))
     return 0

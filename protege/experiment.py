@@ -302,7 +302,7 @@ def run_experiment(
         metrics = {
             name: {
                 "teacher": _cached(
-                    teacher_dir / f"metrics-{name}.json", partial(_teacher_metrics, teacher, e)
+                    teacher_dir / f"metrics-{name}.json", partial(_teacher_metrics, teacher, e, progress)
                 )
             }
             for name, e in evaluations.items()
@@ -506,11 +506,11 @@ def _evaluation(rows):
     return Evaluation(rows["query"].to_pylist(), rows["document"].to_pylist(), rows["label"].to_pylist())
 
 
-def _teacher_metrics(teacher, evaluation) -> dict:
+def _teacher_metrics(teacher, evaluation, progress: bool) -> dict:
     from protege.client.distill import teacher_scores
     from protege.client.evaluation import ranking_metrics
 
-    scores = teacher_scores(teacher, evaluation.queries, evaluation.documents)
+    scores = teacher_scores(teacher, evaluation.queries, evaluation.documents, progress=progress)
     return ranking_metrics(evaluation.queries, evaluation.gold, scores)
 
 

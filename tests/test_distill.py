@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -194,3 +195,19 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
         train = pq.read_table(run / "round-1" / "train.parquet")
         assert train.select(["query", "document"]).equals(expected_train.select(["query", "document"]))
         assert report["teacher_labels"] == reference["teacher_labels"]
+
+
+def test_teacher_scores_match_the_backend_and_show_progress(
+    cross_encoder_backend, start_teacher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from protege.client.distill import teacher_scores
+
+    queries, documents = ["drill", "drill", "paint"], ["cordless drill", "garden hose", "white paint"]
+    _, teacher = start_teacher(cross_encoder_backend)
+    quiet = teacher_scores(teacher, queries, documents)
+    assert capsys.readouterr().err == ""
+    shown = teacher_scores(teacher, queries, documents, progress=True)
+    assert "teacher scoring" in capsys.readouterr().err
+    expected = cross_encoder_backend.score(queries, documents).scores
+    np.testing.assert_allclose(shown, quiet)
+    np.testing.assert_allclose(quiet, expected, atol=1e-5)
