@@ -3,8 +3,10 @@
 Round 0 trains the student on teacher labels of a random sample of real pool pairs (its
 statistics mean nothing before). Each later round picks seed queries, more of them near the
 target clusters the training queries cover least, generates new queries from them, retrieves
-candidate products from the catalog (FAISS), labels everything through the teacher (a resumable
-``LabelJob``), keeps what the current student's filters accept, and trains the student further
+candidate products from the catalog (FAISS), drops the pairs whose query the query-only filters
+reject (implausible, near-duplicate: the teacher is never asked about them), labels the rest
+through the teacher (a resumable ``LabelJob``), keeps what the student's other filters accept
+(likelihood band, refinements), and trains the student further
 on the pairs it kept (each label is trained on once, so a filtered and an unfiltered student
 with the same labels get the same passes). ``label_budget`` caps the teacher labels of the
 whole run. Each round's folder holds its pairs, labels, filter decision and student; a rerun
@@ -17,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from protege.filters.select import select, training_profile
+from protege.filters.select import screen_queries, select, training_profile
 from protege.filters.settings import FilterSettings
 from tqdm.auto import tqdm
 
@@ -157,7 +160,7 @@ class Distiller:
                 self.labels_used += rounds[-1]["labelled"]
                 continue
             if number == 0:
-                pairs = self._warmup_pairs()
+                pairs, screened = self._warmup_pairs(), None
             else:
                 clusters = coverage.clusters(
                     self.targets,
@@ -168,9 +171,10 @@ class Distiller:
                 )
                 weights = steering_weights(seed_vectors, clusters)
                 pairs = self._candidates(number, catalog, weights, labelled)
+                pairs, screened = self._screen(pairs, folder)
                 pairs = self._within_budget(pairs, number)
             labels = self._label(pairs, folder)
-            decision, kept = self._filter(student, labels, train, folder)
+            decision, kept = self._filter(student, labels, train, folder, screened)
             train = kept if train is None else pa.concat_tables([train, kept])
             student = self._train(student, kept, number, folder)
             coverage.add(train["query"].to_pylist())
@@ -178,6 +182,7 @@ class Distiller:
                 {
                     "round": number,
                     "teacher_version": self.teacher_version,
+                    "screened": sum(screened.values()) if screened else 0,
                     "labelled": labels.num_rows,
                     "decision": decision,
                     "train_pairs": train.num_rows,
@@ -290,6 +295,34 @@ class Distiller:
         )
         return pa.concat_tables([seed_pairs, retrieved.select(seed_pairs.column_names)])
 
+    def _screen(self, pairs: pa.Table, folder: Path) -> tuple[pa.Table, dict[str, int] | None]:
+        """``pairs`` less those whose query the query-only filters reject, and the rejections per
+        reason; the rejected pairs go to ``screened.parquet`` with their reason. ``None`` when
+        nothing was screened before labelling (no filters, or a round folder written before
+        screening existed): then every filter runs after labelling."""
+        settings, record = self.config.filters, folder / "screened.parquet"
+        if settings is None:
+            return pairs, None
+        if (folder / "pairs.parquet").exists():  # resuming: this round's pairs were chosen before
+            if not record.exists():
+                return pairs, None
+            return pairs, dict(Counter(pq.read_table(record, columns=["reason"])["reason"].to_pylist()))
+        decision = screen_queries(
+            pairs["query"].to_pylist(),
+            self.embed,
+            origin_query=pairs["origin_query"].to_pylist(),
+            strategy=pairs["strategy"].to_pylist(),
+            settings=settings,
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        rejected = pairs.filter(pa.array(~decision.accepted)).append_column(
+            "reason", pa.array(decision.reasons[~decision.accepted].tolist(), pa.string())
+        )
+        write_parquet_atomic(rejected, record)  # before pairs.parquet, which marks the choice made
+        counts = decision.counts()
+        counts.pop("accepted")
+        return pairs.filter(pa.array(decision.accepted)), counts
+
     def _label(self, pairs: pa.Table, folder: Path) -> pa.Table:
         folder.mkdir(parents=True, exist_ok=True)
         source = folder / "pairs.parquet"
@@ -307,10 +340,14 @@ class Distiller:
         self.labels_used += labels.num_rows
         return labels
 
-    def _filter(self, student, labels: pa.Table, train: pa.Table | None, folder: Path):
+    def _filter(
+        self, student, labels: pa.Table, train: pa.Table | None, folder: Path, screened: dict[str, int] | None
+    ):
         settings = self.config.filters
         if student is None or settings is None:
             return {"accepted": labels.num_rows}, labels.select(list(TRAIN_COLUMNS))
+        if screened is not None:  # the query-only filters ran before labelling
+            settings = replace(settings, plausibility_quantile=None, dedup_threshold=None)
         column = {name: labels[name].to_pylist() for name in ("origin_query", "strategy", "doc_id")}
         reference = training_profile(student, *_train_columns(train), batch_size=64)
         selection = select(
@@ -331,7 +368,10 @@ class Distiller:
             "reason", pa.array(decision.reasons[~decision.accepted].tolist(), pa.string())
         )
         write_parquet_atomic(rejected, folder / "rejected.parquet")
-        return decision.counts(), labels.filter(pa.array(decision.accepted)).select(list(TRAIN_COLUMNS))
+        counts = decision.counts()
+        for reason, count in (screened or {}).items():
+            counts[reason] = counts.get(reason, 0) + count
+        return counts, labels.filter(pa.array(decision.accepted)).select(list(TRAIN_COLUMNS))
 
     def _train(self, student, train: pa.Table, number: int, folder: Path):
         config = self.config

@@ -51,7 +51,7 @@ def plot(
         counts = np.array([entry["decision"].get(reason, 0) for entry in rounds], dtype=float)
         axis.bar(numbers, counts, bottom=bottom, label=reason)
         bottom += counts
-    axis.set(xlabel="round", ylabel="labelled pairs", title="Filter decisions")
+    axis.set(xlabel="round", ylabel="candidate pairs", title="Filter decisions")
     axis.set_xticks(numbers)
     axis.legend(fontsize=7)
     save(figure, "filter_decisions.png")
@@ -81,6 +81,7 @@ def write_report(
         metrics = entry.get("metrics", {})
         cells = [
             entry["round"],
+            entry.get("screened", 0),
             entry["labelled"],
             entry["decision"].get("accepted", 0),
             ", ".join(f"{k}: {v}" for k, v in entry["decision"].items() if k != "accepted") or "–",
@@ -108,8 +109,9 @@ td,th{{padding:.2em .6em;text-align:right}} img{{max-width:32em;margin:.5em}}</s
 <p>Teacher version <code>{html.escape(str(report.get("teacher_version", "")))}</code>;
 {report.get("teacher_labels", 0)} teacher labels; {report.get("train_pairs", 0)} training pairs;
 {report.get("seconds", 0)} s.</p>{teacher}
-<table><tr><th>round</th><th>labelled</th><th>accepted</th><th>rejected (reason: count)</th>
-<th>train pairs</th><th>coverage</th><th>NDCG@10</th></tr>{"".join(rows)}</table>
+<table><tr><th>round</th><th>screened before labelling</th><th>labelled</th>
+<th>accepted</th><th>rejected (reason: count)</th><th>train pairs</th><th>coverage</th><th>NDCG@10</th></tr>
+{"".join(rows)}</table>
 {"".join(f'<img src="{name}" alt="{name}">' for name in images)}
 <h2>Largest uncovered target clusters</h2><ul>{clusters}</ul>
 </body></html>

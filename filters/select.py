@@ -73,19 +73,15 @@ def select(
         if values is not None:
             columns[name] = np.asarray(values, dtype=object)
     filters: list[Filter] = []
-    embed = query_embedder
     if settings.band_low is not None or settings.band_high is not None:
         filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
     if settings.ifd_margin is not None:
         filters.append(IfdCeiling(settings.ifd_margin))
-    seed_queries = list(dict.fromkeys(np.asarray(queries, dtype=object)[seeds].tolist()))
-    if settings.plausibility_quantile is not None and len(seed_queries) >= 2 and not seeds.all():
-        embed = embed or StudentQueryEmbedder(student)
-        seed_vectors = embed(seed_queries)
-        profile_input["seed_distance"] = seed_distances(seed_vectors)
-        filters.append(Plausibility(seed_vectors, embed, settings.plausibility_quantile))
-    if settings.dedup_threshold is not None:
-        filters.append(NearDuplicates(embed or StudentQueryEmbedder(student), settings.dedup_threshold))
+    on_queries, seed_profile = query_filters(
+        queries, seeds, settings, query_embedder or StudentQueryEmbedder(student)
+    )
+    filters += on_queries
+    profile_input.update(seed_profile)
     if settings.refinement and origin_query is not None:
         filters.append(RefinementAcceptance())
     if settings.budget is not None:
@@ -96,6 +92,50 @@ def select(
         profile.counts.update({name: reference.counts[name] for name in kept})
     decision = FilterPipeline(filters)(Candidates(columns), profile)
     return Selection(decision, profile, statistics, likelihood.forward_pairs)
+
+
+def query_filters(
+    queries: Sequence[str], seeds: np.ndarray, settings: FilterSettings, embed: Embed
+) -> tuple[list[Filter], dict[str, np.ndarray]]:
+    """The filters that judge a pair by its query alone (plausibility, near-duplicates), and
+    the seed-distance statistic plausibility needs in the profile."""
+    filters: list[Filter] = []
+    statistics: dict[str, np.ndarray] = {}
+    seed_queries = list(dict.fromkeys(np.asarray(queries, dtype=object)[seeds].tolist()))
+    if settings.plausibility_quantile is not None and len(seed_queries) >= 2 and not seeds.all():
+        seed_vectors = embed(seed_queries)
+        statistics["seed_distance"] = seed_distances(seed_vectors)
+        filters.append(Plausibility(seed_vectors, embed, settings.plausibility_quantile))
+    if settings.dedup_threshold is not None:
+        filters.append(NearDuplicates(embed, settings.dedup_threshold))
+    return filters, statistics
+
+
+def screen_queries(
+    queries: Sequence[str],
+    query_embedder: Embed,
+    *,
+    origin_query: Sequence[str | None] | None = None,
+    strategy: Sequence[str | None] | None = None,
+    settings: FilterSettings | None = None,
+) -> Decision:
+    """The query-only filters of ``settings``, run before labelling: a pair they would reject
+    after the teacher scored it costs no teacher label. Then ``select`` with those filters
+    off decides on the rest.
+
+    Example::
+
+        screened = screen_queries(pairs["query"], embed, origin_query=pairs["origin_query"],
+                                  strategy=pairs["strategy"])
+        to_label = pairs.filter(screened.accepted)
+    """
+    seeds = is_seed(origin_query, strategy, len(queries))
+    filters, statistics = query_filters(queries, seeds, settings or FilterSettings(), query_embedder)
+    columns = {"query": np.asarray(queries, dtype=object)}
+    for name, values in (("origin_query", origin_query), ("strategy", strategy)):
+        if values is not None:
+            columns[name] = np.asarray(values, dtype=object)
+    return FilterPipeline(filters)(Candidates(columns), Profile.from_statistics(statistics))
 
 
 def training_profile(

@@ -36,15 +36,27 @@ def test_distill_rounds_label_filter_train_and_report(
     config = tiny_config(
         tiny_encoder, rounds=2, warmup_pairs=60, seeds_per_round=12, per_seed=2, top_k=3, negatives=1
     )
-    _, teacher = start_teacher(cross_encoder_backend)
+    server, teacher = start_teacher(cross_encoder_backend)
     report = Distiller(teacher, pool, tmp_path / "run", config, evaluation=evaluation).run()
 
     assert [entry["round"] for entry in report["rounds"]] == [0, 1, 2]
     assert report["rounds"][0]["labelled"] == 60 and report["rounds"][0]["decision"] == {"accepted": 60}
-    for entry in report["rounds"][1:]:
-        assert sum(entry["decision"].values()) == entry["labelled"] > 0
+    for number, entry in enumerate(report["rounds"][1:], start=1):
+        # Pairs whose query the query-only filters reject are never sent to the teacher.
+        folder = tmp_path / "run" / f"round-{number}"
+        screened = pq.read_table(folder / "screened.parquet")
+        labelled = set(pq.read_table(folder / "pairs.parquet")["pair_id"].to_pylist())
+        assert screened.num_rows == entry["screened"] and labelled.isdisjoint(screened["pair_id"].to_pylist())
+        assert set(screened["reason"].to_pylist()) <= {"duplicate query", "implausible query"}
+        assert sum(entry["decision"].values()) == entry["labelled"] + entry["screened"]
+        assert entry["labelled"] > 0
         assert 0.0 <= entry["coverage@0.8"] <= 1.0 and "ndcg@10" in entry["metrics"]
     assert report["teacher_labels"] == sum(entry["labelled"] for entry in report["rounds"])
+    assert (
+        sum(entry["screened"] for entry in report["rounds"]) > 0
+    )  # a tiny encoder sees duplicates everywhere
+    served = sum(server.server.metrics.pairs.labels(source)._value.get() for source in ("model", "cache"))
+    assert served == report["teacher_labels"] + len(evaluation.queries)  # the eval pairs, scored once
     accepted = sum(entry["decision"]["accepted"] for entry in report["rounds"])
     assert report["train_pairs"] == accepted
     rejected = pq.read_table(tmp_path / "run" / "round-1" / "rejected.parquet")
@@ -123,6 +135,9 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
     config = tiny_config(
         tiny_encoder, rounds=1, warmup_pairs=60, seeds_per_round=15, per_seed=2, top_k=6, negatives=2
     )
+    # The tiny encoder embeds every query alike: with near-duplicates screened out before
+    # labelling, round 1 would be too short to cut off.
+    config = replace(config, filters=replace(config.filters, dedup_threshold=None))
     port = free_port()
     teacher = serve_tiny(tiny_cross_encoder, port)
     client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
@@ -195,6 +210,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
         train = pq.read_table(run / "round-1" / "train.parquet")
         assert train.select(["query", "document"]).equals(expected_train.select(["query", "document"]))
         assert report["teacher_labels"] == reference["teacher_labels"]
+        assert report["rounds"][1]["decision"] == reference["rounds"][1]["decision"]
 
 
 def test_teacher_scores_match_the_backend_and_show_progress(

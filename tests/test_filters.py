@@ -255,6 +255,19 @@ def test_select_compares_queries_with_the_given_embedder() -> None:
     assert selection.profile.counts["nll"] == 4  # profiled on the seeds
 
 
+def test_screening_rejects_on_the_query_alone_before_any_label_exists() -> None:
+    from protege.filters.select import screen_queries
+    from protege.filters.settings import FilterSettings
+
+    queries = ["cordless drill", "ceiling paint", "xq zzv blorf", "drill cordless", "paint ceiling"]
+    strategy = ["seed", "seed", "typo", "reorder", "reorder"]
+    decision = screen_queries(queries, fake_embed(SPACE), strategy=strategy)
+    # The reordered queries sit at cosine > 0.98 of their seeds: each seed keeps its group.
+    assert decision.reasons.tolist() == ["", "", "implausible query", "duplicate query", "duplicate query"]
+    off = FilterSettings(plausibility_quantile=None, dedup_threshold=None)
+    assert screen_queries(queries, fake_embed(SPACE), strategy=strategy, settings=off).accepted.all()
+
+
 def test_the_default_band_cuts_only_far_beyond_the_training_profile_whatever_the_noise_rate() -> None:
     """Against the training set's profile, the share of corrupted candidates does not move the
     cut (a quantile of the candidates' own profile would follow it)."""
