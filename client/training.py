@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
+from protege.trainer_arguments import shared_arguments
+
 from .models import PACKAGED_MINILM, packaged_minilm
 
 logger = logging.getLogger(__name__)
@@ -203,7 +205,6 @@ def train_cross_encoder(
         "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
         "margin-mse": lambda: losses.MarginMSELoss(model),
     }[loss]()
-    gpu = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
         saving = (
             {
@@ -216,20 +217,17 @@ def train_cross_encoder(
         )
         arguments = CrossEncoderTrainingArguments(
             output_dir=str(checkpoints) if checkpoints is not None else scratch,
-            num_train_epochs=epochs,
-            per_device_train_batch_size=batch_size,
-            learning_rate=learning_rate,
-            warmup_steps=0.1,
-            seed=seed,
-            bf16=gpu and torch.cuda.is_bf16_supported(),
+            **shared_arguments(
+                rows=len(dataset),
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                seed=seed,
+                progress=progress,
+            ),
             **saving,
-            report_to="none",
-            logging_steps=max(1, len(dataset) // batch_size // 10),
             dataloader_drop_last=False,
-            dataloader_pin_memory=gpu,
-            use_cpu=not gpu,  # also what lets torchrun on CPU run DDP (gloo)
             ddp_find_unused_parameters=False,  # every parameter is used; the search breaks DDP here
-            disable_tqdm=not progress,
             **({"batch_sampler": LengthGroupedBatchSampler} if length_grouping else {}),
         )
         trainer = CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective)

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
 
+from protege.trainer_arguments import shared_arguments
+
 from .backends.llm_judge import LLMJudgeBackend
 
 logger = logging.getLogger(__name__)
@@ -127,19 +129,16 @@ def train_llm_judge(
     with tempfile.TemporaryDirectory(prefix="protege-judge-") as scratch:
         arguments = TrainingArguments(
             output_dir=scratch,
-            num_train_epochs=epochs,
-            per_device_train_batch_size=batch_size,
-            learning_rate=learning_rate,
-            warmup_steps=0.1,
-            seed=seed,
-            bf16=gpu and torch.cuda.is_bf16_supported(),
+            **shared_arguments(
+                rows=len(rows),
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                seed=seed,
+                progress=progress,
+            ),
             save_strategy="no",
-            report_to="none",
-            logging_steps=max(1, len(rows) // batch_size // 10),
             remove_unused_columns=False,  # the collator reads the prompt text
-            dataloader_pin_memory=gpu,
-            use_cpu=not gpu,
-            disable_tqdm=not progress,
         )
         trainer = JudgeTrainer(
             judge, model=judge.model, args=arguments, train_dataset=rows, data_collator=collate

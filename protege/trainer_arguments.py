@@ -1,0 +1,34 @@
+"""The Hugging Face trainer settings every protege model shares (student, cross-encoder
+teacher, LLM judge): one schedule, and precision by hardware (bf16 on a GPU that has it,
+float32 on the CPU)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def shared_arguments(
+    *, rows: int, epochs: float, batch_size: int, learning_rate: float, seed: int, progress: bool
+) -> dict:
+    """Keyword arguments for ``TrainingArguments`` (or sentence-transformers' subclass):
+    10% warmup, about ten loss logs per epoch, no reporting service.
+
+    Example::
+
+        TrainingArguments(output_dir="out", **shared_arguments(
+            rows=1000, epochs=1, batch_size=32, learning_rate=5e-5, seed=0, progress=False))
+    """
+    gpu = torch.cuda.is_available()
+    return {
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "warmup_steps": 0.1,
+        "seed": seed,
+        "bf16": gpu and torch.cuda.is_bf16_supported(),
+        "report_to": "none",
+        "logging_steps": max(1, rows // batch_size // 10),
+        "dataloader_pin_memory": gpu,
+        "use_cpu": not gpu,  # also what lets torchrun on CPU run DDP (gloo)
+        "disable_tqdm": not progress,
+    }
