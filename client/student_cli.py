@@ -134,7 +134,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     distill.set_defaults(run=run_distill)
 
 
-def _training_table(args: argparse.Namespace):
+def training_table(args: argparse.Namespace):
     """Training rows from a data file or a protege label/filter folder."""
     import pyarrow.parquet as pq
 
@@ -168,7 +168,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     from .training import data_hash, normalise_grades, train_cross_encoder
 
-    table = _training_table(args)
+    table = training_table(args)
     queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
     targets = normalise_grades(table["label"].to_numpy(zero_copy_only=False), args.label_range)
     version = args.teacher_version

@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from protege.client import student_cli
     from protege.server import cli as server_cli
 
-    from . import demo, experiment
+    from . import demo, experiment, teacher
 
     parser = argparse.ArgumentParser(
         prog="protege",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"protege {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     server_cli.add_parser(subparsers)
+    teacher.add_parser(subparsers)
     client_cli.add_parsers(subparsers)
     student_cli.add_parsers(subparsers)
     experiment.add_parser(subparsers)
