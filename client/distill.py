@@ -171,7 +171,7 @@ class Distiller:
                 )
                 weights = steering_weights(seed_vectors, clusters)
                 pairs = self._candidates(number, catalog, weights, labelled)
-                pairs, screened = self._screen(pairs, folder)
+                pairs, screened = self._screen(pairs, folder, coverage.queries)
                 pairs = self._within_budget(pairs, number)
             labels = self._label(pairs, folder)
             decision, kept = self._filter(student, labels, train, folder, screened)
@@ -295,8 +295,11 @@ class Distiller:
         )
         return pa.concat_tables([seed_pairs, retrieved.select(seed_pairs.column_names)])
 
-    def _screen(self, pairs: pa.Table, folder: Path) -> tuple[pa.Table, dict[str, int] | None]:
-        """``pairs`` less those whose query the query-only filters reject, and the rejections per
+    def _screen(
+        self, pairs: pa.Table, folder: Path, trained: list[str]
+    ) -> tuple[pa.Table, dict[str, int] | None]:
+        """``pairs`` less those whose query the query-only filters reject (``trained``: the
+        queries of earlier rounds, which a generated one must not duplicate), and the rejections per
         reason; the rejected pairs go to ``screened.parquet`` with their reason. ``None`` when
         nothing was screened before labelling (no filters, or a round folder written before
         screening existed): then every filter runs after labelling."""
@@ -313,6 +316,7 @@ class Distiller:
             origin_query=pairs["origin_query"].to_pylist(),
             strategy=pairs["strategy"].to_pylist(),
             settings=settings,
+            accepted=trained,
         )
         folder.mkdir(parents=True, exist_ok=True)
         rejected = pairs.filter(pa.array(~decision.accepted)).append_column(

@@ -104,10 +104,18 @@ class Plausibility:
 class NearDuplicates:
     """Keeps one query of each group whose embeddings have cosine ≥ ``threshold`` (SemDeDup);
     seed queries are kept first, then queries in row order. Other texts of a group are
-    rejected ("duplicate query"); the same text with other products is not a duplicate."""
+    rejected ("duplicate query"); the same text with other products is not a duplicate. A
+    generated query as close to an ``accepted`` one (trained on already) is rejected too
+    ("duplicate of a trained query"), unless it is that query's own text.
+
+    Example::
+
+        NearDuplicates(embed, accepted=training_queries)(candidates, alive, profile)
+    """
 
     embed: Embed
     threshold: float = 0.98
+    accepted: Sequence[str] = ()
 
     def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
         reasons = no_reasons(len(candidates))
@@ -120,12 +128,21 @@ class NearDuplicates:
         unique: dict[str, None] = dict.fromkeys(texts[order].tolist())
         queries = list(unique)
         vectors = np.ascontiguousarray(self.embed(queries), np.float32)
+        accepted = list(dict.fromkeys(self.accepted))
+        near_trained = np.zeros(len(queries), dtype=bool)
+        if accepted:
+            similarities, _ = _index(self.embed(accepted)).search(vectors, 1)
+            exempt = set(accepted) | set(texts[~generated].tolist())  # trained texts and seeds
+            near_trained = (similarities[:, 0] >= self.threshold) & ~np.isin(queries, list(exempt))
         kept = faiss.IndexFlatIP(vectors.shape[1])
-        duplicates = set()
-        for query, vector in zip(queries, vectors, strict=True):
-            if kept.ntotal and kept.search(vector[None], 1)[0][0, 0] >= self.threshold:
+        duplicates, trained = set(), set()
+        for query, vector, near in zip(queries, vectors, near_trained, strict=True):
+            if near:
+                trained.add(query)
+            elif kept.ntotal and kept.search(vector[None], 1)[0][0, 0] >= self.threshold:
                 duplicates.add(query)
             else:
                 kept.add(vector[None])
         reasons[rows[np.isin(texts, list(duplicates))]] = "duplicate query"
+        reasons[rows[np.isin(texts, list(trained))]] = "duplicate of a trained query"
         return reasons

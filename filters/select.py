@@ -95,10 +95,14 @@ def select(
 
 
 def query_filters(
-    queries: Sequence[str], seeds: np.ndarray, settings: FilterSettings, embed: Embed
+    queries: Sequence[str],
+    seeds: np.ndarray,
+    settings: FilterSettings,
+    embed: Embed,
+    accepted: Sequence[str] = (),
 ) -> tuple[list[Filter], dict[str, np.ndarray]]:
-    """The filters that judge a pair by its query alone (plausibility, near-duplicates), and
-    the seed-distance statistic plausibility needs in the profile."""
+    """The filters that judge a pair by its query alone (plausibility, near-duplicates, also of
+    the ``accepted`` queries), and the seed-distance statistic plausibility needs."""
     filters: list[Filter] = []
     statistics: dict[str, np.ndarray] = {}
     seed_queries = list(dict.fromkeys(np.asarray(queries, dtype=object)[seeds].tolist()))
@@ -107,7 +111,7 @@ def query_filters(
         statistics["seed_distance"] = seed_distances(seed_vectors)
         filters.append(Plausibility(seed_vectors, embed, settings.plausibility_quantile))
     if settings.dedup_threshold is not None:
-        filters.append(NearDuplicates(embed, settings.dedup_threshold))
+        filters.append(NearDuplicates(embed, settings.dedup_threshold, accepted))
     return filters, statistics
 
 
@@ -118,9 +122,11 @@ def screen_queries(
     origin_query: Sequence[str | None] | None = None,
     strategy: Sequence[str | None] | None = None,
     settings: FilterSettings | None = None,
+    accepted: Sequence[str] = (),
 ) -> Decision:
     """The query-only filters of ``settings``, run before labelling: a pair they would reject
-    after the teacher scored it costs no teacher label. Then ``select`` with those filters
+    after the teacher scored it costs no teacher label. ``accepted``: the queries trained on
+    already, which a generated query must not duplicate. Then ``select`` with those filters
     off decides on the rest.
 
     Example::
@@ -130,7 +136,9 @@ def screen_queries(
         to_label = pairs.filter(screened.accepted)
     """
     seeds = is_seed(origin_query, strategy, len(queries))
-    filters, statistics = query_filters(queries, seeds, settings or FilterSettings(), query_embedder)
+    filters, statistics = query_filters(
+        queries, seeds, settings or FilterSettings(), query_embedder, accepted
+    )
     columns = {"query": np.asarray(queries, dtype=object)}
     for name, values in (("origin_query", origin_query), ("strategy", strategy)):
         if values is not None:

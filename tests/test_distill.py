@@ -47,7 +47,8 @@ def test_distill_rounds_label_filter_train_and_report(
         screened = pq.read_table(folder / "screened.parquet")
         labelled = set(pq.read_table(folder / "pairs.parquet")["pair_id"].to_pylist())
         assert screened.num_rows == entry["screened"] and labelled.isdisjoint(screened["pair_id"].to_pylist())
-        assert set(screened["reason"].to_pylist()) <= {"duplicate query", "implausible query"}
+        reasons = {"duplicate query", "duplicate of a trained query", "implausible query"}
+        assert set(screened["reason"].to_pylist()) <= reasons
         assert sum(entry["decision"].values()) == entry["labelled"] + entry["screened"]
         assert entry["labelled"] > 0
         assert 0.0 <= entry["coverage@0.8"] <= 1.0 and "ndcg@10" in entry["metrics"]

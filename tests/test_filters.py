@@ -108,6 +108,19 @@ def test_a_near_duplicate_query_is_rejected_but_not_its_other_products() -> None
     assert verdict.tolist() == ["duplicate query", "", "", ""]  # the seed wins its group
 
 
+def test_a_generated_query_next_to_a_trained_one_is_a_duplicate_but_a_seed_is_not() -> None:
+    pairs = candidates(
+        query=["drill cordless", "cordless drill", "paint ceiling", "white paint", "xq zzv blorf"],
+        strategy=["reorder", "seed", "seed", "typo", "typo"],
+    )
+    trained = ["cordless drill", "ceiling paint"]
+    verdict = NearDuplicates(fake_embed(SPACE), 0.98, trained)(pairs, np.ones(5, bool), Profile({}))
+    # The trained text itself comes back with other products, and a real pool query near a
+    # trained one is still a query of its own; generated ones near a trained query are not.
+    duplicate = "duplicate of a trained query"
+    assert verdict.tolist() == [duplicate, "", "", duplicate, ""]
+
+
 def test_a_refinement_worse_than_its_original_is_dropped_and_a_better_one_replaces_it() -> None:
     pairs = candidates(
         query=["angle bracket", "angle brace", "angle bracket", "corner brace"],
