@@ -41,6 +41,19 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def add_training_data_arguments(parser: argparse.ArgumentParser, label_col: str, label_help: str) -> None:
+    """``--data`` and the column mapping that ``training_table`` reads."""
+    parser.add_argument(
+        "--data", required=True, type=Path, help="data file, or a protege label/filter folder"
+    )
+    parser.add_argument("--query-col", default="query")
+    parser.add_argument("--doc-col", action="append", help="document column(s), joined; default: document")
+    parser.add_argument("--label-col", default=label_col, help=label_help)
+    parser.add_argument("--label-range", type=label_range, help="LOW,HIGH of gold grades, mapped to 0..1")
+    add_label_map_argument(parser)
+    parser.add_argument("--encoding", default="utf-8")
+
+
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
@@ -48,13 +61,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Trains on the label column: teacher scores (a protege label folder's `score`) or gold "
         "grades mapped to 0..1 with --label-range (how a teacher is fitted). Runs DDP under torchrun.",
     )
-    train.add_argument("--data", required=True, type=Path, help="data file, or a protege label/filter folder")
-    train.add_argument("--query-col", default="query")
-    train.add_argument("--doc-col", action="append", help="document column(s), joined; default: document")
-    train.add_argument("--label-col", default="score", help="the training target (default: score)")
-    train.add_argument("--label-range", type=label_range, help="LOW,HIGH of gold grades, mapped to 0..1")
-    add_label_map_argument(train)
-    train.add_argument("--encoding", default="utf-8")
+    add_training_data_arguments(train, "score", "the training target (default: score)")
     train.add_argument(
         "--out", required=True, type=Path, help="folder for the model (loads with CrossEncoder)"
     )

@@ -15,8 +15,7 @@ BACKEND_DEFAULTS = {"cross-encoder": (32, 128), "llm-judge": (16, 256)}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from protege.client.cli import add_label_map_argument
-    from protege.client.student_cli import label_range
+    from protege.client.student_cli import add_training_data_arguments
 
     teacher = subparsers.add_parser("teacher", help="teacher commands: fit")
     commands = teacher.add_subparsers(dest="teacher_command", required=True, metavar="COMMAND")
@@ -27,13 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(its answer labels' expected grade matches the grade) on gold grades mapped to 0..1, and writes a "
         "folder that `protege serve --backend BACKEND --model OUT` serves.",
     )
-    fit.add_argument("--data", required=True, type=Path, help="CSV, JSONL or parquet file of graded pairs")
-    fit.add_argument("--query-col", default="query")
-    fit.add_argument("--doc-col", action="append", help="document column(s), joined; default: document")
-    fit.add_argument("--label-col", default="label", help="the gold grade (default: label)")
-    fit.add_argument("--label-range", type=label_range, help="LOW,HIGH of the grades, mapped to 0..1")
-    add_label_map_argument(fit)
-    fit.add_argument("--encoding", default="utf-8")
+    add_training_data_arguments(fit, "label", "the gold grade (default: label)")
     fit.add_argument("--backend", choices=tuple(BACKEND_DEFAULTS), default="cross-encoder")
     fit.add_argument(
         "--base",

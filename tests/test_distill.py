@@ -53,9 +53,8 @@ def test_distill_rounds_label_filter_train_and_report(
         assert entry["labelled"] > 0
         assert 0.0 <= entry["coverage@0.8"] <= 1.0 and "ndcg@10" in entry["metrics"]
     assert report["teacher_labels"] == sum(entry["labelled"] for entry in report["rounds"])
-    assert (
-        sum(entry["screened"] for entry in report["rounds"]) > 0
-    )  # a tiny encoder sees duplicates everywhere
+    # A tiny random encoder embeds every query alike: near-duplicates everywhere.
+    assert sum(entry["screened"] for entry in report["rounds"]) > 0
     served = sum(server.server.metrics.pairs.labels(source)._value.get() for source in ("model", "cache"))
     assert served == report["teacher_labels"] + len(evaluation.queries)  # the eval pairs, scored once
     accepted = sum(entry["decision"]["accepted"] for entry in report["rounds"])
