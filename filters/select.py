@@ -77,9 +77,10 @@ def select(
         filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
     if settings.ifd_margin is not None:
         filters.append(IfdCeiling(settings.ifd_margin))
-    on_queries, seed_profile = query_filters(
-        queries, seeds, settings, query_embedder or StudentQueryEmbedder(student)
-    )
+    embed = query_embedder
+    if embed is None and (settings.plausibility_quantile is not None or settings.dedup_threshold is not None):
+        embed = StudentQueryEmbedder(student)  # only when a query filter will use it
+    on_queries, seed_profile = query_filters(queries, seeds, settings, embed)
     filters += on_queries
     profile_input.update(seed_profile)
     if settings.refinement and origin_query is not None:
@@ -98,11 +99,12 @@ def query_filters(
     queries: Sequence[str],
     seeds: np.ndarray,
     settings: FilterSettings,
-    embed: Embed,
+    embed: Embed | None,
     accepted: Sequence[str] = (),
 ) -> tuple[list[Filter], dict[str, np.ndarray]]:
     """The filters that judge a pair by its query alone (plausibility, near-duplicates, also of
-    the ``accepted`` queries), and the seed-distance statistic plausibility needs."""
+    the ``accepted`` queries), and the seed-distance statistic plausibility needs; ``embed``
+    may be ``None`` only when both are off in ``settings``."""
     filters: list[Filter] = []
     statistics: dict[str, np.ndarray] = {}
     seed_queries = list(dict.fromkeys(np.asarray(queries, dtype=object)[seeds].tolist()))
