@@ -9,8 +9,10 @@ causal LM fine-tuned as an llm-judge) is served over real gRPC on localhost. For
 ``student_unfiltered`` trains on teacher labels of every pool pair, ``student_filtered`` runs
 the distillation loop on a share of those labels, and ``student_gold`` trains on as many gold
 pool pairs; the first seed also trains unfiltered students on smaller budgets, for the
-learning curve. Each finished stage is kept in ``OUT`` and skipped when the command runs again
-with the same settings (``OUT/settings.json``).
+learning curve. Each model is scored on validation and test as soon as it is trained
+(``metrics-*.json`` beside it), so a study cut short keeps the figures of what it finished. Each
+finished stage is kept in ``OUT`` and skipped when the command runs again with the same settings
+(``OUT/settings.json``).
 """
 
 from __future__ import annotations
@@ -291,7 +293,19 @@ def run_experiment(
         teacher_backend, str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite")
     )
     student_options = {"layers": layers, "loss": loss}
-    models: dict[int, dict[str, Path]] = {}
+    per_seed: dict[int, dict[str, dict]] = {seed: {} for seed in seeds}
+
+    def scored(seed: int, model: str, folder: Path) -> None:
+        # As soon as a model is trained, so a study cut short keeps the figures of what it finished.
+        per_seed[seed][model] = {
+            name: _cached(folder / f"metrics-{name}.json", partial(_student_metrics, folder, evaluation))
+            for name, evaluation in evaluations.items()
+        }
+        log.info(
+            "seed %d %s: test NDCG@10 %.4f, validation %.4f", seed, model,
+            per_seed[seed][model]["test"]["ndcg@10"], per_seed[seed][model]["validation"]["ndcg@10"],
+        )  # fmt: skip
+
     labels_used: dict[str, int] = {}
     train_pairs: dict[str, list[int]] = {name: [] for name in STUDENTS}
     curve: list[dict] = []
@@ -324,26 +338,28 @@ def run_experiment(
         for seed in seeds:
             folder = out / f"seed-{seed}"
             seed_rng = np.random.default_rng(seed)
-            models[seed] = {
-                "student_unfiltered": fitted(
+            scored(
+                seed,
+                "student_unfiltered",
+                fitted(
                     folder / "student_unfiltered",
                     pool_labels,
                     pool_labels["score"].to_numpy(),
                     student_base,
                     seed,
                     **student_options,
-                )
-            }
+                ),
+            )
             if seed == seeds[0]:
                 for share in sizes.curve:
                     size = max(1, round(share * pool_labels.num_rows))
                     subset = pool_labels.take(
                         pa.array(_sample(np.arange(pool_labels.num_rows), size, seed_rng))
                     )
-                    models[seed][f"unfiltered-{size}"] = fitted(
+                    scored(seed, f"unfiltered-{size}", fitted(
                         folder / f"unfiltered-{size}", subset, subset["score"].to_numpy(), student_base, seed,
                         **student_options,
-                    )  # fmt: skip
+                    ))  # fmt: skip
                     curve.append({"student": "unfiltered", "labels": size, "model": f"unfiltered-{size}"})
             distill = DistillConfig(
                 rounds=sizes.rounds,
@@ -363,14 +379,14 @@ def run_experiment(
                     teacher, pool, folder / "distill", distill, evaluation=evaluations["validation"]
                 ).run()
             report = json.loads((folder / "distill" / "report.json").read_text())
-            models[seed]["student_filtered"] = folder / "distill" / "student"
+            scored(seed, "student_filtered", folder / "distill" / "student")
             labels_used["student_filtered"] = report["teacher_labels"]
             gold_rows = _sample(np.arange(pool.num_rows), min(report["train_pairs"], pool.num_rows), seed_rng)
             gold_set = pool.take(pa.array(gold_rows))
-            models[seed]["student_gold"] = fitted(
+            scored(seed, "student_gold", fitted(
                 folder / "student_gold", gold_set, gold_set["label"].to_numpy(), student_base, seed,
                 **student_options,
-            )  # fmt: skip
+            ))  # fmt: skip
             for name, size in (
                 ("student_unfiltered", pool_labels.num_rows),
                 ("student_filtered", report["train_pairs"]),
@@ -381,8 +397,10 @@ def run_experiment(
                 spent = 0
                 for entry in report["rounds"][:-1]:  # the last round's student is student_filtered
                     spent += entry["labelled"]
-                    models[seed][f"filtered-round-{entry['round']}"] = (
-                        folder / "distill" / f"round-{entry['round']}" / "student"
+                    scored(
+                        seed,
+                        f"filtered-round-{entry['round']}",
+                        folder / "distill" / f"round-{entry['round']}" / "student",
                     )
                     curve.append(
                         {"student": "filtered", "labels": spent, "model": f"filtered-round-{entry['round']}"}
@@ -398,13 +416,6 @@ def run_experiment(
             for draw in range(5)
         ]
         metrics[name]["random"] = {key: float(np.mean([m[key] for m in chance])) for key in chance[0]}
-    per_seed = {seed: {} for seed in seeds}
-    for seed, folders in models.items():
-        for model, path in folders.items():
-            per_seed[seed][model] = {
-                name: _cached(path / f"metrics-{name}.json", partial(_student_metrics, path, evaluation))
-                for name, evaluation in evaluations.items()
-            }
     for name in evaluations:
         for model in STUDENTS:
             metrics[name][model] = _mean_metrics([per_seed[seed][model][name] for seed in seeds])

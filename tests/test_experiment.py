@@ -88,6 +88,35 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     assert set(strategies.to_pylist()) == {"seed"}
 
 
+def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
+    tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from protege.client.distill import Distiller
+    from protege.client.readers import Columns
+
+    from protege.experiment import run_experiment
+
+    data = tmp_path / "judged.csv"
+    with data.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["query", "document", "grade"])
+        for row in generate_catalog(products=80, queries=50, seed=5):
+            writer.writerow([row["search_term"], row["product_title"], row["relevance"]])
+
+    def machine_lost(self: Distiller) -> None:
+        raise RuntimeError("machine lost")
+
+    monkeypatch.setattr(Distiller, "run", machine_lost)
+    out = tmp_path / "study"
+    with caplog.at_level("INFO", logger="protege.experiment"), pytest.raises(RuntimeError):
+        run_experiment(
+            data, Columns(label="grade"), out, teacher_base=str(tiny_encoder), student_base=str(tiny_encoder)
+        )
+    finished = [path.parent.name for path in (out / "seed-0").glob("*/metrics-test.json")]
+    assert "student_unfiltered" in finished and any(name.startswith("unfiltered-") for name in finished)
+    assert "seed 0 student_unfiltered: test NDCG@10" in caplog.text
+
+
 def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
     data = tmp_path / "pairs.csv"
     data.write_text("query,document\ndrill,cordless drill\n")
