@@ -296,7 +296,6 @@ def run_experiment(
     per_seed: dict[int, dict[str, dict]] = {seed: {} for seed in seeds}
 
     def scored(seed: int, model: str, folder: Path) -> None:
-        # As soon as a model is trained, so a study cut short keeps the figures of what it finished.
         per_seed[seed][model] = {
             name: _cached(folder / f"metrics-{name}.json", partial(_student_metrics, folder, evaluation))
             for name, evaluation in evaluations.items()
