@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from protege.filters.base import Decision
 from protege.filters.select import screen_queries, select, training_profile
 from protege.filters.settings import FilterSettings
 from tqdm.auto import tqdm
@@ -319,10 +320,7 @@ class Distiller:
             accepted=trained,
         )
         folder.mkdir(parents=True, exist_ok=True)
-        rejected = pairs.filter(pa.array(~decision.accepted)).append_column(
-            "reason", pa.array(decision.reasons[~decision.accepted].tolist(), pa.string())
-        )
-        write_parquet_atomic(rejected, record)  # before pairs.parquet, which marks the choice made
+        _write_rejected(pairs, decision, record)  # before pairs.parquet, which marks the choice made
         counts = decision.counts()
         counts.pop("accepted")
         return pairs.filter(pa.array(decision.accepted)), counts
@@ -368,10 +366,7 @@ class Distiller:
         )
         decision = selection.decision
         selection.profile.save(folder / "profile.json")
-        rejected = labels.filter(pa.array(~decision.accepted)).append_column(
-            "reason", pa.array(decision.reasons[~decision.accepted].tolist(), pa.string())
-        )
-        write_parquet_atomic(rejected, folder / "rejected.parquet")
+        _write_rejected(labels, decision, folder / "rejected.parquet")
         counts = decision.counts()
         for reason, count in (screened or {}).items():
             counts[reason] = counts.get(reason, 0) + count
@@ -430,6 +425,17 @@ def teacher_scores(
             scores[int(label.id)] = label.score
             bar.update()
     return scores
+
+
+def _write_rejected(table: pa.Table, decision: Decision, path: Path) -> None:
+    """The rows of ``table`` that ``decision`` rejects, each with its reason, to ``path``."""
+    rejected = ~decision.accepted
+    write_parquet_atomic(
+        table.filter(pa.array(rejected)).append_column(
+            "reason", pa.array(decision.reasons[rejected].tolist(), pa.string())
+        ),
+        path,
+    )
 
 
 def _train_columns(train: pa.Table) -> tuple[list, list, list]:

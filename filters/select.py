@@ -64,14 +64,12 @@ def select(
         profile_input = {name: statistics[name][rows] for name in ("nll", "nll_blank", "ifd")}
     else:
         profile_input = {name: reference.values[name] for name in ("nll", "nll_blank", "ifd")}
-    columns: dict[str, np.ndarray] = {
-        "query": np.asarray(queries, dtype=object),
-        "document": np.asarray(documents, dtype=object),
+    columns = {
+        **_object_columns(
+            query=queries, document=documents, origin_query=origin_query, strategy=strategy, doc_id=doc_id
+        ),
         **statistics,
     }
-    for name, values in (("origin_query", origin_query), ("strategy", strategy), ("doc_id", doc_id)):
-        if values is not None:
-            columns[name] = np.asarray(values, dtype=object)
     filters: list[Filter] = []
     if settings.band_low is not None or settings.band_high is not None:
         filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
@@ -141,11 +139,13 @@ def screen_queries(
     filters, statistics = query_filters(
         queries, seeds, settings or FilterSettings(), query_embedder, accepted
     )
-    columns = {"query": np.asarray(queries, dtype=object)}
-    for name, values in (("origin_query", origin_query), ("strategy", strategy)):
-        if values is not None:
-            columns[name] = np.asarray(values, dtype=object)
+    columns = _object_columns(query=queries, origin_query=origin_query, strategy=strategy)
     return FilterPipeline(filters)(Candidates(columns), Profile.from_statistics(statistics))
+
+
+def _object_columns(**columns: Sequence | None) -> dict[str, np.ndarray]:
+    """The given columns as object arrays, the ones passed as ``None`` left out."""
+    return {name: np.asarray(values, dtype=object) for name, values in columns.items() if values is not None}
 
 
 def training_profile(
