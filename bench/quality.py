@@ -1,11 +1,13 @@
 """The README's results table, from scratch: ``protege experiment`` on Home Depot, three seeds.
 
-    python bench/quality.py [--out runs/quality] [--seeds 0,1,2] [--quick] [-- EXTRA EXPERIMENT OPTIONS]
+    python bench/quality.py [--data FILE] [--out runs/quality] [--seeds 0,1,2] [--quick] [-- EXTRA OPTIONS]
 
 Runs exactly the command the README shows (a subprocess, as a user would; a rerun into the
-same ``--out`` reuses finished stages), then prints one JSON line last: test NDCG@10 of the
-teacher, a random order and each student (mean over seeds and half their range), the teacher
-labels each student used, and whether issue 6's two claims hold on these numbers:
+same ``--out`` reuses finished stages), with no column options: the query, product, product id
+and grade columns and the encoding are read from the file, so the same command runs on any
+relevance file (``--data``). Then prints one JSON line last: test NDCG@10 of the teacher, a
+random order and each student (mean over seeds and half their range), the teacher labels each
+student used, and whether issue 6's two claims hold on these numbers:
 ``filtered_beats_teacher`` and ``filtered_beats_unfiltered`` (≥ +0.01 with the same labels, or
 ≥ with at most half of them).
 """
@@ -21,11 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HOMEDEPOT, emit, log
-
-HOMEDEPOT_COLUMNS = [
-    "--encoding", "latin-1", "--query-col", "search_term", "--doc-col", "product_title",
-    "--doc-id-col", "product_uid", "--id-col", "id", "--label-col", "relevance", "--label-range", "1,3",
-]  # fmt: skip
 
 
 def claims(results: dict) -> dict:
@@ -53,10 +50,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.exists():
         sys.exit(
-            f"{args.data} not found: this benchmark needs the Home Depot file (../shared/data/README.md)"
+            f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)"
         )
     command = [
-        sys.executable, "-m", "protege", "experiment", "--data", str(args.data), *HOMEDEPOT_COLUMNS,
+        sys.executable, "-m", "protege", "experiment", "--data", str(args.data),
         "--out", str(args.out), "--seeds", args.seeds, *(["--quick"] if args.quick else []), *args.extra,
     ]  # fmt: skip
     log("running: " + " ".join(command))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from google.protobuf import json_format
 from protege.filters.settings import FilterSettings
 
 from .augment import STRATEGIES
+
+log = logging.getLogger(__name__)
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, target: bool = True) -> None:
@@ -46,17 +49,29 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", required=True, type=Path, help="CSV/TSV (any encoding), JSONL or parquet file"
     )
-    parser.add_argument("--query-col", default="query", help="column of the query (default: query)")
+    parser.add_argument(
+        "--query-col", help="column of the query (default: found by its usual name, e.g. query, search_term)"
+    )
     parser.add_argument(
         "--doc-col",
         action="append",
-        help="column of the document; repeat to join several (e.g. title, description); default: document",
+        help="column of the document; repeat to join several (e.g. title, description); "
+        "default: found by its usual name, e.g. document, product_title, title",
     )
-    parser.add_argument("--doc-id-col", help="column of the document id (e.g. product_uid)")
-    parser.add_argument("--label-col", help="column of a gold label, kept beside the teacher's")
+    parser.add_argument(
+        "--doc-id-col", help="column of the document id (default: found by its usual name, e.g. product_uid)"
+    )
+    parser.add_argument(
+        "--label-col",
+        help="column of a gold grade (commands that need grades find it by its usual name, e.g. relevance)",
+    )
     parser.add_argument("--id-col", help="column of a unique pair id (default: the row number)")
     add_label_map_argument(parser)
-    parser.add_argument("--encoding", default="utf-8", help="text encoding of a CSV (e.g. latin-1)")
+    parser.add_argument(
+        "--encoding",
+        default="auto",
+        help="text encoding of a CSV, e.g. latin-1 (default: UTF-8 if the file is UTF-8, else latin-1)",
+    )
 
 
 def add_label_map_argument(parser: argparse.ArgumentParser) -> None:
@@ -84,14 +99,31 @@ def label_map(text: str) -> dict[str, float]:
     return mapping
 
 
-def columns_from_args(args: argparse.Namespace):
-    from .readers import Columns
+def columns_from_args(args: argparse.Namespace, *, gold: bool = False):
+    """The column mapping for ``args.data``: the columns given, the others found in the file's
+    header by their usual names (``readers.KNOWN_COLUMNS``; the gold grade only where the command
+    needs one), logged so a user sees what was read as what."""
+    from .readers import Columns, find_column, read_header
 
+    header = read_header(args.data, args.encoding) or []
+    given = {
+        "query": args.query_col, "document": args.doc_col, "doc_id": args.doc_id_col, "label": args.label_col
+    }  # fmt: skip
+    found = {
+        role: find_column(header, role)
+        for role, name in given.items()
+        if not name and (role != "label" or gold)
+    }
+    if found:
+        log.info(
+            "%s: columns found by name: %s", args.data,
+            ", ".join(f"{role}={name or '(none)'}" for role, name in found.items()),
+        )  # fmt: skip
     return Columns(
-        query=args.query_col,
-        docs=tuple(args.doc_col or ["document"]),
-        doc_id=args.doc_id_col,
-        label=args.label_col,
+        query=args.query_col or found.get("query") or "query",
+        docs=tuple(args.doc_col or [found.get("document") or "document"]),
+        doc_id=args.doc_id_col or found.get("doc_id"),
+        label=args.label_col or found.get("label"),
         pair_id=args.id_col,
         label_map=args.label_map,
     )

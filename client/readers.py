@@ -6,8 +6,11 @@ bytes that are not in the stated encoding.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import io
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -42,6 +45,18 @@ KNOWN_GRADE_SCALES = (
     ("no", "yes"),
     ("false", "true"),
 )
+# Column names public relevance sets use for each role, tried in this order where a command is
+# not told the column (compared in lower case, with spaces and hyphens read as underscores).
+KNOWN_COLUMNS = {
+    "query": ("query", "search_term", "search_query", "query_text", "query_string", "user_query",
+              "searchterm", "keywords", "keyword", "question", "q"),
+    "document": ("document", "product_title", "product_name", "title", "item_title", "item_name", "passage",
+                 "doc", "text", "content", "name", "product_text", "item_text", "description"),
+    "doc_id": ("doc_id", "document_id", "product_uid", "product_id", "item_id", "sku", "asin", "docid",
+               "passage_id", "pid", "corpus_id"),
+    "label": ("label", "relevance", "grade", "esci_label", "relevance_label", "relevance_score",
+              "relevance_grade", "judgement", "judgment", "rating", "gain"),
+}  # fmt: skip
 # Separators a file named .csv may use instead of commas.
 CSV_DELIMITERS = (",", "\t", ";", "|")
 log = logging.getLogger(__name__)
@@ -131,6 +146,7 @@ def read_pairs(
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
+    encoding = resolve_encoding(path, encoding)
     header = _header(path, encoding)
     _check_columns(path, header, columns)
     grades = _Grades(path, columns, encoding)
@@ -153,6 +169,7 @@ def count_rows(path: str | Path, encoding: str = "utf-8") -> int:
     path = Path(path)
     if file_format(path) == "parquet":
         return _parquet_file(path).metadata.num_rows
+    encoding = resolve_encoding(path, encoding)
     total = 0
     for batch in _raw_batches(path, encoding, 1 << 16, None):
         total += batch.num_rows
@@ -198,6 +215,67 @@ def _raw_batches(
             yield batch.slice(start, chunk_rows)
 
 
+def resolve_encoding(path: str | Path, encoding: str) -> str:
+    """``encoding`` as given, except ``"auto"``: UTF-8 when the whole file decodes as UTF-8,
+    else latin-1, which reads any bytes (a warning says so). JSONL and parquet are UTF-8.
+
+    Example::
+
+        resolve_encoding("homedepot/train.csv", "auto")  # 'latin-1'
+    """
+    path = Path(path)
+    if encoding != "auto":
+        return encoding
+    if not path.is_file() or file_format(path) not in ("csv", "tsv"):
+        return "utf-8"
+    status = path.stat()
+    return _detected_encoding(path.resolve(), status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _detected_encoding(path: Path, size: int, modified: int) -> str:
+    # size and modified are part of the cache key: a file rewritten in place is looked at again.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as file:
+        try:
+            while chunk := file.read(1 << 24):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            log.warning("%s is not UTF-8: reading it as latin-1 (pass --encoding to choose another)", path)
+            return "latin-1"
+    return "utf-8"
+
+
+def read_header(path: str | Path, encoding: str = "auto") -> list[str] | None:
+    """The file's column names (JSONL: the first record's keys); None for a file that is
+    missing, empty or not a data file, which the reader itself then reports."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        if file_format(path) != "jsonl":
+            return _header(path, resolve_encoding(path, encoding))
+        with path.open(encoding="utf-8", errors="replace") as file:
+            first = next((line for line in file if line.strip()), "")
+        record = json.loads(first)
+    except (DataError, ValueError):
+        return None
+    return list(record) if isinstance(record, dict) else None
+
+
+def find_column(names: list[str], role: str) -> str | None:
+    """The column of ``names`` that plays ``role`` (a ``KNOWN_COLUMNS`` key) under one of its
+    usual names, the first of those in ``KNOWN_COLUMNS`` order; None when none does.
+
+    Example::
+
+        find_column(["id", "product_title", "search_term", "relevance"], "query")  # 'search_term'
+    """
+    by_usual_name = {name.strip().lower().replace(" ", "_").replace("-", "_"): name for name in names}
+    return next((by_usual_name[usual] for usual in KNOWN_COLUMNS[role] if usual in by_usual_name), None)
+
+
 def _parquet_file(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
@@ -230,7 +308,8 @@ def _csv_header(path: Path, encoding: str) -> list[str]:
         header = next(csv.reader(file, delimiter=_delimiter(path, encoding)), None)
     if not header:
         raise DataError(f"{path}: the file has no header row")
-    return header
+    # Arrow drops a UTF-8 byte-order mark (spreadsheets' "CSV UTF-8" starts with one); so do we.
+    return [header[0].removeprefix("\ufeff"), *header[1:]]
 
 
 def _delimiter(path: Path, encoding: str) -> str:

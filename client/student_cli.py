@@ -219,9 +219,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluation import ranking_metrics
     from .readers import DataError, read_table
 
-    if not args.label_col:
-        raise DataError("eval needs gold grades: give --label-col")
-    table = read_table(args.data, columns_from_args(args), encoding=args.encoding)
+    columns = columns_from_args(args, gold=True)
+    if not columns.label:
+        raise DataError(
+            f"{args.data}: eval needs gold grades, and no column has a grade's name: give --label-col"
+        )
+    table = read_table(args.data, columns, encoding=args.encoding)
     queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
     gold = table["label"].to_numpy(zero_copy_only=False)
     if args.model:

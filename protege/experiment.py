@@ -151,8 +151,11 @@ def _filters(names: str | None) -> FilterSettings:
 def run(args: argparse.Namespace) -> int:
     from protege.client.cli import columns_from_args
 
-    if not args.label_col:
-        raise ValueError("an experiment needs gold grades: give --label-col")
+    columns = columns_from_args(args, gold=True)
+    if not columns.label:
+        raise ValueError(
+            f"{args.data}: an experiment needs gold grades and no column has a grade's name: give --label-col"
+        )
     sizes = QUICK if args.quick else FULL
     if args.teacher_epochs is not None:
         sizes = replace(sizes, teacher_epochs=args.teacher_epochs)
@@ -168,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             sizes = replace(sizes, **{name: value})
     results = run_experiment(
         args.data,
-        columns_from_args(args),
+        columns,
         args.out,
         encoding=args.encoding,
         label_range=args.label_range,
@@ -192,7 +195,7 @@ def run_experiment(
     columns,
     out: Path,
     *,
-    encoding: str = "utf-8",
+    encoding: str = "auto",
     label_range: tuple[float, float] | None = None,
     sizes: Sizes = FULL,
     teacher_backend: str = "cross-encoder",

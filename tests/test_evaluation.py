@@ -59,6 +59,11 @@ def test_eval_command_scores_a_model_and_the_same_model_served_alike(
     assert metrics[0]["queries"] == metrics[1]["queries"] == 2
     for name in ("ndcg@10", "mrr", "spearman"):
         assert metrics[0][name] == pytest.approx(metrics[1][name], abs=1e-6)
-    # No gold grades named: a clear refusal, exit code 2.
-    assert main(["eval", "--data", str(data), "--query-col", "q", "--doc-col", "title", "--model", "x"]) == 2
-    assert "--label-col" in capsys.readouterr().err
+    # With no column options, q, title and grade are found by name: the same figures.
+    assert main(["eval", "--data", str(data), "--model", str(tiny_cross_encoder)]) == 0
+    assert json.loads(capsys.readouterr().out)["ndcg@10"] == pytest.approx(metrics[0]["ndcg@10"])
+    # No column named like gold grades: a clear refusal, exit code 2.
+    ungraded = tmp_path / "ungraded.csv"
+    ungraded.write_text(data.read_text().replace("grade", "stars"))
+    assert main(["eval", "--data", str(ungraded), "--model", "x"]) == 2
+    assert "ungraded.csv: eval needs gold grades" in capsys.readouterr().err

@@ -72,13 +72,17 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
             grade = ("Irrelevant", "Partial", "Exact")[round(float(row["relevance"])) - 1]
             writer.writerow([row["search_term"], row["product_title"], row["product_uid"], grade])
     out = tmp_path / "study"
+    # No column options: the query, product, product id and grade columns are found by name.
     command = [
-        "experiment", "--data", str(data), "--doc-col", "product_name", "--doc-id-col", "product_id",
-        "--label-col", "label", "--out", str(out), "--strategies", "",
+        "experiment", "--data", str(data), "--out", str(out), "--strategies", "",
         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
+    columns = results["settings"]["columns"]
+    assert (columns["query"], columns["docs"], columns["doc_id"], columns["label"]) == (
+        "query", ["product_name"], "product_id", "label"
+    )  # fmt: skip
     assert results["label_range"] == [0.0, 2.0]  # Irrelevant, Partial, Exact read by rank
     # Rounds take enough seeds for their share of the budget (not fewer, as if each seed brought
     # generated queries too); pool pairs labelled in round 0 cost nothing when a later seed has them.
@@ -117,10 +121,11 @@ def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
     assert "seed 0 student_unfiltered: test NDCG@10" in caplog.text
 
 
-def test_experiment_needs_gold_grades(tmp_path: Path) -> None:
+def test_experiment_needs_gold_grades(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = tmp_path / "pairs.csv"
-    data.write_text("query,document\ndrill,cordless drill\n")
+    data.write_text("query,document,popularity\ndrill,cordless drill,3\n")
     assert main(["experiment", "--data", str(data), "--out", str(tmp_path / "out")]) == 2
+    assert "pairs.csv: an experiment needs gold grades" in capsys.readouterr().err
 
 
 def test_experiment_rejects_zero_rounds_and_unknown_filters(

@@ -8,7 +8,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from protege.client.cli import label_map
-from protege.client.readers import Columns, DataError, ReadStats, count_rows, read_pairs, read_table
+from protege.client.readers import (
+    KNOWN_COLUMNS,
+    Columns,
+    DataError,
+    ReadStats,
+    count_rows,
+    find_column,
+    read_header,
+    read_pairs,
+    read_table,
+    resolve_encoding,
+)
 
 ROWS = [
     {"q": "cordless drill", "title": "DEWALT Drill", "desc": "20V MAX kit", "pid": "p1", "grade": "3"},
@@ -63,6 +74,61 @@ def test_latin1_csv_needs_its_encoding_and_errors_name_row_and_column(tmp_path: 
     with pytest.raises(DataError, match=r"latin\.csv: data row 2 \(line 3\), column 'title'.*--encoding"):
         read_all(path)
     assert read_all(path, encoding="latin-1")[1]["document"] == "Paslode 30° Nails. flat white"
+
+
+def test_auto_encoding_reads_utf8_as_utf8_and_anything_else_as_latin1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [dict(ROWS[0]), {**ROWS[1], "title": "Paslode 30° Nails"}]
+    utf8, latin = write_csv(tmp_path / "utf8.csv", rows), write_csv(tmp_path / "latin.csv", rows, "latin-1")
+    assert resolve_encoding(utf8, "auto") == "utf-8" and not caplog.text
+    assert read_all(latin, encoding="auto")[1]["document"] == "Paslode 30° Nails. flat white"
+    assert "latin.csv is not UTF-8: reading it as latin-1" in caplog.text
+    assert resolve_encoding(latin, "cp1252") == "cp1252"  # a stated encoding is kept
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffq,title,grade\ndrill,DEWALT Drill,3\n".encode())
+    assert read_header(path) == ["q", "title", "grade"]
+    assert read_all(path, Columns(query="q", docs=("title",), label="grade"))[0]["label"] == 3.0
+
+
+def test_columns_are_found_by_their_usual_names(tmp_path: Path) -> None:
+    home_depot = ["id", "product_uid", "product_title", "search_term", "relevance"]
+    found = {role: find_column(home_depot, role) for role in KNOWN_COLUMNS}
+    assert found == {"query": "search_term", "document": "product_title", "doc_id": "product_uid",
+                     "label": "relevance"}  # fmt: skip
+    # Case, spaces and hyphens aside; the first usual name wins; nothing usual is None.
+    assert find_column(["Q", "Search Query", "Product-Name", "Title"], "query") == "Search Query"
+    assert find_column(["Q", "Search Query", "Product-Name", "Title"], "document") == "Product-Name"
+    assert find_column(["Q", "Search Query"], "label") is None
+    jsonl = tmp_path / "pairs.jsonl"
+    jsonl.write_text(json.dumps({"question": "drill", "passage": "DEWALT Drill"}) + "\n")
+    assert read_header(jsonl) == ["question", "passage"]
+    assert read_header(tmp_path / "missing.csv") is None
+
+
+def test_the_command_line_names_columns_it_is_not_given(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from protege.client.cli import columns_from_args
+
+    from protege.cli import build_parser
+
+    path = write_csv(tmp_path / "wands.csv", [{"query": "drill", "product_name": "Drill", "label": "Exact"}])
+    parser = build_parser()
+    with caplog.at_level("INFO"):
+        args = parser.parse_args(["eval", "--data", str(path), "--model", "m"])
+        columns = columns_from_args(args, gold=True)
+    assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
+        "query", ("product_name",), None, "label"
+    )  # fmt: skip
+    found = "columns found by name: query=query, document=product_name, doc_id=(none), label=label"
+    assert found in caplog.text
+    given = ["label", "--data", str(path), "--out", "o", "--doc-col", "label", "--doc-id-col", "query"]
+    columns = columns_from_args(parser.parse_args(given))
+    assert (columns.docs, columns.doc_id, columns.label) == (("label",), "query", None)  # no grades asked for
 
 
 def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
