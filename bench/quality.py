@@ -49,9 +49,7 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="more `protege experiment` options, after --")
     args = parser.parse_args()
     if not args.data.exists():
-        sys.exit(
-            f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)"
-        )
+        sys.exit(f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)")
     command = [
         sys.executable, "-m", "protege", "experiment", "--data", str(args.data),
         "--out", str(args.out), "--seeds", args.seeds, *(["--quick"] if args.quick else []), *args.extra,
