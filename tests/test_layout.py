@@ -36,3 +36,22 @@ def test_import_direction(folder: str) -> None:
         for name in imported_modules(path, REPO / folder):
             assert not name.startswith(FORBIDDEN[folder]), f"{path.relative_to(REPO)} imports {name}"
             assert not name.startswith("<relative"), f"{path.relative_to(REPO)} reaches outside {folder}/"
+
+
+def test_a_checkout_imports_its_own_folders_without_an_editable_install(tmp_path: Path) -> None:
+    # A copy of the checkout: Python started inside it imports `protege` from it, where the
+    # installed package's folder mapping does not apply (a `pip install .` run from the checkout).
+    import shutil
+    import subprocess
+    import sys
+
+    for name in ("protege", "proto", "server", "client", "filters"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    code = "import protege.client.readers as r, protege.filters as f; print(r.__file__); print(f.__file__)"
+    shown = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == [
+        str(tmp_path / "client" / "readers.py"),
+        str(tmp_path / "filters" / "__init__.py"),
+    ]
