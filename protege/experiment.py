@@ -268,6 +268,12 @@ def run_experiment(
         len(teacher_rows), pool.num_rows, validation.num_rows, test.num_rows,
     )  # fmt: skip
     evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
+    for name, evaluation in evaluations.items():
+        if not _ranked_queries(evaluation):
+            raise ValueError(
+                f"{data}: no {name} query has judged documents of two different grades, so no ranking "
+                "can be scored (is each query judged on one document, or are all grades equal?)"
+            )
 
     def fitted(
         folder: Path,
@@ -517,6 +523,14 @@ def _evaluation(rows):
     from protege.client.distill import Evaluation
 
     return Evaluation(rows["query"].to_pylist(), rows["document"].to_pylist(), rows["label"].to_pylist())
+
+
+def _ranked_queries(evaluation) -> int:
+    """Queries NDCG can score: those with judged documents of at least two different grades."""
+    grades: dict[str, set[float]] = {}
+    for query, grade in zip(evaluation.queries, evaluation.gold, strict=True):
+        grades.setdefault(query, set()).add(grade)
+    return sum(len(seen) > 1 for seen in grades.values())
 
 
 def _teacher_metrics(teacher, evaluation, progress: bool) -> dict:

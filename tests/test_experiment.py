@@ -161,6 +161,18 @@ def test_experiment_explains_an_empty_split(tiny_encoder: Path, tmp_path: Path) 
         run_experiment(data, Columns(label="grade"), tmp_path / "out", teacher_base=str(tiny_encoder))
 
 
+def test_experiment_explains_queries_judged_on_one_document(tmp_path: Path) -> None:
+    from protege.client.readers import Columns
+
+    from protege.experiment import run_experiment
+
+    data = tmp_path / "one-each.csv"
+    rows = "".join(f"query {i},product {i},{i % 3}\n" for i in range(300))
+    data.write_text("query,document,grade\n" + rows)
+    with pytest.raises(ValueError, match="no test query has judged documents of two different grades"):
+        run_experiment(data, Columns(label="grade"), tmp_path / "out")
+
+
 def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path, tmp_path: Path) -> None:
     data = tmp_path / "judged.csv"
     with data.open("w", newline="") as file:
