@@ -210,6 +210,7 @@ def run_experiment(
 ) -> dict:
     """Runs the study; returns (and writes to ``out/results.json``) the results."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from protege.client.distill import DistillConfig, Distiller
     from protege.client.evaluation import ranking_metrics
@@ -245,6 +246,13 @@ def run_experiment(
     _claim(out, settings)
     rng = np.random.default_rng(seeds[0])
     table = read_table(data, columns, encoding=encoding)
+    graded = pc.invert(pc.is_null(table["label"], nan_is_null=True))
+    if table.num_rows - pc.sum(graded).as_py():
+        log.warning(
+            "%s: %d of %d rows have no grade and are left out of the study",
+            data, table.num_rows - pc.sum(graded).as_py(), table.num_rows,
+        )  # fmt: skip
+        table = table.filter(graded)
     grades = table["label"].to_numpy(zero_copy_only=False)
     label_range = label_range or (float(np.nanmin(grades)), float(np.nanmax(grades)))
     table = table.set_column(
