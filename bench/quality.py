@@ -65,6 +65,7 @@ def main() -> None:
             "test_queries": results["test_queries_scored"],
             "ndcg@10": results["ndcg@10"],
             "ndcg@10_spread": results["ndcg@10_spread"],
+            "paired_test_ndcg@10": results.get("paired_test_ndcg@10", {}),
             "validation_ndcg@10": results["validation_ndcg@10"],
             "teacher_labels": results["teacher_labels"],
             **claims(results),

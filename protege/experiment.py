@@ -10,7 +10,8 @@ causal LM fine-tuned as an llm-judge) is served over real gRPC on localhost. For
 the distillation loop on a share of those labels, and ``student_gold`` trains on as many gold
 pool pairs; the first seed also trains unfiltered students on smaller budgets, for the
 learning curve. Each model is scored on validation and test as soon as it is trained
-(``metrics-*.json`` beside it), so a study cut short keeps the figures of what it finished. Each
+(``metrics-*.json`` and ``scores-*.npy`` beside it), so a study cut short keeps the figures of
+what it finished; the kept test scores give paired per-query differences between models. Each
 finished stage is kept in ``OUT`` and skipped when the command runs again with the same settings
 (``OUT/settings.json``).
 """
@@ -314,7 +315,7 @@ def run_experiment(
 
     def scored(seed: int, model: str, folder: Path) -> None:
         per_seed[seed][model] = {
-            name: _cached(folder / f"metrics-{name}.json", partial(_student_metrics, folder, evaluation))
+            name: _metrics(folder, name, evaluation, partial(_student_scores, folder))
             for name, evaluation in evaluations.items()
         }
         log.info(
@@ -330,11 +331,7 @@ def run_experiment(
         TeacherClient(f"127.0.0.1:{server.port}", timeout=120) as teacher,
     ):
         metrics = {
-            name: {
-                "teacher": _cached(
-                    teacher_dir / f"metrics-{name}.json", partial(_teacher_metrics, teacher, e, progress)
-                )
-            }
+            name: {"teacher": _metrics(teacher_dir, name, e, partial(_teacher_scores, teacher, progress))}
             for name, e in evaluations.items()
         }
         pool_file = out / "pool.parquet"
@@ -462,6 +459,7 @@ def run_experiment(
         "test_queries_scored": metrics["test"]["teacher"]["queries"],
         "ndcg@10": {model: round(values["ndcg@10"], 4) for model, values in metrics["test"].items()},
         "ndcg@10_spread": spread,
+        "paired_test_ndcg@10": _paired_test_differences(out, seeds, evaluations["test"]),
         "validation_ndcg@10": {
             model: round(values["ndcg@10"], 4) for model, values in metrics["validation"].items()
         },
@@ -541,31 +539,57 @@ def _ranked_queries(evaluation) -> int:
     return sum(len(seen) > 1 for seen in grades.values())
 
 
-def _teacher_metrics(teacher, evaluation, progress: bool) -> dict:
+def _teacher_scores(teacher, progress: bool, evaluation) -> np.ndarray:
     from protege.client.distill import teacher_scores
-    from protege.client.evaluation import ranking_metrics
 
-    scores = teacher_scores(teacher, evaluation.queries, evaluation.documents, progress=progress)
-    return ranking_metrics(evaluation.queries, evaluation.gold, scores)
+    return np.asarray(teacher_scores(teacher, evaluation.queries, evaluation.documents, progress=progress))
 
 
-def _student_metrics(folder: Path, evaluation) -> dict:
+def _student_scores(folder: Path, evaluation) -> np.ndarray:
     from sentence_transformers.cross_encoder import CrossEncoder
 
+    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
+    return CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
+
+
+def _metrics(folder: Path, name: str, evaluation, score) -> dict:
+    """A model's metrics on one evaluation set, computed once and kept beside it with the scores
+    they come from (``scores-NAME.npy``, for paired comparisons): a rerun scores nothing again."""
     from protege.client.evaluation import ranking_metrics
 
-    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
-    scores = CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
-    return ranking_metrics(evaluation.queries, evaluation.gold, scores)
-
-
-def _cached(path: Path, compute) -> dict:
-    """A model's metrics, computed once and kept beside it: a rerun scores nothing again."""
+    path = folder / f"metrics-{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    value = compute()
+    scores = score(evaluation)
+    np.save(folder / f"scores-{name}.npy", scores)
+    value = ranking_metrics(evaluation.queries, evaluation.gold, scores)
     path.write_text(json.dumps(value))
     return value
+
+
+def _paired_test_differences(out: Path, seeds: tuple[int, ...], test) -> dict:
+    """Filtered against teacher and unfiltered, and unfiltered against teacher: the mean
+    per-query NDCG@10 difference on test (students' per-query NDCG averaged over the seeds)
+    with its bootstrap interval; pairs whose scores were not kept (studies scored before
+    scores were saved) are left out."""
+    from protege.client.evaluation import paired_difference, query_ndcgs
+
+    folders = {"teacher": [out / "teacher"]}
+    for model in STUDENTS:
+        where = "distill/student" if model == "student_filtered" else model
+        folders[model] = [out / f"seed-{seed}" / where for seed in seeds]
+    by_query = {}
+    for model, paths in folders.items():
+        if all((path / "scores-test.npy").exists() for path in paths):
+            runs = [query_ndcgs(test.queries, test.gold, np.load(path / "scores-test.npy")) for path in paths]
+            by_query[model] = {query: float(np.mean([run[query] for run in runs])) for query in runs[0]}
+    pairs = [("student_filtered", "teacher"), ("student_filtered", "student_unfiltered")]
+    pairs.append(("student_unfiltered", "teacher"))
+    return {
+        f"{first} - {second}": paired_difference(by_query[first], by_query[second])
+        for first, second in pairs
+        if first in by_query and second in by_query
+    }
 
 
 def _mean_metrics(runs: list[dict]) -> dict:
@@ -580,6 +604,12 @@ def results_table(results: dict) -> str:
         labels = results["teacher_labels"].get(name, "–")
         ndcg = f"{values['ndcg@10']:.4f}" + (f" ± {spread[name]:.4f}" if name in spread else "")
         lines.append(f"{name:<20} {ndcg:>16} {values['mrr']:6.3f} {values['spearman']:8.3f} {labels!s:>15}")
+    paired = results.get("paired_test_ndcg@10")
+    if paired:
+        lines.append("\npaired on the test queries: mean NDCG@10 difference, 95% bootstrap interval")
+    for name, value in (paired or {}).items():
+        low, high = value["interval95"]
+        lines.append(f"{name:<40} {value['difference']:+.4f}  [{low:+.4f}, {high:+.4f}]")
     return "\n".join(lines)
 
 

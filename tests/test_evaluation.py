@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from protege.client.evaluation import ndcg_at_k, ranking_metrics
+from protege.client.evaluation import ndcg_at_k, paired_difference, query_ndcgs, ranking_metrics
 
 
 def test_ndcg_is_one_for_the_ideal_order_and_matches_a_hand_computation() -> None:
@@ -30,6 +30,29 @@ def test_ranking_metrics_skip_queries_with_one_grade_and_use_linear_gain() -> No
     reversed_scores = ranking_metrics(queries, gold, [0.1, 0.5, 0.9, 0.2, 0.8, 0.3, 0.1])
     assert reversed_scores["mrr"] == pytest.approx((1 / 3 + 1 / 2) / 2)
     assert reversed_scores["spearman"] < 0 < perfect["spearman"]
+
+
+def test_per_query_ndcg_averages_to_the_reported_ndcg() -> None:
+    rng = np.random.default_rng(0)
+    queries = [f"q{i % 40}" for i in range(300)]
+    gold, scores = rng.integers(0, 4, 300).astype(float), rng.random(300)
+    by_query, overall = query_ndcgs(queries, gold, scores), ranking_metrics(queries, gold, scores)
+    assert len(by_query) == overall["queries"]
+    assert np.mean(list(by_query.values())) == pytest.approx(overall["ndcg@10"])
+
+
+def test_paired_difference_brackets_the_mean_and_knows_a_constant_shift() -> None:
+    rng = np.random.default_rng(1)
+    first = {f"q{i}": float(value) for i, value in enumerate(rng.random(500))}
+    shifted = {query: value - 0.05 for query, value in first.items()}
+    exact = paired_difference(first, shifted)
+    assert exact["difference"] == pytest.approx(0.05) and exact["interval95"] == pytest.approx([0.05, 0.05])
+    other = {query: float(value) for query, value in zip(first, rng.random(500), strict=True)}
+    noisy = paired_difference(first, other)
+    low, high = noisy["interval95"]
+    assert low < noisy["difference"] < high and high - low < 0.1 and noisy["queries"] == 500
+    with pytest.raises(ValueError, match="share no scored query"):
+        paired_difference({"a": 1.0}, {"b": 1.0})
 
 
 def test_ranking_metrics_refuse_mismatched_or_empty_input() -> None:

@@ -43,6 +43,15 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     assert set(results["per_seed"]) == {"0", "1"} and set(results["ndcg@10_spread"]) == set(STUDENTS)
     assert {point["student"] for point in results["curve"]} == {"unfiltered", "filtered"}
     assert (out / "learning_curve.png").stat().st_size > 0
+    # Paired on the test queries, with a bootstrap interval around each difference.
+    paired = results["paired_test_ndcg@10"]
+    assert set(paired) == {
+        "student_filtered - teacher", "student_filtered - student_unfiltered", "student_unfiltered - teacher"
+    }  # fmt: skip
+    for value in paired.values():
+        low, high = value["interval95"]
+        assert low <= value["difference"] <= high and value["queries"] == results["test_queries_scored"]
+    assert "paired on the test queries" in capsys.readouterr().out
     # The shared split: the students' pool holds only buckets 3-7, less the validation queries.
     pool = set(pq.read_table(out / "pool.parquet")["query"].to_pylist())
     assert pool and all(3 <= bucket(query) <= 7 and not is_validation(query) for query in pool)
