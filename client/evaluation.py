@@ -49,7 +49,7 @@ def ranking_metrics(
         raise ValueError("nothing to evaluate: no judged pairs")
     minimum = gold.min()
     ndcgs, reciprocal_ranks = [], []
-    for members in _ranked_queries(queries, gold).values():
+    for members in ranked_queries(queries, gold).values():
         grades = gold[members]
         predicted = scores[members]
         ndcgs.append(ndcg_at_k(grades - minimum, predicted, k))
@@ -81,7 +81,7 @@ def query_ndcgs(
     minimum = gold.min()
     return {
         query: ndcg_at_k(gold[members] - minimum, scores[members], k)
-        for query, members in _ranked_queries(queries, gold).items()
+        for query, members in ranked_queries(queries, gold).items()
     }
 
 
@@ -110,8 +110,15 @@ def paired_difference(
     }
 
 
-def _ranked_queries(queries: Sequence[str], gold: np.ndarray) -> dict[str, list[int]]:
-    """Rows of each query with judged candidates of at least two distinct grades."""
+def ranked_queries(queries: Sequence[str], gold: Sequence[float]) -> dict[str, list[int]]:
+    """Rows of each query that a ranking metric counts: those with judged candidates of at
+    least two distinct grades.
+
+    Example::
+
+        ranked_queries(["drill", "drill", "saw"], [3.0, 1.0, 2.0])  # {'drill': [0, 1]}
+    """
+    gold = np.asarray(gold, dtype=np.float64)
     rows: dict[str, list[int]] = defaultdict(list)
     for row, query in enumerate(queries):
         rows[query].append(row)

@@ -214,7 +214,7 @@ def run_experiment(
     import pyarrow.compute as pc
 
     from protege.client.distill import DistillConfig, Distiller
-    from protege.client.evaluation import ranking_metrics
+    from protege.client.evaluation import ranked_queries, ranking_metrics
     from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
     from protege.client.readers import Columns, read_table
     from protege.client.teacher_client import TeacherClient
@@ -278,7 +278,7 @@ def run_experiment(
     )  # fmt: skip
     evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
     for name, evaluation in evaluations.items():
-        if not _ranked_queries(evaluation):
+        if not ranked_queries(evaluation.queries, evaluation.gold):
             raise ValueError(
                 f"{data}: no {name} query has judged documents of two different grades, so no ranking "
                 "can be scored (is each query judged on one document, or are all grades equal?)"
@@ -529,14 +529,6 @@ def _evaluation(rows):
     from protege.client.distill import Evaluation
 
     return Evaluation(rows["query"].to_pylist(), rows["document"].to_pylist(), rows["label"].to_pylist())
-
-
-def _ranked_queries(evaluation) -> int:
-    """Queries NDCG can score: those with judged documents of at least two different grades."""
-    grades: dict[str, set[float]] = {}
-    for query, grade in zip(evaluation.queries, evaluation.gold, strict=True):
-        grades.setdefault(query, set()).add(grade)
-    return sum(len(seen) > 1 for seen in grades.values())
 
 
 def _teacher_scores(teacher, progress: bool, evaluation) -> np.ndarray:
