@@ -120,6 +120,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
     parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
+    parser.add_argument(
+        "--curve",
+        type=_shares,
+        help="the first seed's smaller unfiltered students, as shares of the pool's labels "
+        "(default 0.125,0.25,0.5; --quick 0.5; empty for none)",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--no-filters", action="store_true", help="the distilled student keeps every label")
     which.add_argument(
@@ -138,6 +144,16 @@ def _seed_list(text: str) -> tuple[int, ...]:
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds repeat in {text!r}")
     return seeds
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shares are comma-separated numbers, not {text!r}") from None
+    if not all(0 < share < 1 for share in shares):
+        raise argparse.ArgumentTypeError(f"each share must be in (0, 1), not {text!r}")
+    return shares
 
 
 def _filters(names: str | None) -> FilterSettings:
@@ -170,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
             if value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
             sizes = replace(sizes, **{name: value})
+    if args.curve is not None:
+        sizes = replace(sizes, curve=args.curve)
     results = run_experiment(
         args.data,
         columns,

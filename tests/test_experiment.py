@@ -85,11 +85,15 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     out = tmp_path / "study"
     # No column options: the query, product, product id and grade columns are found by name.
     command = [
-        "experiment", "--data", str(data), "--out", str(out), "--strategies", "",
+        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--curve", "",
         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
+    # --curve "": no smaller unfiltered students, only the one on every pool label.
+    assert [point["labels"] for point in results["curve"] if point["student"] == "unfiltered"] == [
+        results["split_pairs"]["pool"]
+    ]
     graded = sum(1 for line in data.read_text().splitlines()[1:] if not line.endswith("\t"))
     assert sum(results["split_pairs"].values()) == graded
     columns = results["settings"]["columns"]
@@ -158,6 +162,9 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     assert "--no-filters turns them all off" in capsys.readouterr().err
     assert main([*command, "--filters", "ifd"]) == 2
     assert "ifd is off in these settings, so keeping it runs no filter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse's own usage error
+        main([*command, "--curve", "0.5,1.5"])
+    assert "each share must be in (0, 1), not '0.5,1.5'" in capsys.readouterr().err
     assert main([*command, "--teacher-backend", "llm-judge"]) == 2
     assert "an llm-judge teacher is fine-tuned from a causal LM" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
