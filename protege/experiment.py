@@ -265,13 +265,13 @@ def run_experiment(
     _claim(out, settings)
     rng = np.random.default_rng(seeds[0])
     table = read_table(data, columns, encoding=encoding)
-    graded = pc.invert(pc.is_null(table["label"], nan_is_null=True))
-    if table.num_rows - pc.sum(graded).as_py():
+    ungraded = pc.is_null(table["label"], nan_is_null=True)
+    if pc.any(ungraded).as_py():
         log.warning(
             "%s: %d of %d rows have no grade and are left out of the study",
-            data, table.num_rows - pc.sum(graded).as_py(), table.num_rows,
+            data, pc.sum(ungraded).as_py(), table.num_rows,
         )  # fmt: skip
-        table = table.filter(graded)
+        table = table.filter(pc.invert(ungraded))
     grades = table["label"].to_numpy(zero_copy_only=False)
     label_range = label_range or (float(np.nanmin(grades)), float(np.nanmax(grades)))
     table = table.set_column(
@@ -330,8 +330,10 @@ def run_experiment(
     )
     student_options = {"layers": layers, "loss": loss}
     per_seed: dict[int, dict[str, dict]] = {seed: {} for seed in seeds}
+    folders: dict[str, list[Path]] = {"teacher": [teacher_dir]}  # each model's folder, one per seed
 
     def scored(seed: int, model: str, folder: Path) -> None:
+        folders.setdefault(model, []).append(folder)
         per_seed[seed][model] = {
             name: _metrics(folder, name, evaluation, partial(_student_scores, folder))
             for name, evaluation in evaluations.items()
@@ -477,7 +479,7 @@ def run_experiment(
         "test_queries_scored": metrics["test"]["teacher"]["queries"],
         "ndcg@10": {model: round(values["ndcg@10"], 4) for model, values in metrics["test"].items()},
         "ndcg@10_spread": spread,
-        "paired_test_ndcg@10": _paired_test_differences(out, seeds, evaluations["test"]),
+        "paired_test_ndcg@10": _paired_test_differences(folders, evaluations["test"]),
         "validation_ndcg@10": {
             model: round(values["ndcg@10"], 4) for model, values in metrics["validation"].items()
         },
@@ -577,20 +579,16 @@ def _metrics(folder: Path, name: str, evaluation, score) -> dict:
     return value
 
 
-def _paired_test_differences(out: Path, seeds: tuple[int, ...], test) -> dict:
+def _paired_test_differences(folders: dict[str, list[Path]], test) -> dict:
     """Filtered against teacher and unfiltered, and unfiltered against teacher: the mean
-    per-query NDCG@10 difference on test (students' per-query NDCG averaged over the seeds)
-    with its bootstrap interval; pairs whose scores were not kept (studies scored before
-    scores were saved) are left out."""
+    per-query NDCG@10 difference on test (students' per-query NDCG averaged over the seeds,
+    ``folders`` holding each model's folder per seed) with its bootstrap interval; pairs whose
+    scores were not kept (studies scored before scores were saved) are left out."""
     from protege.client.evaluation import paired_difference, query_ndcgs
 
-    folders = {"teacher": [out / "teacher"]}
-    for model in STUDENTS:
-        where = "distill/student" if model == "student_filtered" else model
-        folders[model] = [out / f"seed-{seed}" / where for seed in seeds]
     by_query = {}
     for model, paths in folders.items():
-        if all((path / "scores-test.npy").exists() for path in paths):
+        if model in ("teacher", *STUDENTS) and all((path / "scores-test.npy").exists() for path in paths):
             runs = [query_ndcgs(test.queries, test.gold, np.load(path / "scores-test.npy")) for path in paths]
             by_query[model] = {query: float(np.mean([run[query] for run in runs])) for query in runs[0]}
     pairs = [("student_filtered", "teacher"), ("student_filtered", "student_unfiltered")]
