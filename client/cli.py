@@ -101,19 +101,20 @@ def label_map(text: str) -> dict[str, float]:
 
 def columns_from_args(args: argparse.Namespace, *, gold: bool = False):
     """The column mapping for ``args.data``: the columns given, the others found in the file's
-    header by their usual names (``readers.KNOWN_COLUMNS``; the gold grade only where the command
-    needs one), logged so a user sees what was read as what."""
-    from .readers import Columns, find_column, read_header
+    header by their usual names or the words of their names (``readers.find_columns``; the gold
+    grade only where the command needs one), logged so a user sees what was read as what."""
+    from .readers import Columns, find_columns, read_header
 
     header = read_header(args.data, args.encoding) or []
     given = {
         "query": args.query_col, "document": args.doc_col, "doc_id": args.doc_id_col, "label": args.label_col
     }  # fmt: skip
-    found = {
-        role: find_column(header, role)
-        for role, name in given.items()
-        if not name and (role != "label" or gold)
-    }
+    taken = (args.id_col, args.query_col, *(args.doc_col or []), args.doc_id_col, args.label_col)
+    found = find_columns(
+        header,
+        tuple(role for role, name in given.items() if not name and (role != "label" or gold)),
+        taken=tuple(name for name in taken if name),
+    )
     if found:
         log.info(
             "%s: columns found by name: %s", args.data,

@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +47,8 @@ KNOWN_GRADE_SCALES = (
     ("false", "true"),
 )
 # Column names public relevance sets use for each role, tried in this order where a command is
-# not told the column (compared in lower case, with spaces and hyphens read as underscores).
+# not told the column (compared in lower case, camelCase split, spaces, hyphens and dots read as
+# underscores).
 KNOWN_COLUMNS = {
     "query": ("query", "search_term", "search_query", "query_text", "query_string", "user_query",
               "searchterm", "keywords", "keyword", "question", "q"),
@@ -57,6 +59,24 @@ KNOWN_COLUMNS = {
     "label": ("label", "relevance", "grade", "esci_label", "relevance_label", "relevance_score",
               "relevance_grade", "judgement", "judgment", "rating", "gain"),
 }  # fmt: skip
+# Where no column has a usual name: words of a name that mark its role, tried in this order
+# ("median_relevance", "productTitle", "listing_sku").
+ROLE_WORDS = {
+    "query": ("query", "search", "question", "keyword", "keywords", "queries"),
+    "document": ("title", "name", "document", "doc", "passage", "text", "content", "description"),
+    "doc_id": ("id", "uid", "sku", "asin", "docid"),
+    "label": ("relevance", "relevancy", "label", "grade", "judgement", "judgment", "rating", "gain", "score"),
+}
+# Words that mark a column as something else: a statistic of the grades ("relevance_variance"), an
+# id of a text column ("query_id"), a category, or another model's score.
+NOT_ROLE_WORDS = {
+    "id", "ids", "uid", "count", "variance", "var", "std", "stdev", "sd", "confidence", "agreement", "votes",
+    "num", "number", "length", "len", "locale", "language", "lang", "url", "date", "time", "split", "class",
+    "category", "type", "brand", "pred", "predicted", "prediction", "model", "bm25", "teacher", "student",
+}  # fmt: skip
+# A doc id's name also says what it identifies, and not a query, pair or person.
+DOC_WORDS = {"product", "item", "doc", "document", "passage", "article", "listing", "offer", "sku", "asin"}
+NOT_DOC_ID_WORDS = {"query", "search", "example", "pair", "row", "judge", "user", "session"}
 # Separators a file named .csv may use instead of commas.
 CSV_DELIMITERS = (",", "\t", ";", "|")
 log = logging.getLogger(__name__)
@@ -264,16 +284,51 @@ def read_header(path: str | Path, encoding: str = "auto") -> list[str] | None:
     return list(record) if isinstance(record, dict) else None
 
 
-def find_column(names: list[str], role: str) -> str | None:
-    """The column of ``names`` that plays ``role`` (a ``KNOWN_COLUMNS`` key) under one of its
-    usual names, the first of those in ``KNOWN_COLUMNS`` order; None when none does.
+def find_columns(
+    names: list[str], roles: tuple[str, ...], taken: tuple[str, ...] = ()
+) -> dict[str, str | None]:
+    """The column of ``names`` that plays each of ``roles`` (``KNOWN_COLUMNS`` keys): first by one
+    of its usual names, in ``KNOWN_COLUMNS`` order; then, for roles still open, by the words of its
+    name (``ROLE_WORDS``, none of ``NOT_ROLE_WORDS``). No column plays two roles or is one of
+    ``taken``; a role no column plays is None.
 
     Example::
 
-        find_column(["id", "product_title", "search_term", "relevance"], "query")  # 'search_term'
+        find_columns(["id", "query", "product_title", "median_relevance", "relevance_variance"],
+                     ("query", "document", "label"))
+        # {'query': 'query', 'document': 'product_title', 'label': 'median_relevance'}
     """
-    by_usual_name = {name.strip().lower().replace(" ", "_").replace("-", "_"): name for name in names}
-    return next((by_usual_name[usual] for usual in KNOWN_COLUMNS[role] if usual in by_usual_name), None)
+    by_usual_name = {_usual_name(name): name for name in names}
+    free = [name for name in names if name not in taken]
+    found: dict[str, str | None] = {}
+    for role in roles:
+        usual = (by_usual_name[usual] for usual in KNOWN_COLUMNS[role] if usual in by_usual_name)
+        found[role] = next((name for name in usual if name in free and name not in found.values()), None)
+    for role in roles:
+        if found[role] is None:
+            open_names = [name for name in free if name not in found.values()]
+            found[role] = _named_by_words(open_names, role)
+    return found
+
+
+def _usual_name(name: str) -> str:
+    split = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    return re.sub(r"[\s.-]", "_", split).lower()
+
+
+def _named_by_words(names: list[str], role: str) -> str | None:
+    for mark in ROLE_WORDS[role]:
+        for name in names:
+            words = set(_usual_name(name).split("_"))
+            if mark in words and _fits(role, words):
+                return name
+    return None
+
+
+def _fits(role: str, words: set[str]) -> bool:
+    if role == "doc_id":
+        return bool(words & DOC_WORDS) and not words & NOT_DOC_ID_WORDS
+    return not words & NOT_ROLE_WORDS
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:

@@ -109,6 +109,32 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     assert set(strategies.to_pylist()) == {"seed"}
 
 
+def test_experiment_finds_a_grade_column_by_the_words_of_its_name(tiny_encoder: Path, tmp_path: Path) -> None:
+    # Laid out like Kaggle's CrowdFlower search relevance: the grade is a median of 1-4 beside
+    # its variance, and no column has a usual grade's name.
+    data = tmp_path / "crowdflower.csv"
+    with data.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", "query", "product_title", "product_description", "median_relevance",
+                         "relevance_variance"])  # fmt: skip
+        for number, row in enumerate(generate_catalog(products=100, queries=60, seed=6)):
+            grade = round((float(row["relevance"]) - 1) * 1.5) + 1
+            writer.writerow([number, row["search_term"], row["product_title"], "", grade, 0.5 * (number % 3)])
+    out = tmp_path / "study"
+    command = [
+        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--curve", "",
+        "--rounds", "1", "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
+    ]  # fmt: skip
+    assert main(command) == 0
+    results = json.loads((out / "results.json").read_text())
+    columns = results["settings"]["columns"]
+    assert (columns["query"], columns["docs"], columns["doc_id"], columns["label"]) == (
+        "query", ["product_title"], None, "median_relevance"
+    )  # fmt: skip
+    assert results["label_range"] == [1.0, 4.0]
+    assert set(results["ndcg@10"]) == {"teacher", "random", *STUDENTS}
+
+
 def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
     tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,7 +14,7 @@ from protege.client.readers import (
     DataError,
     ReadStats,
     count_rows,
-    find_column,
+    find_columns,
     read_header,
     read_pairs,
     read_table,
@@ -96,17 +96,41 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: P
 
 def test_columns_are_found_by_their_usual_names(tmp_path: Path) -> None:
     home_depot = ["id", "product_uid", "product_title", "search_term", "relevance"]
-    found = {role: find_column(home_depot, role) for role in KNOWN_COLUMNS}
-    assert found == {"query": "search_term", "document": "product_title", "doc_id": "product_uid",
-                     "label": "relevance"}  # fmt: skip
-    # Case, spaces and hyphens aside; the first usual name wins; nothing usual is None.
-    assert find_column(["Q", "Search Query", "Product-Name", "Title"], "query") == "Search Query"
-    assert find_column(["Q", "Search Query", "Product-Name", "Title"], "document") == "Product-Name"
-    assert find_column(["Q", "Search Query"], "label") is None
+    assert find_columns(home_depot, tuple(KNOWN_COLUMNS)) == {
+        "query": "search_term", "document": "product_title", "doc_id": "product_uid", "label": "relevance"
+    }  # fmt: skip
+    # Case, spaces, hyphens and camelCase aside; the first usual name wins; nothing usual is None.
+    header = ["Q", "Search Query", "Product-Name", "Title", "productUID"]
+    assert find_columns(header, ("query", "document", "doc_id")) == {
+        "query": "Search Query", "document": "Product-Name", "doc_id": "productUID"
+    }  # fmt: skip
+    assert find_columns(["Q", "Search Query"], ("label",)) == {"label": None}
     jsonl = tmp_path / "pairs.jsonl"
     jsonl.write_text(json.dumps({"question": "drill", "passage": "DEWALT Drill"}) + "\n")
     assert read_header(jsonl) == ["question", "passage"]
     assert read_header(tmp_path / "missing.csv") is None
+
+
+def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() -> None:
+    # Kaggle's CrowdFlower search relevance: the grade is a median beside its variance.
+    crowdflower = ["id", "query", "product_title", "product_description", "median_relevance",
+                   "relevance_variance"]  # fmt: skip
+    assert find_columns(crowdflower, tuple(KNOWN_COLUMNS)) == {
+        "query": "query", "document": "product_title", "doc_id": None, "label": "median_relevance"
+    }  # fmt: skip
+    # Ids, counts and categories of a role's column are not the column itself.
+    header = ["query_id", "query_class", "queryText", "listing_sku", "item_description", "judge_count",
+              "gold_grade"]  # fmt: skip
+    assert find_columns(header, tuple(KNOWN_COLUMNS)) == {
+        "query": "queryText", "document": "item_description", "doc_id": "listing_sku", "label": "gold_grade"
+    }  # fmt: skip
+    assert find_columns(["query_id", "user_id", "relevance_variance"], tuple(KNOWN_COLUMNS)) == dict.fromkeys(
+        KNOWN_COLUMNS
+    )
+    # No column plays two roles, nor one the command was given for another.
+    found = find_columns(["title", "title_text"], ("document", "query"))
+    assert found == {"document": "title", "query": None}
+    assert find_columns(["query", "search_text"], ("query",), taken=("query",)) == {"query": "search_text"}
 
 
 def test_the_command_line_names_columns_it_is_not_given(
