@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from protege.client.synthetic import generate_catalog
@@ -120,10 +121,12 @@ def test_experiment_finds_a_grade_column_by_the_words_of_its_name(tiny_encoder: 
         for number, row in enumerate(generate_catalog(products=100, queries=60, seed=6)):
             grade = round((float(row["relevance"]) - 1) * 1.5) + 1
             writer.writerow([number, row["search_term"], row["product_title"], "", grade, 0.5 * (number % 3)])
+    rows = len(data.read_text().splitlines()) - 1
     out = tmp_path / "study"
     command = [
         "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--curve", "",
         "--rounds", "1", "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
+        "--max-rows", str(rows * 3 // 4),
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
@@ -133,6 +136,23 @@ def test_experiment_finds_a_grade_column_by_the_words_of_its_name(tiny_encoder: 
     )  # fmt: skip
     assert results["label_range"] == [1.0, 4.0]
     assert set(results["ndcg@10"]) == {"teacher", "random", *STUDENTS}
+    # A file over --max-rows is cut to whole queries, and the cut is part of the study's settings.
+    assert rows * 2 // 3 < sum(results["split_pairs"].values()) <= rows * 3 // 4
+    assert results["settings"]["max_rows"] == rows * 3 // 4
+
+
+def test_a_large_file_is_cut_to_whole_queries_keeping_each_split_s_share() -> None:
+    from protege.experiment import _rows_of_first_queries
+
+    rng = np.random.default_rng(0)
+    queries = [f"query {number}" for number in rng.integers(0, 2000, 20_000)]
+    kept = _rows_of_first_queries(queries, 5000)
+    assert 4900 < len(kept) <= 5000 and np.all(np.diff(kept) > 0)
+    chosen = {queries[row] for row in kept}
+    assert sum(query in chosen for query in queries) == len(kept)  # every row of a chosen query
+    test_share = np.mean([bucket(queries[row]) >= 8 for row in kept])
+    assert abs(test_share - np.mean([bucket(query) >= 8 for query in queries])) < 0.03
+    assert _rows_of_first_queries(queries, 20_000) is None and _rows_of_first_queries(queries, None) is None
 
 
 def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
@@ -245,8 +265,8 @@ def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path
 def test_studies_recorded_before_the_teacher_backend_setting_resume(tmp_path: Path) -> None:
     from protege.experiment import _claim
 
-    settings = {"loss": "margin-mse", "teacher_backend": "cross-encoder"}
+    settings = {"loss": "margin-mse", "teacher_backend": "cross-encoder", "max_rows": None}
     (tmp_path / "settings.json").write_text(json.dumps({"loss": "margin-mse"}))
-    _claim(tmp_path, settings)  # a cross-encoder study, written before the setting existed
+    _claim(tmp_path, settings)  # a cross-encoder study of a file that fit, written before both settings
     with pytest.raises(ValueError, match="other settings \\(teacher_backend;"):
         _claim(tmp_path, {**settings, "teacher_backend": "llm-judge"})
