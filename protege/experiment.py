@@ -252,6 +252,7 @@ def run_experiment(
     from protege.client.training import normalise_grades, train_cross_encoder
     from protege.server.app import BackgroundTeacher, ServeConfig
     from protege.server.judge_training import train_llm_judge
+    from protege.server.validation import Limits
 
     if not seeds:
         raise ValueError("give at least one seed")
@@ -283,6 +284,7 @@ def run_experiment(
             data, pc.sum(ungraded).as_py(), table.num_rows,
         )  # fmt: skip
         table = table.filter(pc.invert(ungraded))
+    table = _cut_long_texts(table, Limits().max_text_chars, data)
     grades = table["label"].to_numpy(zero_copy_only=False)
     label_range = label_range or (float(np.nanmin(grades)), float(np.nanmax(grades)))
     table = table.set_column(
@@ -647,6 +649,25 @@ def _sample(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.
     if size is None or size >= len(rows):
         return rows
     return np.sort(rng.choice(rows, size, replace=False))
+
+
+def _cut_long_texts(table, limit: int, data: Path):
+    """Queries and documents cut to the served teacher's ``limit`` on text (which it would refuse);
+    its model and the students read far fewer tokens than that many characters anyway."""
+    import pyarrow.compute as pc
+
+    for name in ("query", "document"):
+        column = table[name]
+        long = pc.greater(pc.utf8_length(column), limit)
+        if pc.any(long).as_py():
+            log.warning(
+                "%s: %d %ss are longer than the teacher's limit of %d characters and are cut to it",
+                data, pc.sum(long).as_py(), name, limit,
+            )  # fmt: skip
+            table = table.set_column(
+                table.column_names.index(name), name, pc.utf8_slice_codeunits(column, 0, limit)
+            )
+    return table
 
 
 def _rows_of_first_queries(queries: list[str], limit: int | None) -> np.ndarray | None:
