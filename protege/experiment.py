@@ -656,13 +656,13 @@ def _cut_long_texts(table, limit: int, data: Path):
     its model and the students read far fewer tokens than that many characters anyway."""
     import pyarrow.compute as pc
 
-    for name in ("query", "document"):
+    for name, plural in (("query", "queries"), ("document", "documents")):
         column = table[name]
         long = pc.greater(pc.utf8_length(column), limit)
         if pc.any(long).as_py():
             log.warning(
-                "%s: %d %ss are longer than the teacher's limit of %d characters and are cut to it",
-                data, pc.sum(long).as_py(), name, limit,
+                "%s: %d %s are longer than the teacher's limit of %d characters and are cut to it",
+                data, pc.sum(long).as_py(), plural, limit,
             )  # fmt: skip
             table = table.set_column(
                 table.column_names.index(name), name, pc.utf8_slice_codeunits(column, 0, limit)
