@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .readers import Columns, ReadStats, count_rows, read_pairs
+from .readers import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
 from .teacher_client import Pair, TeacherClient, TeacherError
 
 logger = logging.getLogger(__name__)
@@ -127,13 +127,16 @@ class LabelJob:
             "data": str(self.data.resolve()),
             "data_fingerprint": _fingerprint(self.data),
             "columns": self.columns.as_dict(),
-            "encoding": self.encoding,
+            "encoding": resolve_encoding(self.data, self.encoding),
             "shard_size": self.shard_size,
         }
         path = self.out / MANIFEST
         if path.exists():
             manifest = json.loads(path.read_text())
-            if {key: manifest.get(key) for key in identity} != json.loads(json.dumps(identity)):
+            recorded = {key: manifest.get(key) for key in identity}
+            # Jobs recorded "auto" (or, before it was the default, "utf-8"): compared as read.
+            recorded["encoding"] = resolve_encoding(self.data, recorded["encoding"] or "utf-8")
+            if recorded != json.loads(json.dumps(identity)):
                 raise JobError(
                     f"{self.out} holds labels of another input or other settings (see {path}); "
                     "use a new --out, or the same data, columns, encoding and --shard-size"

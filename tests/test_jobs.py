@@ -67,6 +67,10 @@ def test_other_settings_in_the_same_out_are_refused(
     job(pairs_file, tmp_path / "out").run(client)
     with pytest.raises(JobError, match="another input or other settings"):
         job(pairs_file, tmp_path / "out", shard_size=60).run(client)
+    # The encoding is compared as the file is read: "auto" resumes a job recorded as UTF-8.
+    assert job(pairs_file, tmp_path / "out", encoding="auto").run(client)["labelled_now"] == 0
+    with pytest.raises(JobError, match="another input or other settings"):
+        job(pairs_file, tmp_path / "out", encoding="latin-1").run(client)
 
 
 def test_a_new_teacher_version_is_not_mixed_in(
