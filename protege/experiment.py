@@ -368,6 +368,7 @@ def run_experiment(
         )  # fmt: skip
 
     labels_used: dict[str, int] = {}
+    filtered_labels: list[int] = []  # per seed; the table shows their mean
     train_pairs: dict[str, list[int]] = {name: [] for name in STUDENTS}
     curve: list[dict] = []
     with (
@@ -437,7 +438,7 @@ def run_experiment(
                 ).run()
             report = json.loads((folder / "distill" / "report.json").read_text())
             scored(seed, "student_filtered", folder / "distill" / "student")
-            labels_used["student_filtered"] = report["teacher_labels"]
+            filtered_labels.append(report["teacher_labels"])
             gold_rows = _sample(np.arange(pool.num_rows), min(report["train_pairs"], pool.num_rows), seed_rng)
             gold_set = pool.take(pa.array(gold_rows))
             scored(seed, "student_gold", fitted(
@@ -462,6 +463,7 @@ def run_experiment(
                     curve.append(
                         {"student": "filtered", "labels": spent, "model": f"filtered-round-{entry['round']}"}
                     )
+        labels_used["student_filtered"] = round(float(np.mean(filtered_labels)))
         labels_used["student_gold"] = 0
     for name, evaluation in evaluations.items():
         # What ranking by chance scores on these pairs: graded data sets with few judged candidates

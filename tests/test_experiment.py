@@ -41,6 +41,8 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     # The filtered student's budget: half the unfiltered student's labels (rounding aside).
     assert 0 < labels["student_filtered"] <= labels["student_unfiltered"] // 2 + 1
     assert labels["student_gold"] == 0
+    per_seed = [json.loads((out / f"seed-{seed}" / "distill" / "report.json").read_text()) for seed in (0, 1)]
+    assert labels["student_filtered"] == round(np.mean([report["teacher_labels"] for report in per_seed]))
     assert set(results["per_seed"]) == {"0", "1"} and set(results["ndcg@10_spread"]) == set(STUDENTS)
     assert {point["student"] for point in results["curve"]} == {"unfiltered", "filtered"}
     assert (out / "learning_curve.png").stat().st_size > 0
