@@ -284,7 +284,8 @@ def run_experiment(
             data, pc.sum(ungraded).as_py(), table.num_rows,
         )  # fmt: skip
         table = table.filter(pc.invert(ungraded))
-    table = _cut_long_texts(table, Limits().max_text_chars, data)
+    limits = Limits()  # the served teacher's
+    table = _cut_long_texts(table, limits.max_text_chars, data)
     grades = table["label"].to_numpy(zero_copy_only=False)
     label_range = label_range or (float(np.nanmin(grades)), float(np.nanmax(grades)))
     table = table.set_column(
@@ -350,8 +351,9 @@ def run_experiment(
         epochs=sizes.teacher_epochs,
     )  # fmt: skip
     config = ServeConfig(
-        teacher_backend, str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite")
-    )
+        teacher_backend, str(teacher_dir), host="127.0.0.1", port=0, cache=str(out / "labels.sqlite"),
+        limits=limits,
+    )  # fmt: skip
     student_options = {"layers": layers, "loss": loss}
     per_seed: dict[int, dict[str, dict]] = {seed: {} for seed in seeds}
     folders: dict[str, list[Path]] = {"teacher": [teacher_dir]}  # each model's folder, one per seed
