@@ -134,8 +134,8 @@ class LabelJob:
         if path.exists():
             manifest = json.loads(path.read_text())
             recorded = {key: manifest.get(key) for key in identity}
-            # Jobs recorded "auto" (or, before it was the default, "utf-8"): compared as read.
-            recorded["encoding"] = resolve_encoding(self.data, recorded["encoding"] or "utf-8")
+            # Compared as the file is read: "auto" resumes a job recorded as "utf-8", the old default.
+            recorded["encoding"] = resolve_encoding(self.data, recorded["encoding"])
             if recorded != json.loads(json.dumps(identity)):
                 raise JobError(
                     f"{self.out} holds labels of another input or other settings (see {path}); "
