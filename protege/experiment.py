@@ -42,6 +42,9 @@ SETTINGS_ADDED_LATER = {"teacher_backend": "cross-encoder", "max_rows": None}
 # A full study reads at most this many graded rows (Home Depot has 74,067): more take whole
 # queries in hash order, so a file of millions of rows still gives a study of hours, not days.
 MAX_ROWS = 80_000
+# Queries a cut file keeps where it has them, each with fewer judged documents if need be, so
+# its test set keeps enough queries to compare models on.
+MIN_QUERIES = 2_000
 
 
 def _digest(query: str) -> int:
@@ -291,18 +294,21 @@ def run_experiment(
     table = table.set_column(
         table.column_names.index("label"), "label", pa.array(normalise_grades(grades, label_range))
     )
-    kept = _rows_of_first_queries(table["query"].to_pylist(), max_rows)
+    queries = table["query"].to_pylist()
+    kept = _rows_within(queries, table["document"].to_pylist(), max_rows)
     # Recorded only where it cuts the file, so studies of files that fit resume under any limit.
     settings["max_rows"] = None if kept is None else max_rows
     _claim(out, settings)
     if kept is not None:
+        per_query = np.unique(np.array(queries, dtype=object)[kept], return_counts=True)[1]
         log.warning(
-            "%s: %d graded rows; the study reads the %d rows of whole queries first in hash order under "
-            "--max-rows %d (0 for all)", data, table.num_rows, len(kept), max_rows,
+            "%s: %d graded rows of %d queries; under --max-rows %d (0 for all) the study reads the %d rows "
+            "of the first %d queries in hash order, at most %d judged documents each",
+            data, table.num_rows, len(set(queries)), max_rows, len(kept), len(per_query), per_query.max(),
         )  # fmt: skip
         table = table.take(pa.array(kept, pa.int64()))
+        queries = table["query"].to_pylist()
     rng = np.random.default_rng(seeds[0])
-    queries = table["query"].to_pylist()
     buckets = np.array([bucket(query) for query in queries])
     held_out = np.array([is_validation(query) for query in queries])
     teacher_rows = _sample(np.flatnonzero(np.isin(buckets, TEACHER_BUCKETS)), sizes.teacher_pairs, rng)
@@ -674,15 +680,31 @@ def _cut_long_texts(table, limit: int, data: Path):
     return table
 
 
-def _rows_of_first_queries(queries: list[str], limit: int | None) -> np.ndarray | None:
-    """The rows of whole queries taken in order of a hash independent of the split (so each split
-    keeps its share), up to ``limit`` rows; None when every row fits."""
+def _rows_within(queries: list[str], documents: list[str], limit: int | None) -> np.ndarray | None:
+    """The rows a study reads of a file of more than ``limit`` rows; None when every row fits.
+
+    Whole queries are taken in order of a hash independent of the split, so each split keeps its
+    share. Each query first keeps at most as many of its documents (chosen by a hash of the pair)
+    as lets the first ``MIN_QUERIES`` queries fit: a file of a few hundred queries with hundreds
+    of judged documents each keeps every query, a file of short lists is cut to whole queries.
+    """
     if limit is None or len(queries) <= limit:
         return None
-    order_key = np.array([_digest(query) // 50 % (1 << 62) for query in queries], dtype=np.int64)
-    order = np.argsort(order_key, kind="stable")
-    # A query's rows lie together in this order; keep those whose group ends within the limit.
-    group_ends = np.searchsorted(order_key[order], order_key[order], side="right")
+    query_key = np.array([_digest(query) // 50 % (1 << 62) for query in queries], dtype=np.int64)
+    pairs = zip(queries, documents, strict=True)
+    pair_key = np.array(
+        [_digest(f"{query}\n{document}") % (1 << 62) for query, document in pairs], dtype=np.int64
+    )
+    order = np.lexsort((pair_key, query_key))  # a query's rows lie together, in pair-hash order
+    first, counts = np.unique(query_key[order], return_index=True, return_counts=True)[1:]
+    low, high = 1, int(counts.max())  # the most documents per query that fits MIN_QUERIES queries
+    while low < high:
+        middle = (low + high + 1) // 2
+        fits = np.minimum(counts[:MIN_QUERIES], middle).sum() <= limit
+        low, high = (middle, high) if fits else (low, middle - 1)
+    order = order[np.arange(len(order)) - np.repeat(first, counts) < low]
+    # Keep the queries whose rows end within the limit.
+    group_ends = np.searchsorted(query_key[order], query_key[order], side="right")
     return np.sort(order[group_ends <= limit])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
-from protege.experiment import STUDENTS, bucket, is_validation
+from protege.experiment import MIN_QUERIES, STUDENTS, bucket, is_validation
 
 
 def test_experiment_runs_on_any_judged_file_given_its_columns(
@@ -144,23 +145,43 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
     )  # fmt: skip
     assert results["label_range"] == [1.0, 4.0]
     assert set(results["ndcg@10"]) == {"teacher", "random", *STUDENTS}
-    # A file over --max-rows is cut to whole queries, and the cut is part of the study's settings.
-    assert rows * 2 // 3 < sum(results["split_pairs"].values()) <= rows * 3 // 4
+    # A file over --max-rows is cut (here its 60 queries to 4 of their 6 documents each), and the
+    # cut is part of the study's settings.
+    assert rows * 2 // 3 <= sum(results["split_pairs"].values()) <= rows * 3 // 4
     assert results["settings"]["max_rows"] == rows * 3 // 4
 
 
 def test_a_large_file_is_cut_to_whole_queries_keeping_each_split_s_share() -> None:
-    from protege.experiment import _rows_of_first_queries
+    from protege.experiment import _rows_within
 
     rng = np.random.default_rng(0)
-    queries = [f"query {number}" for number in rng.integers(0, 2000, 20_000)]
-    kept = _rows_of_first_queries(queries, 5000)
-    assert 4900 < len(kept) <= 5000 and np.all(np.diff(kept) > 0)
+    queries = [f"query {number}" for number in rng.integers(0, 10_000, 50_000)]
+    documents = [f"product {number}" for number in range(len(queries))]
+    kept = _rows_within(queries, documents, 20_000)
+    assert 19_900 < len(kept) <= 20_000 and np.all(np.diff(kept) > 0)
     chosen = {queries[row] for row in kept}
+    assert len(chosen) > MIN_QUERIES
     assert sum(query in chosen for query in queries) == len(kept)  # every row of a chosen query
     test_share = np.mean([bucket(queries[row]) >= 8 for row in kept])
     assert abs(test_share - np.mean([bucket(query) >= 8 for query in queries])) < 0.03
-    assert _rows_of_first_queries(queries, 20_000) is None and _rows_of_first_queries(queries, None) is None
+    assert _rows_within(queries, documents, 50_000) is None and _rows_within(queries, documents, None) is None
+
+
+def test_a_file_of_few_queries_with_long_lists_keeps_every_query_with_fewer_documents() -> None:
+    from protege.experiment import _rows_within
+
+    # WANDS-like: 100 queries, 150-250 judged products each; whole queries would keep 25 of them.
+    rng = np.random.default_rng(1)
+    pairs = [(f"query {q}", f"product {d}") for q in range(100) for d in range(rng.integers(150, 250))]
+
+    def kept_pairs(rows: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        queries, documents = map(list, zip(*rows, strict=True))
+        kept = _rows_within(queries, documents, 5000)
+        assert set(Counter(queries[row] for row in kept).values()) == {50}  # all 100 queries, 50 each
+        return {rows[row] for row in kept}
+
+    # The same pairs whatever the file's order.
+    assert kept_pairs(pairs) == kept_pairs([pairs[row] for row in rng.permutation(len(pairs))])
 
 
 def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
