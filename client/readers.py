@@ -1,4 +1,5 @@
-"""Reading (query, document) pairs from CSV (any encoding), JSONL or parquet, in chunks.
+"""Reading (query, document) pairs from CSV (any encoding), JSONL or parquet, in chunks; CSV
+and JSONL also gzip-, bz2- or xz-compressed or as the one file of a zip archive.
 
 Every problem names the file, the row and the column: a missing column, an empty file,
 bytes that are not in the stated encoding.
@@ -6,16 +7,23 @@ bytes that are not in the stated encoding.
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import contextlib
 import csv
 import functools
+import gzip
 import io
 import json
 import logging
+import lzma
 import re
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,6 +87,10 @@ DOC_WORDS = {"product", "item", "doc", "document", "passage", "article", "listin
 NOT_DOC_ID_WORDS = {"query", "search", "example", "pair", "row", "judge", "user", "session"}
 # Separators a file named .csv may use instead of commas.
 CSV_DELIMITERS = (",", "\t", ";", "|")
+# Compressed files are read as they are, by suffix (Kaggle hands out .csv.zip, TREC and MS MARCO
+# .tsv.gz); a zip archive holds one data file.
+DECOMPRESSORS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+COMPRESSIONS = (*DECOMPRESSORS, ".zip")
 log = logging.getLogger(__name__)
 
 
@@ -132,15 +144,79 @@ class ReadStats:
 
 
 def file_format(path: Path) -> str:
-    suffixes = [suffix.lower() for suffix in path.suffixes]
-    for suffix in reversed(suffixes):
+    """``csv``, ``tsv``, ``jsonl`` or ``parquet``, from the name (of a compressed file: the name
+    without the compression's suffix; of a zip archive: the name of the file it holds)."""
+    compression = _compression(path)
+    name = Path(_zip_member(path) if compression == ".zip" else path.stem if compression else path.name)
+    for suffix in reversed([suffix.lower() for suffix in name.suffixes]):
         if suffix in (".csv", ".tsv"):
-            return suffix[1:]
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            return "jsonl"
-        if suffix in (".parquet", ".pq"):
-            return "parquet"
-    raise DataError(f"{path}: cannot tell the format from the name; use .csv, .tsv, .jsonl or .parquet")
+            fmt = suffix[1:]
+        elif suffix in (".jsonl", ".ndjson", ".json"):
+            fmt = "jsonl"
+        elif suffix in (".parquet", ".pq"):
+            fmt = "parquet"
+        else:
+            continue
+        if compression and fmt == "parquet":
+            raise DataError(f"{path}: parquet is compressed inside; give the .parquet file itself")
+        return fmt
+    raise DataError(
+        f"{path}: cannot tell the format from the name; use .csv, .tsv, .jsonl or .parquet "
+        f"(CSV and JSONL may end in {', '.join(COMPRESSIONS)})"
+    )
+
+
+def _compression(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return suffix if suffix in COMPRESSIONS else None
+
+
+def _zip_member(path: Path) -> str:
+    """The name of the one data file a zip archive holds."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [
+                info.filename for info in archive.infolist()
+                if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+            ]  # fmt: skip
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DataError(f"{path}: not a readable zip archive: {error}") from None
+    if len(names) != 1:
+        raise DataError(
+            f"{path}: a zip archive must hold one data file, not {len(names)} "
+            f"({', '.join(names[:5]) or 'none'}); unpack it and give the file"
+        )
+    return names[0]
+
+
+@contextlib.contextmanager
+def _open_binary(path: Path) -> Iterator[BinaryIO]:
+    """The file's bytes, decompressed; a corrupt or truncated archive is a ``DataError``."""
+    compression = _compression(path)
+    if compression is None:
+        with path.open("rb") as file:
+            yield file
+        return
+    corrupt = f"{path}: not a readable {compression.lstrip('.')} file (truncated or corrupt?)"
+    try:
+        if compression == ".zip":
+            with zipfile.ZipFile(path) as archive, archive.open(_zip_member(path)) as file:
+                yield file
+        else:
+            with DECOMPRESSORS[compression](path, "rb") as file:
+                yield file
+    except (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, zipfile.BadZipFile) as error:
+        raise DataError(f"{corrupt}: {error}") from None
+    except OSError as error:
+        if "Invalid data stream" not in str(error):  # bz2's word for corrupt data
+            raise
+        raise DataError(f"{corrupt}: {error}") from None
+
+
+@contextlib.contextmanager
+def _open_text(path: Path, encoding: str) -> Iterator[io.TextIOWrapper]:
+    with _open_binary(path) as file, io.TextIOWrapper(file, encoding, errors="replace", newline="") as text:
+        yield text
 
 
 def read_pairs(
@@ -217,22 +293,29 @@ def _raw_batches(
             chunk_rows, columns=[n for n in names if wanted is None or n in wanted]
         )
         return
-    if fmt == "jsonl":
-        if encoding.replace("-", "").lower() not in ("utf8", "ascii"):
-            raise DataError(f"{path}: JSONL must be UTF-8, not {encoding}")
-        reader = pa_json.open_json(path, read_options=pa_json.ReadOptions(block_size=1 << 22))
-    else:
-        header = _csv_header(path, encoding)
-        types = {name: pa.string() for name in header if wanted is None or name in wanted}
-        reader = pa_csv.open_csv(
-            path,
-            read_options=pa_csv.ReadOptions(encoding=encoding, block_size=1 << 22),
-            parse_options=pa_csv.ParseOptions(delimiter=_delimiter(path, encoding), newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(column_types=types, include_columns=list(types) or None),
-        )
-    for batch in reader:
-        for start in range(0, batch.num_rows, chunk_rows):
-            yield batch.slice(start, chunk_rows)
+    with contextlib.ExitStack() as stack:
+        # Arrow reads a plain file itself; a compressed one through Python's decompressor.
+        source = stack.enter_context(_open_binary(path)) if _compression(path) else path
+        if fmt == "jsonl":
+            if encoding.replace("-", "").lower() not in ("utf8", "ascii"):
+                raise DataError(f"{path}: JSONL must be UTF-8, not {encoding}")
+            reader = pa_json.open_json(source, read_options=pa_json.ReadOptions(block_size=1 << 22))
+        else:
+            header = _csv_header(path, encoding)
+            types = {name: pa.string() for name in header if wanted is None or name in wanted}
+            reader = pa_csv.open_csv(
+                source,
+                read_options=pa_csv.ReadOptions(encoding=encoding, block_size=1 << 22),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=_delimiter(path, encoding), newlines_in_values=True
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=types, include_columns=list(types) or None
+                ),
+            )
+        for batch in reader:
+            for start in range(0, batch.num_rows, chunk_rows):
+                yield batch.slice(start, chunk_rows)
 
 
 def resolve_encoding(path: str | Path, encoding: str) -> str:
@@ -256,7 +339,7 @@ def resolve_encoding(path: str | Path, encoding: str) -> str:
 def _detected_encoding(path: Path, size: int, modified: int) -> str:
     # size and modified are part of the cache key: a file rewritten in place is looked at again.
     decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as file:
+    with _open_binary(path) as file:
         try:
             while chunk := file.read(1 << 24):
                 decoder.decode(chunk)
@@ -276,7 +359,7 @@ def read_header(path: str | Path, encoding: str = "auto") -> list[str] | None:
             return None
         if file_format(path) != "jsonl":
             return _header(path, resolve_encoding(path, encoding))
-        with path.open(encoding="utf-8", errors="replace") as file:
+        with _open_text(path, "utf-8") as file:
             first = next((line for line in file if line.strip()), "")
         record = json.loads(first)
     except (DataError, ValueError):
@@ -359,7 +442,7 @@ def _check_columns(path: Path, names: list[str] | None, columns: Columns) -> Non
 
 
 def _csv_header(path: Path, encoding: str) -> list[str]:
-    with path.open(encoding=encoding, errors="replace", newline="") as file:
+    with _open_text(path, encoding) as file:
         header = next(csv.reader(file, delimiter=_delimiter(path, encoding)), None)
     if not header:
         raise DataError(f"{path}: the file has no header row")
@@ -372,7 +455,7 @@ def _delimiter(path: Path, encoding: str) -> str:
     (tab-separated files named .csv are common, e.g. Wayfair's WANDS)."""
     if file_format(path) == "tsv":
         return "\t"
-    with path.open(encoding=encoding, errors="replace", newline="") as file:
+    with _open_text(path, encoding) as file:
         first_line = file.readline()
     counts = {delimiter: first_line.count(delimiter) for delimiter in CSV_DELIMITERS}
     if counts[","] or not any(counts.values()):
@@ -502,7 +585,8 @@ def _is_number(text: str) -> bool:
 def _locate_bad_text(path: Path, encoding: str) -> str:
     """Finds the first bytes that are not ``encoding`` and names their row and column."""
     fmt = file_format(path)
-    data = path.read_bytes()
+    with _open_binary(path) as file:
+        data = file.read()
     try:
         data.decode(encoding)
         return f"{path}: text that is not valid {encoding}"

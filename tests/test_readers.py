@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import argparse
+import bz2
+import gzip
 import json
+import lzma
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -244,6 +248,43 @@ def test_jsonl_parquet_and_tsv_read_the_same(tmp_path: Path) -> None:
     for path in (jsonl, parquet, tsv):
         assert read_all(path) == expected, path.name
         assert count_rows(path) == len(ROWS)
+
+
+def test_compressed_and_zipped_files_read_as_their_contents(tmp_path: Path) -> None:
+    plain = write_csv(tmp_path / "pairs.csv", ROWS, encoding="latin-1")
+    expected = read_all(plain, encoding="auto")
+    jsonl = tmp_path / "pairs.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    paths = []
+    for opener, suffix in ((gzip.open, ".gz"), (bz2.open, ".bz2"), (lzma.open, ".xz")):
+        for source in (plain, jsonl):
+            paths.append(source.with_name(source.name + suffix))
+            with opener(paths[-1], "wb") as file:
+                file.write(source.read_bytes())
+    paths.append(tmp_path / "train.csv.zip")  # Kaggle's layout
+    with zipfile.ZipFile(paths[-1], "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(plain, "train.csv")
+    for path in paths:
+        assert read_all(path, encoding="auto") == expected, path.name
+        assert count_rows(path, "auto") == len(ROWS) and read_header(path) == list(ROWS[0]), path.name
+
+
+def test_broken_or_ambiguous_archives_are_named(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "pairs.csv", ROWS * 200)
+    truncated = tmp_path / "pairs.csv.gz"
+    truncated.write_bytes(gzip.compress(source.read_bytes())[:-100])
+    with pytest.raises(DataError, match=r"pairs\.csv\.gz: not a readable gz file \(truncated or corrupt\?\)"):
+        read_all(truncated, encoding="utf-8")
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.write(source, "train.csv")
+        archive.write(source, "test.csv")
+    with pytest.raises(DataError, match=r"must hold one data file, not 2 \(train\.csv, test\.csv\)"):
+        read_all(two)
+    parquet = tmp_path / "pairs.parquet.gz"
+    parquet.write_bytes(b"x")
+    with pytest.raises(DataError, match="parquet is compressed inside"):
+        read_all(parquet)
 
 
 def test_pair_ids_from_a_column_and_chunking(tmp_path: Path) -> None:
