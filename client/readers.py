@@ -61,20 +61,24 @@ KNOWN_COLUMNS = {
     "query": ("query", "search_term", "search_query", "query_text", "query_string", "user_query",
               "searchterm", "keywords", "keyword", "question", "q"),
     "document": ("document", "product_title", "product_name", "title", "item_title", "item_name", "passage",
-                 "doc", "text", "content", "name", "product_text", "item_text", "description"),
+                 "doc", "text", "content", "name", "product_text", "item_text", "description", "sentence",
+                 "answer", "response", "snippet", "body"),
     "doc_id": ("doc_id", "document_id", "product_uid", "product_id", "item_id", "sku", "asin", "docid",
                "passage_id", "pid", "corpus_id"),
     "label": ("label", "relevance", "grade", "esci_label", "relevance_label", "relevance_score",
-              "relevance_grade", "judgement", "judgment", "rating", "gain"),
+              "relevance_grade", "judgement", "judgment", "rating", "gain", "rel", "relevant", "is_relevant",
+              "target"),
 }  # fmt: skip
 # Where no column has a usual name: words of a name that mark its role, tried in this order
 # ("median_relevance", "productTitle", "listing_sku").
 ROLE_WORDS = {
     "query": ("query", "search", "question", "keyword", "keywords", "queries"),
-    "document": ("title", "name", "document", "doc", "passage", "text", "content", "description"),
+    "document": ("title", "name", "document", "doc", "passage", "text", "content", "description", "sentence",
+                 "answer", "snippet", "body", "paragraph"),
     "doc_id": ("id", "uid", "sku", "asin", "docid"),
-    "label": ("relevance", "relevancy", "label", "grade", "judgement", "judgment", "rating", "gain", "score"),
-}
+    "label": ("relevance", "relevancy", "relevant", "label", "grade", "judgement", "judgment", "rating",
+              "gain", "score"),
+}  # fmt: skip
 # Words that mark a column as something else: a statistic of the grades ("relevance_variance"), an
 # id of a text column ("query_id"), a category, or another model's score.
 NOT_ROLE_WORDS = {
@@ -385,13 +389,24 @@ def find_columns(
     free = [name for name in names if name not in taken]
     found: dict[str, str | None] = {}
     for role in roles:
-        usual = (by_usual_name[usual] for usual in KNOWN_COLUMNS[role] if usual in by_usual_name)
+        usual = [by_usual_name[usual] for usual in KNOWN_COLUMNS[role] if usual in by_usual_name]
+        if role == "doc_id" and found.get("document"):
+            usual = _ids_named_for(found["document"], by_usual_name) + usual
         found[role] = next((name for name in usual if name in free and name not in found.values()), None)
     for role in roles:
         if found[role] is None:
             open_names = [name for name in free if name not in found.values()]
             found[role] = _named_by_words(open_names, role)
     return found
+
+
+def _ids_named_for(document: str, by_usual_name: dict[str, str]) -> list[str]:
+    """Columns named as the id of the document column: ``SentenceID`` for ``Sentence`` (WikiQA,
+    whose ``DocumentID`` is the article's), ``product_id`` for ``product_title``."""
+    name = _usual_name(document)
+    stems = (name, name.rsplit("_", 1)[0]) if "_" in name else (name,)
+    ids = (f"{stem}{tail}" for stem in stems for tail in ("_id", "_uid", "id"))
+    return [by_usual_name[id_name] for id_name in ids if id_name in by_usual_name]
 
 
 def _usual_name(name: str) -> str:

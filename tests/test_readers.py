@@ -109,6 +109,14 @@ def test_columns_are_found_by_their_usual_names(tmp_path: Path) -> None:
         "query": "Search Query", "document": "Product-Name", "doc_id": "productUID"
     }  # fmt: skip
     assert find_columns(["Q", "Search Query"], ("label",)) == {"label": None}
+    # WikiQA: the answer sentence is the document, and its id is SentenceID, not the article's.
+    wikiqa = ["QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence", "Label"]
+    assert find_columns(wikiqa, tuple(KNOWN_COLUMNS)) == {
+        "query": "Question", "document": "Sentence", "doc_id": "SentenceID", "label": "Label"
+    }  # fmt: skip
+    assert find_columns(["q", "doc", "rel"], ("query", "document", "label")) == {
+        "query": "q", "document": "doc", "label": "rel"
+    }  # fmt: skip
     jsonl = tmp_path / "pairs.jsonl"
     jsonl.write_text(json.dumps({"question": "drill", "passage": "DEWALT Drill"}) + "\n")
     assert read_header(jsonl) == ["question", "passage"]
