@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -116,10 +117,10 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
 def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
     tiny_encoder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Laid out like Kaggle's CrowdFlower search relevance: the grade is a median of 1-4 beside
-    # its variance, and no column has a usual grade's name.
-    data = tmp_path / "crowdflower.csv"
-    with data.open("w", newline="") as file:
+    # Laid out like Kaggle's CrowdFlower search relevance, zipped as Kaggle hands it out: the
+    # grade is a median of 1-4 beside its variance, and no column has a usual grade's name.
+    csv_file = tmp_path / "train.csv"
+    with csv_file.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["id", "query", "product_title", "product_description", "median_relevance",
                          "relevance_variance"])  # fmt: skip
@@ -128,7 +129,10 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
             # Some titles run past the served teacher's limit on text: cut, not refused mid-study.
             title = row["product_title"] + (" with accessories" * 600 if number % 10 == 0 else "")
             writer.writerow([number, row["search_term"], title, "", grade, 0.5 * (number % 3)])
-    rows = len(data.read_text().splitlines()) - 1
+    rows = len(csv_file.read_text().splitlines()) - 1
+    data = tmp_path / "train.csv.zip"
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(csv_file, "train.csv")
     out = tmp_path / "study"
     command = [
         "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--curve", "",
