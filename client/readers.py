@@ -573,13 +573,15 @@ class _Grades:
 
 
 def _as_numbers(raw: pa.Array) -> pa.Array | None:
-    """The grades as numbers (blank ones null), or None where some are not numbers."""
+    """The grades as numbers (blank ones null; a decimal comma, ``2,5``, read as a point, as
+    European spreadsheets write it), or None where some are not numbers."""
     try:
         return pc.cast(raw, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
+    text = pc.utf8_trim_whitespace(pc.cast(raw, pa.string()))
+    text = pc.replace_substring_regex(text, r"^([+-]?\d*),(\d+)$", r"\1.\2")
     try:
-        text = pc.utf8_trim_whitespace(pc.cast(raw, pa.string()))
         return pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None

@@ -197,6 +197,13 @@ def test_blank_grades_are_missing_not_errors(tmp_path: Path) -> None:
     assert [row["label"] for row in read_all(path)] == [3.0, None]
 
 
+def test_decimal_commas_are_read_as_decimal_points(tmp_path: Path) -> None:
+    # A European spreadsheet's export: semicolons between columns, commas in numbers.
+    rows = [ROWS[0], {**ROWS[1], "grade": "2,33"}, {**ROWS[3], "grade": ",5"}]
+    path = write_csv(tmp_path / "pairs.csv", rows, delimiter=";")
+    assert [row["label"] for row in read_all(path)] == [3.0, 2.33, 0.5]
+
+
 def grades(path: Path, **columns) -> list[float | None]:
     return [row["label"] for row in read_all(path, Columns(query="q", docs=("d",), label="g", **columns))]
 
