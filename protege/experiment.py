@@ -39,8 +39,8 @@ STUDENTS = ("student_unfiltered", "student_filtered", "student_gold")
 TEACHER_BACKENDS = ("cross-encoder", "llm-judge")
 # Settings a study records that studies written before them lack, with the value those had.
 SETTINGS_ADDED_LATER = {"teacher_backend": "cross-encoder", "max_rows": None}
-# A full study reads at most this many graded rows (Home Depot has 74,067): more take whole
-# queries in hash order, so a file of millions of rows still gives a study of hours, not days.
+# A full study reads at most this many graded rows (Home Depot has 74,067): more take queries in
+# hash order (see _rows_within), so a file of millions of rows still gives a study of hours, not days.
 MAX_ROWS = 80_000
 # Queries a cut file keeps where it has them, each with fewer judged documents if need be, so
 # its test set keeps enough queries to compare models on.
@@ -143,7 +143,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--max-rows",
         type=int,
         default=MAX_ROWS,
-        help=f"graded rows read at most, whole queries in hash order (default {MAX_ROWS:,}; 0: all)",
+        help=f"graded rows read at most, queries in hash order, fewer documents each where a file has "
+        f"few queries (default {MAX_ROWS:,}; 0: all)",
     )
     parser.set_defaults(run=run)
 
