@@ -101,25 +101,50 @@ def label_map(text: str) -> dict[str, float]:
 
 def columns_from_args(args: argparse.Namespace, *, gold: bool = False):
     """The column mapping for ``args.data``: the columns given, the others found in the file's
-    header by their usual names or the words of their names (``readers.find_columns``; the gold
-    grade only where the command needs one), logged so a user sees what was read as what."""
-    from .readers import Columns, find_columns, read_header
+    header by their usual names or the words of their names (``readers.find_columns``), and those
+    still open by the values of the file's first rows (``readers.find_columns_by_content``; the
+    gold grade only where the command needs one), logged so a user sees what was read as what."""
+    from .readers import (
+        Columns,
+        DataError,
+        find_columns,
+        find_columns_by_content,
+        is_number,
+        read_header,
+        sample_rows,
+    )
 
     header = read_header(args.data, args.encoding) or []
     given = {
         "query": args.query_col, "document": args.doc_col, "doc_id": args.doc_id_col, "label": args.label_col
     }  # fmt: skip
-    taken = (args.id_col, args.query_col, *(args.doc_col or []), args.doc_id_col, args.label_col)
+    taken = tuple(
+        name for name in (args.id_col, args.query_col, *(args.doc_col or []), args.doc_id_col, args.label_col)
+        if name
+    )  # fmt: skip
     found = find_columns(
-        header,
-        tuple(role for role, name in given.items() if not name and (role != "label" or gold)),
-        taken=tuple(name for name in taken if name),
+        header, tuple(role for role, name in given.items() if not name and (role != "label" or gold)), taken
     )
     if found:
         log.info(
             "%s: columns found by name: %s", args.data,
             ", ".join(f"{role}={name or '(none)'}" for role, name in found.items()),
         )  # fmt: skip
+    # A doc id is optional, and no value tells one apart from other ids.
+    unnamed = tuple(role for role, name in found.items() if name is None and role != "doc_id")
+    if unnamed and header:
+        if any(is_number(name) for name in header):
+            raise DataError(
+                f"{args.data}: the first row ({', '.join(header[:6])}) looks like data, not column names; "
+                "protege reads the first row as the header: add one (e.g. query, document, label)"
+            )
+        named = tuple(name for name in found.values() if name)
+        by_content = find_columns_by_content(sample_rows(args.data, args.encoding), unnamed, taken + named)
+        log.info(
+            "%s: columns found by their values: %s (else name them: --query-col, --doc-col, --label-col)",
+            args.data, ", ".join(f"{role}={name or '(none)'}" for role, name in by_content.items()),
+        )  # fmt: skip
+        found |= {role: name for role, name in by_content.items() if name}
     return Columns(
         query=args.query_col or found.get("query") or "query",
         docs=tuple(args.doc_col or [found.get("document") or "document"]),

@@ -86,6 +86,11 @@ NOT_ROLE_WORDS = {
     "num", "number", "length", "len", "locale", "language", "lang", "url", "date", "time", "split", "class",
     "category", "type", "brand", "pred", "predicted", "prediction", "model", "bm25", "teacher", "student",
 }  # fmt: skip
+# Where no name tells a role (other words, another language, "col_3"): how many rows of a file
+# are looked at, and the most distinct values a grade column holds there (Home Depot's rater
+# means: 13; ids, prices and counts have more).
+SAMPLE_ROWS = 20_000
+MAX_GRADES = 20
 # A doc id's name also says what it identifies, and not a query, pair or person.
 DOC_WORDS = {"product", "item", "doc", "document", "passage", "article", "listing", "offer", "sku", "asin"}
 NOT_DOC_ID_WORDS = {"query", "search", "example", "pair", "row", "judge", "user", "session"}
@@ -400,6 +405,82 @@ def find_columns(
     return found
 
 
+def find_columns_by_content(
+    sample: pa.Table, roles: tuple[str, ...], taken: tuple[str, ...] = ()
+) -> dict[str, str | None]:
+    """For columns whose names say nothing: the column of ``sample`` (some rows of the file) that
+    plays each of ``roles`` by its values. The grade ("label") is the one column of grade words, or
+    else the one of at most ``MAX_GRADES`` distinct numbers, some repeated (not an id); the
+    document is the text column with the longest values; the query is the text column left whose
+    values repeat most (a query is judged against several documents), the leftmost on a tie.
+    Columns named as ids, counts or categories (``NOT_ROLE_WORDS``) and those in ``taken`` play
+    none; an undecided role is None.
+
+    Example::
+
+        sample = pa.table({"consulta": ["taladro", "taladro", "broca"],
+                           "titulo": ["Taladro DEWALT 20V", "Broca 6 mm", "Broca HSS"],
+                           "relevancia": ["3", "1", "3"]})
+        find_columns_by_content(sample, ("query", "document", "label"))
+        # {'query': 'consulta', 'document': 'titulo', 'label': 'relevancia'}
+    """
+    profiles = {
+        name: _profile(sample[name]) for name in sample.column_names
+        if name not in taken and not _words(name) & NOT_ROLE_WORDS
+    }  # fmt: skip
+    found: dict[str, str | None] = dict.fromkeys(roles)
+    if "label" in roles:
+        grades = [name for name, kind in profiles.items() if kind[0] == "grade words"] or [
+            name for name, kind in profiles.items()
+            if kind[0] == "numbers" and 2 <= kind[1] <= MAX_GRADES and kind[1] < kind[3]
+        ]  # fmt: skip
+        if len(grades) > 1:
+            log.warning("columns %s could each be the grade: name it with --label-col", ", ".join(grades))
+        found["label"] = grades[0] if len(grades) == 1 else None
+    texts = [name for name, kind in profiles.items() if kind[0] == "text" and kind[1] > 1]
+    if "document" in roles and texts:
+        found["document"] = max(texts, key=lambda name: profiles[name][2])
+    rest = [name for name in texts if name != found.get("document")]
+    if "query" in roles and rest:
+        found["query"] = min(rest, key=lambda name: profiles[name][1] / profiles[name][3])
+    return found
+
+
+def _profile(values: pa.ChunkedArray) -> tuple[str, int, float, int]:
+    """What a column holds (``text``, ``numbers``, ``grade words`` or ``other``), its distinct
+    values, their mean length and how many are not blank."""
+    try:
+        text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested JSON values
+        return "other", 0, 0.0, 0
+    text = text.filter(pc.greater(pc.utf8_length(pc.fill_null(text, "")), 0))
+    if not len(text):
+        return "other", 0, 0.0, 0
+    distinct = pc.unique(text)
+    if _as_numbers(text.combine_chunks()) is not None:
+        kind = "numbers"
+    elif any(set(pc.utf8_lower(distinct).to_pylist()) <= set(scale) for scale in KNOWN_GRADE_SCALES):
+        kind = "grade words"
+    else:
+        kind = "text"
+    return kind, len(distinct), pc.mean(pc.utf8_length(text)).as_py(), len(text)
+
+
+def sample_rows(path: str | Path, encoding: str = "auto", rows: int = SAMPLE_ROWS) -> pa.Table:
+    """The file's first ``rows`` data rows, all columns as they are read (CSV: text)."""
+    path = Path(path)
+    batches, taken = [], 0
+    with contextlib.closing(_raw_batches(path, resolve_encoding(path, encoding), rows, None)) as reader:
+        for batch in reader:
+            batches.append(batch.slice(0, rows - taken))
+            taken += batches[-1].num_rows
+            if taken >= rows:
+                break
+    if not batches:
+        raise DataError(f"{path}: no data rows")
+    return pa.Table.from_batches(batches)
+
+
 def _ids_named_for(document: str, by_usual_name: dict[str, str]) -> list[str]:
     """Columns named as the id of the document column: ``SentenceID`` for ``Sentence`` (WikiQA,
     whose ``DocumentID`` is the article's), ``product_id`` for ``product_title``."""
@@ -417,10 +498,16 @@ def _usual_name(name: str) -> str:
 def _named_by_words(names: list[str], role: str) -> str | None:
     for mark in ROLE_WORDS[role]:
         for name in names:
-            words = set(_usual_name(name).split("_"))
+            words = _words(name)
             if mark in words and _fits(role, words):
                 return name
     return None
+
+
+def _words(name: str) -> set[str]:
+    """The words of a column's name, numbered ones also without their number (``question1``)."""
+    words = set(_usual_name(name).split("_"))
+    return words | {word.rstrip("0123456789") for word in words if word[:1].isalpha()}
 
 
 def _fits(role: str, words: set[str]) -> bool:
@@ -548,9 +635,9 @@ class _Grades:
         for batch in _raw_batches(self.path, self.encoding, 1 << 16, [self.column]):
             values = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(batch.column(self.column), pa.string())))
             words.update(word for word in pc.unique(values).to_pylist() if word)
-        if any(_is_number(word) for word in words):  # a numeric column with a stray word
+        if any(is_number(word) for word in words):  # a numeric column with a stray word
             for index, value in enumerate(raw.to_pylist()):
-                if value not in (None, "") and not _is_number(value):
+                if value not in (None, "") and not is_number(value):
                     raise DataError(
                         f"{self.path}: data row {first_row + index + 1}, column {self.column!r}: "
                         f"{value!r} is not a number"
@@ -591,7 +678,7 @@ def _folded(mapping: dict[str, float]) -> dict[str, float]:
     return {str(word).strip().lower(): float(grade) for word, grade in mapping.items()}
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
         return True

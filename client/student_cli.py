@@ -222,7 +222,8 @@ def run_eval(args: argparse.Namespace) -> int:
     columns = columns_from_args(args, gold=True)
     if not columns.label:
         raise DataError(
-            f"{args.data}: eval needs gold grades, and no column has a grade's name: give --label-col"
+            f"{args.data}: eval needs gold grades, and no one column is named or looks like a grade: "
+            "give --label-col"
         )
     table = read_table(args.data, columns, encoding=args.encoding)
     queries, documents = table["query"].to_pylist(), table["document"].to_pylist()

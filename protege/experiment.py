@@ -184,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     columns = columns_from_args(args, gold=True)
     if not columns.label:
         raise ValueError(
-            f"{args.data}: an experiment needs gold grades and no column has a grade's name: give --label-col"
+            f"{args.data}: an experiment needs gold grades and no one column is named or looks like a grade: "
+            "give --label-col"
         )
     sizes = QUICK if args.quick else FULL
     if args.teacher_epochs is not None:

@@ -19,10 +19,12 @@ from protege.client.readers import (
     ReadStats,
     count_rows,
     find_columns,
+    find_columns_by_content,
     read_header,
     read_pairs,
     read_table,
     resolve_encoding,
+    sample_rows,
 )
 
 ROWS = [
@@ -143,6 +145,76 @@ def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() ->
     found = find_columns(["title", "title_text"], ("document", "query"))
     assert found == {"document": "title", "query": None}
     assert find_columns(["query", "search_text"], ("query",), taken=("query",)) == {"query": "search_text"}
+
+
+def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
+    sample = pa.table({
+        "id": ["1", "2", "3", "4", "5", "6"],
+        "consulta": ["taladro", "taladro", "taladro", "pintura", "pintura", "broca"],
+        "titulo": ["Taladro DEWALT 20V MAX", "Broca de 6 mm", "Taladro Bosch", "Pintura BEHR blanca",
+                   "Rodillo de pintura", "Juego de brocas HSS"],
+        "precio": ["19.99", "3.50", "89.00", "24.10", "7.25", "15.00"],
+        "relevancia": ["3", "1,5", "2.67", "3", "2", "3"],
+    })  # fmt: skip
+    roles = ("query", "document", "label")
+    # The grade has few distinct numbers (a price has one per product, an id one per row); the
+    # document has the longest texts; the query is the text left, which repeats.
+    assert find_columns_by_content(sample, roles) == {
+        "query": "consulta", "document": "titulo", "label": "relevancia"
+    }  # fmt: skip
+    assert find_columns_by_content(sample, roles, taken=("titulo",))["document"] == "consulta"
+    # Grade words come before numbers; two columns of few numbers leave the grade undecided.
+    votes = pa.array(["3", "3", "5", "4", "3", "5"])
+    assert find_columns_by_content(
+        sample.append_column("etiqueta", pa.array(["Exact", "Irrelevant", "Partial"] * 2)).append_column(
+            "votos", votes
+        ),
+        ("label",),
+    ) == {"label": "etiqueta"}  # fmt: skip
+    assert find_columns_by_content(sample.append_column("votos", votes), ("label",)) == {"label": None}
+    # Named as a count or an id, a column of few numbers is not the grade.
+    assert find_columns_by_content(sample.append_column("judge_count", votes), ("label",)) == {
+        "label": "relevancia"
+    }  # fmt: skip
+    # Numbered names keep their words: Quora-style question pairs.
+    assert find_columns(["qid1", "question1", "question2", "is_duplicate"], ("query", "document")) == {
+        "query": "question1", "document": None
+    }  # fmt: skip
+
+
+def test_the_command_line_finds_unnamed_columns_by_their_values_and_refuses_a_headerless_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from protege.client.cli import columns_from_args
+
+    from protege.cli import build_parser
+
+    judged = [
+        ("电钻", "博世 电钻 18V 锂电池套装", "3"),
+        ("电钻", "钻头 6 毫米", "1"),
+        ("油漆", "白色 内墙 乳胶漆", "2.5"),
+    ]
+    rows = [
+        {"编号": str(number), "搜索词": query, "商品标题": title, "评分": grade}
+        for number, (query, title, grade) in enumerate(judged * 2)
+    ]
+    path = write_csv(tmp_path / "相关性.tsv", rows, delimiter="\t")
+    assert len(sample_rows(path, rows=4)) == 4
+    parser = build_parser()
+    with caplog.at_level("INFO"):
+        columns = columns_from_args(
+            parser.parse_args(["eval", "--data", str(path), "--model", "m"]), gold=True
+        )
+    assert (columns.query, columns.docs, columns.label) == ("搜索词", ("商品标题",), "评分")
+    assert "columns found by their values: query=搜索词, document=商品标题, label=评分" in caplog.text
+    assert read_table(path, columns)["label"].to_pylist() == [3.0, 1.0, 2.5] * 2
+    # A qrels-style file without a header row: its first row would be read as the column names.
+    headerless = tmp_path / "qrels.tsv"
+    headerless.write_text("1\tcordless drill\tDEWALT Drill\t3\n2\tangle bracket\tSimpson Bracket\t2\n")
+    with pytest.raises(
+        DataError, match=r"qrels.tsv: the first row \(1, cordless drill, .*\) looks like data"
+    ):
+        columns_from_args(parser.parse_args(["eval", "--data", str(headerless), "--model", "m"]), gold=True)
 
 
 def test_the_command_line_names_columns_it_is_not_given(
