@@ -85,8 +85,13 @@ def test_eval_command_scores_a_model_and_the_same_model_served_alike(
     # With no column options, q, title and grade are found by name: the same figures.
     assert main(["eval", "--data", str(data), "--model", str(tiny_cross_encoder)]) == 0
     assert json.loads(capsys.readouterr().out)["ndcg@10"] == pytest.approx(metrics[0]["ndcg@10"])
-    # No column named like gold grades: a clear refusal, exit code 2.
+    # A grade under a name no list holds is found by its values (few numbers, repeated).
+    stars = tmp_path / "stars.csv"
+    stars.write_text(data.read_text().replace("grade", "stars"))
+    assert main(["eval", "--data", str(stars), "--model", str(tiny_cross_encoder)]) == 0
+    assert json.loads(capsys.readouterr().out)["ndcg@10"] == pytest.approx(metrics[0]["ndcg@10"])
+    # No column that is or looks like a gold grade: a clear refusal, exit code 2.
     ungraded = tmp_path / "ungraded.csv"
-    ungraded.write_text(data.read_text().replace("grade", "stars"))
+    ungraded.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in data.read_text().splitlines()))
     assert main(["eval", "--data", str(ungraded), "--model", "x"]) == 2
     assert "ungraded.csv: eval needs gold grades" in capsys.readouterr().err
