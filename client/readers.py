@@ -412,7 +412,8 @@ def find_columns_by_content(
     plays each of ``roles`` by its values. The grade ("label") is the one column of grade words, or
     else the one of at most ``MAX_GRADES`` distinct numbers, some repeated (not an id); the
     document is the text column with the longest values; the query is the text column left whose
-    values repeat most (a query is judged against several documents), the leftmost on a tie.
+    values repeat most (a query is judged against several documents) without being a category of a
+    few values, the leftmost on a tie.
     Columns named as ids, counts or categories (``NOT_ROLE_WORDS``) and those in ``taken`` play
     none; an undecided role is None.
 
@@ -440,7 +441,11 @@ def find_columns_by_content(
     texts = [name for name, kind in profiles.items() if kind[0] == "text" and kind[1] > 1]
     if "document" in roles and texts:
         found["document"] = max(texts, key=lambda name: profiles[name][2])
-    rest = [name for name in texts if name != found.get("document")]
+    # A query column has many values; one of a handful ("train"/"test", a locale) is a category.
+    rest = [
+        name for name in texts
+        if name != found.get("document") and profiles[name][1] > min(MAX_GRADES, profiles[name][3] // 10)
+    ]  # fmt: skip
     if "query" in roles and rest:
         found["query"] = min(rest, key=lambda name: profiles[name][1] / profiles[name][3])
     return found

@@ -176,6 +176,13 @@ def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
     assert find_columns_by_content(sample.append_column("judge_count", votes), ("label",)) == {
         "label": "relevancia"
     }  # fmt: skip
+    # The query repeats, but a category of a few values (a split, a locale) is not one.
+    many = pa.table({
+        "division": ["train", "test"] * 30,
+        "consulta": [f"consulta {number // 2}" for number in range(60)],
+        "titulo": [f"producto largo numero {number}" for number in range(60)],
+    })  # fmt: skip
+    assert find_columns_by_content(many, ("query", "document")) == {"query": "consulta", "document": "titulo"}
     # Numbered names keep their words: Quora-style question pairs.
     assert find_columns(["qid1", "question1", "question2", "is_duplicate"], ("query", "document")) == {
         "query": "question1", "document": None
