@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -431,36 +431,40 @@ def find_columns_by_content(
     }  # fmt: skip
     found: dict[str, str | None] = dict.fromkeys(roles)
     if "label" in roles:
-        grades = [name for name, kind in profiles.items() if kind[0] == "grade words"] or [
-            name for name, kind in profiles.items()
-            if kind[0] == "numbers" and 2 <= kind[1] <= MAX_GRADES and kind[1] < kind[3]
+        grades = [name for name, column in profiles.items() if column.kind == "grade words"] or [
+            name for name, column in profiles.items()
+            if column.kind == "numbers" and 2 <= column.distinct <= min(MAX_GRADES, column.values - 1)
         ]  # fmt: skip
         if len(grades) > 1:
             log.warning("columns %s could each be the grade: name it with --label-col", ", ".join(grades))
         found["label"] = grades[0] if len(grades) == 1 else None
-    texts = [name for name, kind in profiles.items() if kind[0] == "text" and kind[1] > 1]
-    if "document" in roles and texts:
-        found["document"] = max(texts, key=lambda name: profiles[name][2])
+    texts = [name for name, column in profiles.items() if column.kind == "text" and column.distinct > 1]
     # A query column has many values; one of a handful ("train"/"test", a locale) is a category.
-    rest = [
-        name for name in texts
-        if name != found.get("document") and profiles[name][1] > min(MAX_GRADES, profiles[name][3] // 10)
-    ]  # fmt: skip
+    many = {name for name in texts if profiles[name].distinct > min(MAX_GRADES, profiles[name].values // 10)}
+    if "document" in roles and texts:
+        found["document"] = max(texts, key=lambda name: profiles[name].mean_length)
+    rest = [name for name in texts if name in many and name != found.get("document")]
     if "query" in roles and rest:
-        found["query"] = min(rest, key=lambda name: profiles[name][1] / profiles[name][3])
+        found["query"] = min(rest, key=lambda name: profiles[name].distinct / profiles[name].values)
     return found
 
 
-def _profile(values: pa.ChunkedArray) -> tuple[str, int, float, int]:
-    """What a column holds (``text``, ``numbers``, ``grade words`` or ``other``), its distinct
-    values, their mean length and how many are not blank."""
+class _Profile(NamedTuple):
+    kind: str  # text, numbers, grade words or other
+    distinct: int  # distinct values
+    mean_length: float  # in characters
+    values: int  # values that are not blank
+
+
+def _profile(values: pa.ChunkedArray) -> _Profile:
+    """What a column of the sample holds."""
     try:
         text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested JSON values
-        return "other", 0, 0.0, 0
+        return _Profile("other", 0, 0.0, 0)
     text = text.filter(pc.greater(pc.utf8_length(pc.fill_null(text, "")), 0))
     if not len(text):
-        return "other", 0, 0.0, 0
+        return _Profile("other", 0, 0.0, 0)
     distinct = pc.unique(text)
     if _as_numbers(text.combine_chunks()) is not None:
         kind = "numbers"
@@ -468,7 +472,7 @@ def _profile(values: pa.ChunkedArray) -> tuple[str, int, float, int]:
         kind = "grade words"
     else:
         kind = "text"
-    return kind, len(distinct), pc.mean(pc.utf8_length(text)).as_py(), len(text)
+    return _Profile(kind, len(distinct), pc.mean(pc.utf8_length(text)).as_py(), len(text))
 
 
 def sample_rows(path: str | Path, encoding: str = "auto", rows: int = SAMPLE_ROWS) -> pa.Table:
