@@ -468,7 +468,7 @@ def _profile(values: pa.ChunkedArray) -> _Profile:
     distinct = pc.unique(text)
     if _as_numbers(text.combine_chunks()) is not None:
         kind = "numbers"
-    elif any(set(pc.utf8_lower(distinct).to_pylist()) <= set(scale) for scale in KNOWN_GRADE_SCALES):
+    elif _grade_scale(set(pc.utf8_lower(distinct).to_pylist())) is not None:
         kind = "grade words"
     else:
         kind = "text"
@@ -651,14 +651,14 @@ class _Grades:
                         f"{self.path}: data row {first_row + index + 1}, column {self.column!r}: "
                         f"{value!r} is not a number"
                     )
-        for scale in KNOWN_GRADE_SCALES:
-            if words <= set(scale):
-                mapping = {word: float(rank) for rank, word in enumerate(scale)}
-                log.info(
-                    "%s: column %r holds grades as words, read as %s (--label-map to choose others)",
-                    self.path, self.column, ", ".join(f"{word}={rank:g}" for word, rank in mapping.items()),
-                )  # fmt: skip
-                return mapping
+        scale = _grade_scale(words)
+        if scale is not None:
+            mapping = {word: float(rank) for rank, word in enumerate(scale)}
+            log.info(
+                "%s: column %r holds grades as words, read as %s (--label-map to choose others)",
+                self.path, self.column, ", ".join(f"{word}={rank:g}" for word, rank in mapping.items()),
+            )  # fmt: skip
+            return mapping
         shown = sorted(words)[:8]
         example = ",".join(f"{word}={rank}" for rank, word in enumerate(reversed(shown)))
         raise DataError(
@@ -666,6 +666,11 @@ class _Grades:
             f"({', '.join(map(repr, shown))}{', ...' if len(words) > len(shown) else ''}); "
             f"give each its grade with --label-map, e.g. --label-map {example!r}"
         )
+
+
+def _grade_scale(words: set[str]) -> tuple[str, ...] | None:
+    """The first of ``KNOWN_GRADE_SCALES`` that holds every one of ``words`` (lower case)."""
+    return next((scale for scale in KNOWN_GRADE_SCALES if words <= set(scale)), None)
 
 
 def _as_numbers(raw: pa.Array) -> pa.Array | None:
