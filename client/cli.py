@@ -47,7 +47,11 @@ def connect(args: argparse.Namespace):
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data`` and the column mapping shared by every command that reads pairs."""
     parser.add_argument(
-        "--data", required=True, type=Path, help="CSV/TSV (any encoding), JSONL or parquet file"
+        "--data",
+        required=True,
+        type=data_path,
+        help="CSV/TSV (any encoding), JSONL or parquet file; or a folder of tables: the graded judgements "
+        "and those they refer to by id (queries, products), joined",
     )
     parser.add_argument(
         "--query-col", help="column of the query (default: found by its usual name, e.g. query, search_term)"
@@ -72,6 +76,20 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="text encoding of a CSV, e.g. latin-1 (default: UTF-8 if the file is UTF-8, else latin-1)",
     )
+
+
+def data_path(text: str) -> Path:
+    """``--data`` as the file to read: a folder of tables is joined (``joins.join_folder``)."""
+    path = Path(text)
+    if not path.is_dir():
+        return path
+    from .joins import join_folder
+    from .readers import DataError
+
+    try:
+        return join_folder(path)
+    except DataError as error:  # argparse would hide a ValueError's message
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_label_map_argument(parser: argparse.ArgumentParser) -> None:

@@ -390,7 +390,7 @@ def find_columns(
                      ("query", "document", "label"))
         # {'query': 'query', 'document': 'product_title', 'label': 'median_relevance'}
     """
-    by_usual_name = {_usual_name(name): name for name in names}
+    by_usual_name = {usual_name(name): name for name in names}
     free = [name for name in names if name not in taken]
     found: dict[str, str | None] = {}
     for role in roles:
@@ -493,13 +493,13 @@ def sample_rows(path: str | Path, encoding: str = "auto", rows: int = SAMPLE_ROW
 def _ids_named_for(document: str, by_usual_name: dict[str, str]) -> list[str]:
     """Columns named as the id of the document column: ``SentenceID`` for ``Sentence`` (WikiQA,
     whose ``DocumentID`` is the article's), ``product_id`` for ``product_title``."""
-    name = _usual_name(document)
+    name = usual_name(document)
     stems = (name, name.rsplit("_", 1)[0]) if "_" in name else (name,)
     ids = (f"{stem}{tail}" for stem in stems for tail in ("_id", "_uid", "id"))
     return [by_usual_name[id_name] for id_name in ids if id_name in by_usual_name]
 
 
-def _usual_name(name: str) -> str:
+def usual_name(name: str) -> str:
     split = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
     return re.sub(r"[\s.-]", "_", split).lower()
 
@@ -515,7 +515,7 @@ def _named_by_words(names: list[str], role: str) -> str | None:
 
 def _words(name: str) -> set[str]:
     """The words of a column's name, numbered ones also without their number (``question1``)."""
-    words = set(_usual_name(name).split("_"))
+    words = set(usual_name(name).split("_"))
     return words | {word.rstrip("0123456789") for word in words if word[:1].isalpha()}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from protege.proto import SERVICE_NAME
+
+from protege import cache_dir
 
 from .backends import Backend, load_backend
 from .cache import LabelCache
@@ -28,8 +29,7 @@ logger = logging.getLogger("protege.server")
 
 
 def default_cache_path() -> Path:
-    root = os.environ.get("PROTEGE_CACHE_DIR") or Path.home() / ".cache" / "protege"
-    return Path(root) / "labels.sqlite"
+    return cache_dir() / "labels.sqlite"
 
 
 @dataclass

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from protege.client.cli import columns_from_args
+from protege.client.joins import join_folder
+from protege.client.readers import DataError, read_table
+
+from protege.cli import build_parser, main
+
+
+def write_tsv(path: Path, header: str, *rows: str) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+@pytest.fixture
+def wands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A WANDS-style folder: tab-separated label, query and product files, plus two that add nothing."""
+    monkeypatch.setenv("PROTEGE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "wands"
+    folder.mkdir()
+    write_tsv(
+        folder / "label.csv", "id\tquery_id\tproduct_id\tlabel",
+        "0\t1\t11\tExact", "1\t0\t10\tPartial", "2\t1\t12\tIrrelevant", "3\t0\t99\tExact",
+        "4\t0\t11\tIrrelevant",
+    )  # fmt: skip
+    write_tsv(
+        folder / "query.csv",
+        "query_id\tquery\tquery_class",
+        "0\tceiling paint\tPaint",
+        "1\tcordless drill\tTools",
+    )
+    write_tsv(
+        folder / "product.csv", "product_id\tproduct_name\taverage_rating",
+        "10\tBEHR Ceiling Paint\t4.5", "11\tDEWALT 20V Drill\t4.8", "12\tSimpson Bracket\t3.9",
+    )  # fmt: skip
+    # Attributes repeat per product, and a second label file's columns are all in the first.
+    write_tsv(folder / "attributes.csv", "product_id\tname\tvalue", "11\tVoltage\t20", "11\tColour\tYellow")
+    write_tsv(folder / "label_copy.tsv", "id\tquery_id", "0\t1")
+    (folder / "dataset_info.json").write_text("{}")
+    return folder
+
+
+def test_a_folder_of_tables_is_joined_to_its_judgements_in_their_order(
+    wands: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        joined = join_folder(wands)
+    assert joined.parent == Path(os.environ["PROTEGE_CACHE_DIR"]) / "joined"
+    table = pq.read_table(joined)
+    # The products' average_rating is not taken for a grade: label.csv holds the judgements.
+    assert table.column_names == [
+        "id", "query_id", "product_id", "label", "product_name", "average_rating", "query", "query_class"
+    ]  # fmt: skip
+    assert table["id"].to_pylist() == ["0", "1", "2", "3", "4"]
+    drill, paint = "cordless drill", "ceiling paint"
+    assert table["query"].to_pylist() == [drill, paint, drill, paint, paint]
+    assert table["product_name"].to_pylist() == [
+        "DEWALT 20V Drill", "BEHR Ceiling Paint", "Simpson Bracket", None, "DEWALT 20V Drill"
+    ]  # fmt: skip
+    assert "attributes.csv: left out, its product_id repeat" in caplog.text
+    assert "label_copy.tsv: left out, it adds no column to label.csv" in caplog.text
+    assert "product.csv: 1 of 5 judgements have no row in it" in caplog.text
+    assert "joined label.csv + product.csv on product_id + query.csv on query_id: 5 rows" in caplog.text
+    # Joined once: the same files give the same file, unwritten; a changed file, a new join.
+    written = joined.stat().st_mtime_ns
+    assert join_folder(wands) == joined and joined.stat().st_mtime_ns == written
+    write_tsv(
+        wands / "query.csv", "query_id\tquery\tquery_class", "0\tceiling paint\tPaint", "1\tdrill\tTools"
+    )
+    rejoined = join_folder(wands)
+    assert rejoined != joined and pq.read_table(rejoined)["query"][0].as_py() == "drill"
+
+
+def test_every_data_command_takes_a_folder_of_tables_as_one_file(
+    wands: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        args = build_parser().parse_args(["eval", "--data", str(wands), "--model", "m"])
+        columns = columns_from_args(args, gold=True)
+    assert args.data.suffix == ".parquet"
+    assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
+        "query", ("product_name",), "product_id", "label"
+    )  # fmt: skip
+    table = read_table(args.data, columns)
+    # The judgement of a product the products file lacks has no document, and is skipped.
+    drill = "DEWALT 20V Drill"
+    assert table["document"].to_pylist() == [drill, "BEHR Ceiling Paint", "Simpson Bracket", drill]
+    assert table["label"].to_pylist() == [2.0, 1.0, 0.0, 0.0]
+
+
+def test_a_composite_key_and_ids_of_two_types_still_join(tmp_path: Path) -> None:
+    """ESCI-style: products keyed by (product_id, product_locale); ids numbers here, text there."""
+    pq.write_table(
+        pa.table({
+            "example_id": [0, 1, 2], "query": ["drill", "drill", "taladro"], "product_id": [7, 8, 7],
+            "product_locale": ["us", "us", "es"], "esci_label": ["E", "I", "S"],
+        }),
+        tmp_path / "examples.parquet",
+    )  # fmt: skip
+    pq.write_table(
+        pa.table({
+            "product_id": ["7", "8", "7"], "product_locale": ["us", "us", "es"],
+            "product_title": ["DEWALT Drill", "Paint Roller", "Taladro DEWALT"],
+        }),
+        tmp_path / "products.parquet",
+    )  # fmt: skip
+    table = pq.read_table(join_folder(tmp_path, cache=tmp_path / "cache"))
+    assert table["product_title"].to_pylist() == ["DEWALT Drill", "Paint Roller", "Taladro DEWALT"]
+    assert table["product_id"].to_pylist() == ["7", "8", "7"]
+
+
+def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("PROTEGE_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "empty").mkdir()
+    two = tmp_path / "two"
+    two.mkdir()
+    write_tsv(two / "a.tsv", "query\tdocument\tlabel", "drill\tDrill\t1")
+    write_tsv(two / "b.tsv", "query\tdocument\trelevance", "paint\tPaint\t2")
+    with pytest.raises(DataError, match="empty: a folder with no data file"):
+        join_folder(tmp_path / "empty")
+    with pytest.raises(SystemExit):
+        main(["eval", "--data", str(two), "--model", "m"])
+    error = capsys.readouterr().err
+    assert "argument --data: " in error
+    assert "a.tsv, b.tsv have a grade column; give one file as --data" in error
+    # A folder of one file is that file.
+    (two / "b.tsv").unlink()
+    assert join_folder(two) == two / "a.tsv"
