@@ -53,16 +53,17 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
     if target.exists():
         log.info("%s: reading its tables joined before, %s", folder, target)
         return target
-    headers = {path: sample_rows(path, rows=1).column_names for path in files}
-    judgements = _judgements(folder, headers)
+    samples = {path: sample_rows(path) for path in files}
+    judgements = _judgements(folder, samples)
     table = _read(judgements)
     table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
     joined = [judgements.name]
     for path in files:
         if path == judgements:
             continue
-        shared = [name for name in headers[path] if name in table.column_names]
-        added = [name for name in headers[path] if name not in table.column_names]
+        names = samples[path].column_names
+        shared = [name for name in names if name in table.column_names]
+        added = [name for name in names if name not in table.column_names]
         if not shared or not added:
             why = "adds no column to" if shared else "shares no column with"
             log.warning("%s: left out, it %s %s", path.name, why, judgements.name)
@@ -70,19 +71,22 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
         other = _read(path).select(shared + added)
         if other.group_by(shared).aggregate([]).num_rows < other.num_rows:
             log.warning(
-                "%s: left out, its %s repeat, so it has no one row to add to a judgement",
+                "%s: left out, values of its %s repeat, so it has no one row to add to a judgement",
                 path.name, " + ".join(shared),
             )  # fmt: skip
             continue
         other = other.append_column(FOUND, pa.array([True] * other.num_rows))
-        table = _left_join(table, other, shared, path)
-        missing = table[FOUND].null_count
+        candidate = _left_join(table, other, shared, path)
+        missing = candidate[FOUND].null_count
+        if missing == table.num_rows:  # ids of another split (a Kaggle test file's)
+            log.warning("%s: left out, no judgement has its %s", path.name, " + ".join(shared))
+            continue
         if missing:
             log.warning(
                 "%s: %d of %d judgements have no row in it (its columns are empty there)",
                 path.name, missing, table.num_rows,
             )  # fmt: skip
-        table = table.drop_columns([FOUND])
+        table = candidate.drop_columns([FOUND])
         joined.append(f"{path.name} on {' + '.join(shared)}")
     table = table.sort_by(ROW).drop_columns([ROW])
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -104,20 +108,31 @@ def data_files(folder: Path) -> list[Path]:
     return files
 
 
-def _judgements(folder: Path, headers: dict[Path, list[str]]) -> Path:
-    """The one file with a grade column: by its usual name ("label", not a products file's
-    "average_rating"), else by the words of its name, else by its values."""
-    graded = [
-        path for path, names in headers.items()
-        if any(usual_name(name) in KNOWN_COLUMNS["label"] for name in names)
-    ] or [path for path, names in headers.items() if find_columns(names, ("label",))["label"]] or [
-        path for path in headers if find_columns_by_content(sample_rows(path), ("label",))["label"]
-    ]  # fmt: skip
+def _judgements(folder: Path, samples: dict[Path, pa.Table]) -> Path:
+    """The one file with a grade column: by its usual name (not a products file's
+    "average_rating"), else by the words of its name, else by its values. A column of one value
+    grades nothing (a Kaggle sample submission's "relevance", all 1)."""
+
+    def grade(path: Path, by: str) -> str | None:
+        names = samples[path].column_names
+        if by == "usual name":
+            return next((name for name in names if usual_name(name) in KNOWN_COLUMNS["label"]), None)
+        if by == "words":
+            return find_columns(names, ("label",))["label"]
+        return find_columns_by_content(samples[path], ("label",))["label"]
+
+    for by in ("usual name", "words", "values"):
+        graded = [
+            path for path in samples
+            if (column := grade(path, by)) and pc.count_distinct(samples[path][column]).as_py() > 1
+        ]  # fmt: skip
+        if graded:
+            break
     if len(graded) != 1:
         raise DataError(
             f"{folder}: protege joins a folder's tables to its one file of graded judgements, and "
             f"{'none' if not graded else ', '.join(path.name for path in graded)} of "
-            f"{', '.join(path.name for path in headers)} {'has' if len(graded) < 2 else 'have'} a grade "
+            f"{', '.join(path.name for path in samples)} {'has' if len(graded) < 2 else 'have'} a grade "
             "column; give one file as --data"
         )
     return graded[0]

@@ -20,7 +20,7 @@ def write_tsv(path: Path, header: str, *rows: str) -> Path:
 
 @pytest.fixture
 def wands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A WANDS-style folder: tab-separated label, query and product files, plus two that add nothing."""
+    """A WANDS-style folder: tab-separated label, query and product files, plus some that add nothing."""
     monkeypatch.setenv("PROTEGE_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "wands"
     folder.mkdir()
@@ -42,6 +42,8 @@ def wands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Attributes repeat per product, and a second label file's columns are all in the first.
     write_tsv(folder / "attributes.csv", "product_id\tname\tvalue", "11\tVoltage\t20", "11\tColour\tYellow")
     write_tsv(folder / "label_copy.tsv", "id\tquery_id", "0\t1")
+    # A Kaggle sample submission: a "relevance" of one value, for ids no judgement has.
+    write_tsv(folder / "sample_submission.csv", "id\trelevance", "90\t1", "91\t1")
     (folder / "dataset_info.json").write_text("{}")
     return folder
 
@@ -63,8 +65,9 @@ def test_a_folder_of_tables_is_joined_to_its_judgements_in_their_order(
     assert table["product_name"].to_pylist() == [
         "DEWALT 20V Drill", "BEHR Ceiling Paint", "Simpson Bracket", None, "DEWALT 20V Drill"
     ]  # fmt: skip
-    assert "attributes.csv: left out, its product_id repeat" in caplog.text
+    assert "attributes.csv: left out, values of its product_id repeat" in caplog.text
     assert "label_copy.tsv: left out, it adds no column to label.csv" in caplog.text
+    assert "sample_submission.csv: left out, no judgement has its id" in caplog.text
     assert "product.csv: 1 of 5 judgements have no row in it" in caplog.text
     assert "joined label.csv + product.csv on product_id + query.csv on query_id: 5 rows" in caplog.text
     # Joined once: the same files give the same file, unwritten; a changed file, a new join.
@@ -122,8 +125,8 @@ def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
     (tmp_path / "empty").mkdir()
     two = tmp_path / "two"
     two.mkdir()
-    write_tsv(two / "a.tsv", "query\tdocument\tlabel", "drill\tDrill\t1")
-    write_tsv(two / "b.tsv", "query\tdocument\trelevance", "paint\tPaint\t2")
+    write_tsv(two / "a.tsv", "query\tdocument\tlabel", "drill\tDrill\t1", "drill\tPaint\t0")
+    write_tsv(two / "b.tsv", "query\tdocument\trelevance", "paint\tPaint\t2", "paint\tDrill\t1")
     with pytest.raises(DataError, match="empty: a folder with no data file"):
         join_folder(tmp_path / "empty")
     with pytest.raises(SystemExit):
