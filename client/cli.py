@@ -50,7 +50,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         required=True,
         type=data_path,
-        help="CSV/TSV (any encoding), JSONL or parquet file; or a folder of tables: the graded judgements "
+        help="CSV/TSV (any encoding), JSON(L) or parquet file; or a folder of tables: the graded judgements "
         "and those they refer to by id (queries, products), joined",
     )
     parser.add_argument(

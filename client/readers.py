@@ -308,6 +308,12 @@ def _raw_batches(
         if fmt == "jsonl":
             if encoding.replace("-", "").lower() not in ("utf8", "ascii"):
                 raise DataError(f"{path}: JSONL must be UTF-8, not {encoding}")
+            document = json_document(path)
+            if document is not None:
+                yield from document.select(
+                    [n for n in document.column_names if wanted is None or n in wanted]
+                ).to_batches(chunk_rows)
+                return
             reader = pa_json.open_json(source, read_options=pa_json.ReadOptions(block_size=1 << 22))
         else:
             header = _csv_header(path, encoding)
@@ -359,19 +365,73 @@ def _detected_encoding(path: Path, size: int, modified: int) -> str:
     return "utf-8"
 
 
+def json_document(path: Path) -> pa.Table | None:
+    """The records of a JSON file that is one document, not JSON lines: an array of records
+    (pandas' ``to_json(orient="records")``) or an object holding one (``{"version": 2, "data":
+    [...]}``); None for JSON lines."""
+    status = path.stat()
+    return _json_document(path, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _json_document(path: Path, size: int, modified: int) -> pa.Table | None:
+    # size and modified are part of the cache key, as for _detected_encoding; one document is
+    # kept, as the header, the sample and the rows are read one after another.
+    with _open_text(path, "utf-8") as file:
+        lines = (line.strip() for line in file)
+        first = next((line for line in lines if line), "")
+        more = next((line for line in lines if line), None) is not None
+    if not first.startswith(("[", "{")):
+        return None
+    try:
+        value = json.loads(first)
+    except ValueError:
+        value = None  # one value over several lines
+    if value is not None and (more or (isinstance(value, dict) and _records_in(value) is None)):
+        return None  # JSON lines, if only one
+    if value is None:
+        with _open_text(path, "utf-8") as file:
+            try:
+                value = json.load(file)
+            except ValueError as error:
+                raise DataError(f"{path}: not valid JSON ({error}), nor JSON lines") from None
+    records = value if isinstance(value, list) else _records_in(value)
+    if not records or not all(isinstance(record, dict) for record in records):
+        raise DataError(
+            f"{path}: protege reads JSON lines (a record per line), an array of records or an object "
+            "holding one; this is none of them"
+        )
+    try:
+        return pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise DataError(f"{path}: its records do not make one table: {error}") from None
+
+
+def _records_in(value: object) -> list[dict] | None:
+    """The one list of records an object holds (``{"data": [{...}, ...]}``)."""
+    if not isinstance(value, dict):
+        return None
+    lists = [item for item in value.values() if isinstance(item, list) and item and isinstance(item[0], dict)]
+    return lists[0] if len(lists) == 1 else None
+
+
 def read_header(path: str | Path, encoding: str = "auto") -> list[str] | None:
     """The file's column names (JSONL: the first record's keys); None for a file that is
-    missing, empty or not a data file, which the reader itself then reports."""
+    missing or empty, which the reader itself then reports. A file that is not data (a
+    format not known, a broken archive) is a ``DataError`` here already."""
     path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    if file_format(path) != "jsonl":
+        return _header(path, resolve_encoding(path, encoding))
+    document = json_document(path)
+    if document is not None:
+        return document.column_names
+    with _open_text(path, "utf-8") as file:
+        first = next((line for line in file if line.strip()), "")
     try:
-        if not path.is_file() or path.stat().st_size == 0:
-            return None
-        if file_format(path) != "jsonl":
-            return _header(path, resolve_encoding(path, encoding))
-        with _open_text(path, "utf-8") as file:
-            first = next((line for line in file if line.strip()), "")
         record = json.loads(first)
-    except (DataError, ValueError):
+    except ValueError:  # the reader names the line
         return None
     return list(record) if isinstance(record, dict) else None
 

@@ -344,6 +344,30 @@ def test_jsonl_parquet_and_tsv_read_the_same(tmp_path: Path) -> None:
         assert count_rows(path) == len(ROWS)
 
 
+def test_a_json_document_of_records_reads_as_json_lines(tmp_path: Path) -> None:
+    expected = read_all(write_csv(tmp_path / "pairs.csv", ROWS))
+    documents = {
+        "array.json": json.dumps(ROWS, indent=2),  # pandas' to_json(orient="records"), pretty-printed
+        "one_line.json": json.dumps(ROWS),
+        "held.json": json.dumps({"version": 2, "data": ROWS}, indent=1),
+        "held_one_line.json.gz": json.dumps({"data": ROWS}),
+    }
+    for name, text in documents.items():
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+        assert read_header(path) == list(ROWS[0]), name
+        assert read_all(path) == expected, name
+        assert count_rows(path) == len(ROWS), name
+    # JSON lines of one record stay JSON lines, and a JSON value that holds no records is named.
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps({**ROWS[0], "tags": [{"a": 1}, {"a": 2}], "more": [{"b": 1}]}) + "\n")
+    assert [row["query"] for row in read_all(single)] == ["cordless drill"]
+    for text in ("[1, 2]", '{\n "rows": 3\n}\n', '{\n "a": [{"b": 1}],\n "c": [{"d": 2}]\n}'):
+        (tmp_path / "values.json").write_text(text)
+        with pytest.raises(DataError, match="an array of records or an object holding one"):
+            read_header(tmp_path / "values.json")
+
+
 def test_compressed_and_zipped_files_read_as_their_contents(tmp_path: Path) -> None:
     plain = write_csv(tmp_path / "pairs.csv", ROWS, encoding="latin-1")
     expected = read_all(plain, encoding="auto")
