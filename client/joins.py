@@ -20,6 +20,7 @@ import hashlib
 import logging
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +43,19 @@ ROW = "__protege_row"  # the judgements' row number, to restore their order afte
 FOUND = "__protege_found"  # set on the rows a joined table gave, to count the judgements it had none for
 
 
+class _Table(NamedTuple):
+    """One table of a folder: a file, or shards of one table (files of the same columns)."""
+
+    name: str
+    paths: list[Path]
+    sample: pa.Table  # each file's first rows
+
+    def read(self) -> pa.Table:
+        """All rows and columns, as the readers read them (CSV: text)."""
+        shards = [sample_rows(path, rows=sys.maxsize) for path in self.paths]
+        return pa.concat_tables(shards, promote_options="permissive")
+
+
 def join_folder(folder: Path, cache: Path | None = None) -> Path:
     """The parquet file of ``folder``'s judgements joined with the tables they refer to, written
     under ``cache`` (default: the protege cache) unless an earlier call wrote it for the same
@@ -49,45 +63,45 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
     files = data_files(folder)
     if len(files) == 1:
         return files[0]
-    target = (cache or cache_dir() / "joined") / f"{folder.resolve().name}-{_digest(files)}.parquet"
+    target = (cache or cache_dir() / "joined") / f"{folder.resolve().name}-{_digest(folder, files)}.parquet"
     if target.exists():
         log.info("%s: reading its tables joined before, %s", folder, target)
         return target
-    samples = {path: sample_rows(path) for path in files}
-    judgements = _judgements(folder, samples)
-    table = _read(judgements)
+    tables = _tables(folder, files)
+    judgements = _judgements(folder, tables)
+    table = judgements.read()
     table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
     joined = [judgements.name]
-    for path in files:
-        if path == judgements:
+    for other_table in tables:
+        if other_table is judgements:
             continue
-        names = samples[path].column_names
-        shared = [name for name in names if name in table.column_names]
-        added = [name for name in names if name not in table.column_names]
+        name, names = other_table.name, other_table.sample.column_names
+        shared = [column for column in names if column in table.column_names]
+        added = [column for column in names if column not in table.column_names]
         if not shared or not added:
             why = "adds no column to" if shared else "shares no column with"
-            log.warning("%s: left out, it %s %s", path.name, why, judgements.name)
+            log.warning("%s: left out, it %s %s", name, why, judgements.name)
             continue
-        other = _read(path).select(shared + added)
+        other = other_table.read().select(shared + added)
         if other.group_by(shared).aggregate([]).num_rows < other.num_rows:
             log.warning(
                 "%s: left out, values of its %s repeat, so it has no one row to add to a judgement",
-                path.name, " + ".join(shared),
+                name, " + ".join(shared),
             )  # fmt: skip
             continue
         other = other.append_column(FOUND, pa.array([True] * other.num_rows))
-        candidate = _left_join(table, other, shared, path)
+        candidate = _left_join(table, other, shared, name)
         missing = candidate[FOUND].null_count
         if missing == table.num_rows:  # ids of another split (a Kaggle test file's)
-            log.warning("%s: left out, no judgement has its %s", path.name, " + ".join(shared))
+            log.warning("%s: left out, no judgement has its %s", name, " + ".join(shared))
             continue
         if missing:
             log.warning(
                 "%s: %d of %d judgements have no row in it (its columns are empty there)",
-                path.name, missing, table.num_rows,
+                name, missing, table.num_rows,
             )  # fmt: skip
         table = candidate.drop_columns([FOUND])
-        joined.append(f"{path.name} on {' + '.join(shared)}")
+        joined.append(f"{name} on {' + '.join(shared)}")
     table = table.sort_by(ROW).drop_columns([ROW])
     target.parent.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(table, target)
@@ -96,54 +110,67 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
 
 
 def data_files(folder: Path) -> list[Path]:
-    """The data files (CSV, TSV, JSONL, parquet, compressed or not) directly in ``folder``."""
+    """The data files (CSV, TSV, JSONL, parquet, compressed or not) in ``folder`` and the folders
+    in it (a Hugging Face dataset's ``data/``), not hidden ones."""
     # Not .json: beside data, that is metadata (a Hugging Face dataset folder's dataset_info.json).
     suffixes = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", *COMPRESSIONS)
     files = sorted(
-        path for path in folder.iterdir()
-        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes
+        path for path in folder.rglob("*")
+        if path.is_file() and path.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )  # fmt: skip
     if not files:
         raise DataError(f"{folder}: a folder with no data file (.csv, .tsv, .jsonl or .parquet)")
     return files
 
 
-def _judgements(folder: Path, samples: dict[Path, pa.Table]) -> Path:
-    """The one file with a grade column: by its usual name (not a products file's
+def _tables(folder: Path, files: list[Path]) -> list[_Table]:
+    """``files`` as tables: files of the same columns are shards of one (``train-00000-of-00002``)."""
+    shards: dict[tuple[str, ...], list[tuple[Path, pa.Table]]] = {}
+    for path in files:
+        sample = sample_rows(path)
+        shards.setdefault(tuple(sample.column_names), []).append((path, sample))
+    tables = []
+    for group in shards.values():
+        name = str(group[0][0].relative_to(folder))
+        if len(group) > 1:
+            name += f" and {len(group) - 1} more of its columns"
+        sample = pa.concat_tables([rows for _, rows in group], promote_options="permissive")
+        tables.append(_Table(name, [path for path, _ in group], sample))
+    return tables
+
+
+def _judgements(folder: Path, tables: list[_Table]) -> _Table:
+    """The one table with a grade column: by its usual name (not a products file's
     "average_rating"), else by the words of its name, else by its values. A column of one value
     grades nothing (a Kaggle sample submission's "relevance", all 1)."""
 
-    def grade(path: Path, by: str) -> str | None:
-        names = samples[path].column_names
+    def grade(table: _Table, by: str) -> str | None:
+        names = table.sample.column_names
         if by == "usual name":
             return next((name for name in names if usual_name(name) in KNOWN_COLUMNS["label"]), None)
         if by == "words":
             return find_columns(names, ("label",))["label"]
-        return find_columns_by_content(samples[path], ("label",))["label"]
+        return find_columns_by_content(table.sample, ("label",))["label"]
 
     for by in ("usual name", "words", "values"):
         graded = [
-            path for path in samples
-            if (column := grade(path, by)) and pc.count_distinct(samples[path][column]).as_py() > 1
+            table for table in tables
+            if (column := grade(table, by)) and pc.count_distinct(table.sample[column]).as_py() > 1
         ]  # fmt: skip
         if graded:
             break
     if len(graded) != 1:
         raise DataError(
-            f"{folder}: protege joins a folder's tables to its one file of graded judgements, and "
-            f"{'none' if not graded else ', '.join(path.name for path in graded)} of "
-            f"{', '.join(path.name for path in samples)} {'has' if len(graded) < 2 else 'have'} a grade "
+            f"{folder}: protege joins a folder's tables to its one table of graded judgements, and "
+            f"{'none' if not graded else ', '.join(table.name for table in graded)} of "
+            f"{', '.join(table.name for table in tables)} {'has' if len(graded) < 2 else 'have'} a grade "
             "column; give one file as --data"
         )
     return graded[0]
 
 
-def _read(path: Path) -> pa.Table:
-    """All of ``path``'s rows and columns, as the readers read them (CSV: text)."""
-    return sample_rows(path, rows=sys.maxsize)
-
-
-def _left_join(table: pa.Table, other: pa.Table, keys: list[str], path: Path) -> pa.Table:
+def _left_join(table: pa.Table, other: pa.Table, keys: list[str], name: str) -> pa.Table:
     for key in keys:  # an id read as text in one file and as a number in another still matches
         if table[key].type != other[key].type:
             table = table.set_column(table.column_names.index(key), key, pc.cast(table[key], pa.string()))
@@ -151,13 +178,13 @@ def _left_join(table: pa.Table, other: pa.Table, keys: list[str], path: Path) ->
     try:
         return table.join(other, keys, join_type="left outer")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise DataError(f"{path}: cannot join it on {' + '.join(keys)}: {error}") from None
+        raise DataError(f"{name}: cannot join it on {' + '.join(keys)}: {error}") from None
 
 
-def _digest(files: list[Path]) -> str:
+def _digest(folder: Path, files: list[Path]) -> str:
     """Changes when any file does (name, size or time written)."""
     digest = hashlib.sha256()
     for path in files:
         status = path.stat()
-        digest.update(f"{path.name}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
+        digest.update(f"{path.relative_to(folder)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
     return digest.hexdigest()[:16]

@@ -118,6 +118,39 @@ def test_a_composite_key_and_ids_of_two_types_still_join(tmp_path: Path) -> None
     assert table["product_id"].to_pylist() == ["7", "8", "7"]
 
 
+def test_shards_of_one_table_are_read_as_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A Hugging Face dataset download: data/ shards of one table (each split too), a README and a
+    hidden cache folder; here with a products table beside them."""
+    data = tmp_path / "hub" / "data"
+    data.mkdir(parents=True)
+    (tmp_path / "hub" / "README.md").write_text("# dataset card")
+    (tmp_path / "hub" / ".cache").mkdir()
+    pq.write_table(pa.table({"stale": [1]}), tmp_path / "hub" / ".cache" / "old.parquet")
+    for name, queries, grades in (
+        ("test-00000-of-00001", ["paint"], [1]),
+        ("train-00000-of-00002", ["drill", "drill"], [2, 0]),
+        ("train-00001-of-00002", ["saw"], [None]),  # all null here: promoted, not refused
+    ):
+        pq.write_table(
+            pa.table(
+                {"query": queries, "product_id": [7] * len(queries), "grade": pa.array(grades, pa.int64())}
+            ),
+            data / f"{name}.parquet",
+        )
+    pq.write_table(
+        pa.table({"product_id": [7], "title": ["DEWALT Drill"]}), tmp_path / "hub" / "products.parquet"
+    )
+    with caplog.at_level("INFO"):
+        table = pq.read_table(join_folder(tmp_path / "hub", cache=tmp_path / "cache"))
+    assert table["query"].to_pylist() == ["paint", "drill", "drill", "saw"]
+    assert table["grade"].to_pylist() == [1, 2, 0, None]
+    assert table["title"].to_pylist() == ["DEWALT Drill"] * 4
+    assert (
+        "joined data/test-00000-of-00001.parquet and 2 more of its columns + products.parquet on product_id"
+        in (caplog.text)
+    )
+
+
 def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
