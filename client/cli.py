@@ -50,8 +50,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         required=True,
         type=data_path,
-        help="CSV/TSV (any encoding), JSON(L) or parquet file; or a folder of tables: the graded judgements "
-        "and those they refer to by id (queries, products), joined",
+        help="CSV/TSV (any encoding), JSON(L), parquet or Arrow file; or a folder of tables: the graded "
+        "judgements and those they refer to by id (queries, products), joined",
     )
     parser.add_argument(
         "--query-col", help="column of the query (default: found by its usual name, e.g. query, search_term)"

@@ -110,17 +110,17 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
 
 
 def data_files(folder: Path) -> list[Path]:
-    """The data files (CSV, TSV, JSONL, parquet, compressed or not) in ``folder`` and the folders
+    """The data files (CSV, TSV, JSONL, parquet, Arrow; compressed or not) in ``folder`` and the folders
     in it (a Hugging Face dataset's ``data/``), not hidden ones."""
     # Not .json: beside data, that is metadata (a Hugging Face dataset folder's dataset_info.json).
-    suffixes = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", *COMPRESSIONS)
+    suffixes = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".arrow", ".feather", *COMPRESSIONS)
     files = sorted(
         path for path in folder.rglob("*")
         if path.is_file() and path.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )  # fmt: skip
     if not files:
-        raise DataError(f"{folder}: a folder with no data file (.csv, .tsv, .jsonl or .parquet)")
+        raise DataError(f"{folder}: a folder with no data file (.csv, .tsv, .jsonl, .parquet or .arrow)")
     return files
 
 

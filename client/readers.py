@@ -153,7 +153,7 @@ class ReadStats:
 
 
 def file_format(path: Path) -> str:
-    """``csv``, ``tsv``, ``jsonl`` or ``parquet``, from the name (of a compressed file: the name
+    """``csv``, ``tsv``, ``jsonl``, ``parquet`` or ``arrow``, from the name (of a compressed file: the name
     without the compression's suffix; of a zip archive: the name of the file it holds)."""
     compression = _compression(path)
     name = Path(_zip_member(path) if compression == ".zip" else path.stem if compression else path.name)
@@ -164,13 +164,15 @@ def file_format(path: Path) -> str:
             fmt = "jsonl"
         elif suffix in (".parquet", ".pq"):
             fmt = "parquet"
+        elif suffix in (".arrow", ".feather", ".ipc"):
+            fmt = "arrow"
         else:
             continue
-        if compression and fmt == "parquet":
-            raise DataError(f"{path}: parquet is compressed inside; give the .parquet file itself")
+        if compression and fmt in ("parquet", "arrow"):
+            raise DataError(f"{path}: {fmt} is compressed inside; give the .{fmt} file itself")
         return fmt
     raise DataError(
-        f"{path}: cannot tell the format from the name; use .csv, .tsv, .jsonl or .parquet "
+        f"{path}: cannot tell the format from the name; use .csv, .tsv, .jsonl, .json, .parquet or .arrow "
         f"(CSV and JSONL may end in {', '.join(COMPRESSIONS)})"
     )
 
@@ -301,6 +303,13 @@ def _raw_batches(
         yield from parquet.iter_batches(
             chunk_rows, columns=[n for n in names if wanted is None or n in wanted]
         )
+        return
+    if fmt == "arrow":
+        with _arrow_batches(path) as (_, batches):
+            for batch in batches:
+                batch = batch.select([n for n in batch.schema.names if wanted is None or n in wanted])
+                for start in range(0, batch.num_rows, chunk_rows):
+                    yield batch.slice(start, chunk_rows)
         return
     with contextlib.ExitStack() as stack:
         # Arrow reads a plain file itself; a compressed one through Python's decompressor.
@@ -592,11 +601,34 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
         raise DataError(f"{path}: not a readable parquet file (truncated or corrupt?): {error}") from None
 
 
+@contextlib.contextmanager
+def _arrow_batches(path: Path) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+    """The schema and record batches of an Arrow IPC file (Feather 2) or stream (the shards of
+    a Hugging Face dataset's ``save_to_disk``, ``data-00000-of-00001.arrow``)."""
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader = pa.ipc.open_file(source)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        except pa.ArrowInvalid:
+            source.seek(0)
+            try:
+                reader = pa.ipc.open_stream(source)
+            except pa.ArrowInvalid as error:
+                raise DataError(
+                    f"{path}: not a readable Arrow file or stream (truncated or corrupt?): {error}"
+                ) from None
+            batches = iter(reader)
+        yield reader.schema, batches
+
+
 def _header(path: Path, encoding: str) -> list[str] | None:
     """The file's column names, where they can be known without reading rows (not JSONL)."""
     fmt = file_format(path)
     if fmt == "parquet":
         return _parquet_file(path).schema_arrow.names
+    if fmt == "arrow":
+        with _arrow_batches(path) as (schema, _):
+            return schema.names
     if fmt in ("csv", "tsv"):
         return _csv_header(path, encoding)
     return None

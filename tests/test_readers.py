@@ -339,9 +339,18 @@ def test_jsonl_parquet_and_tsv_read_the_same(tmp_path: Path) -> None:
     parquet = tmp_path / "pairs.parquet"
     pq.write_table(pa.Table.from_pylist(ROWS), parquet)
     tsv = write_csv(tmp_path / "pairs.tsv", ROWS, delimiter="\t")
-    for path in (jsonl, parquet, tsv):
+    table = pa.Table.from_pylist(ROWS)
+    feather = tmp_path / "pairs.feather"  # Arrow's IPC file format
+    with pa.ipc.new_file(feather, table.schema) as writer:
+        writer.write_table(table, max_chunksize=3)
+    stream = tmp_path / "data-00000-of-00001.arrow"  # a Hugging Face dataset's save_to_disk shard
+    with pa.ipc.new_stream(stream, table.schema) as writer:
+        writer.write_table(table, max_chunksize=3)
+    for path in (jsonl, parquet, tsv, feather, stream):
         assert read_all(path) == expected, path.name
+        assert read_all(path, chunk_rows=2) == expected, path.name
         assert count_rows(path) == len(ROWS)
+        assert read_header(path) == list(ROWS[0]), path.name
 
 
 def test_a_json_document_of_records_reads_as_json_lines(tmp_path: Path) -> None:
