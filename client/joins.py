@@ -134,7 +134,7 @@ def _tables(folder: Path, files: list[Path]) -> list[_Table]:
     for group in shards.values():
         name = str(group[0][0].relative_to(folder))
         if len(group) > 1:
-            name += f" and {len(group) - 1} more of its columns"
+            name += f" (+{len(group) - 1} {'shard' if len(group) == 2 else 'shards'} of its columns)"
         sample = pa.concat_tables([rows for _, rows in group], promote_options="permissive")
         tables.append(_Table(name, [path for path, _ in group], sample))
     return tables

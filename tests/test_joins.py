@@ -146,7 +146,7 @@ def test_shards_of_one_table_are_read_as_one(tmp_path: Path, caplog: pytest.LogC
     assert table["grade"].to_pylist() == [1, 2, 0, None]
     assert table["title"].to_pylist() == ["DEWALT Drill"] * 4
     assert (
-        "joined data/test-00000-of-00001.parquet and 2 more of its columns + products.parquet on product_id"
+        "joined data/test-00000-of-00001.parquet (+2 shards of its columns) + products.parquet on product_id"
         in (caplog.text)
     )
 
