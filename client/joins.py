@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +32,7 @@ from .jobs import write_parquet_atomic
 from .readers import (
     COMPRESSIONS,
     KNOWN_COLUMNS,
+    MAX_GRADES,
     DataError,
     find_columns,
     find_columns_by_content,
@@ -68,27 +70,46 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
         log.info("%s: reading its tables joined before, %s", folder, target)
         return target
     tables = _tables(folder, files)
-    judgements = _judgements(folder, tables)
+    judgements, grade = _judgements(folder, tables)
     table = judgements.read()
     table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
+    judged = table.column_names[:-1]
     joined = [judgements.name]
     for other_table in tables:
         if other_table is judgements:
             continue
         name, names = other_table.name, other_table.sample.column_names
         shared = [column for column in names if column in table.column_names]
-        added = [column for column in names if column not in table.column_names]
-        if not shared or not added:
-            why = "adds no column to" if shared else "shares no column with"
-            log.warning("%s: left out, it %s %s", name, why, judgements.name)
+        other = other_table.read()
+        if shared:
+            if other.group_by(shared).aggregate([]).num_rows < other.num_rows:
+                log.warning(
+                    "%s: left out, values of its %s repeat, so it has no one row to add to a judgement",
+                    name, " + ".join(shared),
+                )  # fmt: skip
+                continue
+            how = " + ".join(shared)
+        else:
+            reference = _reference(table.select(judged), grade, other)
+            if reference is None:
+                log.warning(
+                    "%s: left out, it shares no column with %s and none of its columns holds the ids "
+                    "in one of %s's", name, judgements.name, judgements.name,
+                )  # fmt: skip
+                continue
+            column, key = reference
+            prefix = _prefix(column, other_table)
+            other = other.rename_columns(
+                [column if own == key else f"{prefix}_{own}" for own in other.column_names]
+            )
+            shared, how = [column], f"{column} = its {key}"
+        added = _useful(
+            other, [column for column in other.column_names if column not in table.column_names], name
+        )
+        if not added:
+            log.warning("%s: left out, it adds no column to %s", name, judgements.name)
             continue
-        other = other_table.read().select(shared + added)
-        if other.group_by(shared).aggregate([]).num_rows < other.num_rows:
-            log.warning(
-                "%s: left out, values of its %s repeat, so it has no one row to add to a judgement",
-                name, " + ".join(shared),
-            )  # fmt: skip
-            continue
+        other = other.select(shared + added)
         other = other.append_column(FOUND, pa.array([True] * other.num_rows))
         candidate = _left_join(table, other, shared, name)
         missing = candidate[FOUND].null_count
@@ -101,7 +122,7 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
                 name, missing, table.num_rows,
             )  # fmt: skip
         table = candidate.drop_columns([FOUND])
-        joined.append(f"{name} on {' + '.join(shared)}")
+        joined.append(f"{name} on {how}")
     table = table.sort_by(ROW).drop_columns([ROW])
     target.parent.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(table, target)
@@ -140,8 +161,8 @@ def _tables(folder: Path, files: list[Path]) -> list[_Table]:
     return tables
 
 
-def _judgements(folder: Path, tables: list[_Table]) -> _Table:
-    """The one table with a grade column: by its usual name (not a products file's
+def _judgements(folder: Path, tables: list[_Table]) -> tuple[_Table, str]:
+    """The one table with a grade column, and that column: by its usual name (not a products file's
     "average_rating"), else by the words of its name, else by its values. A column of one value
     grades nothing (a Kaggle sample submission's "relevance", all 1)."""
 
@@ -155,7 +176,7 @@ def _judgements(folder: Path, tables: list[_Table]) -> _Table:
 
     for by in ("usual name", "words", "values"):
         graded = [
-            table for table in tables
+            (table, column) for table in tables
             if (column := grade(table, by)) and pc.count_distinct(table.sample[column]).as_py() > 1
         ]  # fmt: skip
         if graded:
@@ -163,11 +184,69 @@ def _judgements(folder: Path, tables: list[_Table]) -> _Table:
     if len(graded) != 1:
         raise DataError(
             f"{folder}: protege joins a folder's tables to its one table of graded judgements, and "
-            f"{'none' if not graded else ', '.join(table.name for table in graded)} of "
+            f"{'none' if not graded else ', '.join(table.name for table, _ in graded)} of "
             f"{', '.join(table.name for table in tables)} {'has' if len(graded) < 2 else 'have'} a grade "
             "column; give one file as --data"
         )
     return graded[0]
+
+
+def _reference(judged: pa.Table, grade: str, other: pa.Table) -> tuple[str, str] | None:
+    """The column of the judgements that holds ids of ``other``'s rows, and the column of ``other``
+    it refers to (BEIR's qrels ``corpus-id`` and ``corpus.jsonl``'s ``_id``): the pair where most
+    ids are found, if at least half are. The key is named as an id and names one row; the reference
+    is named as one, or has many values: a grade, or an iteration number of 0s, would find rows in
+    any table numbered from 0."""
+    keys = [
+        name for name in other.column_names
+        if _id_named(name) and _scalar(other[name])
+        and pc.count_distinct(other[name]).as_py() == other.num_rows
+    ]  # fmt: skip
+    references = [
+        name for name in judged.column_names
+        if name != grade and _scalar(judged[name])
+        and (_id_named(name) or pc.count_distinct(judged[name]).as_py() > MAX_GRADES)
+    ]  # fmt: skip
+    found = {}
+    for reference in references:
+        ids = pc.cast(judged[reference], pa.string())
+        for key in keys:
+            matches = pc.is_in(ids, value_set=pc.cast(other[key], pa.string()).combine_chunks())
+            found[reference, key] = pc.sum(matches).as_py() or 0
+    best = max(found, key=found.__getitem__, default=None)
+    return best if best and found[best] * 2 >= judged.num_rows else None
+
+
+def _prefix(reference: str, table: _Table) -> str:
+    """What the columns of a table joined by ``reference`` are named after: the reference without
+    its id (``query-id``: ``query_text``), else the table's file (``qid``: ``topics_text``)."""
+    stem = re.sub(r"_?(id|key)$", "", usual_name(reference))
+    return stem if len(stem) > 1 else usual_name(Path(table.paths[0]).name.split(".")[0])
+
+
+def _useful(other: pa.Table, added: list[str], name: str) -> list[str]:
+    """``added`` less the columns with nothing to add: nested (a BEIR corpus's ``metadata``) or
+    empty (MS MARCO's titles in BEIR)."""
+    useful = []
+    for column in added:
+        values = other[column]
+        if not _scalar(values):
+            continue
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            values = pc.if_else(pc.equal(pc.utf8_trim_whitespace(values), ""), None, values)
+        if values.null_count == len(values):
+            log.info("%s: its column %s is empty, left out", name, column)
+            continue
+        useful.append(column)
+    return useful
+
+
+def _id_named(name: str) -> bool:
+    return usual_name(name).endswith(("id", "key"))
+
+
+def _scalar(values: pa.ChunkedArray) -> bool:
+    return not pa.types.is_nested(values.type) and not pa.types.is_null(values.type)
 
 
 def _left_join(table: pa.Table, other: pa.Table, keys: list[str], name: str) -> pa.Table:

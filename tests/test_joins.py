@@ -151,6 +151,51 @@ def test_shards_of_one_table_are_read_as_one(tmp_path: Path, caplog: pytest.LogC
     )
 
 
+def test_a_beir_folder_joins_by_the_ids_its_qrels_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """BEIR's layout: qrels (query-id, corpus-id, score) per split, and corpus and queries files
+    whose rows are named ``_id``, each with a ``text``; a corpus's titles may all be empty."""
+    monkeypatch.setenv("PROTEGE_CACHE_DIR", str(tmp_path / "cache"))
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(
+        '{"_id": "d1", "title": "", "text": "DEWALT 20V Drill", "metadata": {}}\n'
+        '{"_id": "d2", "title": " ", "text": "BEHR Ceiling Paint", "metadata": {}}\n'
+        '{"_id": "d3", "title": "", "text": "Simpson Bracket", "metadata": {}}\n'
+    )
+    (beir / "queries.jsonl").write_text(
+        '{"_id": "1", "text": "cordless drill", "metadata": {}}\n'
+        '{"_id": "2", "text": "ceiling paint", "metadata": {}}\n'
+    )
+    write_tsv(beir / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore", "1\td1\t2", "1\td3\t0")
+    write_tsv(beir / "qrels" / "train.tsv", "query-id\tcorpus-id\tscore", "2\td2\t2", "2\td1\t0", "2\td9\t1")
+    with caplog.at_level("INFO"):
+        args = build_parser().parse_args(["eval", "--data", str(beir), "--model", "m"])
+        columns = columns_from_args(args, gold=True)
+    assert pq.read_table(args.data).column_names == [
+        "query-id", "corpus-id", "score", "corpus_text", "query_text"
+    ]  # fmt: skip
+    assert (
+        "joined qrels/test.tsv (+1 shard of its columns) + corpus.jsonl on corpus-id = its _id"
+        " + queries.jsonl on query-id = its _id: 5 rows" in caplog.text
+    )
+    assert "corpus.jsonl: its column corpus_title is empty, left out" in caplog.text
+    assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
+        "query_text", ("corpus_text",), "corpus-id", "score"
+    )  # fmt: skip
+    table = read_table(args.data, columns)
+    assert table["query"].to_pylist() == ["cordless drill"] * 2 + ["ceiling paint"] * 2
+    assert table["document"].to_pylist() == [
+        "DEWALT 20V Drill", "Simpson Bracket", "BEHR Ceiling Paint", "DEWALT 20V Drill"
+    ]  # fmt: skip
+    # A table no qrels column refers to is named and left out; a grade is not taken for an id.
+    write_tsv(beir / "stats.tsv", "n\tdescription", "0\tzero", "1\tone", "2\ttwo")
+    with caplog.at_level("INFO"):
+        join_folder(beir)
+    assert "stats.tsv: left out, it shares no column with qrels/test.tsv" in caplog.text
+
+
 def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
