@@ -5,7 +5,9 @@ Public sets often keep judgements apart from the texts they judge: Wayfair's WAN
 ESCI has the examples beside a products file keyed by (product_id, product_locale). The file of
 judgements is the one with a grade column; every other table whose shared columns identify its
 rows (a product per product_id) adds its columns to each judgement, as a left join that keeps
-the judgements' order. The joined table is written once to the cache (parquet) and read from
+the judgements' order; one that shares no column name joins by the ids a judgement column holds
+(BEIR's qrels: ``corpus-id`` and ``query-id``, the ``_id`` of ``corpus.jsonl`` and
+``queries.jsonl``). The joined table is written once to the cache (parquet) and read from
 there by the usual readers, so every command takes the folder as it takes a file.
 
 Example::
