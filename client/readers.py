@@ -467,10 +467,17 @@ def find_columns(
         if role == "doc_id" and found.get("document"):
             usual = _ids_named_for(found["document"], by_usual_name) + usual
         found[role] = next((name for name in usual if name in free and name not in found.values()), None)
-    for role in roles:
-        if found[role] is None:
-            open_names = [name for name in free if name not in found.values()]
-            found[role] = _named_by_words(open_names, role)
+    by_words = [role for role in roles if found[role] is None]
+    for role in by_words:
+        open_names = [name for name in free if name not in found.values()]
+        found[role] = _named_by_words(open_names, role)
+    document = found.get("document")
+    if "document" in by_words and document and "query" in by_words and not found["query"]:
+        # A pair of like names (sentence1 and sentence2, text_a and text_b): the name does not
+        # tell which holds the queries, so their values do.
+        stem = _pair_stem(document)
+        if any(_pair_stem(name) == stem for name in free if name != document):
+            found["document"] = None
     return found
 
 
@@ -571,6 +578,11 @@ def _ids_named_for(document: str, by_usual_name: dict[str, str]) -> list[str]:
 def usual_name(name: str) -> str:
     split = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
     return re.sub(r"[\s.-]", "_", split).lower()
+
+
+def _pair_stem(name: str) -> str:
+    """``sentence`` for ``sentence1`` and ``sentence2``, ``text`` for ``text_a`` and ``text_b``."""
+    return re.sub(r"(_?[0-9]+|_[ab])$", "", usual_name(name))
 
 
 def _named_by_words(names: list[str], role: str) -> str | None:

@@ -145,6 +145,17 @@ def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() ->
     found = find_columns(["title", "title_text"], ("document", "query"))
     assert found == {"document": "title", "query": None}
     assert find_columns(["query", "search_text"], ("query",), taken=("query",)) == {"query": "search_text"}
+    # A pair of like names (GLUE's sentence1/sentence2, text_a/text_b) does not say which holds the
+    # queries: both are left to their values, which do.
+    roles = ("query", "document", "label")
+    for pair in (["sentence1", "sentence2"], ["text_b", "text_a"]):
+        assert find_columns([*pair, "score"], roles) == {"query": None, "document": None, "label": "score"}
+    sample = pa.table({
+        "text_a": ["DEWALT 20V MAX Drill", "Drill bit set, 6 mm", "BEHR white paint"],
+        "text_b": ["drill", "drill", "paint"],
+    })  # fmt: skip
+    assert find_columns_by_content(sample, ("query", "document")) == {"query": "text_b", "document": "text_a"}
+    assert find_columns(["text_a", "title", "score"], roles)["document"] == "title"
 
 
 def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
