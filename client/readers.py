@@ -51,8 +51,14 @@ KNOWN_GRADE_SCALES = (
     ("bad", "fair", "good", "excellent", "perfect"),  # web-search judgements
     ("irrelevant", "relevant"),
     ("not relevant", "relevant"),
+    ("non-relevant", "relevant"),
+    ("not relevant", "partially relevant", "relevant"),
+    ("not relevant", "somewhat relevant", "relevant", "highly relevant"),
+    ("irrelevant", "related", "highly relevant", "perfectly relevant"),  # TREC Deep Learning
+    ("low", "medium", "high"),
     ("no", "yes"),
     ("false", "true"),
+    ("negative", "positive"),
 )
 # Column names public relevance sets use for each role, tried in this order where a command is
 # not told the column (compared in lower case, camelCase split, spaces, hyphens and dots read as

@@ -308,6 +308,16 @@ def test_grades_written_as_words_of_a_known_scale_are_read_by_rank(tmp_path: Pat
     letters = tmp_path / "esci.parquet"
     pq.write_table(pa.table({"q": ["drill"] * 4, "d": list("abcd"), "g": list("ESCI")}), letters)
     assert grades(letters) == [3.0, 2.0, 1.0, 0.0]
+    # TREC Deep Learning's words; two words of a longer scale keep their ranks in it.
+    trec = tmp_path / "trec.parquet"
+    pq.write_table(
+        pa.table({"q": ["drill"] * 4, "d": list("abcd"),
+                  "g": ["Perfectly relevant", "Related", "Irrelevant", "Highly relevant"]}),
+        trec,
+    )  # fmt: skip
+    assert grades(trec) == [3.0, 1.0, 0.0, 2.0]
+    pq.write_table(pa.table({"q": ["drill"] * 2, "d": list("ab"), "g": ["High", "low"]}), trec)
+    assert grades(trec) == [2.0, 0.0]
     # WANDS: tab-separated though named .csv; a word scale is chosen over the whole file, so a
     # chunk without "Partial" reads "Exact" as 2 like the others.
     wands = tmp_path / "wands.csv"
