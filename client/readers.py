@@ -526,9 +526,20 @@ def find_columns_by_content(
     if "document" in roles and texts:
         found["document"] = max(texts, key=lambda name: profiles[name].mean_length)
     rest = [name for name in texts if name in many and name != found.get("document")]
+    if found.get("document"):
+        # A brand or category repeats too, but as a property of the document: never two values for one.
+        rest = [name for name in rest if not _of_the_document(sample, found["document"], name)] or rest
     if "query" in roles and rest:
         found["query"] = min(rest, key=lambda name: profiles[name].distinct / profiles[name].values)
     return found
+
+
+def _of_the_document(sample: pa.Table, document: str, name: str) -> bool:
+    """Whether ``name`` holds one value per document where documents repeat (a product's brand),
+    as a query, judged with other queries against the same document, does not."""
+    pairs = sample.select([document, name]).group_by([document, name]).aggregate([]).num_rows
+    documents = sample.group_by([document]).aggregate([]).num_rows
+    return pairs == documents < sample.num_rows
 
 
 class _Profile(NamedTuple):

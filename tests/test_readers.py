@@ -194,6 +194,16 @@ def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
         "titulo": [f"producto largo numero {number}" for number in range(60)],
     })  # fmt: skip
     assert find_columns_by_content(many, ("query", "document")) == {"query": "consulta", "document": "titulo"}
+    # A brand repeats more than the queries do, but always with the same product.
+    drills = ["Taladro DEWALT 20V MAX", "Broca de 6 mm DEWALT", "Taladro Bosch 18V"]
+    branded = pa.table({
+        "consulta": ["taladro", "taladro", "taladro", "broca", "broca", "taladro inalambrico"],
+        "titulo": [*drills, drills[1], drills[0], drills[0]],
+        "marca": ["DEWALT", "DEWALT", "Bosch", "DEWALT", "DEWALT", "DEWALT"],
+    })  # fmt: skip
+    assert find_columns_by_content(branded, ("query", "document")) == {
+        "query": "consulta", "document": "titulo"
+    }  # fmt: skip
     # Numbered names keep their words: Quora-style question pairs.
     assert find_columns(["qid1", "question1", "question2", "is_duplicate"], ("query", "document")) == {
         "query": "question1", "document": None
