@@ -476,7 +476,14 @@ def find_columns(
     by_words = [role for role in roles if found[role] is None]
     for role in by_words:
         open_names = [name for name in free if name not in found.values()]
-        found[role] = _named_by_words(open_names, role)
+        # The document's own id first, whatever its words (resultId for resultTitle).
+        own_ids = (
+            _ids_named_for(found["document"], by_usual_name)
+            if role == "doc_id" and found.get("document")
+            else []
+        )
+        own_ids = [name for name in own_ids if name in open_names]
+        found[role] = own_ids[0] if own_ids else _named_by_words(open_names, role)
     document = found.get("document")
     if "document" in by_words and document and "query" in by_words and not found["query"]:
         # A pair of like names (sentence1 and sentence2, text_a and text_b): the name does not

@@ -156,6 +156,10 @@ def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() ->
     })  # fmt: skip
     assert find_columns_by_content(sample, ("query", "document")) == {"query": "text_b", "document": "text_a"}
     assert find_columns(["text_a", "title", "score"], roles)["document"] == "title"
+    # A document found by its words brings its own id, whose words alone would not say so.
+    assert find_columns(["searchQuery", "resultTitle", "resultId", "rel"], tuple(KNOWN_COLUMNS)) == {
+        "query": "searchQuery", "document": "resultTitle", "doc_id": "resultId", "label": "rel"
+    }  # fmt: skip
 
 
 def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
