@@ -70,7 +70,7 @@ KNOWN_COLUMNS = {
                  "doc", "text", "content", "name", "product_text", "item_text", "description", "sentence",
                  "answer", "response", "snippet", "body"),
     "doc_id": ("doc_id", "document_id", "product_uid", "product_id", "item_id", "sku", "asin", "docid",
-               "passage_id", "pid", "corpus_id"),
+               "docno", "passage_id", "pid", "corpus_id"),
     "label": ("label", "relevance", "grade", "esci_label", "relevance_label", "relevance_score",
               "relevance_grade", "judgement", "judgment", "rating", "gain", "rel", "relevant", "is_relevant",
               "target"),
