@@ -45,6 +45,9 @@ MAX_ROWS = 80_000
 # Queries a cut file keeps where it has them, each with fewer judged documents if need be, so
 # its test set keeps enough queries to compare models on.
 MIN_QUERIES = 2_000
+# Fewer scored queries than this in the test or validation set are warned of: NDCG@10 over them
+# moves by points with the draw (Home Depot's --quick test set has 255).
+FEW_QUERIES = 100
 
 
 def _digest(query: str) -> int:
@@ -329,11 +332,18 @@ def run_experiment(
     )  # fmt: skip
     evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
     for name, evaluation in evaluations.items():
-        if not ranked_queries(evaluation.queries, evaluation.gold):
+        scored_queries = len(ranked_queries(evaluation.queries, evaluation.gold))
+        if not scored_queries:
             raise ValueError(
                 f"{data}: no {name} query has judged documents of two different grades, so no ranking "
                 "can be scored (is each query judged on one document, or are all grades equal?)"
             )
+        if scored_queries < FEW_QUERIES:
+            log.warning(
+                "%s: only %d %s queries can be scored; NDCG@10 over so few varies by several points "
+                "with the queries drawn (the paired intervals show how far), so read differences with care",
+                data, scored_queries, name,
+            )  # fmt: skip
 
     def fitted(
         folder: Path,

@@ -143,6 +143,7 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
         assert main(command) == 0
     assert "documents are longer than the teacher's limit of 8192 characters and are cut to it" in caplog.text
     results = json.loads((out / "results.json").read_text())
+    assert f"only {results['test_queries_scored']} test queries can be scored" in caplog.text
     columns = results["settings"]["columns"]
     assert (columns["query"], columns["docs"], columns["doc_id"], columns["label"]) == (
         "query", ["product_title"], None, "median_relevance"
