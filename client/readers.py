@@ -85,6 +85,8 @@ ROLE_WORDS = {
     "label": ("relevance", "relevancy", "relevant", "label", "grade", "judgement", "judgment", "rating",
               "gain", "score"),
 }  # fmt: skip
+# Last words of a name that say what it holds, not which role: ``question_text`` is a query.
+GENERIC_HEADS = {"text", "content", "string", "str", "value", "body"}
 # Words that mark a column as something else: a statistic of the grades ("relevance_variance"), an
 # id of a text column ("query_id"), a category, or another model's score.
 NOT_ROLE_WORDS = {
@@ -613,9 +615,19 @@ def _named_by_words(names: list[str], role: str) -> str | None:
     for mark in ROLE_WORDS[role]:
         for name in names:
             words = _words(name)
-            if mark in words and _fits(role, words):
+            if mark in words and _fits(role, words) and not _headed_by_another_role(name, role):
                 return name
     return None
+
+
+def _headed_by_another_role(name: str, role: str) -> bool:
+    """Whether the last word of ``name``, the thing it names, marks another role:
+    ``search_result_title`` is a title and ``search_relevance`` a grade, not queries; a generic
+    last word (``question_text``) leaves the role to the words before it."""
+    head = usual_name(name).rsplit("_", 1)[-1].rstrip("0123456789")
+    return head not in GENERIC_HEADS and any(
+        head in marks for other, marks in ROLE_WORDS.items() if other != role
+    )
 
 
 def _words(name: str) -> set[str]:

@@ -156,6 +156,14 @@ def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() ->
     })  # fmt: skip
     assert find_columns_by_content(sample, ("query", "document")) == {"query": "text_b", "document": "text_a"}
     assert find_columns(["text_a", "title", "score"], roles)["document"] == "title"
+    # The last word names the thing: a search result's title is a document, a search's relevance
+    # a grade; a generic last word leaves the role to the words before it.
+    assert find_columns(["search_result_title", "search_relevance", "search"], tuple(KNOWN_COLUMNS)) == {
+        "query": "search", "document": "search_result_title", "doc_id": None, "label": "search_relevance"
+    }  # fmt: skip
+    assert find_columns(["question_text", "answer_text"], ("query", "document")) == {
+        "query": "question_text", "document": "answer_text"
+    }  # fmt: skip
     # A document found by its words brings its own id, whose words alone would not say so.
     assert find_columns(["searchQuery", "resultTitle", "resultId", "rel"], tuple(KNOWN_COLUMNS)) == {
         "query": "searchQuery", "document": "resultTitle", "doc_id": "resultId", "label": "rel"
