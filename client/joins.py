@@ -38,12 +38,15 @@ from .readers import (
     DataError,
     find_columns,
     find_columns_by_content,
+    json_document,
     sample_rows,
     usual_name,
 )
 
 log = logging.getLogger(__name__)
 ROW = "__protege_row"  # the judgements' row number, to restore their order after the join
+# Files the Hugging Face datasets library writes beside a saved dataset's Arrow shards.
+DATASETS_BOOKKEEPING = {"state.json", "dataset_info.json", "dataset_dict.json"}
 FOUND = "__protege_found"  # set on the rows a joined table gave, to count the judgements it had none for
 
 
@@ -135,16 +138,30 @@ def join_folder(folder: Path, cache: Path | None = None) -> Path:
 def data_files(folder: Path) -> list[Path]:
     """The data files (CSV, TSV, JSONL, parquet, Arrow; compressed or not) in ``folder`` and the folders
     in it (a Hugging Face dataset's ``data/``), not hidden ones."""
-    # Not .json: beside data, that is metadata (a Hugging Face dataset folder's dataset_info.json).
-    suffixes = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq", ".arrow", ".feather", *COMPRESSIONS)
+    suffixes = (
+        ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".arrow", ".feather", *COMPRESSIONS
+    )  # fmt: skip
     files = sorted(
         path for path in folder.rglob("*")
         if path.is_file() and path.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and (path.suffix.lower() != ".json" or _holds_records(path))
     )  # fmt: skip
     if not files:
-        raise DataError(f"{folder}: a folder with no data file (.csv, .tsv, .jsonl, .parquet or .arrow)")
+        raise DataError(f"{folder}: a folder with no data file (.csv, .tsv, .json, .parquet or .arrow)")
     return files
+
+
+def _holds_records(path: Path) -> bool:
+    """Whether a .json file beside data is a table: records (an array, an object holding one
+    list, JSON lines), not one object of settings (a config, a Hugging Face dataset's
+    ``dataset_info.json``) nor the datasets library's own bookkeeping."""
+    if path.name in DATASETS_BOOKKEEPING:
+        return False
+    try:
+        return json_document(path) is not None or sample_rows(path, rows=2).num_rows > 1
+    except DataError:
+        return False
 
 
 def _tables(folder: Path, files: list[Path]) -> list[_Table]:

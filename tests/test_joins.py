@@ -196,6 +196,30 @@ def test_a_beir_folder_joins_by_the_ids_its_qrels_hold(
     assert "stats.tsv: left out, it shares no column with qrels/test.tsv" in caplog.text
 
 
+def test_json_documents_of_records_are_tables_and_settings_are_not(tmp_path: Path) -> None:
+    """A database export as JSON: an array of judgements, an object holding the queries, JSON
+    lines of products; beside them a config, one object per line, and a saved dataset's state."""
+    import json
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    judged = [{"query_id": 1, "product_id": "a", "grade": 2}, {"query_id": 1, "product_id": "b", "grade": 0}]
+    (folder / "judgements.json").write_text(json.dumps(judged, indent=2))
+    (folder / "queries.json").write_text(
+        json.dumps({"version": 3, "queries": [{"query_id": 1, "query": "drill"}]})
+    )
+    (folder / "products.json").write_text(
+        '{"product_id": "a", "title": "DEWALT Drill"}\n{"product_id": "b", "title": "Paint"}\n'
+    )
+    (folder / "config.json").write_text(json.dumps({"model": "minilm", "product_id": "a"}, indent=2))
+    (folder / "settings.json").write_text(json.dumps({"query_id": 1, "locale": "us"}))
+    (folder / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data.arrow"}]}))
+    table = pq.read_table(join_folder(folder, cache=tmp_path / "cache"))
+    assert table.column_names == ["query_id", "product_id", "grade", "title", "query"]
+    assert table["title"].to_pylist() == ["DEWALT Drill", "Paint"]
+    assert table["query"].to_pylist() == ["drill", "drill"]
+
+
 def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
