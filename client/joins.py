@@ -183,7 +183,7 @@ def _tables(folder: Path, files: list[Path]) -> list[_Table]:
 def _judgements(folder: Path, tables: list[_Table]) -> tuple[_Table, str]:
     """The one table with a grade column, and that column: by its usual name (not a products file's
     "average_rating"), else by the words of its name, else by its values. A column of one value
-    grades nothing (a Kaggle sample submission's "relevance", all 1)."""
+    grades nothing (a Kaggle sample submission's "relevance", all 1), unless no other table has one."""
 
     def grade(table: _Table, by: str) -> str | None:
         names = table.sample.column_names
@@ -193,13 +193,17 @@ def _judgements(folder: Path, tables: list[_Table]) -> tuple[_Table, str]:
             return find_columns(names, ("label",))["label"]
         return find_columns_by_content(table.sample, ("label",))["label"]
 
+    named: list[tuple[_Table, str]] = []  # the first tables found with a grade column, graded or not
     for by in ("usual name", "words", "values"):
+        found = [(table, column) for table in tables if (column := grade(table, by))]
+        named = named or found
         graded = [
-            (table, column) for table in tables
-            if (column := grade(table, by)) and pc.count_distinct(table.sample[column]).as_py() > 1
-        ]  # fmt: skip
+            (table, column) for table, column in found if pc.count_distinct(table.sample[column]).as_py() > 1
+        ]
         if graded:
             break
+    if not graded and len(named) == 1:  # one grade throughout, as positives-only qrels: a study refuses them
+        return named[0]
     if len(graded) != 1:
         raise DataError(
             f"{folder}: protege joins a folder's tables to its one table of graded judgements, and "

@@ -295,6 +295,12 @@ def run_experiment(
     limits = Limits()  # the served teacher's
     table = _cut_long_texts(table, limits.max_text_chars, data)
     grades = table["label"].to_numpy(zero_copy_only=False)
+    if label_range is None and len(grades) and np.nanmin(grades) == np.nanmax(grades):
+        raise ValueError(
+            f"{data}: every grade in column {columns.label!r} is {grades[0]:g}; a study ranks judged "
+            "documents against each other, so it needs at least two (positives-only qrels rank nothing: add "
+            "the judged non-relevant pairs)"
+        )
     label_range = label_range or (float(np.nanmin(grades)), float(np.nanmax(grades)))
     table = table.set_column(
         table.column_names.index("label"), "label", pa.array(normalise_grades(grades, label_range))

@@ -271,6 +271,10 @@ def test_experiment_explains_queries_judged_on_one_document(tmp_path: Path) -> N
     data.write_text("query,document,grade\n" + rows)
     with pytest.raises(ValueError, match="no test query has judged documents of two different grades"):
         run_experiment(data, Columns(label="grade"), tmp_path / "out")
+    # Positives-only qrels: one grade, and nothing to rank, said before anything is trained.
+    data.write_text("query,document,grade\n" + "".join(f"query {i},product {i},1\n" for i in range(300)))
+    with pytest.raises(ValueError, match=r"every grade in column 'grade' is 1; .*positives-only qrels"):
+        run_experiment(data, Columns(label="grade"), tmp_path / "out")
 
 
 def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path, tmp_path: Path) -> None:

@@ -189,6 +189,15 @@ def test_a_beir_folder_joins_by_the_ids_its_qrels_hold(
     assert table["document"].to_pylist() == [
         "DEWALT 20V Drill", "Simpson Bracket", "BEHR Ceiling Paint", "DEWALT 20V Drill"
     ]  # fmt: skip
+    # Positives-only qrels are joined all the same (to be labelled); a study refuses them later.
+    positives = tmp_path / "positives"
+    (positives / "qrels").mkdir(parents=True)
+    write_tsv(positives / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore", "1\td1\t1", "2\td2\t1")
+    (positives / "queries.jsonl").write_text((beir / "queries.jsonl").read_text())
+    assert pq.read_table(join_folder(positives))["query_text"].to_pylist() == [
+        "cordless drill",
+        "ceiling paint",
+    ]
     # A table no qrels column refers to is named and left out; a grade is not taken for an id.
     write_tsv(beir / "stats.tsv", "n\tdescription", "0\tzero", "1\tone", "2\ttwo")
     with caplog.at_level("INFO"):
