@@ -110,6 +110,18 @@ def paired_difference(
     }
 
 
+def require_ranked(queries: Sequence[str], gold: Sequence[float], where: str, what: str = "query") -> int:
+    """How many queries a ranking metric counts (``ranked_queries``); a ``ValueError`` naming
+    ``where`` when there are none, before any model is run on them."""
+    count = len(ranked_queries(queries, gold))
+    if not count:
+        raise ValueError(
+            f"{where}: no {what} has judged documents of two different grades, so no ranking can be scored "
+            "(is each query judged on one document, or are all grades equal?)"
+        )
+    return count
+
+
 def ranked_queries(queries: Sequence[str], gold: Sequence[float]) -> dict[str, list[int]]:
     """Rows of each query that a ranking metric counts: those with judged candidates of at
     least two distinct grades.

@@ -216,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from .distill import teacher_scores
-    from .evaluation import ranking_metrics
+    from .evaluation import ranking_metrics, require_ranked
     from .readers import DataError, read_table
 
     columns = columns_from_args(args, gold=True)
@@ -228,6 +228,7 @@ def run_eval(args: argparse.Namespace) -> int:
     table = read_table(args.data, columns, encoding=args.encoding)
     queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
     gold = table["label"].to_numpy(zero_copy_only=False)
+    require_ranked(queries, gold, str(args.data))
     if args.model:
         from sentence_transformers.cross_encoder import CrossEncoder
 

@@ -253,7 +253,7 @@ def run_experiment(
     import pyarrow.compute as pc
 
     from protege.client.distill import DistillConfig, Distiller
-    from protege.client.evaluation import ranked_queries, ranking_metrics
+    from protege.client.evaluation import ranking_metrics, require_ranked
     from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
     from protege.client.readers import Columns, read_table
     from protege.client.teacher_client import TeacherClient
@@ -338,12 +338,7 @@ def run_experiment(
     )  # fmt: skip
     evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
     for name, evaluation in evaluations.items():
-        scored_queries = len(ranked_queries(evaluation.queries, evaluation.gold))
-        if not scored_queries:
-            raise ValueError(
-                f"{data}: no {name} query has judged documents of two different grades, so no ranking "
-                "can be scored (is each query judged on one document, or are all grades equal?)"
-            )
+        scored_queries = require_ranked(evaluation.queries, evaluation.gold, str(data), f"{name} query")
         if scored_queries < FEW_QUERIES:
             log.warning(
                 "%s: only %d %s queries can be scored; NDCG@10 over so few varies by several points "

@@ -95,3 +95,8 @@ def test_eval_command_scores_a_model_and_the_same_model_served_alike(
     ungraded.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in data.read_text().splitlines()))
     assert main(["eval", "--data", str(ungraded), "--model", "x"]) == 2
     assert "ungraded.csv: eval needs gold grades" in capsys.readouterr().err
+    # Positives only: nothing to rank, said before the model is loaded (it does not exist here).
+    positives = tmp_path / "positives.csv"
+    positives.write_text("query,document,grade\ndrill,DEWALT Drill,1\npaint,BEHR Paint,1\n")
+    assert main(["eval", "--data", str(positives), "--model", "no-such-model"]) == 2
+    assert "positives.csv: no query has judged documents of two different grades" in capsys.readouterr().err
