@@ -333,18 +333,7 @@ def _raw_batches(
                 return
             reader = pa_json.open_json(source, read_options=pa_json.ReadOptions(block_size=1 << 22))
         else:
-            header = _csv_header(path, encoding)
-            types = {name: pa.string() for name in header if wanted is None or name in wanted}
-            reader = pa_csv.open_csv(
-                source,
-                read_options=pa_csv.ReadOptions(encoding=encoding, block_size=1 << 22),
-                parse_options=pa_csv.ParseOptions(
-                    delimiter=_delimiter(path, encoding), newlines_in_values=True
-                ),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types=types, include_columns=list(types) or None
-                ),
-            )
+            reader = _csv_reader(source, path, encoding, _quoted(path, encoding), wanted)
         for batch in reader:
             for start in range(0, batch.num_rows, chunk_rows):
                 yield batch.slice(start, chunk_rows)
@@ -699,6 +688,56 @@ def _csv_header(path: Path, encoding: str) -> list[str]:
         raise DataError(f"{path}: the file has no header row")
     # Arrow drops a UTF-8 byte-order mark (spreadsheets' "CSV UTF-8" starts with one); so do we.
     return [header[0].removeprefix("\ufeff"), *header[1:]]
+
+
+def _csv_reader(
+    source: Path | BinaryIO, path: Path, encoding: str, quoted: bool, wanted: list[str] | None
+) -> pa_csv.CSVStreamingReader:
+    header = _csv_header(path, encoding)
+    types = {name: pa.string() for name in header if wanted is None or name in wanted}
+    return pa_csv.open_csv(
+        source,
+        read_options=pa_csv.ReadOptions(encoding=encoding, block_size=1 << 22),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=_delimiter(path, encoding),
+            quote_char='"' if quoted else False,
+            newlines_in_values=quoted,
+        ),
+        convert_options=pa_csv.ConvertOptions(column_types=types, include_columns=list(types) or None),
+    )
+
+
+def _quoted(path: Path, encoding: str) -> bool:
+    """Whether the file's quote marks quote fields (as CSV, and pandas' TSV, write them) or are
+    text. A tab-separated file is read with quote marks as text where that reads every line as
+    a row and quoting would join lines: a field that opens with a quote mark (``"Frozen`` wall
+    decal) runs, quoted, to the next one (a 12" tile), taking the rows between."""
+    if _delimiter(path, encoding) != "\t":
+        return True
+    status = path.stat()
+    return _quotes_quote(path.resolve(), encoding, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _quotes_quote(path: Path, encoding: str, size: int, modified: int) -> bool:
+    # size and modified are part of the cache key, as for _detected_encoding.
+    def rows(quoted: bool) -> int | None:
+        try:
+            with contextlib.ExitStack() as stack:
+                source = stack.enter_context(_open_binary(path)) if _compression(path) else path
+                return sum(batch.num_rows for batch in _csv_reader(source, path, encoding, quoted, None))
+        except pa.ArrowInvalid:
+            return None
+
+    plain = rows(quoted=False)
+    quoted = rows(quoted=True)
+    if plain is None or quoted == plain:
+        return True
+    log.warning(
+        "%s: a quote mark opens a field and does not close it there, so quote marks are read as text "
+        "(%d rows; quoted, %s)", path, plain, "they would not parse" if quoted is None else f"{quoted}",
+    )  # fmt: skip
+    return False
 
 
 def _delimiter(path: Path, encoding: str) -> str:

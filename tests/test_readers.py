@@ -348,6 +348,23 @@ def test_grades_written_as_words_of_a_known_scale_are_read_by_rank(tmp_path: Pat
             for row in chunk.to_pylist()] == [2.0, 0.0, 1.0]  # fmt: skip
 
 
+def test_a_tab_separated_file_with_a_stray_quote_mark_reads_it_as_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stray = tmp_path / "stray.tsv"
+    stray.write_text('q\td\tg\ndecal\t"Frozen wall decal\t3\ntile\t12" Ceramic Tile\t2\ndrill\tDrill\t3\n')
+    with caplog.at_level("WARNING"):
+        table = read_table(stray, Columns(query="q", docs=("d",), label="g"))
+    assert table["document"].to_pylist() == ['"Frozen wall decal', '12" Ceramic Tile', "Drill"]
+    assert "a quote mark opens a field and does not close it" in caplog.text
+    # Quoted as pandas writes a TSV: a tab and a line break inside a field stay in it.
+    quoted = tmp_path / "quoted.tsv"
+    quoted.write_text('q\td\tg\ndrill\t"DEWALT\tDrill ""20V""\nkit"\t3\n')
+    assert read_table(quoted, Columns(query="q", docs=("d",), label="g"))["document"].to_pylist() == [
+        'DEWALT\tDrill "20V"\nkit'
+    ]
+
+
 def test_a_label_map_gives_words_their_grades(tmp_path: Path) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text("q,d,g\ndrill,a,Perfect match\ndrill,b,off topic\nsaw,c,PERFECT MATCH\n")
