@@ -729,6 +729,9 @@ def _quotes_quote(path: Path, encoding: str, size: int, modified: int) -> bool:
         except pa.ArrowInvalid:
             return None
 
+    with _open_binary(path) as file:  # most tab-separated files hold no quote mark: no parse needed
+        if not any(b'"' in chunk for chunk in iter(lambda: file.read(1 << 24), b"")):
+            return True
     plain = rows(quoted=False)
     quoted = rows(quoted=True)
     if plain is None or quoted == plain:
