@@ -49,10 +49,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         required=True,
-        type=data_path,
+        type=Path,
         help="CSV/TSV (any encoding), JSON(L), parquet or Arrow file; or a folder of tables: the graded "
         "judgements and those they refer to by id (queries, products), joined",
     )
+    parser.set_defaults(prepare=join_data_folder)
     parser.add_argument(
         "--query-col", help="column of the query (default: found by its usual name, e.g. query, search_term)"
     )
@@ -74,22 +75,19 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoding",
         default="auto",
-        help="text encoding of a CSV, e.g. latin-1 (default: UTF-8 if the file is UTF-8, else latin-1)",
+        help="text encoding of a CSV or TSV (of a folder's: each), e.g. latin-1 (default: UTF-8 if the file "
+        "is UTF-8, else latin-1)",
     )
 
 
-def data_path(text: str) -> Path:
-    """``--data`` as the file to read: a folder of tables is joined (``joins.join_folder``)."""
-    path = Path(text)
-    if not path.is_dir():
-        return path
+def join_data_folder(args: argparse.Namespace) -> None:
+    """A ``--data`` folder of tables as the file of their rows joined (``joins.join_folder``), its
+    CSV and TSV read in ``--encoding``; ``args.data_source`` keeps the path as given."""
     from .joins import join_folder
-    from .readers import DataError
 
-    try:
-        return join_folder(path)
-    except DataError as error:  # argparse would hide a ValueError's message
-        raise argparse.ArgumentTypeError(str(error)) from None
+    args.data_source = args.data
+    if args.data.is_dir():
+        args.data = join_folder(args.data, encoding=args.encoding)
 
 
 def add_label_map_argument(parser: argparse.ArgumentParser) -> None:

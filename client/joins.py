@@ -36,6 +36,7 @@ from .readers import (
     KNOWN_COLUMNS,
     MAX_GRADES,
     DataError,
+    file_format,
     find_columns,
     find_columns_by_content,
     json_document,
@@ -56,25 +57,28 @@ class _Table(NamedTuple):
     name: str
     paths: list[Path]
     sample: pa.Table  # each file's first rows
+    encoding: str
 
     def read(self) -> pa.Table:
         """All rows and columns, as the readers read them (CSV: text)."""
-        shards = [sample_rows(path, rows=sys.maxsize) for path in self.paths]
+        shards = [sample_rows(path, _encoding(path, self.encoding), sys.maxsize) for path in self.paths]
         return pa.concat_tables(shards, promote_options="permissive")
 
 
-def join_folder(folder: Path, cache: Path | None = None) -> Path:
+def join_folder(folder: Path, cache: Path | None = None, encoding: str = "auto") -> Path:
     """The parquet file of ``folder``'s judgements joined with the tables they refer to, written
     under ``cache`` (default: the protege cache) unless an earlier call wrote it for the same
-    files; a folder of one data file gives that file."""
+    files and ``encoding`` (of the CSV and TSV files; "auto": each file's own, UTF-8 else
+    latin-1); a folder of one data file gives that file."""
     files = data_files(folder)
     if len(files) == 1:
         return files[0]
-    target = (cache or cache_dir() / "joined") / f"{folder.resolve().name}-{_digest(folder, files)}.parquet"
+    digest = _digest(folder, files, encoding)
+    target = (cache or cache_dir() / "joined") / f"{folder.resolve().name}-{digest}.parquet"
     if target.exists():
         log.info("%s: reading its tables joined before, %s", folder, target)
         return target
-    tables = _tables(folder, files)
+    tables = _tables(folder, files, encoding)
     judgements, grade = _judgements(folder, tables)
     table = judgements.read()
     table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
@@ -164,11 +168,17 @@ def _holds_records(path: Path) -> bool:
         return False
 
 
-def _tables(folder: Path, files: list[Path]) -> list[_Table]:
+def _encoding(path: Path, encoding: str) -> str:
+    """The encoding to read one file of a folder in: the one given applies to CSV and TSV (JSON,
+    parquet and Arrow are UTF-8)."""
+    return encoding if file_format(path) in ("csv", "tsv") else "auto"
+
+
+def _tables(folder: Path, files: list[Path], encoding: str) -> list[_Table]:
     """``files`` as tables: files of the same columns are shards of one (``train-00000-of-00002``)."""
     shards: dict[tuple[str, ...], list[tuple[Path, pa.Table]]] = {}
     for path in files:
-        sample = sample_rows(path)
+        sample = sample_rows(path, _encoding(path, encoding))
         shards.setdefault(tuple(sample.column_names), []).append((path, sample))
     tables = []
     for group in shards.values():
@@ -176,7 +186,7 @@ def _tables(folder: Path, files: list[Path]) -> list[_Table]:
         if len(group) > 1:
             name += f" (+{len(group) - 1} {'shard' if len(group) == 2 else 'shards'} of its columns)"
         sample = pa.concat_tables([rows for _, rows in group], promote_options="permissive")
-        tables.append(_Table(name, [path for path, _ in group], sample))
+        tables.append(_Table(name, [path for path, _ in group], sample, encoding))
     return tables
 
 
@@ -283,9 +293,9 @@ def _left_join(table: pa.Table, other: pa.Table, keys: list[str], name: str) -> 
         raise DataError(f"{name}: cannot join it on {' + '.join(keys)}: {error}") from None
 
 
-def _digest(folder: Path, files: list[Path]) -> str:
-    """Changes when any file does (name, size or time written)."""
-    digest = hashlib.sha256()
+def _digest(folder: Path, files: list[Path], encoding: str) -> str:
+    """Changes when any file does (name, size or time written), or the encoding."""
+    digest = hashlib.sha256(encoding.encode())
     for path in files:
         status = path.stat()
         digest.update(f"{path.relative_to(folder)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())

@@ -36,10 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # Models load from local paths or a warm cache; never wait on an unreachable hub.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    # Before parsing: reading some arguments (a --data folder's tables, joined) logs.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        if prepare := getattr(args, "prepare", None):  # a --data folder joined, in its --encoding
+            prepare(args)
         return args.run(args)
     except KeyboardInterrupt:
         return 130

@@ -223,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         filters=None if args.no_filters else _filters(args.filters),
         seeds=args.seeds,
         max_rows=args.max_rows or None,
+        source=args.data_source,
     )
     print(results_table(results))
     print(f"\nresults: {args.out / 'results.json'}\nlearning curve: {results['plot']}")
@@ -247,8 +248,10 @@ def run_experiment(
     seeds: tuple[int, ...] = (0,),
     max_rows: int | None = MAX_ROWS,
     progress: bool = True,
+    source: Path | None = None,
 ) -> dict:
-    """Runs the study; returns (and writes to ``out/results.json``) the results."""
+    """Runs the study; returns (and writes to ``out/results.json``) the results. ``source``: what
+    ``data`` was read from, recorded in its place (a folder of tables, where ``data`` is their join)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -271,8 +274,9 @@ def run_experiment(
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    source = Path(source or data)
     settings = {
-        "data": str(Path(data).resolve()),
+        "data": str(source.resolve()),
         "columns": columns.as_dict(),
         "label_range": label_range and list(label_range),
         "sizes": asdict(sizes),
@@ -289,15 +293,15 @@ def run_experiment(
     if pc.any(ungraded).as_py():
         log.warning(
             "%s: %d of %d rows have no grade and are left out of the study",
-            data, pc.sum(ungraded).as_py(), table.num_rows,
+            source, pc.sum(ungraded).as_py(), table.num_rows,
         )  # fmt: skip
         table = table.filter(pc.invert(ungraded))
     limits = Limits()  # the served teacher's
-    table = _cut_long_texts(table, limits.max_text_chars, data)
+    table = _cut_long_texts(table, limits.max_text_chars, source)
     grades = table["label"].to_numpy(zero_copy_only=False)
     if label_range is None and len(grades) and np.nanmin(grades) == np.nanmax(grades):
         raise ValueError(
-            f"{data}: every grade in column {columns.label!r} is {grades[0]:g}; a study ranks judged "
+            f"{source}: every grade in column {columns.label!r} is {grades[0]:g}; a study ranks judged "
             "documents against each other, so it needs at least two (positives-only qrels rank nothing: add "
             "the judged non-relevant pairs)"
         )
@@ -315,7 +319,7 @@ def run_experiment(
         log.warning(
             "%s: %d graded rows of %d queries; under --max-rows %d (0 for all) the study reads the %d rows "
             "of the first %d queries in hash order, at most %d judged documents each",
-            data, table.num_rows, len(set(queries)), max_rows, len(kept), len(per_query), per_query.max(),
+            source, table.num_rows, len(set(queries)), max_rows, len(kept), len(per_query), per_query.max(),
         )  # fmt: skip
         table = table.take(pa.array(kept, pa.int64()))
         queries = table["query"].to_pylist()
@@ -329,7 +333,7 @@ def run_experiment(
     test = table.take(pa.array(_test_rows(table, buckets, sizes.test_queries, rng), pa.int64()))
     if not len(teacher_rows) or not pool.num_rows or not validation.num_rows or not test.num_rows:
         raise ValueError(
-            f"{data}: the split left {len(teacher_rows)} teacher, {pool.num_rows} pool, "
+            f"{source}: the split left {len(teacher_rows)} teacher, {pool.num_rows} pool, "
             f"{validation.num_rows} validation and {test.num_rows} test pairs; the study needs some of each"
         )
     log.info(
@@ -338,12 +342,12 @@ def run_experiment(
     )  # fmt: skip
     evaluations = {name: _evaluation(rows) for name, rows in (("test", test), ("validation", validation))}
     for name, evaluation in evaluations.items():
-        scored_queries = require_ranked(evaluation.queries, evaluation.gold, str(data), f"{name} query")
+        scored_queries = require_ranked(evaluation.queries, evaluation.gold, str(source), f"{name} query")
         if scored_queries < FEW_QUERIES:
             log.warning(
                 "%s: only %d %s queries can be scored; NDCG@10 over so few varies by several points "
                 "with the queries drawn (the paired intervals show how far), so read differences with care",
-                data, scored_queries, name,
+                source, scored_queries, name,
             )  # fmt: skip
 
     def fitted(
@@ -513,7 +517,7 @@ def run_experiment(
              "spread": spread[model]}
         )  # fmt: skip
     results = {
-        "data": str(data),
+        "data": str(source),
         "quick": sizes.pool_pairs is not None,
         "seeds": list(seeds),
         "label_range": list(label_range),

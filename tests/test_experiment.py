@@ -250,7 +250,10 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     assert not (tmp_path / "out").exists()
 
 
-def test_experiment_explains_an_empty_split(tiny_encoder: Path, tmp_path: Path) -> None:
+def test_experiment_explains_an_empty_split(
+    tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("PROTEGE_CACHE_DIR", str(tmp_path / "cache"))
     data = tmp_path / "one.csv"
     data.write_text("query,document,grade\ndrill,cordless drill,3\ndrill,paint,1\n")
     with pytest.raises(ValueError, match="the split left"):
@@ -259,6 +262,16 @@ def test_experiment_explains_an_empty_split(tiny_encoder: Path, tmp_path: Path) 
         from protege.experiment import run_experiment
 
         run_experiment(data, Columns(label="grade"), tmp_path / "out", teacher_base=str(tiny_encoder))
+    # A folder of tables is named, and recorded, as the folder, not as the cached file of its join.
+    folder = tmp_path / "judged"
+    folder.mkdir()
+    (folder / "judgements.tsv").write_text("query_id\tproduct_id\tgrade\n0\t10\t3\n0\t11\t1\n")
+    (folder / "queries.tsv").write_text("query_id\tquery\n0\tdrill\n")
+    (folder / "products.tsv").write_text("product_id\ttitle\n10\tcordless drill\n11\tpaint\n")
+    out = tmp_path / "folder-study"
+    assert main(["experiment", "--data", str(folder), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"protege experiment: {folder}: the split left")
+    assert json.loads((out / "settings.json").read_text())["data"] == str(folder.resolve())
 
 
 def test_experiment_explains_queries_judged_on_one_document(tmp_path: Path) -> None:

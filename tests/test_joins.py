@@ -85,8 +85,9 @@ def test_every_data_command_takes_a_folder_of_tables_as_one_file(
 ) -> None:
     with caplog.at_level("INFO"):
         args = build_parser().parse_args(["eval", "--data", str(wands), "--model", "m"])
+        args.prepare(args)
         columns = columns_from_args(args, gold=True)
-    assert args.data.suffix == ".parquet"
+    assert args.data.suffix == ".parquet" and args.data_source == wands
     assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
         "query", ("product_name",), "product_id", "label"
     )  # fmt: skip
@@ -95,6 +96,28 @@ def test_every_data_command_takes_a_folder_of_tables_as_one_file(
     drill = "DEWALT 20V Drill"
     assert table["document"].to_pylist() == [drill, "BEHR Ceiling Paint", "Simpson Bracket", drill]
     assert table["label"].to_pylist() == [2.0, 1.0, 0.0, 0.0]
+
+
+def test_encoding_reaches_the_csv_files_of_a_folder_and_not_its_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROTEGE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "judged"
+    folder.mkdir()
+    write_tsv(folder / "label.tsv", "query_id\tproduct_id\tlabel", "0\t10\t1", "0\t11\t0")
+    # Windows-1252: the curly quote is byte 0x92, a control character in latin-1.
+    (folder / "query.tsv").write_bytes("query_id\tquery\n0\t18\u2019 drill\n".encode("cp1252"))
+    (folder / "product.jsonl").write_text(
+        '{"product_id": 10, "product_name": "DEWALT 18\u2019 Drill"}\n'
+        '{"product_id": 11, "product_name": "BEHR Paint"}\n'
+    )
+    guessed = pq.read_table(join_folder(folder))
+    args = build_parser().parse_args(["eval", "--data", str(folder), "--model", "m", "--encoding", "cp1252"])
+    args.prepare(args)
+    given = pq.read_table(args.data)
+    assert guessed["query"][0].as_py() == "18\x92 drill"
+    assert given["query"][0].as_py() == "18\u2019 drill"
+    assert given["product_name"].to_pylist() == ["DEWALT 18\u2019 Drill", "BEHR Paint"]
 
 
 def test_a_composite_key_and_ids_of_two_types_still_join(tmp_path: Path) -> None:
@@ -172,6 +195,7 @@ def test_a_beir_folder_joins_by_the_ids_its_qrels_hold(
     write_tsv(beir / "qrels" / "train.tsv", "query-id\tcorpus-id\tscore", "2\td2\t2", "2\td1\t0", "2\td9\t1")
     with caplog.at_level("INFO"):
         args = build_parser().parse_args(["eval", "--data", str(beir), "--model", "m"])
+        args.prepare(args)
         columns = columns_from_args(args, gold=True)
     assert pq.read_table(args.data).column_names == [
         "query-id", "corpus-id", "score", "corpus_text", "query_text"
@@ -240,10 +264,9 @@ def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
     write_tsv(two / "b.tsv", "query\tdocument\trelevance", "paint\tPaint\t2", "paint\tDrill\t1")
     with pytest.raises(DataError, match="empty: a folder with no data file"):
         join_folder(tmp_path / "empty")
-    with pytest.raises(SystemExit):
-        main(["eval", "--data", str(two), "--model", "m"])
+    assert main(["eval", "--data", str(two), "--model", "m"]) == 2
     error = capsys.readouterr().err
-    assert "argument --data: " in error
+    assert error.startswith("protege eval: ")
     assert "a.tsv, b.tsv have a grade column; give one file as --data" in error
     # A folder of one file is that file.
     (two / "b.tsv").unlink()
