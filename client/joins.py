@@ -240,12 +240,12 @@ def _reference(judged: pa.Table, grade: str, other: pa.Table) -> tuple[str, str]
         if name != grade and _scalar(judged[name])
         and (_id_named(name) or pc.count_distinct(judged[name]).as_py() > MAX_GRADES)
     ]  # fmt: skip
+    key_ids = {key: pc.cast(other[key], pa.string()).combine_chunks() for key in keys}
     found = {}
     for reference in references:
         ids = pc.cast(judged[reference], pa.string())
-        for key in keys:
-            matches = pc.is_in(ids, value_set=pc.cast(other[key], pa.string()).combine_chunks())
-            found[reference, key] = pc.sum(matches).as_py() or 0
+        for key, values in key_ids.items():
+            found[reference, key] = pc.sum(pc.is_in(ids, value_set=values)).as_py() or 0
     best = max(found, key=found.__getitem__, default=None)
     return best if best and found[best] * 2 >= judged.num_rows else None
 
@@ -254,7 +254,7 @@ def _prefix(reference: str, table: _Table) -> str:
     """What the columns of a table joined by ``reference`` are named after: the reference without
     its id (``query-id``: ``query_text``), else the table's file (``qid``: ``topics_text``)."""
     stem = re.sub(r"_?(id|key)$", "", usual_name(reference))
-    return stem if len(stem) > 1 else usual_name(Path(table.paths[0]).name.split(".")[0])
+    return stem if len(stem) > 1 else usual_name(table.paths[0].name.split(".")[0])
 
 
 def _useful(other: pa.Table, added: list[str], name: str) -> list[str]:
