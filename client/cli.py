@@ -120,15 +120,7 @@ def columns_from_args(args: argparse.Namespace, *, gold: bool = False):
     header by their usual names or the words of their names (``readers.find_columns``), and those
     still open by the values of the file's first rows (``readers.find_columns_by_content``; the
     gold grade only where the command needs one), logged so a user sees what was read as what."""
-    from .readers import (
-        Columns,
-        DataError,
-        find_columns,
-        find_columns_by_content,
-        is_number,
-        read_header,
-        sample_rows,
-    )
+    from .readers import Columns, find_columns, find_columns_by_content, read_header, sample_rows
 
     header = read_header(args.data, args.encoding) or []
     given = {
@@ -149,11 +141,6 @@ def columns_from_args(args: argparse.Namespace, *, gold: bool = False):
     # A doc id is optional, and no value tells one apart from other ids.
     unnamed = tuple(role for role, name in found.items() if name is None and role != "doc_id")
     if unnamed and header:
-        if any(is_number(name) for name in header):
-            raise DataError(
-                f"{args.data}: the first row ({', '.join(header[:6])}) looks like data, not column names; "
-                "protege reads the first row as the header: add one (e.g. query, document, label)"
-            )
         named = tuple(name for name in found.values() if name)
         by_content = find_columns_by_content(sample_rows(args.data, args.encoding), unnamed, taken + named)
         log.info(

@@ -14,6 +14,7 @@ import csv
 import functools
 import gzip
 import io
+import itertools
 import json
 import logging
 import lzma
@@ -98,6 +99,8 @@ NOT_ROLE_WORDS = {
 # are looked at, and the most distinct values a grade column holds there (Home Depot's rater
 # means: 13; ids, prices and counts have more).
 SAMPLE_ROWS = 20_000
+# Rows below the first that tell a header from a first row of data.
+HEADER_CHECK_ROWS = 50
 MAX_GRADES = 20
 # A doc id's name also says what it identifies, and not a query, pair or person.
 DOC_WORDS = {"product", "item", "doc", "document", "passage", "article", "listing", "offer", "sku", "asin"}
@@ -682,22 +685,67 @@ def _check_columns(path: Path, names: list[str] | None, columns: Columns) -> Non
 
 
 def _csv_header(path: Path, encoding: str) -> list[str]:
+    """The header's names, or ``column_1`` … ``column_N`` for a file whose first row is data."""
+    return list(_csv_head(path, encoding)[0])
+
+
+def is_headerless(path: str | Path, encoding: str = "auto") -> bool:
+    """Whether a CSV or TSV file's first row is data (a qrels file: ``1  cordless drill  …  3``),
+    so that its columns are read as ``column_1`` … ``column_N``."""
+    path = Path(path)
+    return file_format(path) in ("csv", "tsv") and _csv_head(path, resolve_encoding(path, encoding))[1]
+
+
+def _csv_head(path: Path, encoding: str) -> tuple[tuple[str, ...], bool]:
+    status = path.stat()
+    return _csv_names(path.resolve(), encoding, status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _csv_names(path: Path, encoding: str, size: int, modified: int) -> tuple[tuple[str, ...], bool]:
+    # size and modified are part of the cache key, as for _detected_encoding.
     with _open_text(path, encoding) as file:
-        header = next(csv.reader(file, delimiter=_delimiter(path, encoding)), None)
-    if not header:
+        reader = csv.reader(file, delimiter=_delimiter(path, encoding))
+        rows = list(itertools.islice(reader, HEADER_CHECK_ROWS))
+    if not rows or not rows[0]:
         raise DataError(f"{path}: the file has no header row")
     # Arrow drops a UTF-8 byte-order mark (spreadsheets' "CSV UTF-8" starts with one); so do we.
-    return [header[0].removeprefix("\ufeff"), *header[1:]]
+    first = [rows[0][0].removeprefix("\ufeff"), *rows[0][1:]]
+    if not _is_data(first, rows[1:]):
+        return tuple(first), False
+    names = tuple(f"column_{number}" for number in range(1, len(first) + 1))
+    log.warning(
+        "%s: the first row (%s) is data, not column names, so the columns are named %s … %s "
+        "(name them so, e.g. --query-col column_2)", path, ", ".join(first[:6]), names[0], names[-1],
+    )  # fmt: skip
+    return names, True
+
+
+def _is_data(first: list[str], rows: list[list[str]]) -> bool:
+    """Whether a file's first row is data: it holds a number, no cell of it is a name over a
+    column of numbers, and it is not the names pandas and R give unnamed columns (0, 1, 2 …
+    after an empty index name)."""
+    numbers = [cell for cell in first if is_number(cell)]
+    counted = [[str(n) for n in range(start, start + len(numbers))] for start in (0, 1)]
+    if not numbers or (len(numbers) == sum(1 for cell in first if cell.strip()) and numbers in counted):
+        return False
+    for index, cell in enumerate(first):
+        below = [row[index] for row in rows if index < len(row) and row[index].strip()]
+        if cell.strip() and not is_number(cell) and below and all(map(is_number, below)):
+            return False
+    return True
 
 
 def _csv_reader(
     source: Path | BinaryIO, path: Path, encoding: str, quoted: bool, wanted: list[str] | None
 ) -> pa_csv.CSVStreamingReader:
-    header = _csv_header(path, encoding)
+    header, headerless = _csv_head(path, encoding)
     types = {name: pa.string() for name in header if wanted is None or name in wanted}
     return pa_csv.open_csv(
         source,
-        read_options=pa_csv.ReadOptions(encoding=encoding, block_size=1 << 22),
+        read_options=pa_csv.ReadOptions(
+            encoding=encoding, block_size=1 << 22, column_names=list(header) if headerless else None
+        ),
         parse_options=pa_csv.ParseOptions(
             delimiter=_delimiter(path, encoding),
             quote_char='"' if quoted else False,
@@ -896,11 +944,12 @@ def _locate_bad_text(path: Path, encoding: str) -> str:
     if fmt == "jsonl":
         return f"{path}: line {line} is not valid {encoding} ({reason} at byte {offset}); try --encoding"
     text = data[:offset].decode(encoding, errors="replace")
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ","))
-    header = next(csv.reader(io.StringIO(data.split(b"\n", 1)[0].decode(encoding, "replace"))), [])
+    rows = list(csv.reader(io.StringIO(text), delimiter=_delimiter(path, encoding)))
+    header, headerless = _csv_head(path, encoding)
     column = header[len(rows[-1]) - 1] if rows and 0 < len(rows[-1]) <= len(header) else "?"
+    row = len(rows) if headerless else max(len(rows) - 1, 1)
     return (
-        f"{path}: data row {max(len(rows) - 1, 1)} (line {line}), column {column!r}: bytes that are not "
+        f"{path}: data row {row} (line {line}), column {column!r}: bytes that are not "
         f"valid {encoding} ({reason} at byte {offset}); "
         "pass the file's encoding with --encoding, e.g. latin-1"
     )

@@ -45,6 +45,8 @@ def wands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # A Kaggle sample submission: a "relevance" of one value, for ids no judgement has.
     write_tsv(folder / "sample_submission.csv", "id\trelevance", "90\t1", "91\t1")
     (folder / "dataset_info.json").write_text("{}")
+    # MS MARCO's files have no header: read as column_1, column_2, their names would join any such file.
+    (folder / "queries.dev.tsv").write_text("0\tceiling paint\n1\tcordless drill\n")
     return folder
 
 
@@ -68,6 +70,7 @@ def test_a_folder_of_tables_is_joined_to_its_judgements_in_their_order(
     assert "attributes.csv: left out, values of its product_id repeat" in caplog.text
     assert "label_copy.tsv: left out, it adds no column to label.csv" in caplog.text
     assert "sample_submission.csv: left out, no judgement has its id" in caplog.text
+    assert "queries.dev.tsv: left out, its first row is data, not column names" in caplog.text
     assert "product.csv: 1 of 5 judgements have no row in it" in caplog.text
     assert "joined label.csv + product.csv on product_id + query.csv on query_id: 5 rows" in caplog.text
     # Joined once: the same files give the same file, unwritten; a changed file, a new join.

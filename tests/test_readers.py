@@ -20,6 +20,7 @@ from protege.client.readers import (
     count_rows,
     find_columns,
     find_columns_by_content,
+    is_headerless,
     read_header,
     read_pairs,
     read_table,
@@ -80,6 +81,14 @@ def test_latin1_csv_needs_its_encoding_and_errors_name_row_and_column(tmp_path: 
     with pytest.raises(DataError, match=r"latin\.csv: data row 2 \(line 3\), column 'title'.*--encoding"):
         read_all(path)
     assert read_all(path, encoding="latin-1")[1]["document"] == "Paslode 30° Nails. flat white"
+    tsv = write_csv(tmp_path / "latin.tsv", rows, encoding="latin-1", delimiter="\t")
+    with pytest.raises(DataError, match=r"latin\.tsv: data row 2 \(line 3\), column 'title'"):
+        read_all(tsv)
+    headerless = tmp_path / "qrels.tsv"
+    headerless.write_bytes("1\tdrill\tDEWALT Drill\t3\n2\tnails\tPaslode 30° Nails\t2\n".encode("latin-1"))
+    columns = Columns(query="column_2", docs=("column_3",), label="column_4")
+    with pytest.raises(DataError, match=r"qrels\.tsv: data row 2 \(line 2\), column 'column_3'"):
+        read_table(headerless, columns)
 
 
 def test_auto_encoding_reads_utf8_as_utf8_and_anything_else_as_latin1(
@@ -222,7 +231,7 @@ def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
     }  # fmt: skip
 
 
-def test_the_command_line_finds_unnamed_columns_by_their_values_and_refuses_a_headerless_file(
+def test_the_command_line_finds_unnamed_columns_by_their_values_in_a_file_with_or_without_header(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from protege.client.cli import columns_from_args
@@ -248,13 +257,48 @@ def test_the_command_line_finds_unnamed_columns_by_their_values_and_refuses_a_he
     assert (columns.query, columns.docs, columns.label) == ("搜索词", ("商品标题",), "评分")
     assert "columns found by their values: query=搜索词, document=商品标题, label=评分" in caplog.text
     assert read_table(path, columns)["label"].to_pylist() == [3.0, 1.0, 2.5] * 2
-    # A qrels-style file without a header row: its first row would be read as the column names.
+    # A qrels-style file without a header row: its columns are named by number, found by their values.
     headerless = tmp_path / "qrels.tsv"
-    headerless.write_text("1\tcordless drill\tDEWALT Drill\t3\n2\tangle bracket\tSimpson Bracket\t2\n")
-    with pytest.raises(
-        DataError, match=r"qrels.tsv: the first row \(1, cordless drill, .*\) looks like data"
-    ):
-        columns_from_args(parser.parse_args(["eval", "--data", str(headerless), "--model", "m"]), gold=True)
+    headerless.write_text(
+        "".join(
+            f"{topic}\tquery {topic}\tA product of {topic} in {size} sizes\t{grade}\n"
+            for topic in range(1, 31)
+            for size, grade in (("two", "3"), ("many", "1"))
+        )
+    )
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        columns = columns_from_args(
+            parser.parse_args(["eval", "--data", str(headerless), "--model", "m"]), gold=True
+        )
+    assert "the first row (1, query 1, A product of 1 in two sizes, 3) is data" in caplog.text
+    assert (columns.query, columns.docs, columns.label) == ("column_2", ("column_3",), "column_4")
+    table = read_table(headerless, columns)
+    assert table.num_rows == 60
+    assert table["query"].to_pylist()[:3] == ["query 1", "query 1", "query 2"]
+    assert table["label"].to_pylist()[:3] == [3.0, 1.0, 3.0]
+
+
+def test_a_header_of_numbers_is_told_from_a_first_row_of_data(tmp_path: Path) -> None:
+    # pandas writes unnamed columns as 0, 1, 2 (after an empty index name); R counts from 1.
+    pandas = tmp_path / "pandas.csv"
+    pandas.write_text(",0,1,2\n0,drill,DEWALT Drill,3\n1,bracket,Angle Bracket,2\n")
+    assert not is_headerless(pandas)
+    assert read_header(pandas) == ["", "0", "1", "2"]
+    # A name over a column of numbers makes a header, whatever else the row holds.
+    dated = tmp_path / "dated.csv"
+    dated.write_text("grade,query,2019\n3,drill,7\n2,bracket,5\n")
+    assert not is_headerless(dated)
+    assert sample_rows(dated).num_rows == 2
+    data = tmp_path / "data.csv"
+    data.write_text("3,drill,DEWALT Drill\n2,bracket,Angle Bracket\n")
+    assert is_headerless(data)
+    assert sample_rows(data).to_pydict() == {
+        "column_1": ["3", "2"],
+        "column_2": ["drill", "bracket"],
+        "column_3": ["DEWALT Drill", "Angle Bracket"],
+    }
+    assert count_rows(data) == 2
 
 
 def test_the_command_line_names_columns_it_is_not_given(
