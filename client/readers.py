@@ -100,7 +100,7 @@ NOT_ROLE_WORDS = {
 # means: 13; ids, prices and counts have more).
 SAMPLE_ROWS = 20_000
 # Rows below the first that tell a header from a first row of data.
-HEADER_CHECK_ROWS = 50
+HEADER_CHECK_ROWS = 1_000
 MAX_GRADES = 20
 # A doc id's name also says what it identifies, and not a query, pair or person.
 DOC_WORDS = {"product", "item", "doc", "document", "passage", "article", "listing", "offer", "sku", "asin"}
@@ -670,7 +670,7 @@ def _header(path: Path, encoding: str) -> list[str] | None:
         with _arrow_batches(path) as (schema, _):
             return schema.names
     if fmt in ("csv", "tsv"):
-        return _csv_header(path, encoding)
+        return list(_csv_head(path, encoding)[0])
     return None
 
 
@@ -684,11 +684,6 @@ def _check_columns(path: Path, names: list[str] | None, columns: Columns) -> Non
             raise DataError(f"{path}: no column {name!r} for --{role}-col (columns: {', '.join(names)})")
 
 
-def _csv_header(path: Path, encoding: str) -> list[str]:
-    """The header's names, or ``column_1`` … ``column_N`` for a file whose first row is data."""
-    return list(_csv_head(path, encoding)[0])
-
-
 def is_headerless(path: str | Path, encoding: str = "auto") -> bool:
     """Whether a CSV or TSV file's first row is data (a qrels file: ``1  cordless drill  …  3``),
     so that its columns are read as ``column_1`` … ``column_N``."""
@@ -697,6 +692,7 @@ def is_headerless(path: str | Path, encoding: str = "auto") -> bool:
 
 
 def _csv_head(path: Path, encoding: str) -> tuple[tuple[str, ...], bool]:
+    """The header's names, or ``column_1`` … ``column_N`` where the first row is data; and which."""
     status = path.stat()
     return _csv_names(path.resolve(), encoding, status.st_size, status.st_mtime_ns)
 
@@ -704,9 +700,13 @@ def _csv_head(path: Path, encoding: str) -> tuple[tuple[str, ...], bool]:
 @functools.lru_cache(maxsize=16)
 def _csv_names(path: Path, encoding: str, size: int, modified: int) -> tuple[tuple[str, ...], bool]:
     # size and modified are part of the cache key, as for _detected_encoding.
-    with _open_text(path, encoding) as file:
-        reader = csv.reader(file, delimiter=_delimiter(path, encoding))
-        rows = list(itertools.islice(reader, HEADER_CHECK_ROWS))
+    rows: list[list[str]] = []
+    # A quote mark that opens a field and never closes it runs past csv's field limit: the rows
+    # before it are judged.
+    with _open_text(path, encoding) as file, contextlib.suppress(csv.Error):
+        rows.extend(
+            itertools.islice(csv.reader(file, delimiter=_delimiter(path, encoding)), HEADER_CHECK_ROWS)
+        )
     if not rows or not rows[0]:
         raise DataError(f"{path}: the file has no header row")
     # Arrow drops a UTF-8 byte-order mark (spreadsheets' "CSV UTF-8" starts with one); so do we.
@@ -722,18 +722,23 @@ def _csv_names(path: Path, encoding: str, size: int, modified: int) -> tuple[tup
 
 
 def _is_data(first: list[str], rows: list[list[str]]) -> bool:
-    """Whether a file's first row is data: it holds a number, no cell of it is a name over a
-    column of numbers, and it is not the names pandas and R give unnamed columns (0, 1, 2 …
-    after an empty index name)."""
-    numbers = [cell for cell in first if is_number(cell)]
-    counted = [[str(n) for n in range(start, start + len(numbers))] for start in (0, 1)]
-    if not numbers or (len(numbers) == sum(1 for cell in first if cell.strip()) and numbers in counted):
+    """Whether a file's first row is data, judged against the rows below it: no text in it sits
+    over a column of numbers (a name does), and it holds numbers other than the names pandas and
+    R give unnamed columns (0, 1, 2 … after an empty index name), or, holding none, a value its
+    column repeats below it (a query judged again, a grade word)."""
+    below = [
+        [row[index] for row in rows if index < len(row) and row[index].strip()] for index in range(len(first))
+    ]
+    if any(
+        cell.strip() and not is_number(cell) and values and all(map(is_number, values))
+        for cell, values in zip(first, below, strict=True)
+    ):
         return False
-    for index, cell in enumerate(first):
-        below = [row[index] for row in rows if index < len(row) and row[index].strip()]
-        if cell.strip() and not is_number(cell) and below and all(map(is_number, below)):
-            return False
-    return True
+    numbers = [cell for cell in first if is_number(cell)]
+    if numbers:
+        counted = [[str(n) for n in range(start, start + len(numbers))] for start in (0, 1)]
+        return not (len(numbers) == sum(1 for cell in first if cell.strip()) and numbers in counted)
+    return any(cell.strip() and cell in values for cell, values in zip(first, below, strict=True))
 
 
 def _csv_reader(

@@ -299,6 +299,13 @@ def test_a_header_of_numbers_is_told_from_a_first_row_of_data(tmp_path: Path) ->
         "column_3": ["DEWALT Drill", "Angle Bracket"],
     }
     assert count_rows(data) == 2
+    # With no number in it, a first row is data when its column repeats a value of it below.
+    words = tmp_path / "words.tsv"
+    words.write_text("drill\tDEWALT Drill\tExact\ndrill\tBracket\tIrrelevant\npaint\tBEHR Paint\tExact\n")
+    assert is_headerless(words) and sample_rows(words).num_rows == 3
+    named = tmp_path / "named.tsv"
+    named.write_text("query\tproduct_name\tlabel\ndrill\tDEWALT Drill\tExact\ndrill\tBracket\tPartial\n")
+    assert not is_headerless(named)
 
 
 def test_the_command_line_names_columns_it_is_not_given(
@@ -401,6 +408,12 @@ def test_a_tab_separated_file_with_a_stray_quote_mark_reads_it_as_text(
         table = read_table(stray, Columns(query="q", docs=("d",), label="g"))
     assert table["document"].to_pylist() == ['"Frozen wall decal', '12" Ceramic Tile', "Drill"]
     assert "a quote mark opens a field and does not close it" in caplog.text
+    # Never closed, the quoted field would run past csv's field limit (128 KiB) where the first
+    # rows are looked at to tell a header from data.
+    rows = "".join(f"query {n}\ta long product title, number {n}\t2\n" for n in range(4000))
+    long = tmp_path / "long.tsv"
+    long.write_text('q\td\tg\ndecal\t"Frozen wall decal\t3\n' + rows)
+    assert read_table(long, Columns(query="q", docs=("d",), label="g")).num_rows == 4001
     # Quoted as pandas writes a TSV: a tab and a line break inside a field stay in it.
     quoted = tmp_path / "quoted.tsv"
     quoted.write_text('q\td\tg\ndrill\t"DEWALT\tDrill ""20V""\nkit"\t3\n')
