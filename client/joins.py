@@ -179,13 +179,14 @@ def _tables(folder: Path, files: list[Path], encoding: str) -> list[_Table]:
     """``files`` as tables: files of the same columns are shards of one (``train-00000-of-00002``)."""
     shards: dict[tuple[str, ...], list[tuple[Path, pa.Table]]] = {}
     for path in files:
-        if is_headerless(path, _encoding(path, encoding)):  # column_1 … would join any other such file
+        own = _encoding(path, encoding)
+        if is_headerless(path, own):  # column_1 … would join any other such file
             log.warning(
                 "%s: left out, its first row is data, not column names, and tables are joined by "
                 "their names: add a header row to it", path.relative_to(folder),
             )  # fmt: skip
             continue
-        sample = sample_rows(path, _encoding(path, encoding))
+        sample = sample_rows(path, own)
         shards.setdefault(tuple(sample.column_names), []).append((path, sample))
     tables = []
     for group in shards.values():
