@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from .augment import Augmenter, Generated
 from .catalog import Catalog, embed, load_embedder
 from .coverage import CoverageIndex, steering_weights
-from .evaluation import ranking_metrics
+from .evaluation import Evaluation, ranking_metrics
 from .jobs import LabelJob, read_labels, write_parquet_atomic
 from .readers import Columns
 from .report import write_report
@@ -80,15 +80,6 @@ class DistillConfig:
     embedder: str | None = None
     seed: int = 0
     progress: bool = True
-
-
-@dataclass
-class Evaluation:
-    """Gold-judged pairs the student (and the teacher) are measured on after every round."""
-
-    queries: list[str]
-    documents: list[str]
-    gold: list[float]
 
 
 class Distiller:

@@ -1,17 +1,132 @@
-"""Ranking quality against gold grades: NDCG@10, MRR and Spearman, per query then averaged.
+"""The yardstick of ``../shared/data/README.md``: how well scores predict gold grades, and rank.
 
-Conventions (as ``../shared/data/README.md`` defines the metric): linear gain
-``grade - min_grade``; only the judged candidates of a query are ranked; only queries with at
-least two distinct grades count. MRR is the reciprocal rank of the first candidate holding the
-query's best grade. Spearman is over all judged pairs at once.
+Pointwise: **RMSE** of the grade predicted from a score by a monotone map (isotonic regression,
+``GradeMap``) fitted on validation pairs only, and **Spearman** between score and grade, over all
+judged pairs. Ranking: **NDCG@10** (linear gain ``grade - min_grade``) and **MRR** (reciprocal
+rank of the first candidate holding the query's best grade) over each query's judged candidates,
+averaged over the queries with at least two distinct grades. Differences between two models are
+paired, per query, with a 95% bootstrap interval over queries.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+BOOTSTRAP_DRAWS = 2000
+
+
+@dataclass
+class Evaluation:
+    """Gold-judged pairs a model is measured on (validation or test)."""
+
+    queries: list[str]
+    documents: list[str]
+    gold: list[float]
+
+
+class GradeMap:
+    """Score → grade, the monotone (isotonic) map fitted on validation pairs: what turns any model's
+    scores, whatever their scale, into grades that RMSE can judge.
+
+    Example::
+
+        grade_map = GradeMap(validation_scores, validation_grades)
+        grade_map(test_scores)  # predicted grades, within the validation grades' range
+    """
+
+    def __init__(self, scores: Sequence[float], grades: Sequence[float]) -> None:
+        if not len(scores) or len(scores) != len(grades):
+            raise ValueError("a grade map needs validation scores and as many grades")
+        self.isotonic = IsotonicRegression(out_of_bounds="clip").fit(
+            np.asarray(scores, dtype=np.float64), np.asarray(grades, dtype=np.float64)
+        )
+
+    def __call__(self, scores: Sequence[float]) -> np.ndarray:
+        return self.isotonic.predict(np.asarray(scores, dtype=np.float64))
+
+
+def yardstick(
+    queries: Sequence[str], grades: Sequence[float], scores: Sequence[float], grade_map: GradeMap, k: int = 10
+) -> dict[str, float]:
+    """``rmse`` (of ``grade_map(scores)``) with ``ranking_metrics`` (``ndcg@k``, ``mrr``,
+    ``spearman``, ``queries``, ``pairs``) of a model's ``scores`` of judged pairs.
+
+    Example::
+
+        grade_map = GradeMap(model(validation), validation.grades)
+        yardstick(test.queries, test.grades, model(test), grade_map)["rmse"]
+    """
+    errors = grade_map(scores) - np.asarray(grades, dtype=np.float64)
+    return {"rmse": float(np.sqrt(np.mean(errors**2))), **ranking_metrics(queries, grades, scores, k)}
+
+
+def compare(
+    validation: Evaluation,
+    test: Evaluation,
+    scores: dict[str, tuple[Sequence[float], Sequence[float]]],
+    against: str = "zero_shot",
+    unranked: Sequence[str] = ("mean_grade",),
+    k: int = 10,
+) -> dict[str, dict]:
+    """The yardstick of each model by name, from its (validation, test) ``scores``: its grade map
+    is fitted on the validation scores, its figures are the test pairs'. Each model but
+    ``against`` also gets its paired differences from it (``rmse_vs``, ``ndcg_vs``). ``unranked``
+    models (one score for every pair) get no ranking figures.
+
+    Example::
+
+        compare(validation, test, {"student": (student(validation), student(test)), **baselines})
+        # {"student": {"rmse": 0.47, ..., "rmse_vs": {"difference": -0.02, ...}}, "zero_shot": {...}}
+    """
+    results, predicted, per_query = {}, {}, {}
+    for name, (validation_scores, test_scores) in scores.items():
+        grade_map = GradeMap(validation_scores, validation.gold)
+        results[name] = yardstick(test.queries, test.gold, test_scores, grade_map, k)
+        predicted[name] = grade_map(test_scores)
+        per_query[name] = query_ndcgs(test.queries, test.gold, test_scores, k)
+        if name in unranked:
+            results[name].update({f"ndcg@{k}": None, "mrr": None, "spearman": None})
+    for name in results.keys() - {against} if against in results else ():
+        results[name]["rmse_vs"] = paired_rmse_difference(
+            test.queries, test.gold, predicted[name], predicted[against]
+        )
+        if name not in unranked:
+            results[name]["ndcg_vs"] = paired_difference(per_query[name], per_query[against])
+    return results
+
+
+def format_table(results: dict[str, dict], against: str = "zero_shot") -> str:
+    """``compare``'s results as a table: RMSE, Spearman, NDCG@10 and MRR, then each model's
+    paired differences from ``against`` with their 95% intervals."""
+
+    def figure(value: float | None, width: int, digits: int) -> str:
+        return f"{'–':>{width}}" if value is None else f"{value:{width}.{digits}f}"
+
+    def interval(name: str, paired: dict | None) -> str:
+        if paired is None:
+            return ""
+        low, high = paired["interval95"]
+        return f"{name} {paired['difference']:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+    lines = [f"{'model':<24} {'RMSE':>7} {'Spearman':>9} {'NDCG@10':>8} {'MRR':>6}"]
+    for name, values in results.items():
+        lines.append(
+            f"{name:<24} {figure(values['rmse'], 7, 4)} {figure(values['spearman'], 9, 3)} "
+            f"{figure(values['ndcg@10'], 8, 4)} {figure(values['mrr'], 6, 3)}"
+        )
+    paired = [(name, values) for name, values in results.items() if "rmse_vs" in values]
+    if paired:
+        lines.append(f"\npaired against {against} on the test queries (95% bootstrap interval)")
+    for name, values in paired:
+        lines.append(
+            f"{name:<24} {interval('RMSE', values['rmse_vs'])}   {interval('NDCG@10', values.get('ndcg_vs'))}"
+        )
+    return "\n".join(lines)
 
 
 def ndcg_at_k(gains: np.ndarray, scores: np.ndarray, k: int = 10) -> float:
@@ -86,7 +201,7 @@ def query_ndcgs(
 
 
 def paired_difference(
-    first: dict[str, float], second: dict[str, float], draws: int = 2000, seed: int = 0
+    first: dict[str, float], second: dict[str, float], draws: int = BOOTSTRAP_DRAWS, seed: int = 0
 ) -> dict[str, float | list[float]]:
     """Mean per-query difference ``first - second`` over the queries both score, with a 95%
     interval from a bootstrap over those queries (how much the figure moves with the choice of
@@ -108,6 +223,40 @@ def paired_difference(
         "interval95": [float(low), float(high)],
         "queries": len(common),
     }
+
+
+def paired_rmse_difference(
+    queries: Sequence[str],
+    grades: Sequence[float],
+    first: Sequence[float],
+    second: Sequence[float],
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = 0,
+) -> dict[str, float | list[float]]:
+    """RMSE of the ``first`` predicted grades minus that of the ``second``, over the same judged
+    pairs, with a 95% interval from a bootstrap over queries (a query's pairs move together).
+
+    Example::
+
+        paired_rmse_difference(test.queries, test.grades, student_grades, zero_shot_grades)
+        # {'difference': -0.021, 'interval95': [-0.026, -0.016], 'queries': 2380}
+    """
+    grades = np.asarray(grades, dtype=np.float64)
+    names, group = np.unique(np.asarray(queries, dtype=object), return_inverse=True)
+    counts = np.bincount(group, minlength=len(names))
+    squared = [
+        np.bincount(group, (np.asarray(predicted, dtype=np.float64) - grades) ** 2, len(names))
+        for predicted in (first, second)
+    ]
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(names), (draws, len(names)))
+    totals = counts[drawn].sum(axis=1)
+    differences = np.sqrt(squared[0][drawn].sum(axis=1) / totals) - np.sqrt(
+        squared[1][drawn].sum(axis=1) / totals
+    )
+    low, high = np.percentile(differences, [2.5, 97.5])
+    overall = np.sqrt(squared[0].sum() / counts.sum()) - np.sqrt(squared[1].sum() / counts.sum())
+    return {"difference": float(overall), "interval95": [float(low), float(high)], "queries": len(names)}
 
 
 def require_ranked(queries: Sequence[str], gold: Sequence[float], where: str, what: str = "query") -> int:

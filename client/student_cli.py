@@ -71,15 +71,24 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
     evaluate = subparsers.add_parser(
         "eval",
-        help="NDCG@10, MRR and Spearman of a model (or a teacher over gRPC) against gold grades",
-        description="Ranks each query's judged documents; queries with fewer than two distinct grades "
-        "are skipped.",
+        help="RMSE, Spearman, NDCG@10 and MRR of a model (or a teacher over gRPC) beside the baselines",
+        description="The yardstick: RMSE of the grade each score maps to (isotonic regression fitted on "
+        "--validation), Spearman over all pairs, NDCG@10 and MRR over each query's judged documents (queries "
+        "with fewer than two distinct grades are skipped), beside the mean grade, a random order and the "
+        "zero-shot bi-encoder, with paired 95%% intervals.",
     )
     add_data_arguments(evaluate)
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a CrossEncoder folder or hub id")
     source.add_argument("--teacher", help="a protege teacher (host:port, dns:///name:port or a replica list)")
     add_connection_arguments(evaluate, target=False)
+    evaluate.add_argument(
+        "--validation",
+        type=Path,
+        help="gold-judged pairs (same columns) on which each model's score → grade map is fitted; "
+        "with it, RMSE and the baselines (mean grade, random order, zero-shot bi-encoder) are reported",
+    )
+    evaluate.add_argument("--embedder", help="the zero-shot baseline's model (default: packaged MiniLM)")
     evaluate.add_argument("--k", type=int, default=10, help="NDCG cut-off")
     evaluate.set_defaults(run=run_eval)
 
@@ -215,30 +224,69 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .distill import teacher_scores
-    from .evaluation import ranking_metrics, require_ranked
-    from .readers import DataError, read_table
+    from .baselines import baseline_scores
+    from .catalog import load_embedder
+    from .evaluation import compare, format_table, ranking_metrics
 
-    columns = columns_from_args(args, gold=True)
-    if not columns.label:
-        raise DataError(
-            f"{args.data}: eval needs gold grades, and no one column is named or looks like a grade: "
-            "give --label-col"
-        )
-    table = read_table(args.data, columns, encoding=args.encoding)
-    queries, documents = table["query"].to_pylist(), table["document"].to_pylist()
-    gold = table["label"].to_numpy(zero_copy_only=False)
-    require_ranked(queries, gold, str(args.data))
+    judged = {"test": _judged(args.data, args)}
+    if args.validation:
+        judged["validation"] = _judged(args.validation, args)
     if args.model:
         from sentence_transformers.cross_encoder import CrossEncoder
 
-        scores = CrossEncoder(args.model).predict(list(zip(queries, documents, strict=True)), batch_size=64)
+        model = CrossEncoder(args.model)
+        scores = {
+            name: model.predict(list(zip(e.queries, e.documents, strict=True)), batch_size=64)
+            for name, e in judged.items()
+        }
     else:
+        from .distill import teacher_scores
+
         with connect(args) as teacher:
-            scores = teacher_scores(teacher, queries, documents, progress=True)
-    metrics = ranking_metrics(queries, gold, scores, k=args.k)
-    print(json.dumps({"model": args.model or args.teacher, **metrics}))
+            scores = {
+                name: teacher_scores(teacher, e.queries, e.documents, progress=True)
+                for name, e in judged.items()
+            }
+    name = args.model or args.teacher
+    if "validation" not in judged:
+        # RMSE needs a grade map fitted on other pairs than those it is measured on.
+        metrics = ranking_metrics(judged["test"].queries, judged["test"].gold, scores["test"], k=args.k)
+        print(json.dumps({"model": name, **metrics, "rmse": None, "note": "give --validation for RMSE"}))
+        return 0
+    embedder = load_embedder(args.embedder)
+    baselines = {
+        split: baseline_scores(e.queries, e.documents, embedder, seed=number)
+        for number, (split, e) in enumerate(judged.items())
+    }
+    results = compare(
+        judged["validation"],
+        judged["test"],
+        {
+            name: (scores["validation"], scores["test"]),
+            **{b: (baselines["validation"][b], baselines["test"][b]) for b in baselines["test"]},
+        },
+        k=args.k,
+    )
+    print(format_table(results))
+    print(json.dumps({"model": name, "metrics": results}))
     return 0
+
+
+def _judged(path: Path, args: argparse.Namespace):
+    """Gold-judged pairs of ``path`` read with the command's columns; refused when no query has two grades."""
+    from .evaluation import Evaluation, require_ranked
+    from .readers import DataError, read_table
+
+    columns = columns_from_args(argparse.Namespace(**{**vars(args), "data": path}), gold=True)
+    if not columns.label:
+        raise DataError(
+            f"{path}: eval needs gold grades, and no one column is named or looks like a grade: "
+            "give --label-col"
+        )
+    table = read_table(path, columns, encoding=args.encoding)
+    queries, gold = table["query"].to_pylist(), table["label"].to_numpy(zero_copy_only=False)
+    require_ranked(queries, gold, str(path))
+    return Evaluation(queries, table["document"].to_pylist(), gold.tolist())
 
 
 def run_coverage(args: argparse.Namespace) -> int:
@@ -288,7 +336,8 @@ def _queries(path: Path, args: argparse.Namespace) -> list[str]:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    from .distill import DistillConfig, Distiller, DistillError, Evaluation
+    from .distill import DistillConfig, Distiller, DistillError
+    from .evaluation import Evaluation
     from .jobs import JobError
     from .readers import read_table
     from .teacher_client import TeacherError

@@ -597,7 +597,7 @@ def plot_learning_curve(metrics: dict, curve: list[dict], out: Path) -> Path:
 
 
 def _evaluation(rows):
-    from protege.client.distill import Evaluation
+    from protege.client.evaluation import Evaluation
 
     return Evaluation(rows["query"].to_pylist(), rows["document"].to_pylist(), rows["label"].to_pylist())
 

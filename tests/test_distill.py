@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from protege.client.distill import DistillConfig, Distiller, Evaluation
+from protege.client.distill import DistillConfig, Distiller
+from protege.client.evaluation import Evaluation
 from protege.client.synthetic import generate_catalog
 from sentence_transformers import CrossEncoder
 

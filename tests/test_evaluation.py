@@ -4,7 +4,15 @@ import math
 
 import numpy as np
 import pytest
-from protege.client.evaluation import ndcg_at_k, paired_difference, query_ndcgs, ranking_metrics
+from protege.client.evaluation import (
+    GradeMap,
+    ndcg_at_k,
+    paired_difference,
+    paired_rmse_difference,
+    query_ndcgs,
+    ranking_metrics,
+    yardstick,
+)
 
 
 def test_ndcg_is_one_for_the_ideal_order_and_matches_a_hand_computation() -> None:
@@ -100,3 +108,67 @@ def test_eval_command_scores_a_model_and_the_same_model_served_alike(
     positives.write_text("query,document,grade\ndrill,DEWALT Drill,1\npaint,BEHR Paint,1\n")
     assert main(["eval", "--data", str(positives), "--model", "no-such-model"]) == 2
     assert "positives.csv: no query has judged documents of two different grades" in capsys.readouterr().err
+
+
+def test_eval_with_validation_pairs_reports_rmse_beside_the_three_baselines(
+    tiny_cross_encoder, tiny_encoder, tmp_path, capsys
+) -> None:
+    import json
+
+    from protege.cli import main
+
+    rows = [("drill", "cordless drill kit", 3), ("drill", "white paint", 1), ("paint", "white paint", 3)]
+    rows += [("paint", "drill", 1), ("saw", "circular saw", 2.5), ("saw", "paint roller", 1.5)]
+    test, validation = tmp_path / "test.csv", tmp_path / "validation.csv"
+    for path, part in ((test, rows), (validation, rows[2:] + rows[:2])):
+        path.write_text("query,document,relevance\n" + "".join(f"{q},{d},{g}\n" for q, d, g in part))
+    command = ["eval", "--data", str(test), "--validation", str(validation), "--model", str(tiny_cross_encoder)]
+    assert main([*command, "--embedder", str(tiny_encoder)]) == 0
+    table, last = capsys.readouterr().out.rstrip().rsplit("\n", 1)
+    assert "RMSE" in table and "paired against zero_shot" in table
+    metrics = json.loads(last)["metrics"]
+    assert list(metrics) == [str(tiny_cross_encoder), "mean_grade", "random", "zero_shot"]
+    grades = np.array([g for _, _, g in rows])
+    # The mean grade: every pair predicted as the validation pairs' mean, which ranks nothing.
+    assert metrics["mean_grade"]["rmse"] == pytest.approx(np.sqrt(np.mean((grades - grades.mean()) ** 2)))
+    assert metrics["mean_grade"]["ndcg@10"] is None and "ndcg_vs" not in metrics["mean_grade"]
+    assert "rmse_vs" not in metrics["zero_shot"]
+    for name in (str(tiny_cross_encoder), "random"):
+        assert metrics[name]["queries"] == 3 and set(metrics[name]) >= {"rmse", "rmse_vs", "ndcg_vs"}
+
+
+def test_the_grade_map_is_monotone_and_fitted_on_validation_only() -> None:
+    grade_map = GradeMap([0.1, 0.2, 0.8, 0.9], [1.0, 1.0, 3.0, 3.0])
+    assert grade_map([0.0, 0.15, 0.85, 5.0]).tolist() == [1.0, 1.0, 3.0, 3.0]  # clipped beyond the ends
+    # Scores on any scale: a map of logits predicts the same grades as one of their sigmoid.
+    logits = np.array([-3.0, -1.0, 0.5, 2.0])
+    grades = np.array([1.0, 2.0, 2.0, 3.0])
+    by_logit = GradeMap(logits, grades)(logits)
+    assert by_logit == pytest.approx(GradeMap(1 / (1 + np.exp(-logits)), grades)(1 / (1 + np.exp(-logits))))
+    with pytest.raises(ValueError, match="validation scores and as many grades"):
+        GradeMap([], [])
+
+
+def test_yardstick_reports_rmse_of_mapped_grades_beside_the_ranking_metrics() -> None:
+    queries = ["drill", "drill", "paint", "paint"]
+    grades = [3.0, 1.0, 2.0, 1.0]
+    grade_map = GradeMap([0.0, 1.0], [1.0, 3.0])  # a linear map from 0..1 to 1..3 between its points
+    result = yardstick(queries, grades, [1.0, 0.0, 0.5, 0.0], grade_map)
+    assert result["rmse"] == pytest.approx(0.0) and result["ndcg@10"] == pytest.approx(1.0)
+    constant = yardstick(queries, grades, [0.5] * 4, grade_map)  # every pair predicted as 2
+    assert constant["rmse"] == pytest.approx(np.sqrt(np.mean((np.array(grades) - 2) ** 2)))
+    assert constant["spearman"] == 0.0
+
+
+def test_paired_rmse_difference_is_exact_for_a_model_against_itself_and_signed() -> None:
+    rng = np.random.default_rng(2)
+    queries = [f"q{i // 5}" for i in range(1000)]
+    grades = rng.integers(1, 4, 1000).astype(float)
+    good, bad = grades + rng.normal(0, 0.2, 1000), grades + rng.normal(0, 0.6, 1000)
+    same = paired_rmse_difference(queries, grades, good, good)
+    assert same["difference"] == 0.0 and same["interval95"] == [0.0, 0.0] and same["queries"] == 200
+    better = paired_rmse_difference(queries, grades, good, bad)
+    low, high = better["interval95"]
+    rmse = lambda predicted: np.sqrt(np.mean((predicted - grades) ** 2))  # noqa: E731
+    assert better["difference"] == pytest.approx(rmse(good) - rmse(bad))
+    assert low < better["difference"] < high < 0
