@@ -122,8 +122,8 @@ def test_eval_with_validation_pairs_reports_rmse_beside_the_three_baselines(
     test, validation = tmp_path / "test.csv", tmp_path / "validation.csv"
     for path, part in ((test, rows), (validation, rows[2:] + rows[:2])):
         path.write_text("query,document,relevance\n" + "".join(f"{q},{d},{g}\n" for q, d, g in part))
-    command = ["eval", "--data", str(test), "--validation", str(validation), "--model", str(tiny_cross_encoder)]
-    assert main([*command, "--embedder", str(tiny_encoder)]) == 0
+    command = ["eval", "--data", str(test), "--validation", str(validation), "--embedder", str(tiny_encoder)]
+    assert main([*command, "--model", str(tiny_cross_encoder)]) == 0
     table, last = capsys.readouterr().out.rstrip().rsplit("\n", 1)
     assert "RMSE" in table and "paired against zero_shot" in table
     metrics = json.loads(last)["metrics"]
