@@ -121,3 +121,46 @@ def test_smollm2_gguf_loads_as_llm_judge() -> None:
     np.testing.assert_allclose(scores.class_probabilities.sum(axis=1), 1.0)
     assert backend.version.startswith("llm-")
     assert all(isinstance(text, str) for text in backend.refine("cordless drill", "", 2, seed=0))
+
+
+def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
+    tmp_path: Path, tiny_cross_encoder: Path, tiny_encoder: Path
+) -> None:
+    from protege.server.backends.ensemble import write_ensemble
+
+    folder = tmp_path / "teacher"
+    shutil.copytree(tiny_cross_encoder, folder / "cross-encoder")
+    shutil.copytree(tiny_encoder, folder / "bi-encoder")
+    members = [
+        {"kind": "cross-encoder", "model": "cross-encoder"},
+        {"kind": "bi-encoder", "model": "bi-encoder"},
+    ]
+    write_ensemble(folder, members, np.array([0.7, 2.0]), -0.5, held_out_pairs=10)
+    backend = load_backend("ensemble", str(folder), device="cpu")
+    parts = [load_backend(m["kind"], str(folder / m["model"]), device="cpu") for m in members]
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    blended = -0.5 + sum(
+        w * logit(part.score(QUERIES, DOCUMENTS).scores) for w, part in zip([0.7, 2.0], parts, strict=True)
+    )
+    np.testing.assert_allclose(
+        backend.score(QUERIES, DOCUMENTS).scores, 1 / (1 + np.exp(-blended)), rtol=1e-6
+    )
+    assert backend.kind == "ensemble" and backend.version.startswith("ensemble-")
+    # Other weights, another teacher: labels cached under one version are never served for the other.
+    write_ensemble(folder, members, np.array([0.7, 2.1]), -0.5)
+    assert load_backend("ensemble", str(folder), device="cpu").version != backend.version
+    with pytest.raises(ValueError, match=r"holds no ensemble\.json"):
+        load_backend("ensemble", str(tiny_encoder), device="cpu")
+
+
+def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:
+    from protege.server.backends.ensemble import fit_blend, logits
+
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0.02, 0.98, (4000, 2))
+    targets = 1 / (1 + np.exp(-(logits(scores) @ [1.5, 0.25] - 0.4)))
+    weights, bias = fit_blend(scores, targets, l2=0.0)
+    np.testing.assert_allclose(weights, [1.5, 0.25], atol=1e-3)
+    assert bias == pytest.approx(-0.4, abs=1e-3)
+    with pytest.raises(ValueError, match="one target per pair"):
+        fit_blend(scores, targets[:-1])

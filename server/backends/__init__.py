@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .base import Backend
 
-BACKEND_KINDS = ("cross-encoder", "llm-judge", "bi-encoder")
+BACKEND_KINDS = ("cross-encoder", "llm-judge", "bi-encoder", "ensemble")
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +41,10 @@ def load_backend(kind: str, model: str, **options: Any) -> Backend:
         from .llm_judge import LLMJudgeBackend
 
         return LLMJudgeBackend(model, **options)
+    if kind == "ensemble":
+        from .ensemble import EnsembleBackend
+
+        return EnsembleBackend(model, **options)
     raise ValueError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
 
 
