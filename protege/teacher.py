@@ -11,7 +11,7 @@ from pathlib import Path
 log = logging.getLogger("protege")
 
 # Per backend: (batch size, tokens per pair) when not given.
-BACKEND_DEFAULTS = {"cross-encoder": (32, 128), "llm-judge": (16, 256)}
+BACKEND_DEFAULTS = {"cross-encoder": (32, 128), "ensemble": (32, 128), "llm-judge": (16, 256)}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,16 +22,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit = commands.add_parser(
         "fit",
         help="fine-tune a teacher on gold grades",
-        description="Fine-tunes a cross-encoder (soft BCE on the grade) or a causal LM as an llm-judge "
-        "(its answer labels' expected grade matches the grade) on gold grades mapped to 0..1, and writes a "
-        "folder that `protege serve --backend BACKEND --model OUT` serves.",
+        description="Fine-tunes a cross-encoder (soft BCE on the grade), an ensemble (a cross-encoder and "
+        "a bi-encoder fitted on four fifths of the gold queries and the zero-shot bi-encoder, blended on the "
+        "last fifth) or a causal LM as an llm-judge (its answer labels' expected grade matches the grade) on "
+        "gold grades mapped to 0..1, and writes a folder that `protege serve --backend BACKEND --model OUT` "
+        "serves.",
     )
     add_training_data_arguments(fit, "label", "the gold grade (default: label)")
     fit.add_argument("--backend", choices=tuple(BACKEND_DEFAULTS), default="cross-encoder")
     fit.add_argument(
         "--base",
-        help="model to start from (cross-encoder default: packaged all-MiniLM-L6-v2; llm-judge: a causal LM "
-        "folder, hub id or .gguf file, required)",
+        help="model to start from (cross-encoder and ensemble: a sentence-embedding checkpoint, default the "
+        "packaged all-MiniLM-L6-v2; llm-judge: a causal LM folder, hub id or .gguf file, required)",
     )
     fit.add_argument("--labels", default="no,yes", help="llm-judge: answer labels, least relevant first")
     fit.add_argument("--out", required=True, type=Path, help="folder for the teacher")
@@ -76,6 +78,10 @@ def run_fit(args: argparse.Namespace) -> int:
 
         labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
         train_llm_judge(queries, documents, targets, labels=labels, **options)
+    elif args.backend == "ensemble":
+        from protege.ensemble_teacher import fit_ensemble_teacher
+
+        fit_ensemble_teacher(queries, documents, targets, **options)
     else:
         from protege.client.training import train_cross_encoder
 

@@ -67,3 +67,52 @@ def test_teacher_fit_names_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureF
     assert fit(data, tmp_path / "c", "--label-range", "1,3", "--label-col", "relevance") == 2
     assert "relevance" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
+    tiny_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from protege.server.backends.ensemble import fit_blend, logits
+
+    from protege.ensemble_teacher import held_out_for_blend
+
+    data, queries, titles, grades = graded_file(tmp_path)
+    out = tmp_path / "teacher"
+    code = fit(
+        data, out, "--label-range", "1,3", "--backend", "ensemble", "--base", str(tiny_encoder),
+        "--epochs", "5", "--batch-size", "8", "--learning-rate", "1e-3",
+    )  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["serve"] == f"protege serve --backend ensemble --model {out}"
+    manifest = json.loads((out / "ensemble.json").read_text())
+    assert [member["model"] for member in manifest["members"]] == ["cross-encoder", "bi-encoder", "zero-shot"]
+    held_out = sum(held_out_for_blend(query) for query in queries)  # "white paint"'s 20 pairs
+    assert 0 < held_out < len(queries)
+    assert manifest["blend_fitted_on_pairs"] == held_out
+    assert manifest["fitted_on_pairs"] == len(queries) - held_out
+    assert (
+        json.loads((out / "cross-encoder" / "provenance.json").read_text())["training_rows"]
+        == len(queries) - held_out
+    )
+    bce = manifest["held_out_bce"]
+    assert bce["ensemble"] <= min(bce["cross-encoder"], bce["bi-encoder"], bce["zero-shot"]) + 1e-3
+    # The served score is the blend fitted on the held-out pairs' member scores (tiny random models
+    # learn nothing that carries to an unseen query, so what is checked is the mechanism).
+    rows = [i for i, query in enumerate(queries) if held_out_for_blend(query)]
+    pairs = [queries[i] for i in rows], [titles[i] for i in rows]
+    members = [load_backend(m["kind"], str(out / m["model"]), device="cpu") for m in manifest["members"]]
+    weights, bias = fit_blend(
+        np.column_stack([m.score(*pairs).scores for m in members]), (grades[rows] - 1) / 2
+    )
+    np.testing.assert_allclose(weights, manifest["weights"], rtol=1e-4, atol=1e-6)
+    served = load_backend("ensemble", str(out), device="cpu").score(*pairs).scores
+    blended = logits(np.column_stack([m.score(*pairs).scores for m in members])) @ weights + bias
+    np.testing.assert_allclose(served, 1 / (1 + np.exp(-blended)), rtol=1e-5)
+    # Too few queries to hold one out for the blend: said before anything is trained.
+    few = tmp_path / "few.csv"
+    pacsv.write_csv(
+        pa.table({"search_term": ["drill", "drill"], "title": ["a", "b"], "grade": [1.0, 3.0]}), few
+    )
+    assert fit(few, tmp_path / "none", "--label-range", "1,3", "--backend", "ensemble") == 2
+    assert "needs gold pairs of at least 5 distinct queries" in capsys.readouterr().err

@@ -1,0 +1,131 @@
+"""Fitting an ensemble teacher: a cross-encoder and a bi-encoder fitted on gold grades from one
+sentence-embedding checkpoint, and that checkpoint as a zero-shot bi-encoder, blended into one score.
+
+A cross-encoder fitted from a sentence-embedding checkpoint starts with a fresh head and throws
+away what the embedding model knows; the fine-tuned bi-encoder keeps it, and the zero-shot one is
+what it knew before. The members are fitted on four fifths of the gold queries; the blend's
+weights (``server.backends.ensemble.fit_blend``) on the last fifth, which no member saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sentence_transformers import SentenceTransformer
+
+from protege.client.embedding_training import train_bi_encoder
+from protege.client.models import packaged_minilm
+from protege.client.training import train_cross_encoder
+from protege.server.backends import load_backend
+from protege.server.backends.ensemble import fit_blend, logits, write_ensemble
+
+log = logging.getLogger("protege")
+
+BLEND_SHARE = 5  # one query in this many holds out its pairs to fit the blend on
+
+
+def held_out_for_blend(query: str) -> bool:
+    """Whether a query's pairs fit the blend rather than the members: a hash of its text, apart
+    from the shared split's (``protege.experiment.bucket`` reads the lowest decimal digits)."""
+    digest = int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16)
+    return digest // 1000 % BLEND_SHARE == 0
+
+
+def fit_ensemble_teacher(
+    queries: Sequence[str],
+    documents: Sequence[str],
+    targets: Sequence[float],
+    out: str | Path,
+    *,
+    base: str | None = None,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    max_length: int = 128,
+    seed: int = 0,
+    provenance: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Writes an ensemble teacher to ``out`` (``protege serve --backend ensemble --model OUT``)
+    and returns its record: members, blend weights, and each member's and the blend's soft BCE
+    on the held-out pairs.
+
+    Example::
+
+        fit_ensemble_teacher(queries, documents, (grades - 1) / 2, "teacher/")
+    """
+    out = Path(out)
+    targets = np.asarray(targets, dtype=np.float64)
+    held_out = np.array([held_out_for_blend(query) for query in queries])
+    if held_out.all() or not held_out.any():
+        raise ValueError(
+            f"an ensemble teacher needs gold pairs of at least {BLEND_SHARE} distinct queries, so that one "
+            "in five can fit the blend; fit a cross-encoder teacher instead"
+        )
+    fit_rows, blend_rows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+    part = {
+        "queries": [queries[i] for i in fit_rows],
+        "documents": [documents[i] for i in fit_rows],
+        "targets": targets[fit_rows],
+    }
+    shared = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "progress": progress}
+    log.info("ensemble teacher: fitting its cross-encoder on %d gold pairs", len(fit_rows))
+    train_cross_encoder(
+        *part.values(),
+        base=base,
+        out=out / "cross-encoder",
+        loss="bce",
+        learning_rate=learning_rate,
+        max_length=max_length,
+        provenance=provenance,
+        **shared,
+    )
+    log.info("ensemble teacher: fitting its bi-encoder on %d gold pairs", len(fit_rows))
+    train_bi_encoder(*part.values(), base=base, out=out / "bi-encoder", **shared)
+    SentenceTransformer(base or packaged_minilm()).save(str(out / "zero-shot"))
+    members = [
+        {"kind": "cross-encoder", "model": "cross-encoder"},
+        {"kind": "bi-encoder", "model": "bi-encoder"},
+        {"kind": "bi-encoder", "model": "zero-shot"},
+    ]
+    blend_queries = [queries[i] for i in blend_rows]
+    blend_documents = [documents[i] for i in blend_rows]
+    backends = [load_backend(member["kind"], str(out / member["model"])) for member in members]
+    scores = np.column_stack([_scores(backend, blend_queries, blend_documents) for backend in backends])
+    weights, bias = fit_blend(scores, targets[blend_rows])
+    record = {
+        "fitted_on_pairs": len(fit_rows),
+        "blend_fitted_on_pairs": len(blend_rows),
+        "held_out_bce": {
+            **{
+                member["model"]: _bce(scores[:, [n]], targets[blend_rows]) for n, member in enumerate(members)
+            },
+            "ensemble": _bce(scores, targets[blend_rows], weights, bias),
+        },
+        "provenance": provenance or {},
+    }
+    write_ensemble(out, members, weights, bias, **record)
+    log.info("ensemble teacher: weights %s; held-out BCE %s", weights.round(3), record["held_out_bce"])
+    return {"members": members, "weights": weights.tolist(), "bias": bias, **record}
+
+
+def _scores(backend, queries: list[str], documents: list[str], batch: int = 64) -> np.ndarray:
+    """A backend's scores, a batch at a time (its ``score`` takes one model batch)."""
+    return np.concatenate(
+        [
+            backend.score(queries[start : start + batch], documents[start : start + batch]).scores
+            for start in range(0, len(queries), batch)
+        ]
+    )
+
+
+def _bce(scores: np.ndarray, targets: np.ndarray, weights=None, bias: float | None = None) -> float:
+    """Soft BCE of a blend on held-out pairs; a member alone is scored with its own refit scale."""
+    if weights is None:
+        weights, bias = fit_blend(scores, targets)
+    z = logits(scores) @ weights + bias
+    return round(float(np.mean(np.logaddexp(0, z) - targets * z)), 5)
