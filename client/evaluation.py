@@ -228,35 +228,37 @@ def paired_difference(
 def paired_rmse_difference(
     queries: Sequence[str],
     grades: Sequence[float],
-    first: Sequence[float],
-    second: Sequence[float],
+    first: Sequence[float] | np.ndarray,
+    second: Sequence[float] | np.ndarray,
     draws: int = BOOTSTRAP_DRAWS,
     seed: int = 0,
 ) -> dict[str, float | list[float]]:
     """RMSE of the ``first`` predicted grades minus that of the ``second``, over the same judged
     pairs, with a 95% interval from a bootstrap over queries (a query's pairs move together).
+    Either may be a (runs × pairs) array, one row per seed: its RMSE is then the mean of the runs'.
 
     Example::
 
-        paired_rmse_difference(test.queries, test.grades, student_grades, zero_shot_grades)
+        paired_rmse_difference(test.queries, test.gold, student_grades, zero_shot_grades)
         # {'difference': -0.021, 'interval95': [-0.026, -0.016], 'queries': 2380}
     """
     grades = np.asarray(grades, dtype=np.float64)
     names, group = np.unique(np.asarray(queries, dtype=object), return_inverse=True)
     counts = np.bincount(group, minlength=len(names))
-    squared = [
-        np.bincount(group, (np.asarray(predicted, dtype=np.float64) - grades) ** 2, len(names))
-        for predicted in (first, second)
-    ]
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, len(names), (draws, len(names)))
-    totals = counts[drawn].sum(axis=1)
-    differences = np.sqrt(squared[0][drawn].sum(axis=1) / totals) - np.sqrt(
-        squared[1][drawn].sum(axis=1) / totals
-    )
-    low, high = np.percentile(differences, [2.5, 97.5])
-    overall = np.sqrt(squared[0].sum() / counts.sum()) - np.sqrt(squared[1].sum() / counts.sum())
-    return {"difference": float(overall), "interval95": [float(low), float(high)], "queries": len(names)}
+
+    def per_query(predicted) -> np.ndarray:  # squared errors summed by query, one row per run
+        runs = np.atleast_2d(np.asarray(predicted, dtype=np.float64))
+        return np.stack([np.bincount(group, (run - grades) ** 2, len(names)) for run in runs])
+
+    def rmse(squared: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+        return np.sqrt(squared[:, drawn].sum(axis=-1) / counts[drawn].sum(axis=-1)).mean(axis=0)
+
+    squared = per_query(first), per_query(second)
+    drawn = np.random.default_rng(seed).integers(0, len(names), (draws, len(names)))
+    low, high = np.percentile(rmse(squared[0], drawn) - rmse(squared[1], drawn), [2.5, 97.5])
+    everything = np.arange(len(names))
+    overall = float(rmse(squared[0], everything) - rmse(squared[1], everything))
+    return {"difference": overall, "interval95": [float(low), float(high)], "queries": len(names)}
 
 
 def require_ranked(queries: Sequence[str], gold: Sequence[float], where: str, what: str = "query") -> int:

@@ -172,3 +172,7 @@ def test_paired_rmse_difference_is_exact_for_a_model_against_itself_and_signed()
     rmse = lambda predicted: np.sqrt(np.mean((predicted - grades) ** 2))  # noqa: E731
     assert better["difference"] == pytest.approx(rmse(good) - rmse(bad))
     assert low < better["difference"] < high < 0
+    # Runs of several seeds: the mean of their RMSEs, not the RMSE of their mean prediction.
+    runs = np.stack([good, grades + rng.normal(0, 0.3, 1000)])
+    seeds = paired_rmse_difference(queries, grades, runs, bad)
+    assert seeds["difference"] == pytest.approx(np.mean([rmse(run) for run in runs]) - rmse(bad))

@@ -1,0 +1,50 @@
+"""What one study runs: the sizes of its parts and the models it compares."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from protege.filters.settings import FilterSettings
+
+TEACHER_RECIPES = ("ensemble", "cross-encoder", "llm-judge")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much of each split one run uses (``None``: all of it), and the label budgets of the
+    learning curves, as shares of the pool's pairs (all of them is the unfiltered plateau)."""
+
+    teacher_pairs: int | None = None
+    pool_pairs: int | None = None
+    test_queries: int | None = None
+    teacher_epochs: float = 1.0
+    budgets: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)
+    rounds: int = 2  # distillation rounds after round 0
+    warmup_share: float = 1 / 3  # of a distillation run's labels, random pool pairs for round 0
+    per_seed: int = 2  # queries generated from each seed query
+
+
+FULL = Sizes()
+QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, budgets=(1 / 8, 1 / 4, 1 / 2))
+DEMO = Sizes(teacher_epochs=2.0, budgets=(1 / 4, 1 / 2))
+
+
+@dataclass(frozen=True)
+class Models:
+    """The teacher's recipe and the students' shape (``max_length=None``: what fits the data)."""
+
+    teacher: str = "ensemble"
+    teacher_base: str | None = None
+    student_base: str | None = None
+    layers: int | None = 2
+    max_length: int | None = None
+    loss: str = "bce"
+    noise: float = 0.2  # share of pairs whose score the noisy teacher flips (0: no noisy arm)
+    strategies: tuple[str, ...] = ("drop", "reorder", "typo")
+    filters: FilterSettings | None = field(default_factory=FilterSettings)
+
+    def as_dict(self) -> dict:
+        record = asdict(self)
+        record["filters"] = self.filters.as_dict() if self.filters is not None else None
+        record["strategies"] = list(self.strategies)
+        return record

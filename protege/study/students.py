@@ -1,0 +1,104 @@
+"""The study's students: one small cross-encoder shape, trained on teacher labels chosen at random
+or by ``distill``'s loop (augment → label → filter → train), or on gold grades.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from protege.client.distill import DistillConfig, Distiller
+from protege.client.models import packaged_minilm
+from protege.client.teacher_client import TeacherClient
+from protege.client.training import train_cross_encoder
+from transformers import AutoTokenizer
+
+from .settings import Models, Sizes
+from .split import sample
+
+log = logging.getLogger("protege.study")
+
+# The longest pairs a student reads in full: this quantile of the pool's token lengths.
+LENGTH_QUANTILE = 0.99
+LENGTH_SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What every student of a study is: backbone, layers kept, tokens per pair, loss."""
+
+    base: str | None
+    layers: int | None
+    max_length: int
+    loss: str
+
+    def options(self) -> dict:
+        return {"base": self.base, "layers": self.layers, "max_length": self.max_length, "loss": self.loss}
+
+
+def student_shape(models: Models, pool: pa.Table) -> Shape:
+    """The students' shape; without a ``max_length``, the token length that holds
+    ``LENGTH_QUANTILE`` of the pool's pairs whole, rounded up to a multiple of 8."""
+    max_length = models.max_length
+    if max_length is None:
+        tokenizer = AutoTokenizer.from_pretrained(models.student_base or packaged_minilm())
+        rows = sample(np.arange(pool.num_rows), LENGTH_SAMPLE, np.random.default_rng(0))
+        queries = pool["query"].take(pa.array(rows)).to_pylist()
+        documents = pool["document"].take(pa.array(rows)).to_pylist()
+        lengths = [len(ids) for ids in tokenizer(queries, documents)["input_ids"]]
+        max_length = min(512, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
+    return Shape(models.student_base, models.layers, max_length, models.loss)
+
+
+def train_student(folder: Path, rows: pa.Table, targets: np.ndarray, shape: Shape, seed: int) -> Path:
+    """A student trained on ``rows``' pairs with ``targets`` in 0..1 into ``folder`` (kept when finished)."""
+    if not (folder / "provenance.json").exists():
+        log.info("training %s on %d pairs", folder.name, rows.num_rows)
+        queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
+        train_cross_encoder(queries, documents, targets, out=folder, seed=seed, **shape.options())
+    return folder
+
+
+def random_labels(labels: pa.Table, size: int, seed: int) -> pa.Table:
+    """``size`` teacher labels drawn at random: the selection every other is measured against."""
+    return labels.take(pa.array(sample(np.arange(labels.num_rows), size, np.random.default_rng(seed))))
+
+
+def distilled(
+    teacher: TeacherClient,
+    pool: pa.Table,
+    folder: Path,
+    budget: int,
+    models: Models,
+    sizes: Sizes,
+    shape: Shape,
+    seed: int,
+) -> dict:
+    """``distill``'s loop on ``budget`` teacher labels into ``folder``; returns its report
+    (``teacher_labels``, ``train_pairs``, rounds), its student in ``folder / "student"``."""
+    report = folder / "report.json"
+    if report.exists():
+        return json.loads(report.read_text())
+    warmup = min(pool.num_rows, max(1, round(sizes.warmup_share * budget)))
+    # Candidates one seed query brings: its pool pairs, plus retrieved and negative products for
+    # each query generated from it (none without strategies: then rounds take more seeds).
+    retrieved = (DistillConfig.top_k + DistillConfig.negatives) if models.strategies else 0
+    pairs_per_seed = pool.num_rows / len(set(pool["query"].to_pylist())) + sizes.per_seed * retrieved
+    config = DistillConfig(
+        rounds=sizes.rounds,
+        warmup_pairs=warmup,
+        seeds_per_round=max(1, math.ceil((budget - warmup) / sizes.rounds / pairs_per_seed)),
+        per_seed=sizes.per_seed,
+        strategies=models.strategies,
+        label_budget=budget,
+        filters=models.filters,
+        seed=seed,
+        **shape.options(),
+    )
+    Distiller(teacher, pool, folder, config).run()
+    return json.loads(report.read_text())
