@@ -36,7 +36,7 @@ from protege.filters.queries import Plausibility, StudentQueryEmbedder, seed_dis
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 
-from protege.experiment import bucket
+from protege.study import bucket
 
 
 def gibberish(rng: np.random.Generator) -> str:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .experiment import Sizes
-
-DEMO = Sizes(teacher_epochs=2.0, curve=(0.25,))
+from .study.settings import DEMO, Models
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,23 +29,23 @@ def run(args: argparse.Namespace) -> int:
     from protege.client.readers import Columns
     from protege.client.synthetic import write_catalog
 
-    from .experiment import results_table, run_experiment
+    from .study.results import table
+    from .study.run import run_study
 
     data = args.out / "catalog.csv"
     if not data.exists():
         write_catalog(data, queries=args.queries, products=2 * args.queries)
-    results = run_experiment(
+    results = run_study(
         data,
         Columns(query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance"),
         args.out,
         sizes=DEMO,
-        teacher_base=args.teacher_base,
-        student_base=args.student_base,
+        models=Models(teacher_base=args.teacher_base, student_base=args.student_base),
     )
     print()
-    print(results_table(results))
-    print(f"\nreport: {results['report']}")
-    print(f"learning curve: {results['plot']}")
-    student = args.out / "seed-0" / "distill" / "student"
+    print(table(results))
+    print(f"\nlearning curves: {results['plot']}")
+    student = Path(results["student"])
     print(f"student: {student} (loads with sentence_transformers.CrossEncoder)")
+    print(f"distillation report: {student.parent / 'report.html'}")
     return 0

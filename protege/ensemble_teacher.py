@@ -30,7 +30,7 @@ BLEND_SHARE = 5  # one query in this many holds out its pairs to fit the blend o
 
 def held_out_for_blend(query: str) -> bool:
     """Whether a query's pairs fit the blend rather than the members: a hash of its text, apart
-    from the shared split's (``protege.experiment.bucket`` reads the lowest decimal digits)."""
+    from the shared split's (``protege.study.bucket`` reads the lowest decimal digits)."""
     digest = int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16)
     return digest // 1000 % BLEND_SHARE == 0
 

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 from protege.filters.settings import FilterSettings
 
 TEACHER_RECIPES = ("ensemble", "cross-encoder", "llm-judge")
+# A full study reads at most this many graded rows (Home Depot has 74,067): more take queries in
+# hash order (``split.rows_within``), so a file of millions of rows gives a study of hours, not days.
+MAX_ROWS = 80_000
 
 
 @dataclass(frozen=True)

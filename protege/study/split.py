@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from protege.client.evaluation import Evaluation
 from protege.client.readers import read_table
 from protege.client.training import normalise_grades
@@ -24,9 +25,6 @@ from protege.client.training import normalise_grades
 log = logging.getLogger("protege.study")
 
 TEACHER_BUCKETS, POOL_BUCKETS, TEST_BUCKETS = range(0, 3), range(3, 8), range(8, 10)
-# A full study reads at most this many graded rows (Home Depot has 74,067): more take queries in
-# hash order (see rows_within), so a file of millions of rows still gives a study of hours, not days.
-MAX_ROWS = 80_000
 # Queries a cut file keeps where it has them, each with fewer judged documents if need be, so
 # its test set keeps enough queries to compare models on.
 MIN_QUERIES = 2_000

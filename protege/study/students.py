@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from transformers import AutoTokenizer
+
 from protege.client.distill import DistillConfig, Distiller
 from protege.client.models import packaged_minilm
 from protege.client.teacher_client import TeacherClient
 from protege.client.training import train_cross_encoder
-from transformers import AutoTokenizer
 
 from .settings import Models, Sizes
 from .split import sample

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
 from protege.client.training import train_cross_encoder
+from protege.ensemble_teacher import fit_ensemble_teacher
 from protege.server.backends import Backend, Scores
 from protege.server.judge_training import train_llm_judge
-
-from protege.ensemble_teacher import fit_ensemble_teacher
 
 log = logging.getLogger("protege.study")
 

@@ -1,0 +1,94 @@
+"""The study's scoreboard: every model's scores of the validation and test pairs, one run per seed,
+kept on disk beside the model, and the yardstick figures and paired differences read from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from protege.client.evaluation import (
+    Evaluation,
+    GradeMap,
+    paired_difference,
+    paired_rmse_difference,
+    query_ndcgs,
+    yardstick,
+)
+
+SPLITS = ("validation", "test")
+UNRANKED = ("mean_grade",)  # one score for every pair: no ranking figures
+FIGURES = ("rmse", "spearman", "ndcg@10", "mrr")
+
+Scorer = Callable[[Evaluation], np.ndarray]
+
+
+class Board:
+    """Scores by model name, one (validation, test) run per seed.
+
+    Example::
+
+        board = Board(validation, test)
+        board.add("teacher", Path("study/teacher"), teacher_scorer)
+        board.figures("teacher")["rmse"]
+    """
+
+    def __init__(self, validation: Evaluation, test: Evaluation) -> None:
+        self.evaluations = {"validation": validation, "test": test}
+        self.runs: dict[str, list[dict[str, np.ndarray]]] = {}
+
+    def add(self, name: str, folder: Path, score: Scorer) -> None:
+        """One run of model ``name``: its scores kept in ``folder/scores-SPLIT.npy``, computed by
+        ``score`` only where they are not there yet (a resumed study scores nothing again)."""
+        run = {}
+        for split, evaluation in self.evaluations.items():
+            path = folder / f"scores-{split}.npy"
+            if not path.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                np.save(path, np.asarray(score(evaluation), dtype=np.float64))
+            run[split] = np.load(path)
+        self.runs.setdefault(name, []).append(run)
+
+    def add_scores(self, name: str, validation: np.ndarray, test: np.ndarray) -> None:
+        """A run whose scores are derived, not computed by a model (the noisy teacher's)."""
+        self.runs.setdefault(name, []).append({"validation": validation, "test": test})
+
+    def predicted(self, name: str) -> np.ndarray:
+        """Predicted test grades, one row per run: each run's grade map fitted on its validation scores."""
+        gold = self.evaluations["validation"].gold
+        return np.stack([GradeMap(run["validation"], gold)(run["test"]) for run in self.runs[name]])
+
+    def figures(self, name: str) -> dict:
+        """Test RMSE, Spearman, NDCG@10 and MRR, means over the runs, with ``spread`` (their
+        standard deviation, 0 for one run) and ``runs``."""
+        test, gold = self.evaluations["test"], self.evaluations["validation"].gold
+        runs = [
+            yardstick(test.queries, test.gold, run["test"], GradeMap(run["validation"], gold))
+            for run in self.runs[name]
+        ]
+        figures = {key: float(np.mean([run[key] for run in runs])) for key in FIGURES}
+        spread = {key: float(np.std([run[key] for run in runs])) for key in FIGURES}
+        if name in UNRANKED:
+            figures |= {key: None for key in FIGURES if key != "rmse"}
+            spread = {"rmse": spread["rmse"]}
+        return {**figures, "spread": spread, "runs": len(runs), "queries": runs[0]["queries"]}
+
+    def paired(self, first: str, second: str) -> dict:
+        """``first`` minus ``second`` on the test pairs: RMSE per pair and NDCG@10 per query (each
+        averaged over a model's runs), with 95% bootstrap intervals over test queries."""
+        test = self.evaluations["test"]
+        result = {
+            "rmse": paired_rmse_difference(
+                test.queries, test.gold, self.predicted(first), self.predicted(second)
+            )
+        }
+        if first not in UNRANKED and second not in UNRANKED:
+            result["ndcg@10"] = paired_difference(self._query_ndcgs(first), self._query_ndcgs(second))
+        return result
+
+    def _query_ndcgs(self, name: str) -> dict[str, float]:
+        test = self.evaluations["test"]
+        runs = [query_ndcgs(test.queries, test.gold, run["test"]) for run in self.runs[name]]
+        return {query: float(np.mean([run[query] for run in runs])) for query in runs[0]}

@@ -1,0 +1,332 @@
+"""One study, stage by stage: split the file, score the baselines, fit and serve the teacher, label
+the pool, train the students of each arm and seed, measure their cost, report.
+
+Every finished stage is kept in ``OUT`` (models with their scores beside them, label folders,
+distillation rounds) and skipped when the study runs again with the same settings
+(``OUT/settings.json``), so a study cut short resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from sentence_transformers.cross_encoder import CrossEncoder
+
+from protege.client.baselines import baseline_scores
+from protege.client.catalog import load_embedder
+from protege.client.distill import teacher_scores
+from protege.client.evaluation import Evaluation, require_ranked
+from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
+from protege.client.readers import Columns
+from protege.client.teacher_client import TeacherClient
+from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.backends import Backend, load_backend
+from protege.server.validation import Limits
+
+from . import results
+from .board import Board
+from .settings import FULL, MAX_ROWS, Models, Sizes
+from .split import Split, load_rows, split_rows
+from .students import Shape, distilled, random_labels, student_shape, train_student
+from .teachers import NoisyBackend, fit_teacher, pairs_per_second, with_flips
+
+log = logging.getLogger("protege.study")
+
+# Fewer scored queries than this in the test or validation set are warned of: NDCG@10 over them
+# moves by points with the draw (Home Depot's --quick test set has 255).
+FEW_QUERIES = 100
+SPEED_PAIRS = 1024  # test pairs timed for the teacher's and the student's pairs/s
+
+
+def run_study(
+    data: Path,
+    columns: Columns,
+    out: Path,
+    *,
+    encoding: str = "auto",
+    label_range: tuple[float, float] | None = None,
+    sizes: Sizes = FULL,
+    models: Models | None = None,
+    seeds: tuple[int, ...] = (0,),
+    max_rows: int | None = MAX_ROWS,
+    source: Path | None = None,
+) -> dict:
+    """Runs the study; returns (and writes to ``out/results.json``) its results. ``source``: what
+    ``data`` was read from, recorded in its place (a folder of tables, where ``data`` is their join).
+
+    Example::
+
+        results = run_study(Path("train.csv"), Columns(query="search_term", docs=("product_title",),
+                            label="relevance"), Path("runs/study"), seeds=(0, 1, 2))
+    """
+    models = models or Models()
+    if not seeds:
+        raise ValueError("give at least one seed")
+    started, out, source = time.perf_counter(), Path(out), Path(source or data)
+    out.mkdir(parents=True, exist_ok=True)
+    limits = Limits()  # the served teacher's
+    table, label_range, cut = load_rows(
+        data, columns, encoding=encoding, label_range=label_range, max_rows=max_rows, source=source,
+        text_limit=limits.max_text_chars,
+    )  # fmt: skip
+    settings = {
+        "data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range),
+        "sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows if cut else None,
+    }  # fmt: skip
+    claim(out, settings)
+    split = split_rows(table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, seeds[0], source)
+    board = Board(*(_judged(split, name, label_range, source) for name in ("validation", "test")))
+    _add_baselines(board, out / "baselines")
+    teacher_dir = fit_teacher(
+        split.teacher, models.teacher, models.teacher_base, sizes.teacher_epochs, out / "teacher", seeds[0]
+    )
+    shape = student_shape(models, split.pool)
+    backend = load_backend(models.teacher, str(teacher_dir))
+    stage = Stage(split, sizes, models, shape, board, out)
+    with served(backend, out / "labels.sqlite", limits) as teacher:
+        board.add("teacher", teacher_dir, partial(_served_scores, teacher))
+        labels = label_pool(teacher, split.pool, out)
+        for seed in seeds:
+            stage.clean_arm(teacher, labels, seed)
+    if models.noise:
+        _add_noisy_teacher(board, models.noise)
+        with served(NoisyBackend(backend, models.noise), out / "labels-noisy.sqlite", limits) as noisy:
+            for seed in seeds:
+                stage.noisy_arm(noisy, labels, seed)
+    student = (
+        out / f"seed-{seeds[0]}" / "clean" / f"distill-{max(stage.budgets(labels.num_rows))}" / "student"
+    )
+    speed = measure_speed(backend, student, board)
+    report = stage.report(speed, labels.num_rows) | {"student": str(student)}
+    report |= {"data": str(source), "quick": sizes.pool_pairs is not None, "seeds": list(seeds)}
+    report |= {"label_range": list(label_range), "split_pairs": split.sizes(), "settings": settings}
+    report["student_shape"] = asdict(shape)
+    report["plot"] = str(results.plot(report, out))
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    if not report["goals"]["beats_zero_shot"]:
+        log.warning(results.DOING_NOTHING)
+    (out / "results.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+@dataclass
+class Stage:
+    """The students of each arm and seed, and the report they make."""
+
+    split: Split
+    sizes: Sizes
+    models: Models
+    shape: Shape
+    board: Board
+    out: Path
+    # (arm, selection, budget) → the curve point's board name and the labels each seed used
+    points: dict[tuple[str, str, int], dict] = field(default_factory=dict)
+
+    def budgets(self, labels: int) -> list[int]:
+        return sorted({max(1, round(share * labels)) for share in self.sizes.budgets})
+
+    def clean_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
+        self._arm("clean", teacher, labels, labels["score"].to_numpy(), seed)
+        folder = self.out / f"seed-{seed}" / "clean"
+        unfiltered = folder / f"random-{labels.num_rows}"
+        self.board.add("student_unfiltered", unfiltered, partial(_student_scores, unfiltered))
+        filtered = folder / f"distill-{max(self.budgets(labels.num_rows))}" / "student"
+        self.board.add("student_filtered", filtered, partial(_student_scores, filtered))
+        self._gold_student(seed, json.loads((filtered.parent / "report.json").read_text())["train_pairs"])
+
+    def noisy_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
+        queries, documents = labels["query"].to_pylist(), labels["document"].to_pylist()
+        noisy = with_flips(labels["score"].to_numpy(), queries, documents, self.models.noise)
+        self._arm("noisy", teacher, labels, noisy, seed)
+
+    def _arm(self, arm: str, teacher: TeacherClient, labels: pa.Table, scores: np.ndarray, seed: int) -> None:
+        """Random selection at every budget and on all labels, and ``distill`` at every budget."""
+        folder = self.out / f"seed-{seed}" / arm
+        targeted = labels.append_column("target", pa.array(scores))
+        for budget in [*self.budgets(labels.num_rows), labels.num_rows]:
+            chosen = random_labels(targeted, budget, seed)
+            path = folder / f"random-{budget}"
+            train_student(path, chosen, chosen["target"].to_numpy(), self.shape, seed)
+            self._point(arm, "random", budget, budget, path, plateau=budget == labels.num_rows)
+        for budget in self.budgets(labels.num_rows):
+            path = folder / f"distill-{budget}"
+            report = distilled(
+                teacher, self.split.pool, path, budget, self.models, self.sizes, self.shape, seed
+            )
+            self._point(arm, "filtered", budget, report["teacher_labels"], path / "student")
+
+    def _point(
+        self, arm: str, selection: str, budget: int, used: int, path: Path, plateau: bool = False
+    ) -> None:
+        """One seed's student at one point of a learning curve, with the teacher labels it used."""
+        model = f"{arm}/{selection}@{budget}"
+        self.board.add(model, path, partial(_student_scores, path))
+        point = self.points.setdefault(
+            (arm, selection, budget), {"model": model, "plateau": plateau, "labels": []}
+        )
+        point["labels"].append(used)
+
+    def _gold_student(self, seed: int, pairs: int) -> None:
+        """The same small model on as many of the pool's gold grades as the filtered student trained on."""
+        rows = random_labels(self.split.pool, min(pairs, self.split.pool.num_rows), seed)
+        path = self.out / f"seed-{seed}" / "student_gold"
+        train_student(path, rows, rows["label"].to_numpy(), self.shape, seed)
+        self.board.add("student_gold", path, partial(_student_scores, path))
+
+    def report(self, speed: dict, pool_labels: int) -> dict:
+        """The figures of every model and curve point, the paired differences and the goals."""
+        points = [
+            {
+                "arm": arm,
+                "selection": selection,
+                "budget": budget,
+                **point,
+                "labels": round(np.mean(point["labels"])),
+            }
+            for (arm, selection, budget), point in self.points.items()
+        ]
+        curve = results.curve(self.board, points)
+        largest = max(self.budgets(pool_labels))
+        labels = {"student_unfiltered": pool_labels, "student_gold": 0}
+        labels["student_filtered"] = next(
+            p["labels"]
+            for p in curve
+            if (p["arm"], p["selection"], p["budget"]) == ("clean", "filtered", largest)
+        )
+        figures = {name: self.board.figures(name) for name in results.TABLE if name in self.board.runs}
+        for name, values in figures.items():
+            values["teacher_labels"] = labels.get(name)
+            values["pairs_per_second"] = speed["student"] if name.startswith("student") else None
+        figures["teacher"]["pairs_per_second"] = speed["teacher"]
+        paired = {f"{first} - {second}": self.board.paired(first, second) for first, second in results.PAIRS}
+        plateau = figures["student_unfiltered"]["rmse"]
+        return {
+            "models": figures,
+            "paired": paired,
+            "curve": curve,
+            "labels_to_plateau": {
+                arm: results.labels_to_plateau(curve, arm, plateau) for arm in ("clean", "noisy")
+            },
+            "speed": speed,
+            "goals": results.goals(self.board, curve, speed, paired),
+            "test_queries_scored": figures["teacher"]["queries"],
+        }
+
+
+@contextmanager
+def served(backend: Backend, cache: Path, limits: Limits) -> Iterator[TeacherClient]:
+    """``backend`` served over gRPC on localhost, with its label cache at ``cache``, and a client of it."""
+    config = ServeConfig(
+        backend.kind, backend.model_name, host="127.0.0.1", port=0, cache=str(cache), limits=limits
+    )
+    with (
+        BackgroundTeacher(config, backend) as server,
+        TeacherClient(f"127.0.0.1:{server.port}", timeout=120) as client,
+    ):
+        yield client
+
+
+def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
+    """The teacher's labels of every pool pair (a resumable ``LabelJob``), in pool order."""
+    pool_file = out / "pool.parquet"
+    if not pool_file.exists():
+        write_parquet_atomic(pool.select(["pair_id", "query", "document", "doc_id"]), pool_file)
+    LabelJob(pool_file, Columns(pair_id="pair_id", doc_id="doc_id"), out / "pool-labels").run(teacher)
+    return read_labels(out / "pool-labels")
+
+
+def measure_speed(teacher: Backend, student: Path, board: Board) -> dict:
+    """In-process pairs/s of the teacher and the student on the same test pairs, batch 32, timed
+    alternately twice (the best of each: these machines are noisy); the student's cost share."""
+    test = board.evaluations["test"]
+    queries, documents = test.queries[:SPEED_PAIRS], test.documents[:SPEED_PAIRS]
+    model = CrossEncoder(str(student))
+
+    def student_scores(q: list[str], d: list[str]) -> np.ndarray:
+        return model.predict(list(zip(q, d, strict=True)), batch_size=len(q), show_progress_bar=False)
+
+    timings = {"teacher": [], "student": []}
+    for _ in range(2):
+        timings["teacher"].append(pairs_per_second(teacher.score, queries, documents))
+        timings["student"].append(pairs_per_second(student_scores, queries, documents))
+    speed = {name: round(max(values), 1) for name, values in timings.items()}
+    return {
+        **speed,
+        "student_cost_share": round(speed["teacher"] / speed["student"], 3),
+        "pairs": len(queries),
+    }
+
+
+def claim(out: Path, settings: dict) -> None:
+    """Records the study's settings in ``out``; finished stages are reused only under the same ones
+    (more seeds may be added)."""
+    path = out / "settings.json"
+    settings = json.loads(json.dumps(settings))
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != settings:
+            differ = sorted(
+                key for key in settings.keys() | recorded.keys() if recorded.get(key) != settings.get(key)
+            )
+            raise ValueError(
+                f"{out} holds a study with other settings ({', '.join(differ)}; see {path}): its finished "
+                "models would be reused as if trained with these; use a new --out"
+            )
+        return
+    path.write_text(json.dumps(settings, indent=2))
+
+
+def _judged(split: Split, name: str, label_range: tuple[float, float], source: Path) -> Evaluation:
+    judged = split.judged(name, label_range)
+    scored = require_ranked(judged.queries, judged.gold, str(source), f"{name} query")
+    if scored < FEW_QUERIES:
+        log.warning(
+            "%s: only %d %s queries can be scored; NDCG@10 over so few varies by several points with the "
+            "queries drawn (the paired intervals show how far), so read differences with care",
+            source, scored, name,
+        )  # fmt: skip
+    return judged
+
+
+def _add_baselines(board: Board, folder: Path) -> None:
+    embedder = load_embedder()
+    computed: dict[str, dict[str, np.ndarray]] = {}
+
+    def baseline(name: str, evaluation: Evaluation) -> np.ndarray:
+        key = "test" if evaluation is board.evaluations["test"] else "validation"
+        if key not in computed:
+            computed[key] = baseline_scores(
+                evaluation.queries, evaluation.documents, embedder, seed=len(computed)
+            )
+        return computed[key][name]
+
+    for name in results.BASELINES:
+        board.add(name, folder / name, partial(baseline, name))
+
+
+def _add_noisy_teacher(board: Board, share: float) -> None:
+    """The noisy teacher's scores: the clean teacher's with its flips, on the same pairs."""
+    run = board.runs["teacher"][0]
+    flipped = {
+        split: with_flips(run[split], evaluation.queries, evaluation.documents, share)
+        for split, evaluation in board.evaluations.items()
+    }
+    board.add_scores("teacher_noisy", flipped["validation"], flipped["test"])
+
+
+def _served_scores(teacher: TeacherClient, evaluation: Evaluation) -> np.ndarray:
+    return teacher_scores(teacher, evaluation.queries, evaluation.documents, progress=True)
+
+
+def _student_scores(folder: Path, evaluation: Evaluation) -> np.ndarray:
+    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
+    return CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
