@@ -8,11 +8,7 @@ from pathlib import Path
 
 from .board import Board
 
-BASEDOING_NOTHING = (
-    "!!! The teacher or the student does NOT beat the zero-shot bi-encoder (RMSE and NDCG@10): on this data "
-    "the free embedding of the weights they start from is as good or better. !!!"
-)
-LINES = ("mean_grade", "random", "zero_shot")
+BASELINES = ("mean_grade", "random", "zero_shot")
 TABLE = (*BASELINES, "teacher", "teacher_noisy", "student_unfiltered", "student_filtered", "student_gold")
 PAIRS = (
     ("teacher", "zero_shot"),
