@@ -11,10 +11,30 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from protege.client.jobs import read_labels
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
-from protege.experiment import MIN_QUERIES, STUDENTS, bucket, is_validation
+from protege.study.split import MIN_QUERIES, bucket, is_validation, rows_within
+
+MODELS = {
+    "mean_grade",
+    "random",
+    "zero_shot",
+    "teacher",
+    "student_unfiltered",
+    "student_filtered",
+    "student_gold",
+}
+GOALS = {
+    "beats_zero_shot",
+    "teacher_worth_having",
+    "student_cheap_and_close",
+    "student_beats_teacher",
+    "filtered_reaches_plateau_on_half",
+    "filtered_beats_random_small_budgets",
+    "noisy_filtered_beats_unfiltered",
+}
 
 
 def test_experiment_runs_on_any_judged_file_given_its_columns(
@@ -31,47 +51,67 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
         "experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
         "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
         "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder), "--seeds", "0,1",
-        "--rounds", "1", "--per-seed", "3",
+        "--rounds", "1", "--per-seed", "3", "--budgets", "0.25,0.5",
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["label_range"] == [0.0, 4.0]  # taken from the grades when not given
-    models = {"teacher", "random", "student_unfiltered", "student_filtered", "student_gold"}
-    assert set(results["ndcg@10"]) == models
-    labels = results["teacher_labels"]
-    assert labels["student_unfiltered"] == results["split_pairs"]["pool"]
-    # The filtered student's budget: half the unfiltered student's labels (rounding aside).
-    assert 0 < labels["student_filtered"] <= labels["student_unfiltered"] // 2 + 1
-    assert labels["student_gold"] == 0
-    per_seed = [json.loads((out / f"seed-{seed}" / "distill" / "report.json").read_text()) for seed in (0, 1)]
-    assert labels["student_filtered"] == round(np.mean([report["teacher_labels"] for report in per_seed]))
-    assert set(results["per_seed"]) == {"0", "1"} and set(results["ndcg@10_spread"]) == set(STUDENTS)
-    assert {point["student"] for point in results["curve"]} == {"unfiltered", "filtered"}
+    assert set(results["models"]) == MODELS | {"teacher_noisy"}
+    models, pool = results["models"], results["split_pairs"]["pool"]
+    assert models["mean_grade"]["ndcg@10"] is None and models["zero_shot"]["rmse"] > 0
+    assert (
+        models["student_unfiltered"]["teacher_labels"] == pool
+        and models["student_gold"]["teacher_labels"] == 0
+    )
+    # The filtered student's budget: half the pool's labels (rounding aside), at most.
+    assert 0 < models["student_filtered"]["teacher_labels"] <= round(pool / 2)
+    assert models["student_filtered"]["runs"] == 2 and models["teacher"]["runs"] == 1
+    assert models["teacher"]["pairs_per_second"] > 0 and models["student_filtered"]["pairs_per_second"] > 0
+    assert results["speed"]["student_cost_share"] > 0
+    # Learning curves: random and distill's selection at each budget, under both teachers; random on
+    # every label is the unfiltered plateau.
+    budgets = sorted({round(0.25 * pool), round(0.5 * pool)})
+    for arm in ("clean", "noisy"):
+        points = {(p["selection"], p["budget"]) for p in results["curve"] if p["arm"] == arm}
+        assert points == {(s, b) for s in ("random", "filtered") for b in budgets} | {("random", pool)}
+    assert set(results["goals"]) == GOALS and all(isinstance(v, bool) for v in results["goals"].values())
+    assert set(results["labels_to_plateau"]) == {"clean", "noisy"}
     assert (out / "learning_curve.png").stat().st_size > 0
-    # Paired on the test queries, with a bootstrap interval around each difference.
-    paired = results["paired_test_ndcg@10"]
-    assert set(paired) == {
-        "student_filtered - teacher", "student_filtered - student_unfiltered", "student_unfiltered - teacher"
+    # Paired on the test set, with a bootstrap interval around each difference.
+    assert set(results["paired"]) == {
+        "teacher - zero_shot", "student_filtered - zero_shot", "student_filtered - teacher",
+        "student_filtered - student_gold", "student_filtered - student_unfiltered",
     }  # fmt: skip
-    for value in paired.values():
-        low, high = value["interval95"]
-        assert low <= value["difference"] <= high and value["queries"] == results["test_queries_scored"]
-    assert "paired on the test queries" in capsys.readouterr().out
+    for value in results["paired"].values():
+        for figure in value.values():
+            low, high = figure["interval95"]
+            assert low <= figure["difference"] <= high
+    printed = capsys.readouterr().out
+    assert "paired on the test pairs" in printed and "goals:" in printed and "zero_shot" in printed
     # The shared split: the students' pool holds only buckets 3-7, less the validation queries.
-    pool = set(pq.read_table(out / "pool.parquet")["query"].to_pylist())
-    assert pool and all(3 <= bucket(query) <= 7 and not is_validation(query) for query in pool)
-    assert results["split_pairs"]["validation"] > 0
-    assert {"rounds": 1, "per_seed": 3}.items() <= results["settings"]["sizes"].items()
-    rounds = sorted(path.name for path in (out / "seed-0" / "distill").glob("round-*"))
-    assert rounds == ["round-0", "round-1"]
-    for pairs in (out / "seed-0" / "distill").glob("round-*/pairs.parquet"):
+    pool_queries = set(pq.read_table(out / "pool.parquet")["query"].to_pylist())
+    assert pool_queries and all(
+        3 <= bucket(query) <= 7 and not is_validation(query) for query in pool_queries
+    )
+    for pairs in (out / "seed-0" / "clean").glob("distill-*/round-*/pairs.parquet"):
         table = pq.read_table(pairs)
         strategy = table["strategy"].to_pylist()
         seeds = {q for q, how in zip(table["query"].to_pylist(), strategy, strict=True) if how == "seed"}
-        assert seeds <= pool  # every round starts from pool queries only
+        assert seeds <= pool_queries  # every round starts from pool queries only
+    # The noisy teacher served to distill flips the clean teacher's score on a fixed share of pairs.
+    clean = {
+        (row["query"], row["document"]): row["score"] for row in read_labels(out / "pool-labels").to_pylist()
+    }
+    noisy = read_labels(out / "seed-0" / "noisy" / f"distill-{budgets[0]}" / "round-0" / "labels").to_pylist()
+    flips = [abs(clean[row["query"], row["document"]] - row["score"]) > 1e-6 for row in noisy]
+    assert all(
+        abs(clean[row["query"], row["document"]] - (1 - row["score"])) < 1e-6
+        for row, flip in zip(noisy, flips, strict=True) if flip
+    )  # fmt: skip
+    assert 0 < sum(flips) < len(flips)
     # Finished models are reused only under the settings they were trained with.
-    assert main([*command, "--loss", "bce"]) == 2
-    assert "holds a study with other settings (loss;" in capsys.readouterr().err
+    assert main([*command, "--loss", "mse"]) == 2
+    assert "holds a study with other settings (models;" in capsys.readouterr().err
 
 
 def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
@@ -90,15 +130,20 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     out = tmp_path / "study"
     # No column options: the query, product, product id and grade columns are found by name.
     command = [
-        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--curve", "",
-        "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
+        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--budgets", "0.5",
+        "--noise", "0", "--teacher", "cross-encoder", "--teacher-base", str(tiny_encoder),
+        "--student-base", str(tiny_encoder),
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
-    # --curve "": no smaller unfiltered students, only the one on every pool label.
-    assert [point["labels"] for point in results["curve"] if point["student"] == "unfiltered"] == [
-        results["split_pairs"]["pool"]
-    ]
+    # --noise 0: no noisy arm; one budget: a random and a filtered student on it, and the plateau.
+    pool = results["split_pairs"]["pool"]
+    points = [(p["arm"], p["selection"], p["budget"]) for p in results["curve"]]
+    assert sorted(points) == [("clean", "filtered", round(pool / 2)), ("clean", "random", round(pool / 2)),
+                              ("clean", "random", pool)]  # fmt: skip
+    assert (
+        "teacher_noisy" not in results["models"] and not results["goals"]["noisy_filtered_beats_unfiltered"]
+    )
     graded = sum(1 for line in data.read_text().splitlines()[1:] if not line.endswith("\t"))
     assert sum(results["split_pairs"].values()) == graded
     columns = results["settings"]["columns"]
@@ -108,9 +153,11 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     assert results["label_range"] == [0.0, 2.0]  # Irrelevant, Partial, Exact read by rank
     # Rounds take enough seeds for their share of the budget (not fewer, as if each seed brought
     # generated queries too); pool pairs labelled in round 0 cost nothing when a later seed has them.
-    budget = round(results["split_pairs"]["pool"] / 2)
-    assert 0.7 * budget <= results["teacher_labels"]["student_filtered"] <= budget
-    strategies = pq.read_table(out / "seed-0" / "distill" / "round-1" / "pairs.parquet")["strategy"]
+    budget = round(pool / 2)
+    assert 0.7 * budget <= results["models"]["student_filtered"]["teacher_labels"] <= budget
+    strategies = pq.read_table(out / "seed-0" / "clean" / f"distill-{budget}" / "round-1" / "pairs.parquet")[
+        "strategy"
+    ]
     assert set(strategies.to_pylist()) == {"seed"}
 
 
@@ -135,11 +182,11 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
         archive.write(csv_file, "train.csv")
     out = tmp_path / "study"
     command = [
-        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--curve", "",
-        "--rounds", "1", "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
-        "--max-rows", str(rows * 3 // 4),
+        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--budgets", "0.5",
+        "--rounds", "1", "--noise", "0", "--teacher", "cross-encoder", "--teacher-base", str(tiny_encoder),
+        "--student-base", str(tiny_encoder), "--max-rows", str(rows * 3 // 4),
     ]  # fmt: skip
-    with caplog.at_level("WARNING", logger="protege.experiment"):
+    with caplog.at_level("WARNING", logger="protege.study"):
         assert main(command) == 0
     assert "documents are longer than the teacher's limit of 8192 characters and are cut to it" in caplog.text
     results = json.loads((out / "results.json").read_text())
@@ -149,7 +196,7 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
         "query", ["product_title"], None, "median_relevance"
     )  # fmt: skip
     assert results["label_range"] == [1.0, 4.0]
-    assert set(results["ndcg@10"]) == {"teacher", "random", *STUDENTS}
+    assert set(results["models"]) == MODELS
     # A file over --max-rows is cut (here its 60 queries to 4 of their 6 documents each), and the
     # cut is part of the study's settings.
     assert rows * 2 // 3 <= sum(results["split_pairs"].values()) <= rows * 3 // 4
@@ -157,31 +204,27 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
 
 
 def test_a_large_file_is_cut_to_whole_queries_keeping_each_split_s_share() -> None:
-    from protege.experiment import _rows_within
-
     rng = np.random.default_rng(0)
     queries = [f"query {number}" for number in rng.integers(0, 10_000, 50_000)]
     documents = [f"product {number}" for number in range(len(queries))]
-    kept = _rows_within(queries, documents, 20_000)
+    kept = rows_within(queries, documents, 20_000)
     assert 19_900 < len(kept) <= 20_000 and np.all(np.diff(kept) > 0)
     chosen = {queries[row] for row in kept}
     assert len(chosen) > MIN_QUERIES
     assert sum(query in chosen for query in queries) == len(kept)  # every row of a chosen query
     test_share = np.mean([bucket(queries[row]) >= 8 for row in kept])
     assert abs(test_share - np.mean([bucket(query) >= 8 for query in queries])) < 0.03
-    assert _rows_within(queries, documents, 50_000) is None and _rows_within(queries, documents, None) is None
+    assert rows_within(queries, documents, 50_000) is None and rows_within(queries, documents, None) is None
 
 
 def test_a_file_of_few_queries_with_long_lists_keeps_every_query_with_fewer_documents() -> None:
-    from protege.experiment import _rows_within
-
     # WANDS-like: 100 queries, 150-250 judged products each; whole queries would keep 25 of them.
     rng = np.random.default_rng(1)
     pairs = [(f"query {q}", f"product {d}") for q in range(100) for d in range(rng.integers(150, 250))]
 
     def kept_pairs(rows: list[tuple[str, str]]) -> set[tuple[str, str]]:
         queries, documents = map(list, zip(*rows, strict=True))
-        kept = _rows_within(queries, documents, 5000)
+        kept = rows_within(queries, documents, 5000)
         assert set(Counter(queries[row] for row in kept).values()) == {50}  # all 100 queries, 50 each
         return {rows[row] for row in kept}
 
@@ -195,7 +238,8 @@ def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
     from protege.client.distill import Distiller
     from protege.client.readers import Columns
 
-    from protege.experiment import run_experiment
+    from protege.study.run import run_study
+    from protege.study.settings import Models, Sizes
 
     data = tmp_path / "judged.csv"
     with data.open("w", newline="") as file:
@@ -209,13 +253,15 @@ def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
 
     monkeypatch.setattr(Distiller, "run", machine_lost)
     out = tmp_path / "study"
-    with caplog.at_level("INFO", logger="protege.experiment"), pytest.raises(RuntimeError):
-        run_experiment(
-            data, Columns(label="grade"), out, teacher_base=str(tiny_encoder), student_base=str(tiny_encoder)
-        )
-    finished = [path.parent.name for path in (out / "seed-0").glob("*/metrics-test.json")]
-    assert "student_unfiltered" in finished and any(name.startswith("unfiltered-") for name in finished)
-    assert "seed 0 student_unfiltered: test NDCG@10" in caplog.text
+    models = Models(teacher="cross-encoder", teacher_base=str(tiny_encoder), student_base=str(tiny_encoder))
+    with caplog.at_level("INFO", logger="protege.study"), pytest.raises(RuntimeError):
+        run_study(data, Columns(label="grade"), out, sizes=Sizes(budgets=(0.5,)), models=models)
+    finished = sorted(path.parent.name for path in (out / "seed-0" / "clean").glob("*/scores-test.npy"))
+    assert len(finished) == 2 and all(name.startswith("random-") for name in finished)
+    assert all(
+        (out / "baselines" / name / "scores-test.npy").exists() for name in ("mean_grade", "zero_shot")
+    )
+    assert "seed-0/clean/random-" in caplog.text and ": test RMSE" in caplog.text
 
 
 def test_experiment_needs_gold_grades(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -243,10 +289,15 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     assert main([*command, "--filters", "ifd"]) == 2
     assert "ifd is off in these settings, so keeping it runs no filter" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse's own usage error
-        main([*command, "--curve", "0.5,1.5"])
-    assert "each share must be in (0, 1), not '0.5,1.5'" in capsys.readouterr().err
-    assert main([*command, "--teacher-backend", "llm-judge"]) == 2
+        main([*command, "--budgets", "0.5,1.5"])
+    assert "each in (0, 1), not '0.5,1.5'" in capsys.readouterr().err
+    assert main([*command, "--teacher", "llm-judge"]) == 2
     assert "an llm-judge teacher is fine-tuned from a causal LM" in capsys.readouterr().err
+    assert main([*command, "--noise", "0.5"]) == 2
+    assert (
+        "--noise is the share of labels the noisy teacher flips, in [0, 0.5), not 0.5"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -259,9 +310,9 @@ def test_experiment_explains_an_empty_split(
     with pytest.raises(ValueError, match="the split left"):
         from protege.client.readers import Columns
 
-        from protege.experiment import run_experiment
+        from protege.study.run import run_study
 
-        run_experiment(data, Columns(label="grade"), tmp_path / "out", teacher_base=str(tiny_encoder))
+        run_study(data, Columns(label="grade"), tmp_path / "out")
     # A folder of tables is named, and recorded, as the folder, not as the cached file of its join.
     folder = tmp_path / "judged"
     folder.mkdir()
@@ -277,17 +328,17 @@ def test_experiment_explains_an_empty_split(
 def test_experiment_explains_queries_judged_on_one_document(tmp_path: Path) -> None:
     from protege.client.readers import Columns
 
-    from protege.experiment import run_experiment
+    from protege.study.run import run_study
 
     data = tmp_path / "one-each.csv"
     rows = "".join(f"query {i},product {i},{i % 3}\n" for i in range(300))
     data.write_text("query,document,grade\n" + rows)
-    with pytest.raises(ValueError, match="no test query has judged documents of two different grades"):
-        run_experiment(data, Columns(label="grade"), tmp_path / "out")
+    with pytest.raises(ValueError, match="no validation query has judged documents of two different grades"):
+        run_study(data, Columns(label="grade"), tmp_path / "out")
     # Positives-only qrels: one grade, and nothing to rank, said before anything is trained.
     data.write_text("query,document,grade\n" + "".join(f"query {i},product {i},1\n" for i in range(300)))
     with pytest.raises(ValueError, match=r"every grade in column 'grade' is 1; .*positives-only qrels"):
-        run_experiment(data, Columns(label="grade"), tmp_path / "out")
+        run_study(data, Columns(label="grade"), tmp_path / "out")
 
 
 def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path, tmp_path: Path) -> None:
@@ -300,24 +351,15 @@ def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path
     out = tmp_path / "study"
     command = [
         "experiment", "--data", str(data), "--query-col", "q", "--doc-col", "title", "--doc-id-col", "uid",
-        "--label-col", "relevance", "--out", str(out), "--rounds", "1", "--teacher-backend", "llm-judge",
-        "--teacher-base", str(tiny_llm), "--student-base", str(tiny_encoder),
+        "--label-col", "relevance", "--out", str(out), "--rounds", "1", "--teacher", "llm-judge",
+        "--teacher-base", str(tiny_llm), "--student-base", str(tiny_encoder), "--budgets", "0.5",
+        "--noise", "0",
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["settings"]["teacher_backend"] == "llm-judge"
+    assert results["settings"]["models"]["teacher"] == "llm-judge"
     assert json.loads((out / "teacher" / "provenance.json").read_text())["backend"] == "llm-judge"
-    assert results["teacher_labels"]["student_unfiltered"] == results["split_pairs"]["pool"]
-    assert set(results["ndcg@10"]) == {"teacher", "random", *STUDENTS}
+    assert results["models"]["student_unfiltered"]["teacher_labels"] == results["split_pairs"]["pool"]
+    assert set(results["models"]) == MODELS
     labels = pq.read_table(next((out / "pool-labels").glob("*.parquet")))
     assert labels.num_rows and all(0 <= score <= 1 for score in labels["score"].to_pylist())
-
-
-def test_studies_recorded_before_the_teacher_backend_setting_resume(tmp_path: Path) -> None:
-    from protege.experiment import _claim
-
-    settings = {"loss": "margin-mse", "teacher_backend": "cross-encoder", "max_rows": None}
-    (tmp_path / "settings.json").write_text(json.dumps({"loss": "margin-mse"}))
-    _claim(tmp_path, settings)  # a cross-encoder study of a file that fit, written before both settings
-    with pytest.raises(ValueError, match="other settings \\(teacher_backend;"):
-        _claim(tmp_path, {**settings, "teacher_backend": "llm-judge"})

@@ -60,6 +60,12 @@ class Board:
         gold = self.evaluations["validation"].gold
         return np.stack([GradeMap(run["validation"], gold)(run["test"]) for run in self.runs[name]])
 
+    def last_run(self, name: str) -> dict:
+        """Test RMSE and NDCG@10 of the last run added under ``name`` (what a progress log shows)."""
+        run, test = self.runs[name][-1], self.evaluations["test"]
+        grade_map = GradeMap(run["validation"], self.evaluations["validation"].gold)
+        return yardstick(test.queries, test.gold, run["test"], grade_map)
+
     def figures(self, name: str) -> dict:
         """Test RMSE, Spearman, NDCG@10 and MRR, means over the runs, with ``spread`` (their
         standard deviation, 0 for one run) and ``runs``."""

@@ -170,6 +170,13 @@ class Stage:
         """One seed's student at one point of a learning curve, with the teacher labels it used."""
         model = f"{arm}/{selection}@{budget}"
         self.board.add(model, path, partial(_student_scores, path))
+        figures = self.board.last_run(model)
+        log.info(
+            "%s: test RMSE %.4f, NDCG@10 %.4f",
+            path.relative_to(self.out),
+            figures["rmse"],
+            figures["ndcg@10"],
+        )
         point = self.points.setdefault(
             (arm, selection, budget), {"model": model, "plateau": plateau, "labels": []}
         )

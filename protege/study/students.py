@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from transformers import AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from protege.client.distill import DistillConfig, Distiller
 from protege.client.models import packaged_minilm
@@ -47,12 +47,14 @@ def student_shape(models: Models, pool: pa.Table) -> Shape:
     ``LENGTH_QUANTILE`` of the pool's pairs whole, rounded up to a multiple of 8."""
     max_length = models.max_length
     if max_length is None:
-        tokenizer = AutoTokenizer.from_pretrained(models.student_base or packaged_minilm())
+        base = models.student_base or packaged_minilm()
+        tokenizer = AutoTokenizer.from_pretrained(base)
         rows = sample(np.arange(pool.num_rows), LENGTH_SAMPLE, np.random.default_rng(0))
         queries = pool["query"].take(pa.array(rows)).to_pylist()
         documents = pool["document"].take(pa.array(rows)).to_pylist()
         lengths = [len(ids) for ids in tokenizer(queries, documents)["input_ids"]]
-        max_length = min(512, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
+        longest = AutoConfig.from_pretrained(base).max_position_embeddings
+        max_length = min(longest, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
     return Shape(models.student_base, models.layers, max_length, models.loss)
 
 
