@@ -105,7 +105,7 @@ def run_study(
     student = (
         out / f"seed-{seeds[0]}" / "clean" / f"distill-{max(stage.budgets(labels.num_rows))}" / "student"
     )
-    speed = measure_speed(backend, student, board)
+    speed = measure_speed(backend, student, board, out / "speed.json")
     report = stage.report(speed, labels.num_rows) | {"student": str(student)}
     report |= {"data": str(source), "quick": sizes.pool_pairs is not None, "seeds": list(seeds)}
     report |= {"label_range": list(label_range), "split_pairs": split.sizes(), "settings": settings}
@@ -251,9 +251,12 @@ def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
     return read_labels(out / "pool-labels")
 
 
-def measure_speed(teacher: Backend, student: Path, board: Board) -> dict:
+def measure_speed(teacher: Backend, student: Path, board: Board, record: Path) -> dict:
     """In-process pairs/s of the teacher and the student on the same test pairs, batch 32, timed
-    alternately twice (the best of each: these machines are noisy); the student's cost share."""
+    alternately twice (the best of each: these machines are noisy); the student's cost share.
+    Kept in ``record``, like every finished stage."""
+    if record.exists():
+        return json.loads(record.read_text())
     test = board.evaluations["test"]
     queries, documents = test.queries[:SPEED_PAIRS], test.documents[:SPEED_PAIRS]
     model = CrossEncoder(str(student))
@@ -266,11 +269,9 @@ def measure_speed(teacher: Backend, student: Path, board: Board) -> dict:
         timings["teacher"].append(pairs_per_second(teacher.score, queries, documents))
         timings["student"].append(pairs_per_second(student_scores, queries, documents))
     speed = {name: round(max(values), 1) for name, values in timings.items()}
-    return {
-        **speed,
-        "student_cost_share": round(speed["teacher"] / speed["student"], 3),
-        "pairs": len(queries),
-    }
+    speed |= {"student_cost_share": round(speed["teacher"] / speed["student"], 3), "pairs": len(queries)}
+    record.write_text(json.dumps(speed))
+    return speed
 
 
 def claim(out: Path, settings: dict) -> None:
