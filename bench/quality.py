@@ -1,15 +1,15 @@
-"""The README's results table, from scratch: ``protege experiment`` on Home Depot, three seeds.
+"""The README's study, from scratch: ``protege experiment`` on Home Depot, three seeds.
 
     python bench/quality.py [--data FILE] [--out runs/quality] [--seeds 0,1,2] [--quick] [-- EXTRA OPTIONS]
 
 Runs exactly the command the README shows (a subprocess, as a user would; a rerun into the
 same ``--out`` reuses finished stages), with no column options: the query, product, product id
 and grade columns and the encoding are read from the file, so the same command runs on any
-relevance file (``--data``). Then prints one JSON line last: test NDCG@10 of the teacher, a
-random order and each student (mean over seeds and half their range), the teacher labels each
-student used, and whether issue 6's two claims hold on these numbers:
-``filtered_beats_teacher`` and ``filtered_beats_unfiltered`` (≥ +0.01 with the same labels, or
-≥ with at most half of them).
+relevance file (``--data``; columns as flags after ``--`` where a file's names are not the usual
+ones). Then prints one JSON line last: each model's test RMSE, Spearman and NDCG@10 beside the
+baselines (the mean grade, a random order, the zero-shot bi-encoder), the paired differences,
+the learning curves, the labels each selection needs to reach the unfiltered plateau, the pairs/s
+of teacher and student, and issue 30's goals, each true or false.
 """
 
 from __future__ import annotations
@@ -23,19 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HOMEDEPOT, emit, log
-
-
-def claims(results: dict) -> dict:
-    ndcg, labels = results["ndcg@10"], results["teacher_labels"]
-    filtered, unfiltered = ndcg["student_filtered"], ndcg["student_unfiltered"]
-    same_labels = labels["student_filtered"] >= labels["student_unfiltered"]
-    half_labels = 2 * labels["student_filtered"] <= labels["student_unfiltered"]
-    return {
-        "filtered_beats_teacher": filtered > ndcg["teacher"],
-        "filtered_beats_unfiltered": bool(
-            (same_labels and filtered >= unfiltered + 0.01) or (half_labels and filtered >= unfiltered)
-        ),
-    }
 
 
 def main() -> None:
@@ -58,17 +45,27 @@ def main() -> None:
     started = time.perf_counter()
     subprocess.run(command, check=True)
     results = json.loads((args.out / "results.json").read_text())
+    figures = ("rmse", "spearman", "ndcg@10", "teacher_labels", "pairs_per_second")
     emit(
         {
+            "data": results["data"],
             "seeds": results["seeds"],
             "quick": results["quick"],
+            "split_pairs": results["split_pairs"],
             "test_queries": results["test_queries_scored"],
-            "ndcg@10": results["ndcg@10"],
-            "ndcg@10_spread": results["ndcg@10_spread"],
-            "paired_test_ndcg@10": results.get("paired_test_ndcg@10", {}),
-            "validation_ndcg@10": results["validation_ndcg@10"],
-            "teacher_labels": results["teacher_labels"],
-            **claims(results),
+            "models": {
+                name: {key: values.get(key) for key in figures} | {"rmse_spread": values["spread"]["rmse"]}
+                for name, values in results["models"].items()
+            },
+            "paired": results["paired"],
+            "curve": [
+                {key: point[key] for key in ("arm", "selection", "labels", "rmse", "rmse_spread", "ndcg@10")}
+                for point in results["curve"]
+            ],
+            "labels_to_plateau": results["labels_to_plateau"],
+            "speed": results["speed"],
+            "student_shape": results["student_shape"],
+            **results["goals"],
             "seconds": round(time.perf_counter() - started, 1),
         }
     )
