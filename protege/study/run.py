@@ -99,7 +99,9 @@ def run_study(
             stage.clean_arm(teacher, labels, seed)
     if models.noise:
         _add_noisy_teacher(board, models.noise)
-        with served(NoisyBackend(backend, models.noise), out / "labels-noisy.sqlite", limits) as noisy:
+        pairs = zip(labels["query"].to_pylist(), labels["document"].to_pylist(), strict=True)
+        known = dict(zip(pairs, labels["score"].to_pylist(), strict=True))
+        with served(NoisyBackend(backend, models.noise, known), out / "labels-noisy.sqlite", limits) as noisy:
             for seed in seeds:
                 stage.noisy_arm(noisy, labels, seed)
     student = (

@@ -72,7 +72,8 @@ def with_flips(
 
 class NoisyBackend(Backend):
     """A teacher whose score is ``1 - score`` on a fixed random ``share`` of pairs, with a version of
-    its own (its labels are never cached as the clean teacher's).
+    its own (its labels are never cached as the clean teacher's). ``known``: the clean teacher's
+    scores of pairs it has labelled already (the pool's), used instead of asking it again.
 
     Example::
 
@@ -81,12 +82,20 @@ class NoisyBackend(Backend):
 
     kind = "noisy"
 
-    def __init__(self, inner: Backend, share: float) -> None:
-        self.inner, self.share = inner, share
+    def __init__(
+        self, inner: Backend, share: float, known: dict[tuple[str, str], float] | None = None
+    ) -> None:
+        self.inner, self.share, self.known = inner, share, known or {}
         super().__init__(f"{inner.model_name} (noisy {share:g})", f"noisy{share:g}-{inner.version}")
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:
-        return Scores(with_flips(self.inner.score(queries, documents).scores, queries, documents, self.share))
+        pairs = list(zip(queries, documents, strict=True))
+        missing = [number for number, pair in enumerate(pairs) if pair not in self.known]
+        clean = np.array([self.known.get(pair, np.nan) for pair in pairs])
+        if missing:
+            asked = self.inner.score([queries[i] for i in missing], [documents[i] for i in missing])
+            clean[missing] = asked.scores
+        return Scores(with_flips(clean, queries, documents, self.share))
 
 
 def pairs_per_second(

@@ -32,13 +32,17 @@ class BiEncoderBackend(Backend):
         super().__init__(str(model), teacher_version(self.kind, self.model, config))
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:
+        # Each distinct text once: a batch of one query's candidates embeds the query once.
+        texts = list(dict.fromkeys(queries + documents))
+        row = {text: number for number, text in enumerate(texts)}
         embeddings = self.model.encode(
-            queries + documents,
-            batch_size=len(queries) + len(documents),
+            texts,
+            batch_size=len(texts),
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         ).astype(np.float64)
-        n = len(queries)
-        cosine = np.einsum("ij,ij->i", embeddings[:n], embeddings[n:])
+        first = embeddings[[row[query] for query in queries]]
+        second = embeddings[[row[document] for document in documents]]
+        cosine = np.einsum("ij,ij->i", first, second)
         return Scores(np.clip((cosine + 1.0) / 2.0, 0.0, 1.0))
