@@ -26,6 +26,11 @@ from protege.server.backends.ensemble import fit_blend, logits, write_ensemble
 log = logging.getLogger("protege")
 
 BLEND_SHARE = 5  # one query in this many holds out its pairs to fit the blend on
+MEMBERS = (
+    {"kind": "cross-encoder", "model": "cross-encoder"},
+    {"kind": "bi-encoder", "model": "bi-encoder"},
+    {"kind": "bi-encoder", "model": "zero-shot"},
+)
 
 
 def held_out_for_blend(query: str) -> bool:
@@ -67,50 +72,40 @@ def fit_ensemble_teacher(
             "in five can fit the blend; fit a cross-encoder teacher instead"
         )
     fit_rows, blend_rows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
-    part = {
-        "queries": [queries[i] for i in fit_rows],
-        "documents": [documents[i] for i in fit_rows],
-        "targets": targets[fit_rows],
-    }
-    shared = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "progress": progress}
-    log.info("ensemble teacher: fitting its cross-encoder on %d gold pairs", len(fit_rows))
-    train_cross_encoder(
-        *part.values(),
-        base=base,
-        out=out / "cross-encoder",
-        loss="bce",
-        learning_rate=learning_rate,
-        max_length=max_length,
-        provenance=provenance,
-        **shared,
-    )
-    log.info("ensemble teacher: fitting its bi-encoder on %d gold pairs", len(fit_rows))
-    train_bi_encoder(*part.values(), base=base, out=out / "bi-encoder", **shared)
-    SentenceTransformer(base or packaged_minilm()).save(str(out / "zero-shot"))
-    members = [
-        {"kind": "cross-encoder", "model": "cross-encoder"},
-        {"kind": "bi-encoder", "model": "bi-encoder"},
-        {"kind": "bi-encoder", "model": "zero-shot"},
-    ]
-    blend_queries = [queries[i] for i in blend_rows]
-    blend_documents = [documents[i] for i in blend_rows]
-    backends = [load_backend(member["kind"], str(out / member["model"])) for member in members]
-    scores = np.column_stack([_scores(backend, blend_queries, blend_documents) for backend in backends])
-    weights, bias = fit_blend(scores, targets[blend_rows])
-    record = {
-        "fitted_on_pairs": len(fit_rows),
-        "blend_fitted_on_pairs": len(blend_rows),
-        "held_out_bce": {
-            **{
-                member["model"]: _bce(scores[:, [n]], targets[blend_rows]) for n, member in enumerate(members)
-            },
-            "ensemble": _bce(scores, targets[blend_rows], weights, bias),
-        },
-        "provenance": provenance or {},
-    }
-    write_ensemble(out, members, weights, bias, **record)
+    fit = [queries[i] for i in fit_rows], [documents[i] for i in fit_rows], targets[fit_rows]
+    shared = {"base": base, "epochs": epochs, "batch_size": batch_size, "seed": seed, "progress": progress}
+    cross_encoder = {"learning_rate": learning_rate, "max_length": max_length, "provenance": provenance}
+    _fit_members(out, fit, shared, cross_encoder)
+    blend = [queries[i] for i in blend_rows], [documents[i] for i in blend_rows], targets[blend_rows]
+    return _fit_blend(out, blend, {"fitted_on_pairs": len(fit_rows), "provenance": provenance or {}})
+
+
+def _fit_members(out: Path, pairs: tuple, shared: dict, cross_encoder: dict) -> None:
+    """The members fitted on ``pairs`` (queries, documents, targets) and saved in ``out``; a member
+    already there (a fit cut short after it) is kept."""
+    if not (out / "cross-encoder" / "provenance.json").exists():
+        log.info("ensemble teacher: fitting its cross-encoder on %d gold pairs", len(pairs[0]))
+        train_cross_encoder(*pairs, out=out / "cross-encoder", loss="bce", **shared, **cross_encoder)
+    if not (out / "bi-encoder" / "modules.json").exists():
+        log.info("ensemble teacher: fitting its bi-encoder on %d gold pairs", len(pairs[0]))
+        train_bi_encoder(*pairs, out=out / "bi-encoder", **shared)
+    if not (out / "zero-shot" / "modules.json").exists():
+        SentenceTransformer(shared["base"] or packaged_minilm()).save(str(out / "zero-shot"))
+
+
+def _fit_blend(out: Path, pairs: tuple, record: dict) -> dict:
+    """The blend of ``MEMBERS`` fitted on the held-out ``pairs`` and written to ``out/ensemble.json``
+    with ``record``, each member's held-out BCE and the blend's; returns what it wrote."""
+    queries, documents, targets = pairs
+    backends = [load_backend(member["kind"], str(out / member["model"])) for member in MEMBERS]
+    scores = np.column_stack([_scores(backend, queries, documents) for backend in backends])
+    weights, bias = fit_blend(scores, targets)
+    bce = {member["model"]: _bce(scores[:, [n]], targets) for n, member in enumerate(MEMBERS)}
+    record = {**record, "blend_fitted_on_pairs": len(queries)}
+    record["held_out_bce"] = {**bce, "ensemble": _bce(scores, targets, weights, bias)}
+    write_ensemble(out, list(MEMBERS), weights, bias, **record)
     log.info("ensemble teacher: weights %s; held-out BCE %s", weights.round(3), record["held_out_bce"])
-    return {"members": members, "weights": weights.tolist(), "bias": bias, **record}
+    return {"members": list(MEMBERS), "weights": weights.tolist(), "bias": bias, **record}
 
 
 def _scores(backend, queries: list[str], documents: list[str], batch: int = 64) -> np.ndarray:

@@ -31,6 +31,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--label-range", type=label_range, help="LOW,HIGH of the grades (default: their min,max)"
     )
     parser.add_argument("--quick", action="store_true", help="samples of each split: minutes, not hours")
+    _add_model_arguments(parser)
+    parser.add_argument(
+        "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/32 … 1/2)"
+    )
+    parser.add_argument(
+        "--strategies", default="drop,reorder,typo", help="augmentation strategies; empty for none"
+    )
+    parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
+    parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--no-filters", action="store_true", help="distill keeps every label")
+    which.add_argument(
+        "--filters",
+        help=f"keep only these filters on, comma-separated, for ablations ({', '.join(FILTER_SWITCHES)})",
+    )
+    parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
+    parser.add_argument(
+        "--max-rows",
+        type=int,
+        default=MAX_ROWS,
+        help=f"graded rows read at most, queries in hash order, fewer documents each where a file has few "
+        f"queries (default {MAX_ROWS:,}; 0: all)",
+    )
+    parser.set_defaults(run=run)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The teacher's recipe and the students' shape."""
     parser.add_argument(
         "--teacher",
         choices=TEACHER_RECIPES,
@@ -56,29 +84,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0.2,
         help="share of pairs the noisy teacher flips (default 0.2; 0: no arm)",
     )
-    parser.add_argument(
-        "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/32 … 1/2)"
-    )
-    parser.add_argument(
-        "--strategies", default="drop,reorder,typo", help="augmentation strategies; empty for none"
-    )
-    parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
-    parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--no-filters", action="store_true", help="distill keeps every label")
-    which.add_argument(
-        "--filters",
-        help=f"keep only these filters on, comma-separated, for ablations ({', '.join(FILTER_SWITCHES)})",
-    )
-    parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
-    parser.add_argument(
-        "--max-rows",
-        type=int,
-        default=MAX_ROWS,
-        help=f"graded rows read at most, queries in hash order, fewer documents each where a file has few "
-        f"queries (default {MAX_ROWS:,}; 0: all)",
-    )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -89,34 +89,19 @@ def run_study(
     teacher_dir = fit_teacher(
         split.teacher, models.teacher, models.teacher_base, sizes.teacher_epochs, out / "teacher", seeds[0]
     )
-    shape = student_shape(models, split.pool)
+    stage = Stage(split, sizes, models, student_shape(models, split.pool), board, out)
     backend = load_backend(models.teacher, str(teacher_dir))
-    stage = Stage(split, sizes, models, shape, board, out)
-    with served(backend, out / "labels.sqlite", limits) as teacher:
-        board.add("teacher", teacher_dir, partial(_served_scores, teacher))
-        labels = label_pool(teacher, split.pool, out)
-        for seed in seeds:
-            stage.clean_arm(teacher, labels, seed)
-    if models.noise:
-        _add_noisy_teacher(board, models.noise)
-        pairs = zip(labels["query"].to_pylist(), labels["document"].to_pylist(), strict=True)
-        known = dict(zip(pairs, labels["score"].to_pylist(), strict=True))
-        with served(NoisyBackend(backend, models.noise, known), out / "labels-noisy.sqlite", limits) as noisy:
-            for seed in seeds:
-                stage.noisy_arm(noisy, labels, seed)
-    student = (
-        out / f"seed-{seeds[0]}" / "clean" / f"distill-{max(stage.budgets(labels.num_rows))}" / "student"
-    )
+    labels = stage.run_arms(backend, teacher_dir, seeds, limits)
+    student = stage.headline(seeds[0], labels.num_rows)
     speed = measure_speed(backend, student, board, out / "speed.json")
-    report = stage.report(speed, labels.num_rows) | {"student": str(student)}
-    report |= {"data": str(source), "quick": sizes.pool_pairs is not None, "seeds": list(seeds)}
-    report |= {"label_range": list(label_range), "split_pairs": split.sizes(), "settings": settings}
-    report["student_shape"] = asdict(shape)
+    report = stage.report(speed, labels.num_rows) | {"student": str(student), "data": str(source)}
+    report |= {"quick": sizes.pool_pairs is not None, "seeds": list(seeds), "label_range": list(label_range)}
+    report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
     report["plot"] = str(results.plot(report, out))
     report["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "results.json").write_text(json.dumps(report, indent=2))
     if not report["goals"]["beats_zero_shot"]:
         log.warning(results.DOING_NOTHING)
-    (out / "results.json").write_text(json.dumps(report, indent=2))
     return report
 
 
@@ -136,12 +121,37 @@ class Stage:
     def budgets(self, labels: int) -> list[int]:
         return sorted({max(1, round(share * labels)) for share in self.sizes.budgets})
 
+    def headline(self, seed: int, labels: int) -> Path:
+        """The student the study is about: ``distill``'s at the largest budget, of the first seed."""
+        return self.out / f"seed-{seed}" / "clean" / f"distill-{max(self.budgets(labels))}" / "student"
+
+    def run_arms(
+        self, backend: Backend, teacher_dir: Path, seeds: tuple[int, ...], limits: Limits
+    ) -> pa.Table:
+        """The teacher served: its scores, its pool labels (returned) and each seed's students; then
+        the noisy teacher served to each seed's noisy arm."""
+        with served(backend, self.out / "labels.sqlite", limits) as teacher:
+            self.board.add("teacher", teacher_dir, partial(_served_scores, teacher))
+            labels = label_pool(teacher, self.split.pool, self.out)
+            for seed in seeds:
+                self.clean_arm(teacher, labels, seed)
+        if self.models.noise:
+            _add_noisy_teacher(self.board, self.models.noise)
+            pairs = zip(labels["query"].to_pylist(), labels["document"].to_pylist(), strict=True)
+            noisy = NoisyBackend(
+                backend, self.models.noise, dict(zip(pairs, labels["score"].to_pylist(), strict=True))
+            )
+            with served(noisy, self.out / "labels-noisy.sqlite", limits) as teacher:
+                for seed in seeds:
+                    self.noisy_arm(teacher, labels, seed)
+        return labels
+
     def clean_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
         self._arm("clean", teacher, labels, labels["score"].to_numpy(), seed)
         folder = self.out / f"seed-{seed}" / "clean"
         unfiltered = folder / f"random-{labels.num_rows}"
         self.board.add("student_unfiltered", unfiltered, partial(_student_scores, unfiltered))
-        filtered = folder / f"distill-{max(self.budgets(labels.num_rows))}" / "student"
+        filtered = self.headline(seed, labels.num_rows)
         self.board.add("student_filtered", filtered, partial(_student_scores, filtered))
         self._gold_student(seed, json.loads((filtered.parent / "report.json").read_text())["train_pairs"])
 
