@@ -83,7 +83,9 @@ class DistillConfig:
 
 
 class Distiller:
-    """One run of the loop into ``out``.
+    """One run of the loop into ``out``. ``embedder`` (default: ``config.embedder`` loaded) embeds
+    queries and products for retrieval, coverage and the query filters; a ``MemoEmbedder`` shared by
+    several runs over one pool embeds each text once.
 
     Example::
 
@@ -100,6 +102,7 @@ class Distiller:
         config: DistillConfig,
         targets: Sequence[str] | None = None,
         evaluation: Evaluation | None = None,
+        embedder=None,
     ) -> None:
         for name in ("query", "document"):
             if name not in pool.column_names:
@@ -111,7 +114,7 @@ class Distiller:
         self.seeds = list(dict.fromkeys(self.pool["query"].to_pylist()))
         self.targets = list(dict.fromkeys(targets)) if targets is not None else self.seeds
         self.rng = np.random.default_rng(config.seed)
-        self.embedder = load_embedder(config.embedder)
+        self.embedder = embedder if embedder is not None else load_embedder(config.embedder)
         self.teacher_version = ""
         self.labels_used = 0
 

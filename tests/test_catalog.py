@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from protege.client.augment import Generated
-from protege.client.catalog import Catalog, embed, load_embedder
+from protege.client.catalog import Catalog, MemoEmbedder, embed, load_embedder
 
 PRODUCTS = {
     "p1": "DEWALT 20-Volt MAX Cordless Drill/Driver Kit",
@@ -66,3 +66,21 @@ def test_pair_set_carries_origins(catalog: Catalog, embedder) -> None:
     assert table.num_rows == 6 and len({row["pair_id"] for row in rows}) == 6
     assert rows[3]["strategy"] == "synonym" and rows[3]["origin_query"] == "angle bracket"
     assert {row["retrieval"] for row in rows} == {"top-k", "negative"}
+
+
+def test_a_memo_embedder_runs_the_model_once_per_distinct_text(embedder) -> None:
+    calls: list[list[str]] = []
+
+    class Counting:
+        def encode(self, texts: list[str], **options) -> np.ndarray:
+            calls.append(list(texts))
+            return embedder.encode(texts, **options)
+
+    memo = MemoEmbedder(Counting())
+    first = embed(memo, ["cordless drill", "white paint", "cordless drill"])
+    again = embed(memo, ["white paint", "angle bracket"])
+    assert calls == [["cordless drill", "white paint"], ["angle bracket"]]
+    np.testing.assert_allclose(
+        first, embed(embedder, ["cordless drill", "white paint", "cordless drill"]), atol=1e-6
+    )
+    np.testing.assert_allclose(again[0], first[1])

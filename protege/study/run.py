@@ -22,7 +22,7 @@ import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.baselines import baseline_scores
-from protege.client.catalog import load_embedder
+from protege.client.catalog import MemoEmbedder, load_embedder
 from protege.client.distill import teacher_scores
 from protege.client.evaluation import Evaluation, require_ranked
 from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
@@ -117,6 +117,8 @@ class Stage:
     out: Path
     # (arm, selection, budget) → the curve point's board name and the labels each seed used
     points: dict[tuple[str, str, int], dict] = field(default_factory=dict)
+    # Every distillation run embeds the same pool's products and queries: once, for all of them.
+    embedder: MemoEmbedder = field(default_factory=lambda: MemoEmbedder(load_embedder()))
 
     def budgets(self, labels: int) -> list[int]:
         return sorted({max(1, round(share * labels)) for share in self.sizes.budgets})
@@ -172,7 +174,15 @@ class Stage:
         for budget in self.budgets(labels.num_rows):
             path = folder / f"distill-{budget}"
             report = distilled(
-                teacher, self.split.pool, path, budget, self.models, self.sizes, self.shape, seed
+                teacher,
+                self.split.pool,
+                path,
+                budget,
+                self.models,
+                self.sizes,
+                self.shape,
+                seed,
+                self.embedder,
             )
             self._point(arm, "filtered", budget, report["teacher_labels"], path / "student")
 

@@ -81,9 +81,11 @@ def distilled(
     sizes: Sizes,
     shape: Shape,
     seed: int,
+    embedder,
 ) -> dict:
     """``distill``'s loop on ``budget`` teacher labels into ``folder``; returns its report
-    (``teacher_labels``, ``train_pairs``, rounds), its student in ``folder / "student"``."""
+    (``teacher_labels``, ``train_pairs``, rounds), its student in ``folder / "student"``.
+    ``embedder``: shared by the study's runs (a ``MemoEmbedder``)."""
     report = folder / "report.json"
     if report.exists():
         return json.loads(report.read_text())
@@ -103,5 +105,5 @@ def distilled(
         seed=seed,
         **shape.options(),
     )
-    Distiller(teacher, pool, folder, config).run()
+    Distiller(teacher, pool, folder, config, embedder=embedder).run()
     return json.loads(report.read_text())
