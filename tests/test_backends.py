@@ -164,3 +164,17 @@ def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:
     assert bias == pytest.approx(-0.4, abs=1e-3)
     with pytest.raises(ValueError, match="one target per pair"):
         fit_blend(scores, targets[:-1])
+
+
+def test_bi_encoder_embeds_a_text_once_while_its_bounded_cache_holds_it(tiny_encoder: Path) -> None:
+    backend = load_backend("bi-encoder", str(tiny_encoder), device="cpu", cache_size=4)
+    expected = backend.score(QUERIES, DOCUMENTS).scores
+    encoded: list[list[str]] = []
+    encode = backend.model.encode
+    backend.model.encode = lambda texts, **options: encoded.append(list(texts)) or encode(texts, **options)
+    # Six texts seen, four held: the least recently used two (the first queries) were let go.
+    np.testing.assert_allclose(backend.score(QUERIES[2:], DOCUMENTS[2:]).scores, expected[2:], atol=1e-6)
+    assert encoded == []
+    np.testing.assert_allclose(backend.score(QUERIES[:1], DOCUMENTS[:1]).scores, expected[:1], atol=1e-6)
+    assert encoded == [[QUERIES[0]]] and len(backend.cache) == 4
+    np.testing.assert_allclose(backend.score(QUERIES, DOCUMENTS).scores, expected, atol=1e-6)

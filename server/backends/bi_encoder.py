@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
 from .base import Backend, Scores, resolve_device, resolve_dtype, teacher_version, tokenizer_fingerprint
+
+# Texts whose embeddings are kept (least recently used out): 50,000 × 384 float32s ≈ 77 MB.
+EMBEDDING_CACHE = 50_000
 
 
 class BiEncoderBackend(Backend):
@@ -19,7 +24,13 @@ class BiEncoderBackend(Backend):
 
     kind = "bi-encoder"
 
-    def __init__(self, model: str, device: str | None = None, dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        cache_size: int = EMBEDDING_CACHE,
+    ) -> None:
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         self.model = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype})
@@ -30,19 +41,33 @@ class BiEncoderBackend(Backend):
             "dtype": str(torch_dtype),
         }
         super().__init__(str(model), teacher_version(self.kind, self.model, config))
+        self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache_size = cache_size
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:
-        # Each distinct text once: a batch of one query's candidates embeds the query once.
-        texts = list(dict.fromkeys(queries + documents))
-        row = {text: number for number, text in enumerate(texts)}
-        embeddings = self.model.encode(
-            texts,
-            batch_size=len(texts),
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        ).astype(np.float64)
-        first = embeddings[[row[query] for query in queries]]
-        second = embeddings[[row[document] for document in documents]]
-        cosine = np.einsum("ij,ij->i", first, second)
+        vectors = self._embeddings(list(dict.fromkeys(queries + documents)))
+        first = np.stack([vectors[query] for query in queries])
+        second = np.stack([vectors[document] for document in documents])
+        cosine = np.einsum("ij,ij->i", first.astype(np.float64), second.astype(np.float64))
         return Scores(np.clip((cosine + 1.0) / 2.0, 0.0, 1.0))
+
+    def _embeddings(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Unit embeddings of distinct ``texts``, from the bounded cache where it holds them (a
+        query recurs with each of its candidates, a product with each query it is shown for)."""
+        new = [text for text in texts if text not in self.cache]
+        if new:
+            embedded = self.model.encode(
+                new,
+                batch_size=len(new),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            self.cache.update(zip(new, embedded, strict=True))
+        found = {}
+        for text in texts:
+            self.cache.move_to_end(text)
+            found[text] = self.cache[text]
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return found
