@@ -79,6 +79,11 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--loss", choices=("bce", "mse", "margin-mse"), default="bce", help="student loss (default soft bce)"
     )
     parser.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="students start from one warm-started on the zero-shot cosine of the pool's unlabelled pairs",
+    )
+    parser.add_argument(
         "--noise",
         type=float,
         default=0.2,
@@ -144,6 +149,7 @@ def _models(args: argparse.Namespace) -> Models:
         layers=args.layers,
         max_length=args.max_length,
         loss=args.loss,
+        warm_start=args.warm_start,
         noise=args.noise,
         strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
         filters=None if args.no_filters else _filters(args.filters),

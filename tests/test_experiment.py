@@ -132,7 +132,7 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     command = [
         "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--budgets", "0.5",
         "--noise", "0", "--teacher", "cross-encoder", "--teacher-base", str(tiny_encoder),
-        "--student-base", str(tiny_encoder),
+        "--student-base", str(tiny_encoder), "--warm-start",
     ]  # fmt: skip
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())

@@ -36,7 +36,7 @@ from . import results
 from .board import Board
 from .settings import FULL, MAX_ROWS, Models, Sizes
 from .split import Split, load_rows, split_rows
-from .students import Shape, distilled, random_labels, student_shape, train_student
+from .students import Shape, distilled, random_labels, student_shape, train_student, warm_started
 from .teachers import NoisyBackend, fit_teacher, pairs_per_second, with_flips
 
 log = logging.getLogger("protege.study")
@@ -90,6 +90,8 @@ def run_study(
         split.teacher, models.teacher, models.teacher_base, sizes.teacher_epochs, out / "teacher", seeds[0]
     )
     stage = Stage(split, sizes, models, student_shape(models, split.pool), board, out)
+    if models.warm_start:
+        stage.shape = warm_started(stage.shape, split.pool, out / "student-base", stage.embedder)
     backend = load_backend(models.teacher, str(teacher_dir))
     labels = stage.run_arms(backend, teacher_dir, seeds, limits)
     student = stage.headline(seeds[0], labels.num_rows)

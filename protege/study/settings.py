@@ -42,6 +42,9 @@ class Models:
     layers: int | None = 2
     max_length: int | None = None
     loss: str = "bce"
+    warm_start: bool = (
+        False  # students start from one warm-started on the zero-shot cosine (client.warm_start)
+    )
     noise: float = 0.2  # share of pairs whose score the noisy teacher flips (0: no noisy arm)
     strategies: tuple[str, ...] = ("drop", "reorder", "typo")
     filters: FilterSettings | None = field(default_factory=FilterSettings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from protege.client.distill import DistillConfig, Distiller
 from protege.client.models import packaged_minilm
 from protege.client.teacher_client import TeacherClient
 from protege.client.training import train_cross_encoder
+from protege.client.warm_start import warm_start_student
 
 from .settings import Models, Sizes
 from .split import sample
@@ -56,6 +57,17 @@ def student_shape(models: Models, pool: pa.Table) -> Shape:
         longest = AutoConfig.from_pretrained(base).max_position_embeddings
         max_length = min(longest, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
     return Shape(models.student_base, models.layers, max_length, models.loss)
+
+
+def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
+    """``shape`` starting from a student warm-started on the zero-shot cosine of the pool's unlabelled
+    pairs (``client.warm_start``), made once in ``folder`` and shared by every student of the study."""
+    if not (folder / "provenance.json").exists():
+        log.info("warm-starting the students' backbone on the zero-shot cosine of unlabelled pool pairs")
+        queries, documents = pool["query"].to_pylist(), pool["document"].to_pylist()
+        options = {"base": shape.base, "layers": shape.layers, "max_length": shape.max_length}
+        warm_start_student(queries, documents, folder, embedder=embedder, **options)
+    return replace(shape, base=str(folder), layers=None)
 
 
 def train_student(folder: Path, rows: pa.Table, targets: np.ndarray, shape: Shape, seed: int) -> Path:
