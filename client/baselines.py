@@ -16,6 +16,7 @@ import numpy as np
 from .catalog import embed, load_embedder
 
 BASELINES = ("mean_grade", "random", "zero_shot")
+UNRANKED = ("mean_grade",)  # one score for every pair: it has no ranking figures
 
 
 def zero_shot_scores(

@@ -70,7 +70,7 @@ def compare(
     test: Evaluation,
     scores: dict[str, tuple[Sequence[float], Sequence[float]]],
     against: str = "zero_shot",
-    unranked: Sequence[str] = ("mean_grade",),
+    unranked: Sequence[str] = (),
     k: int = 10,
 ) -> dict[str, dict]:
     """The yardstick of each model by name, from its (validation, test) ``scores``: its grade map

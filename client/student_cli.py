@@ -224,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .baselines import baseline_scores
+    from .baselines import UNRANKED, baseline_scores
     from .catalog import load_embedder
     from .evaluation import compare, format_table, ranking_metrics
 
@@ -265,6 +265,7 @@ def run_eval(args: argparse.Namespace) -> int:
             name: (scores["validation"], scores["test"]),
             **{b: (baselines["validation"][b], baselines["test"][b]) for b in baselines["test"]},
         },
+        unranked=UNRANKED,
         k=args.k,
     )
     print(format_table(results))

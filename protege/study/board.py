@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from protege.client.baselines import UNRANKED
 from protege.client.evaluation import (
     Evaluation,
     GradeMap,
@@ -19,7 +20,6 @@ from protege.client.evaluation import (
 )
 
 SPLITS = ("validation", "test")
-UNRANKED = ("mean_grade",)  # one score for every pair: no ranking figures
 FIGURES = ("rmse", "spearman", "ndcg@10", "mrr")
 
 Scorer = Callable[[Evaluation], np.ndarray]

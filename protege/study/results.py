@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from protege.client.baselines import BASELINES
+
 from .board import Board
 
-BASELINES = ("mean_grade", "random", "zero_shot")
 TABLE = (*BASELINES, "teacher", "teacher_noisy", "student_unfiltered", "student_filtered", "student_gold")
 PAIRS = (
     ("teacher", "zero_shot"),

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
-from protege.client.baselines import baseline_scores
+from protege.client.baselines import BASELINES, baseline_scores
 from protege.client.catalog import MemoEmbedder, load_embedder
 from protege.client.distill import teacher_scores
 from protege.client.evaluation import Evaluation, require_ranked
@@ -341,7 +341,7 @@ def _add_baselines(board: Board, folder: Path) -> None:
             )
         return computed[key][name]
 
-    for name in results.BASELINES:
+    for name in BASELINES:
         board.add(name, folder / name, partial(baseline, name))
 
 
