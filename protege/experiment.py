@@ -69,14 +69,15 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument("--teacher-epochs", type=float, help="epochs the teacher trains on gold (default 1)")
     parser.add_argument("--student-base", help="the students' backbone (default: packaged all-MiniLM-L6-v2)")
-    parser.add_argument(
-        "--layers", type=int, default=2, help="student transformer layers to keep (default 2)"
-    )
+    parser.add_argument("--layers", type=int, help="student transformer layers to keep (default 3)")
     parser.add_argument(
         "--max-length", type=int, help="student tokens per pair (default: what fits the data)"
     )
     parser.add_argument(
-        "--loss", choices=("bce", "mse", "margin-mse"), default="bce", help="student loss (default soft bce)"
+        "--loss",
+        choices=("bce", "mse", "margin-mse"),
+        default="margin-mse",
+        help="student loss (default margin-mse: score margins between products of one query)",
     )
     parser.add_argument(
         "--warm-start",

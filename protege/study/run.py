@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -95,7 +95,10 @@ def run_study(
     backend = load_backend(models.teacher, str(teacher_dir))
     labels = stage.run_arms(backend, teacher_dir, seeds, limits)
     student = stage.headline(seeds[0], labels.num_rows)
-    speed = measure_speed(backend, student, board, out / "speed.json")
+    # A teacher loaded afresh: the served one's caches hold the test texts already.
+    speed = measure_speed(
+        partial(load_backend, models.teacher, str(teacher_dir)), student, board, out / "speed.json"
+    )
     report = stage.report(speed, labels.num_rows) | {"student": str(student), "data": str(source)}
     report |= {"quick": sizes.pool_pairs is not None, "seeds": list(seeds), "label_range": list(label_range)}
     report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
@@ -275,10 +278,11 @@ def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
     return read_labels(out / "pool-labels")
 
 
-def measure_speed(teacher: Backend, student: Path, board: Board, record: Path) -> dict:
-    """In-process pairs/s of the teacher and the student on the same test pairs, batch 32, timed
-    alternately twice (the best of each: these machines are noisy); the student's cost share.
-    Kept in ``record``, like every finished stage."""
+def measure_speed(teacher: Callable[[], Backend], student: Path, board: Board, record: Path) -> dict:
+    """In-process pairs/s of the teacher (each time as ``teacher()`` loads it, its caches empty)
+    and the student on the same test pairs, batch 32, timed alternately twice (the best of each:
+    these machines are noisy); the student's cost share. Kept in ``record``, like every finished
+    stage."""
     if record.exists():
         return json.loads(record.read_text())
     test = board.evaluations["test"]
@@ -290,7 +294,7 @@ def measure_speed(teacher: Backend, student: Path, board: Board, record: Path) -
 
     timings = {"teacher": [], "student": []}
     for _ in range(2):
-        timings["teacher"].append(pairs_per_second(teacher.score, queries, documents))
+        timings["teacher"].append(pairs_per_second(teacher().score, queries, documents))
         timings["student"].append(pairs_per_second(student_scores, queries, documents))
     speed = {name: round(max(values), 1) for name, values in timings.items()}
     speed |= {"student_cost_share": round(speed["teacher"] / speed["student"], 3), "pairs": len(queries)}

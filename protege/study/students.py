@@ -20,7 +20,7 @@ from protege.client.teacher_client import TeacherClient
 from protege.client.training import train_cross_encoder
 from protege.client.warm_start import warm_start_student
 
-from .settings import Models, Sizes
+from .settings import DEFAULT_LAYERS, Models, Sizes
 from .split import sample
 
 log = logging.getLogger("protege.study")
@@ -44,11 +44,12 @@ class Shape:
 
 
 def student_shape(models: Models, pool: pa.Table) -> Shape:
-    """The students' shape; without a ``max_length``, the token length that holds
-    ``LENGTH_QUANTILE`` of the pool's pairs whole, rounded up to a multiple of 8."""
+    """The students' shape; without ``layers``, ``DEFAULT_LAYERS`` (or all the base has); without a
+    ``max_length``, the token length that holds ``LENGTH_QUANTILE`` of the pool's pairs whole,
+    rounded up to a multiple of 8."""
+    base = models.student_base or packaged_minilm()
     max_length = models.max_length
     if max_length is None:
-        base = models.student_base or packaged_minilm()
         tokenizer = AutoTokenizer.from_pretrained(base)
         rows = sample(np.arange(pool.num_rows), LENGTH_SAMPLE, np.random.default_rng(0))
         queries = pool["query"].take(pa.array(rows)).to_pylist()
@@ -56,7 +57,20 @@ def student_shape(models: Models, pool: pa.Table) -> Shape:
         lengths = [len(ids) for ids in tokenizer(queries, documents)["input_ids"]]
         longest = AutoConfig.from_pretrained(base).max_position_embeddings
         max_length = min(longest, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
-    return Shape(models.student_base, models.layers, max_length, models.loss)
+    return Shape(models.student_base, models.layers or _default_layers(base), max_length, models.loss)
+
+
+def _default_layers(base: str) -> int:
+    """``DEFAULT_LAYERS``, or every layer of a base that has fewer."""
+    depth = AutoConfig.from_pretrained(base).num_hidden_layers
+    if depth < DEFAULT_LAYERS:
+        log.info(
+            "%s has %d layers, fewer than the students' %d: the students keep them all",
+            base,
+            depth,
+            DEFAULT_LAYERS,
+        )
+    return min(DEFAULT_LAYERS, depth)
 
 
 def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
