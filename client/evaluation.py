@@ -65,44 +65,9 @@ def yardstick(
     return {"rmse": float(np.sqrt(np.mean(errors**2))), **ranking_metrics(queries, grades, scores, k)}
 
 
-def compare(
-    validation: Evaluation,
-    test: Evaluation,
-    scores: dict[str, tuple[Sequence[float], Sequence[float]]],
-    against: str = "zero_shot",
-    unranked: Sequence[str] = (),
-    k: int = 10,
-) -> dict[str, dict]:
-    """The yardstick of each model by name, from its (validation, test) ``scores``: its grade map
-    is fitted on the validation scores, its figures are the test pairs'. Each model but
-    ``against`` also gets its paired differences from it (``rmse_vs``, ``ndcg_vs``). ``unranked``
-    models (one score for every pair) get no ranking figures.
-
-    Example::
-
-        compare(validation, test, {"student": (student(validation), student(test)), **baselines})
-        # {"student": {"rmse": 0.47, ..., "rmse_vs": {"difference": -0.02, ...}}, "zero_shot": {...}}
-    """
-    results, predicted, per_query = {}, {}, {}
-    for name, (validation_scores, test_scores) in scores.items():
-        grade_map = GradeMap(validation_scores, validation.gold)
-        results[name] = yardstick(test.queries, test.gold, test_scores, grade_map, k)
-        predicted[name] = grade_map(test_scores)
-        per_query[name] = query_ndcgs(test.queries, test.gold, test_scores, k)
-        if name in unranked:
-            results[name].update({f"ndcg@{k}": None, "mrr": None, "spearman": None})
-    for name in results.keys() - {against} if against in results else ():
-        results[name]["rmse_vs"] = paired_rmse_difference(
-            test.queries, test.gold, predicted[name], predicted[against]
-        )
-        if name not in unranked:
-            results[name]["ndcg_vs"] = paired_difference(per_query[name], per_query[against])
-    return results
-
-
-def format_table(results: dict[str, dict], against: str = "zero_shot") -> str:
-    """``compare``'s results as a table: RMSE, Spearman, NDCG@10 and MRR, then each model's
-    paired differences from ``against`` with their 95% intervals."""
+def format_table(results: dict[str, dict], against: str = "zero_shot", k: int = 10) -> str:
+    """A scoreboard's results (``Board.against``) as a table: RMSE, Spearman, NDCG@10 and MRR,
+    then each model's paired differences from ``against`` with their 95% intervals."""
 
     def figure(value: float | None, width: int, digits: int) -> str:
         return f"{'–':>{width}}" if value is None else f"{value:{width}.{digits}f}"
@@ -113,19 +78,18 @@ def format_table(results: dict[str, dict], against: str = "zero_shot") -> str:
         low, high = paired["interval95"]
         return f"{name} {paired['difference']:+.4f} [{low:+.4f}, {high:+.4f}]"
 
-    lines = [f"{'model':<24} {'RMSE':>7} {'Spearman':>9} {'NDCG@10':>8} {'MRR':>6}"]
+    lines = [f"{'model':<24} {'RMSE':>7} {'Spearman':>9} {f'NDCG@{k}':>8} {'MRR':>6}"]
     for name, values in results.items():
         lines.append(
             f"{name:<24} {figure(values['rmse'], 7, 4)} {figure(values['spearman'], 9, 3)} "
-            f"{figure(values['ndcg@10'], 8, 4)} {figure(values['mrr'], 6, 3)}"
+            f"{figure(values[f'ndcg@{k}'], 8, 4)} {figure(values['mrr'], 6, 3)}"
         )
     paired = [(name, values) for name, values in results.items() if "rmse_vs" in values]
     if paired:
         lines.append(f"\npaired against {against} on the test queries (95% bootstrap interval)")
     for name, values in paired:
-        lines.append(
-            f"{name:<24} {interval('RMSE', values['rmse_vs'])}   {interval('NDCG@10', values.get('ndcg_vs'))}"
-        )
+        ranking = interval(f"NDCG@{k}", values.get("ndcg_vs"))
+        lines.append(f"{name:<24} {interval('RMSE', values['rmse_vs'])}   {ranking}")
     return "\n".join(lines)
 
 

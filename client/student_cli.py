@@ -224,9 +224,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .baselines import UNRANKED, baseline_scores
+    from .baselines import baseline_scores
     from .catalog import load_embedder
-    from .evaluation import compare, format_table, ranking_metrics
+    from .evaluation import format_table, ranking_metrics
+    from .scoreboard import Board
 
     judged = {"test": _judged(args.data, args)}
     if args.validation:
@@ -258,17 +259,12 @@ def run_eval(args: argparse.Namespace) -> int:
         split: baseline_scores(e.queries, e.documents, embedder, seed=number)
         for number, (split, e) in enumerate(judged.items())
     }
-    results = compare(
-        judged["validation"],
-        judged["test"],
-        {
-            name: (scores["validation"], scores["test"]),
-            **{b: (baselines["validation"][b], baselines["test"][b]) for b in baselines["test"]},
-        },
-        unranked=UNRANKED,
-        k=args.k,
-    )
-    print(format_table(results))
+    board = Board(judged["validation"], judged["test"], k=args.k)
+    board.add_scores(name, scores["validation"], scores["test"])
+    for baseline in baselines["test"]:
+        board.add_scores(baseline, baselines["validation"][baseline], baselines["test"][baseline])
+    results = board.against("zero_shot")
+    print(format_table(results, k=args.k))
     print(json.dumps({"model": name, "metrics": results}))
     return 0
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from protege.client.baselines import BASELINES
-
-from .board import Board
+from protege.client.scoreboard import Board
 
 TABLE = (*BASELINES, "teacher", "teacher_noisy", "student_unfiltered", "student_filtered", "student_gold")
 PAIRS = (

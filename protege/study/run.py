@@ -27,13 +27,13 @@ from protege.client.distill import teacher_scores
 from protege.client.evaluation import Evaluation, require_ranked
 from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
 from protege.client.readers import Columns
+from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
 
 from . import results
-from .board import Board
 from .settings import FULL, MAX_ROWS, Models, Sizes
 from .split import Split, load_rows, split_rows
 from .students import Shape, distilled, random_labels, student_shape, train_student, warm_started

@@ -1,5 +1,6 @@
-"""The study's scoreboard: every model's scores of the validation and test pairs, one run per seed,
-kept on disk beside the model, and the yardstick figures and paired differences read from them.
+"""A scoreboard: every model's scores of the validation and test pairs, one run per seed (kept on
+disk beside the model where it has a folder), and the yardstick figures and paired differences read
+from them — what ``protege eval`` and the study report.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from protege.client.baselines import UNRANKED
-from protege.client.evaluation import (
+from .baselines import UNRANKED
+from .evaluation import (
     Evaluation,
     GradeMap,
     paired_difference,
@@ -20,7 +21,6 @@ from protege.client.evaluation import (
 )
 
 SPLITS = ("validation", "test")
-FIGURES = ("rmse", "spearman", "ndcg@10", "mrr")
 
 Scorer = Callable[[Evaluation], np.ndarray]
 
@@ -35,7 +35,9 @@ class Board:
         board.figures("teacher")["rmse"]
     """
 
-    def __init__(self, validation: Evaluation, test: Evaluation) -> None:
+    def __init__(self, validation: Evaluation, test: Evaluation, k: int = 10) -> None:
+        self.k, self.ndcg = k, f"ndcg@{k}"
+        self.figure_names = ("rmse", "spearman", self.ndcg, "mrr")
         self.evaluations = {"validation": validation, "test": test}
         self.runs: dict[str, list[dict[str, np.ndarray]]] = {}
 
@@ -64,20 +66,20 @@ class Board:
         """Test RMSE and NDCG@10 of the last run added under ``name`` (what a progress log shows)."""
         run, test = self.runs[name][-1], self.evaluations["test"]
         grade_map = GradeMap(run["validation"], self.evaluations["validation"].gold)
-        return yardstick(test.queries, test.gold, run["test"], grade_map)
+        return yardstick(test.queries, test.gold, run["test"], grade_map, self.k)
 
     def figures(self, name: str) -> dict:
         """Test RMSE, Spearman, NDCG@10 and MRR, means over the runs, with ``spread`` (their
         standard deviation, 0 for one run) and ``runs``."""
         test, gold = self.evaluations["test"], self.evaluations["validation"].gold
         runs = [
-            yardstick(test.queries, test.gold, run["test"], GradeMap(run["validation"], gold))
+            yardstick(test.queries, test.gold, run["test"], GradeMap(run["validation"], gold), self.k)
             for run in self.runs[name]
         ]
-        figures = {key: float(np.mean([run[key] for run in runs])) for key in FIGURES}
-        spread = {key: float(np.std([run[key] for run in runs])) for key in FIGURES}
+        figures = {key: float(np.mean([run[key] for run in runs])) for key in self.figure_names}
+        spread = {key: float(np.std([run[key] for run in runs])) for key in self.figure_names}
         if name in UNRANKED:
-            figures |= {key: None for key in FIGURES if key != "rmse"}
+            figures |= {key: None for key in self.figure_names if key != "rmse"}
             spread = {"rmse": spread["rmse"]}
         return {**figures, "spread": spread, "runs": len(runs), "queries": runs[0]["queries"]}
 
@@ -91,10 +93,21 @@ class Board:
             )
         }
         if first not in UNRANKED and second not in UNRANKED:
-            result["ndcg@10"] = paired_difference(self._query_ndcgs(first), self._query_ndcgs(second))
+            result[self.ndcg] = paired_difference(self._query_ndcgs(first), self._query_ndcgs(second))
         return result
+
+    def against(self, baseline: str) -> dict[str, dict]:
+        """Every model's ``figures``, each but ``baseline`` with its paired differences from it:
+        ``rmse_vs`` and, where both rank, ``ndcg_vs``."""
+        results = {name: self.figures(name) for name in self.runs}
+        for name in results.keys() - {baseline}:
+            paired = self.paired(name, baseline)
+            results[name]["rmse_vs"] = paired["rmse"]
+            if self.ndcg in paired:
+                results[name]["ndcg_vs"] = paired[self.ndcg]
+        return results
 
     def _query_ndcgs(self, name: str) -> dict[str, float]:
         test = self.evaluations["test"]
-        runs = [query_ndcgs(test.queries, test.gold, run["test"]) for run in self.runs[name]]
+        runs = [query_ndcgs(test.queries, test.gold, run["test"], self.k) for run in self.runs[name]]
         return {query: float(np.mean([run[query] for run in runs])) for query in runs[0]}
