@@ -9,7 +9,6 @@ weights (``server.backends.ensemble.fit_blend``) on the last fifth, which no mem
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from protege.client.models import packaged_minilm
 from protege.client.training import train_cross_encoder
 from protege.server.backends import load_backend
 from protege.server.backends.ensemble import fit_blend, logits, write_ensemble
+from protege.study.split import digest
 
 log = logging.getLogger("protege")
 
@@ -35,9 +35,9 @@ MEMBERS = (
 
 def held_out_for_blend(query: str) -> bool:
     """Whether a query's pairs fit the blend rather than the members: a hash of its text, apart
-    from the shared split's (``protege.study.bucket`` reads the lowest decimal digits)."""
-    digest = int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16)
-    return digest // 1000 % BLEND_SHARE == 0
+    from the shared split's (``protege.study.split``'s ``bucket`` and ``is_validation`` read the two
+    lowest decimal digits of the same hash)."""
+    return digest(query) // 1000 % BLEND_SHARE == 0
 
 
 def fit_ensemble_teacher(
