@@ -151,6 +151,12 @@ def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
     assert load_backend("ensemble", str(folder), device="cpu").version != backend.version
     with pytest.raises(ValueError, match=r"holds no ensemble\.json"):
         load_backend("ensemble", str(tiny_encoder), device="cpu")
+    # serve --max-length reaches every member, and a shorter limit is another teacher.
+    short = load_backend("ensemble", str(folder), device="cpu", max_length=8)
+    assert [
+        m.model.max_length if m.kind == "cross-encoder" else m.model.max_seq_length for m in short.members
+    ] == [8, 8]
+    assert short.version != load_backend("ensemble", str(folder), device="cpu").version
 
 
 def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:

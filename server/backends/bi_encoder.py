@@ -29,12 +29,15 @@ class BiEncoderBackend(Backend):
         model: str,
         device: str | None = None,
         dtype: str | None = None,
+        max_length: int | None = None,
         cache_size: int = EMBEDDING_CACHE,
     ) -> None:
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         self.model = SentenceTransformer(model, device=device, model_kwargs={"dtype": torch_dtype})
         self.model.eval()
+        if max_length is not None:
+            self.model.max_seq_length = max_length
         config = {
             "tokenizer": tokenizer_fingerprint(self.model.tokenizer),
             "max_seq_length": self.model.max_seq_length,

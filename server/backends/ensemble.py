@@ -73,7 +73,9 @@ class EnsembleBackend(Backend):
 
     kind = "ensemble"
 
-    def __init__(self, model: str, device: str | None = None, dtype: str | None = None) -> None:
+    def __init__(
+        self, model: str, device: str | None = None, dtype: str | None = None, max_length: int | None = None
+    ) -> None:
         from . import load_backend  # the members are backends of the other kinds
 
         folder = Path(model)
@@ -86,8 +88,12 @@ class EnsembleBackend(Backend):
         if len(self.weights) != len(spec["members"]) or not len(self.weights):
             raise ValueError(f"{manifest}: one weight per member, and at least one member")
         shared = {"device": device, "dtype": dtype}
+        if max_length is not None:  # serve --max-length: every member's token limit
+            shared["max_length"] = max_length
         self.members = [
-            load_backend(member["kind"], str(folder / member["model"]), **shared, **member.get("options", {}))
+            load_backend(
+                member["kind"], str(folder / member["model"]), **(shared | member.get("options", {}))
+            )
             for member in spec["members"]
         ]
         digest = hashlib.sha256(
