@@ -39,6 +39,7 @@ from .evaluation import Evaluation, ranking_metrics
 from .jobs import LabelJob, read_labels, write_parquet_atomic
 from .readers import Columns
 from .report import write_report
+from .sampling import whole_queries
 from .teacher_client import Pair, TeacherClient
 from .training import data_hash, save_student, train_cross_encoder
 
@@ -230,8 +231,8 @@ class Distiller:
         return report
 
     def _warmup_pairs(self) -> pa.Table:
-        rows = self.rng.permutation(self.pool.num_rows)[: self.config.warmup_pairs]
-        chosen = self.pool.take(pa.array(np.sort(rows)))
+        rows = whole_queries(self.pool["query"].to_pylist(), self.config.warmup_pairs, self.rng)
+        chosen = self.pool.take(pa.array(rows))
         return _pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
 
     def _check_teacher(self, number: int, version: str | None) -> None:
@@ -247,29 +248,34 @@ class Distiller:
                            self.teacher_version)  # fmt: skip
 
     def _within_budget(self, pairs: pa.Table, number: int) -> pa.Table:
-        """A random share of ``pairs`` when the run's label budget cannot pay for all of them."""
+        """A random share of ``pairs``, by whole queries, when the run's label budget cannot pay for all."""
         if self.config.label_budget is None:
             return pairs
         rounds_left = self.config.rounds - number + 1
         allowance = max(0, (self.config.label_budget - self.labels_used) // rounds_left)
         if pairs.num_rows <= allowance:
             return pairs
-        return pairs.take(pa.array(np.sort(self.rng.permutation(pairs.num_rows)[:allowance])))
+        return pairs.take(pa.array(whole_queries(pairs["query"].to_pylist(), allowance, self.rng)))
 
     def _candidates(
         self, number: int, catalog: Catalog, weights: np.ndarray, labelled: set[tuple[str, str]]
     ) -> pa.Table:
         """Seed pairs of the round's seeds (drawn by ``weights``) not ``labelled`` before, plus
         pairs of the queries generated from them."""
-        count = min(self.config.seeds_per_round, len(self.seeds))
+        pairs = list(zip(self.pool["query"].to_pylist(), self.pool["doc_id"].to_pylist(), strict=True))
+        # Seeds whose pool pairs are all labelled (round 0 takes whole queries) bring none: draw
+        # among the others while any are left.
+        unlabelled = {query for query, doc_id in pairs if (query, doc_id) not in labelled}
+        fresh = np.array([seed in unlabelled for seed in self.seeds])
+        if fresh.any() and (weights * fresh).sum() > 0:
+            weights = weights * fresh / (weights * fresh).sum()
+        count = min(self.config.seeds_per_round, int(np.count_nonzero(weights)))
         chosen = self.rng.choice(len(self.seeds), count, replace=False, p=weights)
+        wanted = {self.seeds[int(i)] for i in chosen}
         seeds = [self.seeds[int(i)] for i in chosen]
-        wanted = set(seeds)
         seed_rows = [
             i
-            for i, (query, doc_id) in enumerate(
-                zip(self.pool["query"].to_pylist(), self.pool["doc_id"].to_pylist(), strict=True)
-            )
+            for i, (query, doc_id) in enumerate(pairs)
             if query in wanted and (query, doc_id) not in labelled
         ]
         seed_pairs = _pair_table(

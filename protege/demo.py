@@ -21,7 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="folder for everything it writes")
     parser.add_argument("--queries", type=int, default=300, help="queries in the generated catalog")
     parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--student-base", help="the student's backbone (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--student-base",
+        help="the students' backbone (default: the teacher's cross-encoder, its first layers and head)",
+    )
     parser.set_defaults(run=run)
 
 

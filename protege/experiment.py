@@ -68,7 +68,11 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument("--teacher-epochs", type=float, help="epochs the teacher trains on gold (default 1)")
-    parser.add_argument("--student-base", help="the students' backbone (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--student-base",
+        help="the students' backbone (default: the teacher's cross-encoder, its first --layers layers and "
+        "head; the packaged all-MiniLM-L6-v2 for an LLM-judge teacher)",
+    )
     parser.add_argument("--layers", type=int, help="student transformer layers to keep (default 3)")
     parser.add_argument(
         "--max-length", type=int, help="student tokens per pair (default: what fits the data)"

@@ -37,7 +37,7 @@ from . import results
 from .settings import FULL, MAX_ROWS, Models, Sizes
 from .split import Split, load_rows, split_rows
 from .students import Shape, distilled, random_labels, student_shape, train_student, warm_started
-from .teachers import NoisyBackend, fit_teacher, pairs_per_second, with_flips
+from .teachers import NoisyBackend, cross_encoder_of, fit_teacher, pairs_per_second, with_flips
 
 log = logging.getLogger("protege.study")
 
@@ -89,7 +89,8 @@ def run_study(
     teacher_dir = fit_teacher(
         split.teacher, models.teacher, models.teacher_base, sizes.teacher_epochs, out / "teacher", seeds[0]
     )
-    stage = Stage(split, sizes, models, student_shape(models, split.pool), board, out)
+    shape = student_shape(models, split.pool, cross_encoder_of(models.teacher, teacher_dir))
+    stage = Stage(split, sizes, models, shape, board, out)
     if models.warm_start:
         stage.shape = warm_started(stage.shape, split.pool, out / "student-base", stage.embedder)
     backend = load_backend(models.teacher, str(teacher_dir))
@@ -174,7 +175,8 @@ class Stage:
         for budget in [*self.budgets(labels.num_rows), labels.num_rows]:
             chosen = random_labels(targeted, budget, seed)
             path = folder / f"random-{budget}"
-            train_student(path, chosen, chosen["target"].to_numpy(), self.shape, seed)
+            epochs = self.sizes.student_epochs(budget)
+            train_student(path, chosen, chosen["target"].to_numpy(), self.shape, seed, epochs)
             self._point(arm, "random", budget, budget, path, plateau=budget == labels.num_rows)
         for budget in self.budgets(labels.num_rows):
             path = folder / f"distill-{budget}"
@@ -213,7 +215,9 @@ class Stage:
         """The same small model on as many of the pool's gold grades as the filtered student trained on."""
         rows = random_labels(self.split.pool, min(pairs, self.split.pool.num_rows), seed)
         path = self.out / f"seed-{seed}" / "student_gold"
-        train_student(path, rows, rows["label"].to_numpy(), self.shape, seed)
+        train_student(
+            path, rows, rows["label"].to_numpy(), self.shape, seed, self.sizes.student_epochs(rows.num_rows)
+        )
         self.board.add("student_gold", path, partial(_student_scores, path))
 
     def report(self, speed: dict, pool_labels: int) -> dict:

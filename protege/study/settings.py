@@ -14,6 +14,7 @@ DEFAULT_LAYERS = 3
 # A full study reads at most this many graded rows (Home Depot has 74,067): more take queries in
 # hash order (``split.rows_within``), so a file of millions of rows gives a study of hours, not days.
 MAX_ROWS = 80_000
+MAX_STUDENT_EPOCHS = 4.0
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,25 @@ class Sizes:
     pool_pairs: int | None = None
     test_queries: int | None = None
     teacher_epochs: float = 1.0
-    budgets: tuple[float, ...] = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)
+    budgets: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
     rounds: int = 2  # distillation rounds after round 0
     warmup_share: float = 1 / 3  # of a distillation run's labels, random pool pairs for round 0
     per_seed: int = 2  # queries generated from each seed query
+    # A student passes over at least this many training rows (up to MAX_STUDENT_EPOCHS epochs of its
+    # labels): one pass over a few hundred labels leaves its head where it started (docs/study.md).
+    student_rows: int = 5000
+
+    def student_epochs(self, labels: int) -> float:
+        """Epochs over ``labels`` training pairs that make ``student_rows`` rows, within 1..MAX."""
+        return min(MAX_STUDENT_EPOCHS, max(1.0, self.student_rows / max(1, labels)))
 
 
-FULL = Sizes()
+# Full: every teacher-train, validation and test pair, and 10,000 pool pairs by whole queries (all
+# 29,439 of Home Depot's, at every budget, seed and arm, would keep 2 cores busy for several
+# sessions; docs/study.md has the times).
+FULL = Sizes(pool_pairs=10_000)
 QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, budgets=(1 / 8, 1 / 4, 1 / 2))
-DEMO = Sizes(teacher_epochs=2.0, budgets=(1 / 4, 1 / 2))
+DEMO = Sizes(teacher_epochs=2.0, budgets=(1 / 4, 1 / 2), student_rows=1000)
 
 
 @dataclass(frozen=True)

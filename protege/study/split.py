@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from protege.client.evaluation import Evaluation
 from protege.client.readers import read_table
+from protege.client.sampling import whole_queries
 from protege.client.training import normalise_grades
 
 log = logging.getLogger("protege.study")
@@ -83,8 +84,10 @@ def split_rows(
     queries = table["query"].to_pylist()
     buckets = np.array([bucket(query) for query in queries])
     held_out = np.array([is_validation(query) for query in queries])
-    teacher_rows = sample(np.flatnonzero(np.isin(buckets, TEACHER_BUCKETS)), teacher_pairs, rng)
-    pool_rows = sample(np.flatnonzero(np.isin(buckets, POOL_BUCKETS)), pool_pairs, rng)
+    teacher_rows = _whole_queries(
+        np.flatnonzero(np.isin(buckets, TEACHER_BUCKETS)), teacher_pairs, queries, rng
+    )
+    pool_rows = _whole_queries(np.flatnonzero(np.isin(buckets, POOL_BUCKETS)), pool_pairs, queries, rng)
     split = Split(
         teacher=table.take(pa.array(teacher_rows, pa.int64())),
         pool=table.take(pa.array(pool_rows[~held_out[pool_rows]], pa.int64())),
@@ -103,6 +106,13 @@ def sample(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.n
     if size is None or size >= len(rows):
         return rows
     return np.sort(rng.choice(rows, size, replace=False))
+
+
+def _whole_queries(
+    rows: np.ndarray, size: int | None, queries: list[str], rng: np.random.Generator
+) -> np.ndarray:
+    """``size`` of ``rows``, drawn by whole queries (``client.sampling``)."""
+    return rows[whole_queries([queries[row] for row in rows], size, rng)]
 
 
 def _test_rows(

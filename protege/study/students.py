@@ -16,6 +16,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from protege.client.distill import DistillConfig, Distiller
 from protege.client.models import packaged_minilm
+from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
 from protege.client.training import train_cross_encoder
 from protege.client.warm_start import warm_start_student
@@ -43,21 +44,24 @@ class Shape:
         return {"base": self.base, "layers": self.layers, "max_length": self.max_length, "loss": self.loss}
 
 
-def student_shape(models: Models, pool: pa.Table) -> Shape:
-    """The students' shape; without ``layers``, ``DEFAULT_LAYERS`` (or all the base has); without a
-    ``max_length``, the token length that holds ``LENGTH_QUANTILE`` of the pool's pairs whole,
-    rounded up to a multiple of 8."""
-    base = models.student_base or packaged_minilm()
+def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | None = None) -> Shape:
+    """The students' shape. Their backbone: ``models.student_base``, else the teacher's cross-encoder
+    where it has one (``teachers.cross_encoder_of``: the students keep its first layers and its
+    head, what it learned from the gold), else the packaged MiniLM. Without ``layers``,
+    ``DEFAULT_LAYERS`` (or all the base has); without a ``max_length``, the token length that holds
+    ``LENGTH_QUANTILE`` of the pool's pairs whole, rounded up to a multiple of 8."""
+    base = models.student_base or (str(teacher_cross_encoder) if teacher_cross_encoder else None)
+    backbone = base or packaged_minilm()
     max_length = models.max_length
     if max_length is None:
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer = AutoTokenizer.from_pretrained(backbone)
         rows = sample(np.arange(pool.num_rows), LENGTH_SAMPLE, np.random.default_rng(0))
         queries = pool["query"].take(pa.array(rows)).to_pylist()
         documents = pool["document"].take(pa.array(rows)).to_pylist()
         lengths = [len(ids) for ids in tokenizer(queries, documents)["input_ids"]]
-        longest = AutoConfig.from_pretrained(base).max_position_embeddings
+        longest = AutoConfig.from_pretrained(backbone).max_position_embeddings
         max_length = min(longest, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
-    return Shape(models.student_base, models.layers or _default_layers(base), max_length, models.loss)
+    return Shape(base, models.layers or _default_layers(backbone), max_length, models.loss)
 
 
 def _default_layers(base: str) -> int:
@@ -84,18 +88,25 @@ def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
     return replace(shape, base=str(folder), layers=None)
 
 
-def train_student(folder: Path, rows: pa.Table, targets: np.ndarray, shape: Shape, seed: int) -> Path:
+def train_student(
+    folder: Path, rows: pa.Table, targets: np.ndarray, shape: Shape, seed: int, epochs: float
+) -> Path:
     """A student trained on ``rows``' pairs with ``targets`` in 0..1 into ``folder`` (kept when finished)."""
     if not (folder / "provenance.json").exists():
         log.info("training %s on %d pairs", folder.name, rows.num_rows)
         queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
-        train_cross_encoder(queries, documents, targets, out=folder, seed=seed, **shape.options())
+        train_cross_encoder(
+            queries, documents, targets, out=folder, seed=seed, epochs=epochs, **shape.options()
+        )
     return folder
 
 
 def random_labels(labels: pa.Table, size: int, seed: int) -> pa.Table:
-    """``size`` teacher labels drawn at random: the selection every other is measured against."""
-    return labels.take(pa.array(sample(np.arange(labels.num_rows), size, np.random.default_rng(seed))))
+    """``size`` teacher labels drawn at random by whole queries: the selection every other is measured
+    against."""
+    return labels.take(
+        pa.array(whole_queries(labels["query"].to_pylist(), size, np.random.default_rng(seed)))
+    )
 
 
 def distilled(
@@ -129,6 +140,7 @@ def distilled(
         label_budget=budget,
         filters=models.filters,
         seed=seed,
+        epochs=sizes.student_epochs(budget),
         **shape.options(),
     )
     Distiller(teacher, pool, folder, config, embedder=embedder).run()

@@ -9,6 +9,7 @@ disagreements look like to a student, and what the student-side filters exist fo
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ import pyarrow as pa
 from protege.client.training import train_cross_encoder
 from protege.ensemble_teacher import fit_ensemble_teacher
 from protege.server.backends import Backend, Scores
+from protege.server.backends.ensemble import MANIFEST as ENSEMBLE_MANIFEST
 from protege.server.judge_training import train_llm_judge
 
 log = logging.getLogger("protege.study")
@@ -32,7 +34,7 @@ def fit_teacher(
 ) -> Path:
     """The teacher of ``recipe`` fitted on ``rows`` (gold ``label`` in 0..1) into ``folder``; a
     folder that already holds a finished teacher is kept as it is."""
-    finished = folder / ("ensemble.json" if recipe == "ensemble" else "provenance.json")
+    finished = folder / (ENSEMBLE_MANIFEST if recipe == "ensemble" else "provenance.json")
     if finished.exists():
         return folder
     log.info("fitting the %s teacher on %d gold pairs", recipe, rows.num_rows)
@@ -46,6 +48,18 @@ def fit_teacher(
     else:
         train_cross_encoder(queries, documents, targets, out=folder, loss="bce", **options)
     return folder
+
+
+def cross_encoder_of(recipe: str, folder: Path) -> Path | None:
+    """The teacher's cross-encoder, which students start from (its first layers and its head, as
+    DistilBERT starts from its teacher's layers): the teacher itself, an ensemble's cross-encoder
+    member, or None for an LLM judge."""
+    if recipe == "cross-encoder":
+        return folder
+    if recipe == "ensemble":
+        members = json.loads((folder / ENSEMBLE_MANIFEST).read_text())["members"]
+        return next((folder / m["model"] for m in members if m["kind"] == "cross-encoder"), None)
+    return None
 
 
 def flipped(queries: Sequence[str], documents: Sequence[str], share: float) -> np.ndarray:
