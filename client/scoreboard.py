@@ -51,6 +51,11 @@ class Board:
                 folder.mkdir(parents=True, exist_ok=True)
                 np.save(path, np.asarray(score(evaluation), dtype=np.float64))
             run[split] = np.load(path)
+            if len(run[split]) != len(evaluation.gold):
+                raise ValueError(
+                    f"{path} holds {len(run[split])} scores, but the {split} set has {len(evaluation.gold)} "
+                    "pairs: they were scored on another split; remove the file to score them again"
+                )
         self.runs.setdefault(name, []).append(run)
 
     def add_scores(self, name: str, validation: np.ndarray, test: np.ndarray) -> None:

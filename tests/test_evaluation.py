@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from protege.client.evaluation import (
+    Evaluation,
     GradeMap,
     ndcg_at_k,
     paired_difference,
@@ -13,6 +15,7 @@ from protege.client.evaluation import (
     ranking_metrics,
     yardstick,
 )
+from protege.client.scoreboard import Board
 
 
 def test_ndcg_is_one_for_the_ideal_order_and_matches_a_hand_computation() -> None:
@@ -176,3 +179,13 @@ def test_paired_rmse_difference_is_exact_for_a_model_against_itself_and_signed()
     runs = np.stack([good, grades + rng.normal(0, 0.3, 1000)])
     seeds = paired_rmse_difference(queries, grades, runs, bad)
     assert seeds["difference"] == pytest.approx(np.mean([rmse(run) for run in runs]) - rmse(bad))
+
+
+def test_a_scoreboard_refuses_scores_kept_for_another_split(tmp_path: Path) -> None:
+    split = Evaluation(["drill", "drill", "saw", "saw"], ["a", "b", "c", "d"], [3.0, 1.0, 2.0, 1.0])
+    board = Board(split, split)
+    board.add("model", tmp_path, lambda evaluation: np.linspace(0, 1, len(evaluation.gold)))
+    assert board.figures("model")["rmse"] >= 0
+    np.save(tmp_path / "scores-test.npy", np.zeros(3))  # kept from a split of other sizes
+    with pytest.raises(ValueError, match=r"scores-test\.npy holds 3 scores, but the test set has 4 pairs"):
+        board.add("model", tmp_path, lambda evaluation: np.zeros(len(evaluation.gold)))
