@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="samples of each split: minutes, not hours")
     _add_model_arguments(parser)
     parser.add_argument(
-        "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/32 … 1/2)"
+        "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/16 … 1/2)"
     )
     parser.add_argument(
         "--strategies", default="drop,reorder,typo", help="augmentation strategies; empty for none"
