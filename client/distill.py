@@ -271,8 +271,8 @@ class Distiller:
             weights = weights * fresh / (weights * fresh).sum()
         count = min(self.config.seeds_per_round, int(np.count_nonzero(weights)))
         chosen = self.rng.choice(len(self.seeds), count, replace=False, p=weights)
-        wanted = {self.seeds[int(i)] for i in chosen}
         seeds = [self.seeds[int(i)] for i in chosen]
+        wanted = set(seeds)
         seed_rows = [
             i
             for i, (query, doc_id) in enumerate(pairs)
