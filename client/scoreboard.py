@@ -64,23 +64,16 @@ class Board:
 
     def predicted(self, name: str) -> np.ndarray:
         """Predicted test grades, one row per run: each run's grade map fitted on its validation scores."""
-        gold = self.evaluations["validation"].gold
-        return np.stack([GradeMap(run["validation"], gold)(run["test"]) for run in self.runs[name]])
+        return np.stack([self._grade_map(run)(run["test"]) for run in self.runs[name]])
 
     def last_run(self, name: str) -> dict:
         """Test RMSE and NDCG@10 of the last run added under ``name`` (what a progress log shows)."""
-        run, test = self.runs[name][-1], self.evaluations["test"]
-        grade_map = GradeMap(run["validation"], self.evaluations["validation"].gold)
-        return yardstick(test.queries, test.gold, run["test"], grade_map, self.k)
+        return self._yardstick(self.runs[name][-1])
 
     def figures(self, name: str) -> dict:
         """Test RMSE, Spearman, NDCG@10 and MRR, means over the runs, with ``spread`` (their
         standard deviation, 0 for one run) and ``runs``."""
-        test, gold = self.evaluations["test"], self.evaluations["validation"].gold
-        runs = [
-            yardstick(test.queries, test.gold, run["test"], GradeMap(run["validation"], gold), self.k)
-            for run in self.runs[name]
-        ]
+        runs = [self._yardstick(run) for run in self.runs[name]]
         figures = {key: float(np.mean([run[key] for run in runs])) for key in self.figure_names}
         spread = {key: float(np.std([run[key] for run in runs])) for key in self.figure_names}
         if name in UNRANKED:
@@ -111,6 +104,13 @@ class Board:
             if self.ndcg in paired:
                 results[name]["ndcg_vs"] = paired[self.ndcg]
         return results
+
+    def _grade_map(self, run: dict[str, np.ndarray]) -> GradeMap:
+        return GradeMap(run["validation"], self.evaluations["validation"].gold)
+
+    def _yardstick(self, run: dict[str, np.ndarray]) -> dict[str, float]:
+        test = self.evaluations["test"]
+        return yardstick(test.queries, test.gold, run["test"], self._grade_map(run), self.k)
 
     def _query_ndcgs(self, name: str) -> dict[str, float]:
         test = self.evaluations["test"]

@@ -18,10 +18,10 @@ from sentence_transformers import SentenceTransformer
 
 from protege.client.embedding_training import train_bi_encoder
 from protege.client.models import packaged_minilm
+from protege.client.sampling import digest
 from protege.client.training import train_cross_encoder
 from protege.server.backends import load_backend
 from protege.server.backends.ensemble import fit_blend, logits, write_ensemble
-from protege.study.split import digest
 
 log = logging.getLogger("protege")
 

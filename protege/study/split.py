@@ -9,7 +9,6 @@ setting or grade map is chosen on.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import pyarrow.compute as pc
 
 from protege.client.evaluation import Evaluation
 from protege.client.readers import read_table
-from protege.client.sampling import whole_queries
+from protege.client.sampling import digest, whole_queries
 from protege.client.training import normalise_grades
 
 log = logging.getLogger("protege.study")
@@ -29,10 +28,6 @@ TEACHER_BUCKETS, POOL_BUCKETS, TEST_BUCKETS = range(0, 3), range(3, 8), range(8,
 # Queries a cut file keeps where it has them, each with fewer judged documents if need be, so
 # its test set keeps enough queries to compare models on.
 MIN_QUERIES = 2_000
-
-
-def digest(query: str) -> int:
-    return int(hashlib.sha1(query.strip().lower().encode("utf-8")).hexdigest(), 16)
 
 
 def bucket(query: str) -> int:
