@@ -101,7 +101,7 @@ def run_study(
         partial(load_backend, models.teacher, str(teacher_dir)), student, board, out / "speed.json"
     )
     report = stage.report(speed, labels.num_rows) | {"student": str(student), "data": str(source)}
-    report |= {"quick": sizes.pool_pairs is not None, "seeds": list(seeds), "label_range": list(label_range)}
+    report |= {"quick": sizes != FULL, "seeds": list(seeds), "label_range": list(label_range)}
     report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
     report["plot"] = str(results.plot(report, out))
     report["seconds"] = round(time.perf_counter() - started, 1)
