@@ -34,7 +34,7 @@ from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
 
 from . import results
-from .settings import FULL, MAX_ROWS, Models, Sizes
+from .settings import DEFAULT_LAYERS, FULL, MAX_ROWS, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import Split, load_rows, split_rows
 from .students import Shape, distilled, random_labels, student_shape, train_student, warm_started
 from .teachers import NoisyBackend, cross_encoder_of, fit_teacher, pairs_per_second, with_flips
@@ -81,6 +81,7 @@ def run_study(
     settings = {
         "data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range),
         "sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows if cut else None,
+        "student_defaults": {"layers": DEFAULT_LAYERS, "learning_rate": STUDENT_LEARNING_RATE},
     }  # fmt: skip
     claim(out, settings)
     split = split_rows(table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, seeds[0], source)

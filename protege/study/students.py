@@ -21,7 +21,7 @@ from protege.client.teacher_client import TeacherClient
 from protege.client.training import train_cross_encoder
 from protege.client.warm_start import warm_start_student
 
-from .settings import DEFAULT_LAYERS, Models, Sizes
+from .settings import DEFAULT_LAYERS, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import sample
 
 log = logging.getLogger("protege.study")
@@ -41,7 +41,10 @@ class Shape:
     loss: str
 
     def options(self) -> dict:
-        return {"base": self.base, "layers": self.layers, "max_length": self.max_length, "loss": self.loss}
+        return {
+            "base": self.base, "layers": self.layers, "max_length": self.max_length, "loss": self.loss,
+            "learning_rate": STUDENT_LEARNING_RATE,
+        }  # fmt: skip
 
 
 def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | None = None) -> Shape:
