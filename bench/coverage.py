@@ -36,7 +36,7 @@ def vectors(count: int, centres: np.ndarray, rng: np.random.Generator, spread: f
     return out
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -46,7 +46,11 @@ def main() -> None:
     parser.add_argument("--flat-sample", type=int, default=2000)
     parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
 
     import faiss
     from protege.client.coverage import approximate_index

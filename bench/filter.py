@@ -24,7 +24,7 @@ from common import emit, load_pairs, log, model_or_packaged
 from protege.filters.select import select
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -34,7 +34,11 @@ def main() -> None:
     parser.add_argument("--student", help="CrossEncoder student (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
 
     import torch
     from sentence_transformers import CrossEncoder

@@ -21,6 +21,7 @@ import csv
 import string
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HOMEDEPOT, emit, log
 from protege.client.augment import drop_token, reorder, typo
+from protege.client.embedder import embed as sentence_embed
+from protege.client.embedder import load_embedder
+from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.filters.base import Candidates, FilterPipeline
 from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood
@@ -35,8 +39,9 @@ from protege.filters.profile import Profile
 from protege.filters.queries import Plausibility, StudentQueryEmbedder, seed_distances
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
+from sentence_transformers.cross_encoder import CrossEncoder
 
-from protege.study import bucket
+from protege.study.split import bucket
 
 
 def gibberish(rng: np.random.Generator) -> str:
@@ -80,149 +85,155 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data.exists():
         raise SystemExit(f"{args.data} not found: this benchmark needs the shared Home Depot data")
-
-    from protege.client.training import train_cross_encoder
-
-    rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    with args.data.open(encoding="latin-1", newline="") as file:
-        rows = [(r["search_term"], r["product_title"], float(r["relevance"])) for r in csv.DictReader(file)]
-    teacher_rows = [row for row in rows if bucket(row[0]) <= 2]
-    pool = [row for row in rows if 3 <= bucket(row[0]) <= 7]
-    teacher_rows = [teacher_rows[i] for i in rng.permutation(len(teacher_rows))[: args.teacher_pairs]]
-    pool = [pool[i] for i in rng.permutation(len(pool))[: args.warmup_pairs + args.candidates]]
-
-    log(f"fitting the teacher on {len(teacher_rows)} gold pairs")
-    teacher = train_cross_encoder(
-        [q for q, _, _ in teacher_rows],
-        [d for _, d, _ in teacher_rows],
-        [(grade - 1) / 2 for _, _, grade in teacher_rows],
-        epochs=args.teacher_epochs,
-        seed=args.seed,
-    )
-    pool_scores = teacher.predict([(q, d) for q, d, _ in pool], batch_size=64, show_progress_bar=False)
-    warmup, candidates = pool[: args.warmup_pairs], pool[args.warmup_pairs :]
-    log(f"warming the student up on {len(warmup)} teacher-labelled pool pairs")
-    student = train_cross_encoder(
-        [q for q, _, _ in warmup],
-        [d for _, d, _ in warmup],
-        pool_scores[: args.warmup_pairs],
-        seed=args.seed + 1,
-    )
-
-    queries = [q for q, _, _ in candidates]
-    documents = [d for _, d, _ in candidates]
-    # Good generated queries (local perturbations of pool queries, with the teacher's labels) and
-    # gibberish ones, so plausibility can be wrong both ways.
-    picks = rng.choice(len(candidates), args.gibberish, replace=False)
-    perturb = (drop_token, typo, reorder)
-    good = [
-        (perturb[k % 3](queries[int(i)], rng) or queries[int(i)] + " kit", documents[int(i)])
-        for k, i in enumerate(picks)
-    ]
-    junk = [(gibberish(rng), documents[int(i)]) for i in rng.choice(len(documents), args.gibberish)]
-    generated = good + junk
-    generated_scores = teacher.predict(generated, show_progress_bar=False)
-    queries += [q for q, _ in generated]
-    documents += [d for _, d in generated]
-    strategy = np.array(
-        ["seed"] * len(candidates) + ["drop"] * len(good) + ["refine"] * len(junk), dtype=object
-    )
-    is_junk = strategy == "refine"
-    is_seed = strategy == "seed"
-
-    likelihood = StudentLikelihood(student)
-    # The student's own training set, profiled after training: the reference the defaults use.
-    train_profile = training_profile(
-        student, [q for q, _, _ in warmup], [d for _, d, _ in warmup], pool_scores[: args.warmup_pairs]
-    )
-    embed = StudentQueryEmbedder(student)
-    seed_queries = list(dict.fromkeys(np.array(queries, dtype=object)[is_seed].tolist()))
-    seed_vectors = embed(seed_queries)
-    # The same test in the student backbone's sentence-embedding space (before cross-encoder training).
-    from protege.client.catalog import embed as sentence_embed
-    from protege.client.catalog import load_embedder
-
-    backbone = load_embedder()
-
-    def backbone_embed(texts):
-        return sentence_embed(backbone, list(texts))
-
-    backbone_seeds = backbone_embed(seed_queries)
-    results = {}
-    for flip in args.flip:
-        scores = np.array(pool_scores[args.warmup_pairs :], dtype=np.float64)
-        flipped = np.zeros(len(candidates), dtype=bool)
-        flipped[rng.choice(len(candidates), int(flip * len(candidates)), replace=False)] = True
-        scores[flipped] = 1.0 - scores[flipped]
-        scores = np.concatenate([scores, generated_scores])
-        flipped = np.concatenate([flipped, np.zeros(len(generated), dtype=bool)])
-        # Flipping a label near 0.5 changes little: "moved" flips changed it by 0.2 or more.
-        moved = flipped & (
-            np.abs(1.0 - 2.0 * np.concatenate([pool_scores[args.warmup_pairs :], generated_scores])) >= 0.2
-        )
-        bad = flipped | is_junk
-        clean = ~bad
-        statistics = likelihood.statistics(queries, documents, scores)
-        candidate_profile = Profile.from_statistics(
-            {
-                **{name: statistics[name][is_seed] for name in ("nll", "ifd")},
-                "seed_distance": seed_distances(seed_vectors),
-            }
-        )
-        backbone_profile = Profile(
-            {**train_profile.values, "seed_distance": np.sort(seed_distances(backbone_seeds))}
-        )
-        table = Candidates({"query": np.array(queries, dtype=object), "strategy": strategy, **statistics})
-        settings = {
-            "band 0.1-0.9 (candidates)": (candidate_profile, [FrontierBand(0.1, 0.9)]),
-            "band 0-0.8 (candidates)": (candidate_profile, [FrontierBand(0.0, 0.8)]),
-            **{
-                f"band 0-{high} (training set)": (train_profile, [FrontierBand(0.0, high)])
-                for high in (0.9, 0.95, 0.98, 0.99)
-            },
-            "band 0.1-0.99 (training set)": (train_profile, [FrontierBand(0.1, 0.99)]),
-            "ifd > 1.1": (train_profile, [IfdCeiling(0.1)]),
-            "ifd > 1.0": (train_profile, [IfdCeiling(0.0)]),
-            "plausibility 0.95, student encoder": (
-                candidate_profile, [Plausibility(seed_vectors, embed, 0.95)]
-            ),
-            "plausibility 0.95, backbone": (
-                backbone_profile, [Plausibility(backbone_seeds, backbone_embed, 0.95)]
-            ),
-        }  # fmt: skip
-        rejected_by = {
-            name: ~FilterPipeline(filters)(table, profile).accepted
-            for name, (profile, filters) in settings.items()
-        }
-        # The shipped defaults, through the same call the distill loop and `protege filter` make.
-        selection = select(
-            student, queries, documents, scores, strategy=strategy.tolist(),
-            reference=train_profile, query_embedder=backbone_embed,
-        )  # fmt: skip
-        rejected_by["defaults " + describe(FilterSettings())] = ~selection.decision.accepted
-        for name, rejected in rejected_by.items():
-            row = {
-                **score(rejected, bad, clean),
-                "recall_flipped": recall(rejected, flipped),
-                "recall_flipped_moved": recall(rejected, moved),
-                "recall_gibberish": recall(rejected, is_junk),
-                "good_generated_kept": round(float((~rejected & (strategy == "drop")).sum() / len(good)), 3),
-            }
-            results.setdefault(f"flip {flip:g}", {})[name] = row
-            log(f"flip {flip:g} {name:45s} {row}")
+    bench = Bench.prepare(args)
+    results = {f"flip {flip:g}": bench.measure(flip) for flip in args.flip}
     emit(
         {
             "benchmark": "filter_quality",
             "data": args.data.name,
-            "teacher_pairs": len(teacher_rows),
-            "warmup_pairs": len(warmup),
-            "candidates": len(candidates),
+            "teacher_pairs": args.teacher_pairs,
+            "warmup_pairs": len(bench.warmup),
+            "candidates": len(bench.candidates),
             "gibberish": args.gibberish,
             "seconds": round(time.perf_counter() - started, 1),
             "results": results,
         }
     )
+
+
+@dataclass
+class Bench:
+    """The models and candidates every flip share is measured on."""
+
+    rng: np.random.Generator
+    student: CrossEncoder
+    warmup: list[tuple[str, str, float]]
+    candidates: list[tuple[str, str, float]]
+    candidate_scores: np.ndarray  # the teacher's, of the candidates
+    queries: list[str]  # the candidates' and the generated pairs'
+    documents: list[str]
+    generated_scores: np.ndarray
+    strategy: np.ndarray  # seed, drop (a good generated query) or refine (gibberish)
+    train_profile: Profile
+
+    @classmethod
+    def prepare(cls, args: argparse.Namespace) -> Bench:
+        """Fits the teacher and warms up the student, then adds good and gibberish generated queries."""
+        rng = np.random.default_rng(args.seed)
+        with args.data.open(encoding="latin-1", newline="") as file:
+            rows = [
+                (r["search_term"], r["product_title"], float(r["relevance"])) for r in csv.DictReader(file)
+            ]
+        teacher_rows = [row for row in rows if bucket(row[0]) <= 2]
+        pool = [row for row in rows if 3 <= bucket(row[0]) <= 7]
+        teacher_rows = [teacher_rows[i] for i in rng.permutation(len(teacher_rows))[: args.teacher_pairs]]
+        pool = [pool[i] for i in rng.permutation(len(pool))[: args.warmup_pairs + args.candidates]]
+        log(f"fitting the teacher on {len(teacher_rows)} gold pairs")
+        grades = [(grade - 1) / 2 for _, _, grade in teacher_rows]
+        teacher = train_cross_encoder(
+            *_texts(teacher_rows), grades, TrainingConfig(epochs=args.teacher_epochs, seed=args.seed)
+        )
+        pool_scores = teacher.predict([(q, d) for q, d, _ in pool], batch_size=64, show_progress_bar=False)
+        warmup, candidates = pool[: args.warmup_pairs], pool[args.warmup_pairs :]
+        log(f"warming the student up on {len(warmup)} teacher-labelled pool pairs")
+        warm_scores = pool_scores[: args.warmup_pairs]
+        student = train_cross_encoder(*_texts(warmup), warm_scores, TrainingConfig(seed=args.seed + 1))
+        queries, documents = _texts(candidates)
+        # Good generated queries (local perturbations of pool queries, with the teacher's labels) and
+        # gibberish ones, so plausibility can be wrong both ways.
+        perturb = (drop_token, typo, reorder)
+        picks = rng.choice(len(candidates), args.gibberish, replace=False)
+        good = [
+            (perturb[k % 3](queries[i], rng) or queries[i] + " kit", documents[i])
+            for k, i in enumerate(picks)
+        ]
+        junk = [(gibberish(rng), documents[int(i)]) for i in rng.choice(len(documents), args.gibberish)]
+        strategy = np.array(
+            ["seed"] * len(candidates) + ["drop"] * len(good) + ["refine"] * len(junk), dtype=object
+        )
+        return cls(
+            rng, student, warmup, candidates, pool_scores[args.warmup_pairs :],
+            queries + [q for q, _ in good + junk], documents + [d for _, d in good + junk],
+            teacher.predict(good + junk, show_progress_bar=False), strategy,
+            # The student's own training set, profiled after training: the reference the defaults use.
+            training_profile(student, *_texts(warmup), warm_scores),
+        )  # fmt: skip
+
+    def measure(self, flip: float) -> dict[str, dict]:
+        """Each setting's rejections, scored, with a share ``flip`` of the candidates' labels corrupted."""
+        size = len(self.candidates)
+        flipped = np.zeros(len(self.queries), dtype=bool)
+        flipped[self.rng.choice(size, int(flip * size), replace=False)] = True
+        teacher = np.concatenate([self.candidate_scores, self.generated_scores])
+        scores = np.where(flipped, 1.0 - teacher, teacher)
+        moved = flipped & (np.abs(1.0 - 2.0 * teacher) >= 0.2)  # flipping a label near 0.5 changes little
+        is_junk, good = self.strategy == "refine", self.strategy == "drop"
+        bad = flipped | is_junk
+        rejected_by = self.rejections(scores)
+        results = {}
+        for name, rejected in rejected_by.items():
+            results[name] = {
+                **score(rejected, bad, ~bad),
+                "recall_flipped": recall(rejected, flipped),
+                "recall_flipped_moved": recall(rejected, moved),
+                "recall_gibberish": recall(rejected, is_junk),
+                "good_generated_kept": round(float((~rejected & good).sum() / good.sum()), 3),
+            }
+            log(f"flip {flip:g} {name:45s} {results[name]}")
+        return results
+
+    def rejections(self, scores: np.ndarray) -> dict[str, np.ndarray]:
+        """Which pairs each setting rejects, the shipped defaults through the call `distill` makes."""
+        statistics = StudentLikelihood(self.student).statistics(self.queries, self.documents, scores)
+        is_seed = self.strategy == "seed"
+        embed = StudentQueryEmbedder(self.student)
+        seed_queries = list(dict.fromkeys(np.array(self.queries, dtype=object)[is_seed].tolist()))
+        seed_vectors = embed(seed_queries)
+        # The same test in the student backbone's sentence-embedding space (before cross-encoder training).
+        backbone = load_embedder()
+
+        def backbone_embed(texts: list[str]) -> np.ndarray:
+            return sentence_embed(backbone, list(texts))
+
+        backbone_seeds = backbone_embed(seed_queries)
+        candidate = Profile.from_statistics(
+            {
+                **{name: statistics[name][is_seed] for name in ("nll", "ifd")},
+                "seed_distance": seed_distances(seed_vectors),
+            }
+        )
+        train = self.train_profile
+        backbone_profile = Profile({**train.values, "seed_distance": np.sort(seed_distances(backbone_seeds))})
+        settings = {
+            "band 0.1-0.9 (candidates)": (candidate, [FrontierBand(0.1, 0.9)]),
+            "band 0-0.8 (candidates)": (candidate, [FrontierBand(0.0, 0.8)]),
+            **{f"band 0-{high} (training set)": (train, [FrontierBand(0.0, high)])
+               for high in (0.9, 0.95, 0.98, 0.99)},
+            "band 0.1-0.99 (training set)": (train, [FrontierBand(0.1, 0.99)]),
+            "ifd > 1.1": (train, [IfdCeiling(0.1)]),
+            "ifd > 1.0": (train, [IfdCeiling(0.0)]),
+            "plausibility 0.95, student encoder": (candidate, [Plausibility(seed_vectors, embed, 0.95)]),
+            "plausibility 0.95, backbone":
+                (backbone_profile, [Plausibility(backbone_seeds, backbone_embed, 0.95)]),
+        }  # fmt: skip
+        table = Candidates(
+            {"query": np.array(self.queries, dtype=object), "strategy": self.strategy, **statistics}
+        )
+        rejected_by = {
+            name: ~FilterPipeline(filters)(table, profile).accepted
+            for name, (profile, filters) in settings.items()
+        }
+        selection = select(
+            self.student, self.queries, self.documents, scores, strategy=self.strategy.tolist(),
+            reference=train, query_embedder=backbone_embed,
+        )  # fmt: skip
+        rejected_by["defaults " + describe(FilterSettings())] = ~selection.decision.accepted
+        return rejected_by
+
+
+def _texts(rows: list[tuple[str, str, float]]) -> tuple[list[str], list[str]]:
+    return [q for q, _, _ in rows], [d for _, d, _ in rows]
 
 
 def describe(settings: FilterSettings) -> str:

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
 from protege.client import TeacherClient
+from protege.client.data import Columns
 from protege.client.jobs import LabelJob
-from protege.client.readers import Columns
 
 
 def model_pairs(metrics_port: int) -> float:
@@ -41,7 +41,7 @@ def run_job(target: str, data: Path, out: Path, shard_size: int, concurrency: in
     return summary["pairs_per_s"]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -50,7 +50,11 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--shard-size", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
 
     from sentence_transformers import CrossEncoder
 

@@ -192,9 +192,11 @@ def main() -> None:
         burst = asyncio.run(overload(target, pairs, burst_calls, per_call))
         recovered = asyncio.run(recovery(target, pairs, 20))
         rss_after = rss_bytes(pid)
-    failed = sum(soaked["failures"].values()) + sum(
-        count for name, count in burst.items() if name not in ("OK", "RESOURCE_EXHAUSTED")
-    ) + (20 - recovered)  # fmt: skip
+    failed = (
+        sum(soaked["failures"].values())
+        + sum(count for name, count in burst.items() if name not in ("OK", "RESOURCE_EXHAUSTED"))
+        + (20 - recovered)
+    )
     emit(
         {
             "model": model_name,

@@ -38,9 +38,19 @@ def main() -> None:
     if not args.data.exists():
         sys.exit(f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)")
     command = [
-        sys.executable, "-m", "protege", "experiment", "--data", str(args.data),
-        "--out", str(args.out), "--seeds", args.seeds, *(["--quick"] if args.quick else []), *args.extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "protege",
+        "experiment",
+        "--data",
+        str(args.data),
+        "--out",
+        str(args.out),
+        "--seeds",
+        args.seeds,
+        *(["--quick"] if args.quick else []),
+        *args.extra,
+    ]
     log("running: " + " ".join(command))
     started = time.perf_counter()
     subprocess.run(command, check=True)

@@ -53,7 +53,7 @@ def grpc_rate(target: str, pairs: list[tuple[str, str]], clients: int, per_call:
     return asyncio.run(_label_concurrently(target, pairs, clients, per_call))
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -67,7 +67,11 @@ def main() -> None:
         "--cache-batch", type=int, default=256, help="pairs per call when measuring cache hits"
     )
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
 
     import torch
     from sentence_transformers import CrossEncoder

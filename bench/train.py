@@ -41,10 +41,17 @@ def plain_run(model_path: str, queries, documents, targets, batch_size: int, see
     dataset = Dataset.from_dict({"query": queries, "document": documents, "label": targets})
     with tempfile.TemporaryDirectory() as scratch:
         arguments = CrossEncoderTrainingArguments(
-            output_dir=scratch, num_train_epochs=1, per_device_train_batch_size=batch_size,
-            learning_rate=5e-5, warmup_steps=0.1, seed=seed, save_strategy="no", report_to="none",
-            disable_tqdm=True, dataloader_pin_memory=False,
-        )  # fmt: skip
+            output_dir=scratch,
+            num_train_epochs=1,
+            per_device_train_batch_size=batch_size,
+            learning_rate=5e-5,
+            warmup_steps=0.1,
+            seed=seed,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_pin_memory=False,
+        )
         trainer = CrossEncoderTrainer(
             model=model, args=arguments, train_dataset=dataset, loss=losses.BinaryCrossEntropyLoss(model)
         )
@@ -52,13 +59,11 @@ def plain_run(model_path: str, queries, documents, targets, batch_size: int, see
 
 
 def protege_run(model_path: str, queries, documents, targets, batch_size: int, seed: int) -> float:
-    from protege.client.training import train_cross_encoder
+    from protege.client.training import TrainingConfig, train_cross_encoder
 
     with tempfile.TemporaryDirectory() as scratch:
-        train_cross_encoder(
-            queries, documents, targets, base=model_path, out=Path(scratch) / "student",
-            batch_size=batch_size, seed=seed, progress=False,
-        )  # fmt: skip
+        config = TrainingConfig(base=model_path, batch_size=batch_size, seed=seed, progress=False)
+        train_cross_encoder(queries, documents, targets, config, out=Path(scratch) / "student")
         return float(json.loads((Path(scratch) / "student" / "provenance.json").read_text())["train_seconds"])
 
 

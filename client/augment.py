@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .embedder import embed
+
 LOCAL_STRATEGIES = ("drop", "reorder", "typo", "synonym", "product")
 STRATEGIES = (*LOCAL_STRATEGIES, "refine")
 
@@ -119,8 +121,6 @@ class SynonymTable:
         cls, texts: Iterable[str], embedder, min_count: int = 2, threshold: float = 0.6, k: int = 6
     ) -> SynonymTable:
         import faiss
-
-        from .catalog import embed
 
         counts = Counter(w for text in texts for w in re.findall(r"[a-z]{3,}", text.lower()))
         words = sorted(w for w, n in counts.items() if n >= min_count and w not in _STOPWORDS)

@@ -13,52 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .augment import Generated
-from .models import packaged_minilm
+from .embedder import embed
 
 PAIR_SET_COLUMNS = (
     "pair_id", "query", "document", "doc_id", "origin_query", "origin_doc_id", "strategy", "retrieval",
 )  # fmt: skip
 # Exact search up to this many products; an HNSW graph beyond (recall measured in bench/).
 FLAT_LIMIT = 200_000
-
-
-def load_embedder(path: str | None = None, device: str | None = None):
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(path or packaged_minilm(), device=device)
-
-
-class MemoEmbedder:
-    """An embedder that embeds each distinct text once in its lifetime: several distillation runs
-    over one pool (a study's budgets and seeds) embed its products and queries once, not per run.
-
-    Example::
-
-        embedder = MemoEmbedder(load_embedder())
-        embed(embedder, ["cordless drill"]); embed(embedder, ["cordless drill"])  # the model runs once
-    """
-
-    def __init__(self, embedder) -> None:
-        self.embedder = embedder
-        self.vectors: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str], **options) -> np.ndarray:
-        new = [text for text in dict.fromkeys(texts) if text not in self.vectors]
-        if new:
-            self.vectors.update(zip(new, self.embedder.encode(new, **options), strict=True))
-        return np.stack([self.vectors[text] for text in texts])
-
-
-def embed(embedder, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
-    """Unit-length float32 embeddings, so inner product is cosine similarity."""
-    vectors = embedder.encode(
-        texts,
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=progress,
-    )
-    return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
 def new_index(dim: int, size: int) -> faiss.Index:

@@ -177,3 +177,21 @@ def steering_weights(seed_vectors: np.ndarray, report: ClusterReport, floor: flo
     nearest = (np.asarray(seed_vectors, dtype=np.float32) @ report.centroids.T).argmax(axis=1)
     weight = uncovered[nearest] + floor * max(float(uncovered.max()), 1.0)
     return weight / weight.sum()
+
+
+def coverage_report(
+    index: CoverageIndex, targets: Sequence[str], taus: Sequence[float], clusters: int
+) -> dict:
+    """coverage@τ of ``targets`` for each of ``taus``, and the ``clusters`` k-means clusters of the
+    targets least covered at the first τ (five shown, with example queries)."""
+    vectors = index.embed(targets)
+    report = index.clusters(targets, taus[0], clusters, vectors=vectors)
+    return {
+        "targets": len(targets),
+        "training_queries": len(index),
+        **{f"coverage@{tau:g}": round(index.coverage(vectors, tau), 4) for tau in taus},
+        "least_covered_clusters": [
+            {"size": c.size, "covered": round(c.covered, 3), "examples": c.examples}
+            for c in report.clusters[:5]
+        ],
+    }

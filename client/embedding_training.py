@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from protege.trainer_arguments import shared_arguments
+from protege.common.trainer_arguments import shared_arguments
 
 from .models import packaged_minilm
 

@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .readers import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
+from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
+
+from .data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
 from .teacher_client import Pair, TeacherClient, TeacherError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class LabelJob:
                 f"{version}; labels of two teacher versions are not mixed: use a new --out"
             )
         manifest["teacher_version"] = version
-        _write_json_atomic(self.out / MANIFEST, manifest)  # claims `out` for this input at once
+        write_json_atomic(self.out / MANIFEST, manifest)  # claims `out` for this input at once
         done: dict[str, dict] = manifest["shards"]
         total = count_rows(self.data, self.encoding)
         stats = ReadStats()
@@ -95,7 +97,7 @@ class LabelJob:
             with lock:
                 done[str(index)] = {"file": name, "rows": table.num_rows, "skipped": skipped}
                 labelled += table.num_rows
-                _write_json_atomic(self.out / MANIFEST, manifest)
+                write_json_atomic(self.out / MANIFEST, manifest)
 
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="protege-label") as pool:
             running: set[Future] = set()
@@ -119,7 +121,7 @@ class LabelJob:
             "pairs_per_s": round(labelled / elapsed, 1) if elapsed > 0 else None,
             "skipped": stats.skipped,
         }
-        _write_json_atomic(self.out / MANIFEST, manifest)
+        write_json_atomic(self.out / MANIFEST, manifest)
         return manifest["summary"]
 
     def _open_manifest(self) -> dict:
@@ -251,36 +253,6 @@ def _fingerprint(path: Path) -> str:
         file.seek(max(0, size - (1 << 20)))
         digest.update(file.read(1 << 20))
     return digest.hexdigest()[:32]
-
-
-class OutputError(OSError):
-    """An output that could not be written (disk full, read-only, no permission); what was
-    written before is intact."""
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Writes through a temporary file and a rename: readers see all of it or nothing."""
-    _replace_atomically(path, lambda temporary: pq.write_table(table, temporary))
-
-
-def _write_json_atomic(path: Path, value: object) -> None:
-    _replace_atomically(
-        path, lambda temporary: temporary.write_text(json.dumps(value, indent=2, sort_keys=True))
-    )
-
-
-def _replace_atomically(path: Path, write) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        write(temporary)
-        temporary.replace(path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise OutputError(
-            error.errno,
-            f"cannot write {path}: {error.strerror or error}; everything written before is intact: "
-            "free space or fix permissions, then run the same command again",
-        ) from error
 
 
 __all__ = ["JobError", "LabelJob", "OutputError", "read_labels"]

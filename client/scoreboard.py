@@ -9,14 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sentence_transformers import SentenceTransformer
 
-from .baselines import UNRANKED
+from .baselines import UNRANKED, baseline_scores
+from .data import DataError, DataSpec, read_table
 from .evaluation import (
     Evaluation,
     GradeMap,
     paired_difference,
     paired_rmse_difference,
     query_ndcgs,
+    require_ranked,
     yardstick,
 )
 
@@ -116,3 +119,35 @@ class Board:
         test = self.evaluations["test"]
         runs = [query_ndcgs(test.queries, test.gold, run["test"], self.k) for run in self.runs[name]]
         return {query: float(np.mean([run[query] for run in runs])) for query in runs[0]}
+
+
+def read_judged(spec: DataSpec) -> Evaluation:
+    """The gold-judged pairs of ``spec`` (its columns with a grade); refused when no query has two
+    distinct grades, as nothing could be ranked."""
+    if not spec.columns.label:
+        raise DataError(f"{spec.path}: measuring needs gold grades: give --label-col")
+    table = read_table(spec.path, spec.columns, encoding=spec.encoding)
+    queries, gold = table["query"].to_pylist(), table["label"].to_numpy(zero_copy_only=False)
+    require_ranked(queries, gold, str(spec.source or spec.path))
+    return Evaluation(queries, table["document"].to_pylist(), gold.tolist())
+
+
+def beside_baselines(
+    name: str,
+    scores: dict[str, np.ndarray],
+    judged: dict[str, Evaluation],
+    embedder: SentenceTransformer | None = None,
+    k: int = 10,
+) -> dict[str, dict]:
+    """The figures of model ``name`` (its ``scores`` of ``judged``'s validation and test pairs) and
+    of the baselines (``baselines.BASELINES``) on the same pairs, each with its paired difference
+    from the zero-shot bi-encoder."""
+    board = Board(judged["validation"], judged["test"], k=k)
+    board.add_scores(name, scores["validation"], scores["test"])
+    baselines = {
+        split: baseline_scores(pairs.queries, pairs.documents, embedder, seed=number)
+        for number, (split, pairs) in enumerate(judged.items())
+    }
+    for baseline in baselines["test"]:
+        board.add_scores(baseline, baselines["validation"][baseline], baselines["test"][baseline])
+    return board.against("zero_shot")

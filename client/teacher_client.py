@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
+from tqdm.auto import tqdm
 
 # Labels are pure functions of (teacher version, texts), so every call is safe to retry.
 # Streams are left out: a stream retried by the channel can wait forever on a teacher that
@@ -226,3 +228,17 @@ def _labels(response: teacher_pb2.LabelResponse) -> list[TeacherLabel]:
         )
         for label in response.labels
     ]
+
+
+def teacher_scores(
+    teacher: TeacherClient, queries: Sequence[str], documents: Sequence[str], *, progress: bool = False
+) -> np.ndarray:
+    """The teacher's scores of (query, document) pairs, over one ``LabelStream``; ``progress``
+    shows a bar with the rate and ETA (an LLM judge on a CPU scores a few pairs a second)."""
+    pairs = [Pair(str(i), q, d) for i, (q, d) in enumerate(zip(queries, documents, strict=True))]
+    scores = np.zeros(len(pairs))
+    with tqdm(total=len(pairs), unit="pair", desc="teacher scoring", disable=not progress) as bar:
+        for label in teacher.label_stream(pairs):
+            scores[int(label.id)] = label.score
+            bar.update()
+    return scores

@@ -15,13 +15,22 @@ import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
+from sentence_transformers.cross_encoder import (
+    CrossEncoder,
+    CrossEncoderTrainer,
+    CrossEncoderTrainingArguments,
+    losses,
+)
+from transformers.trainer_utils import get_last_checkpoint
 
-from protege.trainer_arguments import shared_arguments
+from protege.common.trainer_arguments import shared_arguments
 
 from .models import PACKAGED_MINILM, packaged_minilm
 
@@ -33,6 +42,8 @@ PROVENANCE = "provenance.json"
 SCORE_EPSILON = 1e-4
 # Short runs are cheaper to redo than to checkpoint (a MiniLM checkpoint with optimizer state is ~270 MB).
 CHECKPOINT_MIN_STEPS = 50
+# Settings that change neither the data nor the optimisation a checkpoint holds.
+FINGERPRINT_SKIPS = ("progress", "checkpoint_steps")
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
@@ -79,11 +90,9 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         return full if self.drop_last else full + bool(rest)
 
 
-def load_student(base: str | None = None, layers: int | None = None, max_length: int = 128):
+def load_student(base: str | None = None, layers: int | None = None, max_length: int = 128) -> CrossEncoder:
     """A one-label CrossEncoder from ``base`` (default: the packaged MiniLM-L6), keeping only
     its first ``layers`` transformer layers when given (a smaller, faster student)."""
-    from sentence_transformers.cross_encoder import CrossEncoder
-
     model = CrossEncoder(base or packaged_minilm(), num_labels=1, max_length=max_length)
     if layers is not None:
         network = model.transformers_model
@@ -99,14 +108,23 @@ def load_student(base: str | None = None, layers: int | None = None, max_length:
     return model
 
 
+def learnable(queries: Sequence[str], targets: Sequence[float], loss: str) -> bool:
+    """Whether ``loss`` has a row to learn from: any pair for ``bce`` and ``mse``; for ``margin-mse``,
+    a query with two differently scored documents."""
+    if loss != "margin-mse":
+        return len(queries) > 0
+    scores: dict[str, set[float]] = defaultdict(set)
+    for query, target in zip(queries, targets, strict=True):
+        scores[query].add(float(target))
+    return any(len(values) > 1 for values in scores.values())
+
+
 def training_dataset(
     queries: Sequence[str], documents: Sequence[str], targets: Sequence[float], loss: str, seed: int
 ):
     """The rows a loss trains on: (query, document, label) for ``bce`` and ``mse``; for
     ``margin-mse``, (query, document, other document of the same query) with the two teacher
     scores as logits, one row per document whose query has another, differently scored one."""
-    from datasets import Dataset
-
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
     if loss != "margin-mse":
@@ -137,130 +155,149 @@ def training_dataset(
     return Dataset.from_dict(rows)
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a cross-encoder trains, as sentence-transformers' training arguments say it.
+
+    ``loss``: ``bce`` (soft binary cross-entropy: calibrated scores, which the filters read),
+    ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
+    one query, in logit space; Hofstätter et al.). ``base`` (default: the packaged MiniLM-L6)
+    keeps its first ``layers`` transformer layers when given. ``checkpoint_steps`` defaults to
+    a tenth of the run, at least 50 steps.
+
+    Example::
+
+        TrainingConfig(layers=3, loss="margin-mse", epochs=2, learning_rate=1e-4)
+    """
+
+    base: str | None = None
+    layers: int | None = None
+    loss: str = "bce"
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    max_length: int = 128
+    seed: int = 0
+    length_grouping: bool = True
+    checkpoint_steps: int | None = None
+    progress: bool = True
+
+
 def train_cross_encoder(
     queries: Sequence[str],
     documents: Sequence[str],
     targets: Sequence[float],
+    config: TrainingConfig = TrainingConfig(),
     *,
-    base: str | None = None,
-    model=None,
+    model: CrossEncoder | None = None,
     out: str | Path | None = None,
-    layers: int | None = None,
-    loss: str = "bce",
-    epochs: float = 1.0,
-    batch_size: int = 32,
-    learning_rate: float = 5e-5,
-    max_length: int = 128,
-    seed: int = 0,
-    length_grouping: bool = True,
-    provenance: dict | None = None,
     checkpoints: str | Path | None = None,
-    checkpoint_steps: int | None = None,
-    progress: bool = True,
-):
+    provenance: dict | None = None,
+) -> CrossEncoder:
     """Fine-tunes a one-label CrossEncoder on soft targets in 0..1 and saves it to ``out``
     when given, with ``provenance`` in ``provenance.json`` and the model card. Starts from
-    ``model`` (to go on training a student) or loads ``base`` (default: the packaged MiniLM-L6).
+    ``model`` (to go on training a student) or loads ``config.base``.
 
     ``checkpoints`` (default ``out/.checkpoints`` when ``out`` is given): a folder where the
-    trainer saves its state every ``checkpoint_steps`` (default: a tenth of the run, at least
-    50 steps); a run killed part-way resumes from the last one when called again with the
-    same data and settings, and the folder is removed once the model is saved.
-
-    ``loss``: ``bce`` (soft binary cross-entropy: calibrated scores, which the filters read),
-    ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
-    one query, in logit space; Hofstätter et al.).
+    trainer saves its state every ``config.checkpoint_steps``; a run killed part-way resumes
+    from the last one when called again with the same data and settings, and the folder is
+    removed once the model is saved.
 
     Example::
 
         model = train_cross_encoder(queries, documents, (grades - 1) / 2, out="teacher/")
         CrossEncoder("teacher/").predict([("cordless drill", "DEWALT 20V Drill")])
     """
-    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments, losses
-
-    if not (len(queries) == len(documents) == len(targets)):
-        raise ValueError("queries, documents and targets must have the same length")
-    if not len(queries):
-        raise ValueError("no training pairs")
-    targets = np.asarray(targets, dtype=np.float64)
-    if not np.isfinite(targets).all() or targets.min() < 0 or targets.max() > 1:
-        raise ValueError(
-            "training targets must be finite and within 0..1 (normalise gold grades with --label-range)"
-        )
-    torch.manual_seed(seed)
-    origin = base or ("a given model" if model is not None else PACKAGED_MINILM)
-    model = model if model is not None else load_student(base, layers, max_length)
-    dataset = training_dataset(queries, documents, targets, loss, seed)
-    steps = int(np.ceil(len(dataset) / batch_size) * epochs)
+    targets = _checked_targets(queries, documents, targets)
+    torch.manual_seed(config.seed)
+    origin = config.base or ("a given model" if model is not None else PACKAGED_MINILM)
+    model = model if model is not None else load_student(config.base, config.layers, config.max_length)
+    dataset = training_dataset(queries, documents, targets, config.loss, config.seed)
     if checkpoints is None and out is not None:
         checkpoints = Path(out) / ".checkpoints"
-    fingerprint = {
-        "data": data_hash(queries, documents, targets.tolist()),
-        "origin": origin, "layers": layers, "loss": loss, "epochs": epochs, "batch_size": batch_size,
-        "learning_rate": learning_rate, "max_length": max_length, "seed": seed,
-    }  # fmt: skip
+    fingerprint = {"data": data_hash(queries, documents, targets.tolist()), "origin": origin}
+    fingerprint |= _settings(config)
     resume = _last_checkpoint(Path(checkpoints), fingerprint) if checkpoints is not None else None
-    objective = {
-        "bce": lambda: losses.BinaryCrossEntropyLoss(model),
-        "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
-        "margin-mse": lambda: losses.MarginMSELoss(model),
-    }[loss]()
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
-        saving = (
-            {
-                "save_strategy": "steps",
-                "save_steps": checkpoint_steps or max(CHECKPOINT_MIN_STEPS, steps // 10),
-                "save_total_limit": 1,
-            }
-            if checkpoints is not None
-            else {"save_strategy": "no"}
-        )
-        arguments = CrossEncoderTrainingArguments(
-            output_dir=str(checkpoints) if checkpoints is not None else scratch,
-            **shared_arguments(
-                rows=len(dataset),
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                seed=seed,
-                progress=progress,
-            ),
-            **saving,
-            dataloader_drop_last=False,
-            ddp_find_unused_parameters=False,  # every parameter is used; the search breaks DDP here
-            **({"batch_sampler": LengthGroupedBatchSampler} if length_grouping else {}),
-        )
-        trainer = CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective)
+        folder = Path(checkpoints) if checkpoints is not None else None
+        trainer = _trainer(model, dataset, config, folder, Path(scratch))
         if resume is not None:
             logger.info("resuming training from %s", resume)
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if out is not None and trainer.is_world_process_zero():
-            record = {
-                "base": origin,
-                "layers": layers,
-                "loss": loss,
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "learning_rate": learning_rate,
-                "max_length": max_length,
-                "seed": seed,
-                "training_rows": len(dataset),
+            record = {**_settings(config), "base": origin, "training_rows": len(dataset)}
+            record |= {
                 "train_loss": round(float(result.training_loss), 6),
                 "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
                 **({"resumed_from_step": _step(resume)} if resume else {}),
                 **(provenance or {}),
             }
             save_student(model, out, record)
-        if checkpoints is not None and trainer.is_world_process_zero():
-            shutil.rmtree(checkpoints, ignore_errors=True)
+        if folder is not None and trainer.is_world_process_zero():
+            shutil.rmtree(folder, ignore_errors=True)
     return model
+
+
+def _settings(config: TrainingConfig) -> dict:
+    """The settings of ``config`` that checkpoints and provenance record: not how it shows progress."""
+    return {key: value for key, value in asdict(config).items() if key not in FINGERPRINT_SKIPS}
+
+
+def _checked_targets(
+    queries: Sequence[str], documents: Sequence[str], targets: Sequence[float]
+) -> np.ndarray:
+    if not (len(queries) == len(documents) == len(targets)):
+        raise ValueError("queries, documents and targets must have the same length")
+    if not len(queries):
+        raise ValueError("no training pairs")
+    values = np.asarray(targets, dtype=np.float64)
+    if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+        raise ValueError(
+            "training targets must be finite and within 0..1 (normalise gold grades with --label-range)"
+        )
+    return values
+
+
+def _trainer(
+    model: CrossEncoder, dataset: Dataset, config: TrainingConfig, checkpoints: Path | None, scratch: Path
+) -> CrossEncoderTrainer:
+    """sentence-transformers' trainer for ``config``, saving to ``checkpoints`` when given."""
+    steps = int(np.ceil(len(dataset) / config.batch_size) * config.epochs)
+    saving = (
+        {
+            "save_strategy": "steps",
+            "save_steps": config.checkpoint_steps or max(CHECKPOINT_MIN_STEPS, steps // 10),
+            "save_total_limit": 1,
+        }
+        if checkpoints is not None
+        else {"save_strategy": "no"}
+    )
+    arguments = CrossEncoderTrainingArguments(
+        output_dir=str(checkpoints or scratch),
+        **shared_arguments(
+            rows=len(dataset),
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            progress=config.progress,
+        ),
+        **saving,
+        dataloader_drop_last=False,
+        ddp_find_unused_parameters=False,  # every parameter is used; the search breaks DDP here
+        **({"batch_sampler": LengthGroupedBatchSampler} if config.length_grouping else {}),
+    )
+    objective = {
+        "bce": lambda: losses.BinaryCrossEntropyLoss(model),
+        "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
+        "margin-mse": lambda: losses.MarginMSELoss(model),
+    }[config.loss]()
+    return CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective)
 
 
 def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:
     """The newest checkpoint in ``folder`` of a run with this ``fingerprint``; a folder left by
     other data or settings is emptied instead (its state would not fit this run)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     record = folder / "fingerprint.json"
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process tends the folder
         if folder.is_dir() and (not record.exists() or json.loads(record.read_text()) != fingerprint):

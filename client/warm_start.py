@@ -11,12 +11,14 @@ query's nearest products and random ones — it starts from the free model's ord
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from sentence_transformers import SentenceTransformer
 
-from .catalog import embed, load_embedder
-from .training import train_cross_encoder
+from .embedder import embed, load_embedder
+from .training import TrainingConfig, train_cross_encoder
 
 NEAREST, RANDOM = 4, 4  # products paired with each query beside its own: nearest by embedding, random
 SCALE_QUANTILES = (0.01, 0.99)  # cosines at these quantiles map to targets 0 and 1
@@ -51,24 +53,20 @@ def warm_start_student(
     queries: Sequence[str],
     documents: Sequence[str],
     out: str | Path,
+    config: TrainingConfig,
     *,
-    base: str | None = None,
-    layers: int | None = None,
-    max_length: int = 128,
-    embedder=None,
-    seed: int = 0,
-    progress: bool = True,
+    embedder: SentenceTransformer | None = None,
 ) -> Path:
-    """A student (``base`` cut to ``layers``) trained with soft BCE on ``warm_start_pairs`` of the
-    unlabelled pairs, saved to ``out``: the backbone to train students on teacher labels from.
+    """A student (``config.base`` cut to ``config.layers``) trained with soft BCE on
+    ``warm_start_pairs`` of the unlabelled pairs, saved to ``out``: the backbone to train
+    students on teacher labels from.
 
     Example::
 
-        base = warm_start_student(pool_queries, pool_products, "student-base/", layers=2)
-        train_cross_encoder(queries, documents, teacher_scores, base=str(base))
+        base = warm_start_student(pool_queries, pool_products, "student-base/", TrainingConfig(layers=2))
+        train_cross_encoder(queries, documents, teacher_scores, TrainingConfig(base=str(base)))
     """
-    pairs = warm_start_pairs(queries, documents, embedder, seed)
+    pairs = warm_start_pairs(queries, documents, embedder, config.seed)
     record = {"warm_start": "zero-shot cosine of unlabelled pairs", "warm_start_pairs": len(pairs[0])}
-    options = {"base": base, "layers": layers, "max_length": max_length, "seed": seed, "progress": progress}
-    train_cross_encoder(*pairs, loss="bce", out=out, provenance=record, **options)
+    train_cross_encoder(*pairs, replace(config, loss="bce"), out=out, provenance=record)
     return Path(out)

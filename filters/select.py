@@ -25,6 +25,22 @@ class Selection:
     forward_pairs: int
 
 
+def _likelihood_filters(settings: FilterSettings) -> list[Filter]:
+    """The filters on the student's likelihood of a label: the frontier band, the IFD ceiling."""
+    filters: list[Filter] = []
+    if settings.band_low is not None or settings.band_high is not None:
+        filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
+    if settings.ifd_margin is not None:
+        filters.append(IfdCeiling(settings.ifd_margin))
+    return filters
+
+
+def _last_filters(settings: FilterSettings, refinements: bool) -> list[Filter]:
+    """What runs after every other filter: refinement acceptance (where pairs have origins), the budget."""
+    filters: list[Filter] = [RefinementAcceptance()] if settings.refinement and refinements else []
+    return filters + ([Budget(settings.budget)] if settings.budget is not None else [])
+
+
 def select(
     student,
     queries: Sequence[str],
@@ -70,21 +86,13 @@ def select(
         ),
         **statistics,
     }
-    filters: list[Filter] = []
-    if settings.band_low is not None or settings.band_high is not None:
-        filters.append(FrontierBand(settings.band_low or 0.0, settings.band_high or 1.0))
-    if settings.ifd_margin is not None:
-        filters.append(IfdCeiling(settings.ifd_margin))
+    filters = _likelihood_filters(settings)
     embed = query_embedder
     if embed is None and (settings.plausibility_quantile is not None or settings.dedup_threshold is not None):
         embed = StudentQueryEmbedder(student)  # only when a query filter will use it
     on_queries, seed_profile = query_filters(queries, seeds, settings, embed)
-    filters += on_queries
+    filters += on_queries + _last_filters(settings, refinements=origin_query is not None)
     profile_input.update(seed_profile)
-    if settings.refinement and origin_query is not None:
-        filters.append(RefinementAcceptance())
-    if settings.budget is not None:
-        filters.append(Budget(settings.budget))
     profile = Profile.from_statistics(profile_input)
     if reference is not None:
         kept = profile_input.keys() & reference.counts.keys()

@@ -5,16 +5,9 @@ The subpackages map the repository's top-level folders: ``protege.proto`` (wire 
 ``protege.filters`` (student-side filters).
 """
 
-import os
 from pathlib import Path
 
 __version__ = "0.1.0"
-
-
-def cache_dir() -> Path:
-    """Where protege keeps what it can make again (label cache, joined tables): $PROTEGE_CACHE_DIR,
-    else ~/.cache/protege."""
-    return Path(os.environ.get("PROTEGE_CACHE_DIR") or Path.home() / ".cache" / "protege")
 
 
 # Python run inside a source checkout imports this folder, not the installed package and its

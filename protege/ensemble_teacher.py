@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from sentence_transformers import SentenceTransformer
 from protege.client.embedding_training import train_bi_encoder
 from protege.client.models import packaged_minilm
 from protege.client.sampling import digest
-from protege.client.training import train_cross_encoder
+from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.server.backends import load_backend
 from protege.server.backends.ensemble import fit_blend, logits, write_ensemble
 
@@ -45,15 +46,9 @@ def fit_ensemble_teacher(
     documents: Sequence[str],
     targets: Sequence[float],
     out: str | Path,
+    config: TrainingConfig,
     *,
-    base: str | None = None,
-    epochs: float = 1.0,
-    batch_size: int = 32,
-    learning_rate: float = 5e-5,
-    max_length: int = 128,
-    seed: int = 0,
     provenance: dict | None = None,
-    progress: bool = True,
 ) -> dict:
     """Writes an ensemble teacher to ``out`` (``protege serve --backend ensemble --model OUT``)
     and returns its record: members, blend weights, and each member's and the blend's soft BCE
@@ -73,24 +68,25 @@ def fit_ensemble_teacher(
         )
     fit_rows, blend_rows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
     fit = [queries[i] for i in fit_rows], [documents[i] for i in fit_rows], targets[fit_rows]
-    shared = {"base": base, "epochs": epochs, "batch_size": batch_size, "seed": seed, "progress": progress}
-    cross_encoder = {"learning_rate": learning_rate, "max_length": max_length, "provenance": provenance}
-    _fit_members(out, fit, shared, cross_encoder)
+    _fit_members(out, fit, replace(config, loss="bce"), provenance)
     blend = [queries[i] for i in blend_rows], [documents[i] for i in blend_rows], targets[blend_rows]
     return _fit_blend(out, blend, {"fitted_on_pairs": len(fit_rows), "provenance": provenance or {}})
 
 
-def _fit_members(out: Path, pairs: tuple, shared: dict, cross_encoder: dict) -> None:
+def _fit_members(out: Path, pairs: tuple, config: TrainingConfig, provenance: dict | None) -> None:
     """The members fitted on ``pairs`` (queries, documents, targets) and saved in ``out``; a member
     already there (a fit cut short after it) is kept."""
     if not (out / "cross-encoder" / "provenance.json").exists():
         log.info("ensemble teacher: fitting its cross-encoder on %d gold pairs", len(pairs[0]))
-        train_cross_encoder(*pairs, out=out / "cross-encoder", loss="bce", **shared, **cross_encoder)
+        train_cross_encoder(*pairs, config, out=out / "cross-encoder", provenance=provenance)
     if not (out / "bi-encoder" / "modules.json").exists():
         log.info("ensemble teacher: fitting its bi-encoder on %d gold pairs", len(pairs[0]))
-        train_bi_encoder(*pairs, out=out / "bi-encoder", **shared)
+        options = {"epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed}
+        train_bi_encoder(
+            *pairs, base=config.base, out=out / "bi-encoder", progress=config.progress, **options
+        )
     if not (out / "zero-shot" / "modules.json").exists():
-        SentenceTransformer(shared["base"] or packaged_minilm()).save(str(out / "zero-shot"))
+        SentenceTransformer(config.base or packaged_minilm()).save(str(out / "zero-shot"))
 
 
 def _fit_blend(out: Path, pairs: tuple, record: dict) -> dict:

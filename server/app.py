@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from protege.proto import SERVICE_NAME
 
-from protege import cache_dir
+from protege.common.paths import cache_dir
 
 from .backends import Backend, load_backend
 from .cache import LabelCache

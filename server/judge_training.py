@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import TrainOutput
 
-from protege.trainer_arguments import shared_arguments
+from protege.common.trainer_arguments import shared_arguments
 
 from .backends.llm_judge import LLMJudgeBackend
 
@@ -113,19 +114,60 @@ def train_llm_judge(
     torch.manual_seed(seed)
     gpu = torch.cuda.is_available()
     # Weights stay float32 for the optimizer; on a GPU the trainer computes in bf16.
-    judge = LLMJudgeBackend(base, device="cuda" if gpu else "cpu", dtype="float32", labels=labels,
-                            max_length=max_length)  # fmt: skip
+    judge = LLMJudgeBackend(
+        base, device="cuda" if gpu else "cpu", dtype="float32", labels=labels, max_length=max_length
+    )
     _drop_gguf_record(judge.model)
     judge.model.train()
     prompts = judge.prompts(list(queries), list(documents))
     rows = [{"prompt": p, "targets": t} for p, t in zip(prompts, distributions.tolist(), strict=True)]
+    started = time.perf_counter()
+    options = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed}
+    result = _train(judge, rows, progress=progress, **options)
+    record = {
+        "base": base,
+        "backend": "llm-judge",
+        "labels": list(labels),
+        **options,
+        "max_length": max_length,
+    }
+    record |= {
+        "training_rows": len(rows),
+        "train_loss": round(float(result.training_loss), 6),
+        "train_seconds": round(time.perf_counter() - started, 2),
+        **(provenance or {}),
+    }
+    out = _save(judge, Path(out), record)
+    logger.info("llm-judge fine-tuned on %d pairs in %.0f s: %s", len(rows), record["train_seconds"], out)
+    return out
+
+
+def _save(judge: LLMJudgeBackend, out: Path, record: dict) -> Path:
+    """The judge's model, tokenizer and ``record`` (``provenance.json``) in ``out``."""
+    judge.model.eval()
+    judge.model.save_pretrained(out)
+    judge.tokenizer.save_pretrained(out)
+    (out / PROVENANCE).write_text(json.dumps(record, indent=2, default=str))
+    return out
+
+
+def _train(
+    judge: LLMJudgeBackend,
+    rows: list[dict],
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    progress: bool,
+) -> TrainOutput:
+    """Runs the trainer over ``rows`` (a prompt and its label distribution each)."""
 
     def collate(batch: list[dict]) -> dict[str, torch.Tensor]:
         encoded = judge.encode([row["prompt"] for row in batch])
         encoded["targets"] = torch.tensor([row["targets"] for row in batch], dtype=torch.float32)
         return encoded
 
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="protege-judge-") as scratch:
         arguments = TrainingArguments(
             output_dir=scratch,
@@ -143,25 +185,4 @@ def train_llm_judge(
         trainer = JudgeTrainer(
             judge, model=judge.model, args=arguments, train_dataset=rows, data_collator=collate
         )
-        result = trainer.train()
-    out = Path(out)
-    judge.model.eval()
-    judge.model.save_pretrained(out)
-    judge.tokenizer.save_pretrained(out)
-    record = {
-        "base": base,
-        "backend": "llm-judge",
-        "labels": list(labels),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "max_length": max_length,
-        "seed": seed,
-        "training_rows": len(rows),
-        "train_loss": round(float(result.training_loss), 6),
-        "train_seconds": round(time.perf_counter() - started, 2),
-        **(provenance or {}),
-    }
-    (out / PROVENANCE).write_text(json.dumps(record, indent=2, default=str))
-    logger.info("llm-judge fine-tuned on %d pairs in %.0f s: %s", len(rows), record["train_seconds"], out)
-    return out
+        return trainer.train()

@@ -74,8 +74,21 @@ def test_coverage_command_reports_coverage_and_saves_a_growing_index(tmp_path: P
     target, train = tmp_path / "target.csv", tmp_path / "train.csv"
     target.write_text("q\n" + "\n".join(f"{topic} {n}" for topic in TOPICS for n in range(50)) + "\n")
     train.write_text("q\ndrill 1\npaint 2\n")
-    command = [sys.executable, "-m", "protege", "coverage", "--target", str(target), "--query-col", "q",
-               "--index", str(tmp_path / "index"), "--tau", "0.5", "0.9"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "protege",
+        "coverage",
+        "--target",
+        str(target),
+        "--query-col",
+        "q",
+        "--index",
+        str(tmp_path / "index"),
+        "--tau",
+        "0.5",
+        "0.9",
+    ]
     first = subprocess.run([*command, "--train", str(train)], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)

@@ -11,9 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from protege.client.distill import DistillConfig, Distiller
+from protege.client.distill import Distiller
+from protege.client.distill_config import DistillConfig
 from protege.client.evaluation import Evaluation
 from protege.client.synthetic import generate_catalog
+from protege.client.training import TrainingConfig
 from sentence_transformers import CrossEncoder
 
 
@@ -85,19 +87,25 @@ def catalog_pool(**options: int) -> pa.Table:
 
 def tiny_config(encoder: Path, **sizes: int) -> DistillConfig:
     """A quiet run with ``encoder`` as the student and the embedder, at the given sizes."""
-    return DistillConfig(base=str(encoder), embedder=str(encoder), progress=False, **sizes)
+    return DistillConfig(
+        training=TrainingConfig(base=str(encoder)), embedder=str(encoder), progress=False, **sizes
+    )
 
 
 def test_distill_refuses_an_empty_pool(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="pool is empty"):
-        Distiller(None, pa.table({"query": pa.array([], pa.string()), "document": pa.array([], pa.string())}),
-                  tmp_path, DistillConfig())  # fmt: skip
+        Distiller(
+            None,
+            pa.table({"query": pa.array([], pa.string()), "document": pa.array([], pa.string())}),
+            tmp_path,
+            DistillConfig(),
+        )
 
 
 def test_distill_refuses_to_mix_teacher_versions_unless_told(
     cross_encoder_backend, tiny_graded_cross_encoder: Path, start_teacher, tiny_encoder: Path, tmp_path: Path
 ) -> None:
-    from protege.client.distill import DistillError
+    from protege.client.distill_config import DistillError
     from protege.server.backends import load_backend
 
     pool = catalog_pool(products=60, queries=30, seed=4)
@@ -217,7 +225,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
 def test_teacher_scores_match_the_backend_and_show_progress(
     cross_encoder_backend, start_teacher, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from protege.client.distill import teacher_scores
+    from protege.client.teacher_client import teacher_scores
 
     queries, documents = ["drill", "drill", "paint"], ["cordless drill", "garden hose", "white paint"]
     _, teacher = start_teacher(cross_encoder_backend)

@@ -96,16 +96,22 @@ def test_eval_command_scores_a_model_and_the_same_model_served_alike(
     # With no column options, q, title and grade are found by name: the same figures.
     assert main(["eval", "--data", str(data), "--model", str(tiny_cross_encoder)]) == 0
     assert json.loads(capsys.readouterr().out)["ndcg@10"] == pytest.approx(metrics[0]["ndcg@10"])
-    # A grade under a name no list holds is found by its values (few numbers, repeated).
+    # A grade under a name no list holds is not guessed from its values: the flag reads it.
     stars = tmp_path / "stars.csv"
     stars.write_text(data.read_text().replace("grade", "stars"))
-    assert main(["eval", "--data", str(stars), "--model", str(tiny_cross_encoder)]) == 0
+    assert main(["eval", "--data", str(stars), "--model", str(tiny_cross_encoder)]) == 2
+    assert "stars.csv: no column is named as the label" in capsys.readouterr().err
+    assert (
+        main(["eval", "--data", str(stars), "--label-col", "stars", "--model", str(tiny_cross_encoder)]) == 0
+    )
     assert json.loads(capsys.readouterr().out)["ndcg@10"] == pytest.approx(metrics[0]["ndcg@10"])
-    # No column that is or looks like a gold grade: a clear refusal, exit code 2.
+    # No column of gold grades: a clear refusal naming the flag, exit code 2.
     ungraded = tmp_path / "ungraded.csv"
     ungraded.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in data.read_text().splitlines()))
     assert main(["eval", "--data", str(ungraded), "--model", "x"]) == 2
-    assert "ungraded.csv: eval needs gold grades" in capsys.readouterr().err
+    assert "ungraded.csv: no column is named as the label (columns: q, title); give --label-col" in (
+        capsys.readouterr().err
+    )
     # Positives only: nothing to rank, said before the model is loaded (it does not exist here).
     positives = tmp_path / "positives.csv"
     positives.write_text("query,document,grade\ndrill,DEWALT Drill,1\npaint,BEHR Paint,1\n")

@@ -43,16 +43,41 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     data = tmp_path / "judged.jsonl"
     with data.open("w") as file:
         for row in generate_catalog(products=120, queries=60, seed=3):
-            record = {"search": row["search_term"], "item": row["product_title"], "sku": row["product_uid"],
-                      "grade": round((float(row["relevance"]) - 1) * 2, 2)}  # fmt: skip
+            record = {
+                "search": row["search_term"],
+                "item": row["product_title"],
+                "sku": row["product_uid"],
+                "grade": round((float(row["relevance"]) - 1) * 2, 2),
+            }
             file.write(json.dumps(record) + "\n")
     out = tmp_path / "study"
     command = [
-        "experiment", "--data", str(data), "--query-col", "search", "--doc-col", "item",
-        "--doc-id-col", "sku", "--label-col", "grade", "--out", str(out),
-        "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder), "--seeds", "0,1",
-        "--rounds", "1", "--per-seed", "3", "--budgets", "0.25,0.5",
-    ]  # fmt: skip
+        "experiment",
+        "--data",
+        str(data),
+        "--query-col",
+        "search",
+        "--doc-col",
+        "item",
+        "--doc-id-col",
+        "sku",
+        "--label-col",
+        "grade",
+        "--out",
+        str(out),
+        "--teacher-base",
+        str(tiny_encoder),
+        "--student-base",
+        str(tiny_encoder),
+        "--seeds",
+        "0,1",
+        "--rounds",
+        "1",
+        "--per-seed",
+        "3",
+        "--budgets",
+        "0.25,0.5",
+    ]
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["label_range"] == [0.0, 4.0]  # taken from the grades when not given
@@ -79,9 +104,12 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     assert (out / "learning_curve.png").stat().st_size > 0
     # Paired on the test set, with a bootstrap interval around each difference.
     assert set(results["paired"]) == {
-        "teacher - zero_shot", "student_filtered - zero_shot", "student_filtered - teacher",
-        "student_filtered - student_gold", "student_filtered - student_unfiltered",
-    }  # fmt: skip
+        "teacher - zero_shot",
+        "student_filtered - zero_shot",
+        "student_filtered - teacher",
+        "student_filtered - student_gold",
+        "student_filtered - student_unfiltered",
+    }
     for value in results["paired"].values():
         for figure in value.values():
             low, high = figure["interval95"]
@@ -106,8 +134,9 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     flips = [abs(clean[row["query"], row["document"]] - row["score"]) > 1e-6 for row in noisy]
     assert all(
         abs(clean[row["query"], row["document"]] - (1 - row["score"])) < 1e-6
-        for row, flip in zip(noisy, flips, strict=True) if flip
-    )  # fmt: skip
+        for row, flip in zip(noisy, flips, strict=True)
+        if flip
+    )
     assert 0 < sum(flips) < len(flips)
     # Finished models are reused only under the settings they were trained with.
     assert main([*command, "--loss", "mse"]) == 2
@@ -130,17 +159,35 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     out = tmp_path / "study"
     # No column options: the query, product, product id and grade columns are found by name.
     command = [
-        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--budgets", "0.5",
-        "--noise", "0", "--teacher", "cross-encoder", "--teacher-base", str(tiny_encoder),
-        "--student-base", str(tiny_encoder), "--warm-start",
-    ]  # fmt: skip
+        "experiment",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--strategies",
+        "",
+        "--budgets",
+        "0.5",
+        "--noise",
+        "0",
+        "--teacher",
+        "cross-encoder",
+        "--teacher-base",
+        str(tiny_encoder),
+        "--student-base",
+        str(tiny_encoder),
+        "--warm-start",
+    ]
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
     # --noise 0: no noisy arm; one budget: a random and a filtered student on it, and the plateau.
     pool = results["split_pairs"]["pool"]
     points = [(p["arm"], p["selection"], p["budget"]) for p in results["curve"]]
-    assert sorted(points) == [("clean", "filtered", round(pool / 2)), ("clean", "random", round(pool / 2)),
-                              ("clean", "random", pool)]  # fmt: skip
+    assert sorted(points) == [
+        ("clean", "filtered", round(pool / 2)),
+        ("clean", "random", round(pool / 2)),
+        ("clean", "random", pool),
+    ]
     assert (
         "teacher_noisy" not in results["models"] and not results["goals"]["noisy_filtered_beats_unfiltered"]
     )
@@ -148,8 +195,11 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     assert sum(results["split_pairs"].values()) == graded
     columns = results["settings"]["columns"]
     assert (columns["query"], columns["docs"], columns["doc_id"], columns["label"]) == (
-        "query", ["product_name"], "product_id", "label"
-    )  # fmt: skip
+        "query",
+        ["product_name"],
+        "product_id",
+        "label",
+    )
     assert results["label_range"] == [0.0, 2.0]  # Irrelevant, Partial, Exact read by rank
     # Rounds take enough seeds for their share of the budget (not fewer, as if each seed brought
     # generated queries too); pool pairs labelled in round 0 cost nothing when a later seed has them.
@@ -169,8 +219,9 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
     csv_file = tmp_path / "train.csv"
     with csv_file.open("w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["id", "query", "product_title", "product_description", "median_relevance",
-                         "relevance_variance"])  # fmt: skip
+        writer.writerow(
+            ["id", "query", "product_title", "product_description", "median_relevance", "relevance_variance"]
+        )
         for number, row in enumerate(generate_catalog(products=100, queries=60, seed=6)):
             grade = round((float(row["relevance"]) - 1) * 1.5) + 1
             # Some titles run past the served teacher's limit on text: cut, not refused mid-study.
@@ -182,10 +233,28 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
         archive.write(csv_file, "train.csv")
     out = tmp_path / "study"
     command = [
-        "experiment", "--data", str(data), "--out", str(out), "--strategies", "", "--budgets", "0.5",
-        "--rounds", "1", "--noise", "0", "--teacher", "cross-encoder", "--teacher-base", str(tiny_encoder),
-        "--student-base", str(tiny_encoder), "--max-rows", str(rows * 3 // 4),
-    ]  # fmt: skip
+        "experiment",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--strategies",
+        "",
+        "--budgets",
+        "0.5",
+        "--rounds",
+        "1",
+        "--noise",
+        "0",
+        "--teacher",
+        "cross-encoder",
+        "--teacher-base",
+        str(tiny_encoder),
+        "--student-base",
+        str(tiny_encoder),
+        "--max-rows",
+        str(rows * 3 // 4),
+    ]
     with caplog.at_level("WARNING", logger="protege.study"):
         assert main(command) == 0
     assert "documents are longer than the teacher's limit of 8192 characters and are cut to it" in caplog.text
@@ -193,8 +262,11 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
     assert f"only {results['test_queries_scored']} test queries can be scored" in caplog.text
     columns = results["settings"]["columns"]
     assert (columns["query"], columns["docs"], columns["doc_id"], columns["label"]) == (
-        "query", ["product_title"], None, "median_relevance"
-    )  # fmt: skip
+        "query",
+        ["product_title"],
+        None,
+        "median_relevance",
+    )
     assert results["label_range"] == [1.0, 4.0]
     assert set(results["models"]) == MODELS
     # A file over --max-rows is cut (here its 60 queries to 4 of their 6 documents each), and the
@@ -235,8 +307,8 @@ def test_a_file_of_few_queries_with_long_lists_keeps_every_query_with_fewer_docu
 def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
     tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from protege.client.data import Columns
     from protege.client.distill import Distiller
-    from protege.client.readers import Columns
 
     from protege.study.run import run_study
     from protege.study.settings import Models, Sizes
@@ -268,7 +340,10 @@ def test_experiment_needs_gold_grades(tmp_path: Path, capsys: pytest.CaptureFixt
     data = tmp_path / "pairs.csv"
     data.write_text("query,document,popularity\ndrill,cordless drill,3\n")
     assert main(["experiment", "--data", str(data), "--out", str(tmp_path / "out")]) == 2
-    assert "pairs.csv: an experiment needs gold grades" in capsys.readouterr().err
+    assert (
+        "pairs.csv: no column is named as the label (columns: query, document, popularity); give --label-col"
+        in (capsys.readouterr().err)
+    )
 
 
 def test_experiment_rejects_zero_rounds_and_unknown_filters(
@@ -308,7 +383,7 @@ def test_experiment_explains_an_empty_split(
     data = tmp_path / "one.csv"
     data.write_text("query,document,grade\ndrill,cordless drill,3\ndrill,paint,1\n")
     with pytest.raises(ValueError, match="the split left"):
-        from protege.client.readers import Columns
+        from protege.client.data import Columns
 
         from protege.study.run import run_study
 
@@ -326,7 +401,7 @@ def test_experiment_explains_an_empty_split(
 
 
 def test_experiment_explains_queries_judged_on_one_document(tmp_path: Path) -> None:
-    from protege.client.readers import Columns
+    from protege.client.data import Columns
 
     from protege.study.run import run_study
 
@@ -350,11 +425,32 @@ def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path
             writer.writerow([row["search_term"], row["product_title"], row["product_uid"], row["relevance"]])
     out = tmp_path / "study"
     command = [
-        "experiment", "--data", str(data), "--query-col", "q", "--doc-col", "title", "--doc-id-col", "uid",
-        "--label-col", "relevance", "--out", str(out), "--rounds", "1", "--teacher", "llm-judge",
-        "--teacher-base", str(tiny_llm), "--student-base", str(tiny_encoder), "--budgets", "0.5",
-        "--noise", "0",
-    ]  # fmt: skip
+        "experiment",
+        "--data",
+        str(data),
+        "--query-col",
+        "q",
+        "--doc-col",
+        "title",
+        "--doc-id-col",
+        "uid",
+        "--label-col",
+        "relevance",
+        "--out",
+        str(out),
+        "--rounds",
+        "1",
+        "--teacher",
+        "llm-judge",
+        "--teacher-base",
+        str(tiny_llm),
+        "--student-base",
+        str(tiny_encoder),
+        "--budgets",
+        "0.5",
+        "--noise",
+        "0",
+    ]
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["models"]["teacher"] == "llm-judge"

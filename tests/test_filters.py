@@ -183,8 +183,8 @@ def test_filter_command_writes_accepted_rejected_and_profile(
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from protege.client.data import Columns
     from protege.client.jobs import LabelJob, read_labels
-    from protege.client.readers import Columns
 
     seeds = [f"{thing} {n}" for thing in ("drill", "paint", "bracket", "bulb") for n in range(10)]
     rows = [
@@ -206,12 +206,27 @@ def test_filter_command_writes_accepted_rejected_and_profile(
     LabelJob(data, Columns(), tmp_path / "labels", progress=False).run(client)
     out = tmp_path / "selected"
     run = subprocess.run(
-        [sys.executable, "-m", "protege", "filter", "--student", str(tiny_cross_encoder),
-         "--labels", str(tmp_path / "labels"), "--out", str(out), "--budget", "30",
-         # A tiny random student embeds every query alike: leave the query filters to their own tests.
-         "--off", "dedup,plausibility"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "filter",
+            "--student",
+            str(tiny_cross_encoder),
+            "--labels",
+            str(tmp_path / "labels"),
+            "--out",
+            str(out),
+            "--budget",
+            "30",
+            # A tiny random student embeds every query alike: leave the query filters to their own tests.
+            "--off",
+            "dedup,plausibility",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     accepted, rejected = pq.read_table(out / "accepted.parquet"), pq.read_table(out / "rejected.parquet")
     assert accepted.num_rows + rejected.num_rows == read_labels(tmp_path / "labels").num_rows == 60
@@ -231,10 +246,24 @@ def test_filter_command_writes_accepted_rejected_and_profile(
         student / "profile.json"
     )
     again = subprocess.run(
-        [sys.executable, "-m", "protege", "filter", "--student", str(student), "--labels",
-         str(tmp_path / "labels"), "--out", str(tmp_path / "again"), "--off", "dedup,plausibility"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "filter",
+            "--student",
+            str(student),
+            "--labels",
+            str(tmp_path / "labels"),
+            "--out",
+            str(tmp_path / "again"),
+            "--off",
+            "dedup,plausibility",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     summary = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert summary["reference_profile"] == str(student / "profile.json")
@@ -302,9 +331,13 @@ def test_filter_settings_keeping_one_filter_turns_the_others_off() -> None:
 
     defaults = FilterSettings(band_low=0.05, ifd_margin=0.1)
     assert defaults.keeping({"nll"}) == FilterSettings(
-        band_low=0.05, band_high=0.99, ifd_margin=None, plausibility_quantile=None, dedup_threshold=None,
+        band_low=0.05,
+        band_high=0.99,
+        ifd_margin=None,
+        plausibility_quantile=None,
+        dedup_threshold=None,
         refinement=False,
-    )  # fmt: skip
+    )
     assert defaults.keeping({"dedup", "refinement"}) == FilterSettings(
         band_low=None, band_high=None, ifd_margin=None, plausibility_quantile=None
     )

@@ -58,14 +58,28 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
     pairs_file.write_text(json.dumps(pairs))
     port = free_port()
     server = protege(
-        "serve", "--backend", "cross-encoder", "--model", str(minilm_path), "--host", "127.0.0.1",
-        "--port", str(port), "--metrics-port", "0", "--cache", "none",
-    )  # fmt: skip
+        "serve",
+        "--backend",
+        "cross-encoder",
+        "--model",
+        str(minilm_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-port",
+        "0",
+        "--cache",
+        "none",
+    )
     try:
         reference = subprocess.run(
             [sys.executable, "-c", REFERENCE, str(minilm_path), str(pairs_file)],
-            capture_output=True, text=True, timeout=300, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
         expected = np.array(json.loads(reference.stdout.strip().splitlines()[-1]))
         with TeacherClient(f"127.0.0.1:{port}", timeout=10) as client:
             wait_for(lambda: _serving(client), timeout=180)
@@ -73,8 +87,10 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
             assert "protege.v1.Teacher" in ProtoReflectionDescriptorDatabase(channel).get_services()
         run = subprocess.run(
             ["node", str(grpc_js), f"127.0.0.1:{port}", str(pairs_file)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, run.stderr
         result = json.loads(run.stdout)
     finally:

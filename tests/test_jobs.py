@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import free_port
 from protege.client import TeacherClient
+from protege.client.data import Columns
 from protege.client.jobs import JobError, LabelJob, read_labels
-from protege.client.readers import Columns
 from test_lifecycle import protege, wait_for
 
 N = 600
@@ -116,9 +116,22 @@ def test_refusal_is_a_clear_error(
 def serve_tiny(model: Path, port: int, cache: Path | str = "none") -> subprocess.Popen:
     """A deliberately slow teacher (one pair per model batch), so a job lasts long enough to kill."""
     return protege(
-        "serve", "--backend", "cross-encoder", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--metrics-port", "0", "--cache", str(cache), "--max-batch", "1",
-    )  # fmt: skip
+        "serve",
+        "--backend",
+        "cross-encoder",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-port",
+        "0",
+        "--cache",
+        str(cache),
+        "--max-batch",
+        "1",
+    )
 
 
 def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
@@ -213,13 +226,40 @@ def test_augment_then_label_keeps_origins(
     )
     pair_set = tmp_path / "augmented.parquet"
     augment = subprocess.run(
-        [sys.executable, "-m", "protege", "augment", "--data", str(source), "--encoding", "latin-1",
-         "--query-col", "term", "--doc-col", "title", "--doc-id-col", "uid", "--out", str(pair_set),
-         "--strategies", "drop,reorder,typo,product", "--from-products", "2", "--top-k", "2",
-         "--negatives", "1",
-         "--embedder", str(minilm_path), "--catalog", str(tmp_path / "catalog")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "augment",
+            "--data",
+            str(source),
+            "--encoding",
+            "latin-1",
+            "--query-col",
+            "term",
+            "--doc-col",
+            "title",
+            "--doc-id-col",
+            "uid",
+            "--out",
+            str(pair_set),
+            "--strategies",
+            "drop,reorder,typo,product",
+            "--from-products",
+            "2",
+            "--top-k",
+            "2",
+            "--negatives",
+            "1",
+            "--embedder",
+            str(minilm_path),
+            "--catalog",
+            str(tmp_path / "catalog"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert augment.returncode == 0, augment.stderr
     summary = json.loads(augment.stdout.strip().splitlines()[-1])
     assert summary["queries"]["seed"] == 4 and summary["pairs"] == pq.read_metadata(pair_set).num_rows
@@ -227,11 +267,27 @@ def test_augment_then_label_keeps_origins(
 
     teacher, _ = start_teacher(cross_encoder_backend)
     label = subprocess.run(
-        [sys.executable, "-m", "protege", "label", "--teacher", f"127.0.0.1:{teacher.port}",
-         "--data", str(pair_set),
-         "--id-col", "pair_id", "--doc-id-col", "doc_id", "--out", str(tmp_path / "labels"), "--no-progress"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "label",
+            "--teacher",
+            f"127.0.0.1:{teacher.port}",
+            "--data",
+            str(pair_set),
+            "--id-col",
+            "pair_id",
+            "--doc-id-col",
+            "doc_id",
+            "--out",
+            str(tmp_path / "labels"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert label.returncode == 0, label.stderr
     labels, pairs = read_labels(tmp_path / "labels"), pq.read_table(pair_set)
     assert labels["pair_id"].to_pylist() == pairs["pair_id"].to_pylist()
@@ -250,20 +306,56 @@ def test_augment_with_teacher_refinements(start_teacher, llm_backend, minilm_pat
     teacher, _ = start_teacher(llm_backend)
     out = tmp_path / "refined.parquet"
     augment = subprocess.run(
-        [sys.executable, "-m", "protege", "augment", "--data", str(source), "--out", str(out),
-         "--strategies", "refine", "--per-seed", "3", "--teacher", f"127.0.0.1:{teacher.port}",
-         "--embedder", str(minilm_path), "--top-k", "1", "--negatives", "0", "--no-seeds"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "augment",
+            "--data",
+            str(source),
+            "--out",
+            str(out),
+            "--strategies",
+            "refine",
+            "--per-seed",
+            "3",
+            "--teacher",
+            f"127.0.0.1:{teacher.port}",
+            "--embedder",
+            str(minilm_path),
+            "--top-k",
+            "1",
+            "--negatives",
+            "0",
+            "--no-seeds",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert augment.returncode == 0, augment.stderr
     rows = pq.read_table(out).to_pylist()
     assert rows and {row["strategy"] for row in rows} == {"refine"}
     assert {row["origin_query"] for row in rows} <= {"cordless drill", "ceiling paint"}
     missing_teacher = subprocess.run(
-        [sys.executable, "-m", "protege", "augment", "--data", str(source), "--out", str(out),
-         "--strategies", "refine", "--embedder", str(minilm_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "augment",
+            "--data",
+            str(source),
+            "--out",
+            str(out),
+            "--strategies",
+            "refine",
+            "--embedder",
+            str(minilm_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing_teacher.returncode == 2 and "needs --teacher" in missing_teacher.stderr
 
 
@@ -278,11 +370,27 @@ def test_input_the_teacher_refuses_stops_the_job_naming_the_pair(
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     teacher, _ = start_teacher(cross_encoder_backend, limits=Limits(max_text_chars=100))
     run = subprocess.run(
-        [sys.executable, "-m", "protege", "label", "--teacher", f"127.0.0.1:{teacher.port}",
-         "--data", str(data), "--out", str(tmp_path / "labels"), "--shard-size", "10", "--concurrency", "1",
-         "--no-progress"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "protege",
+            "label",
+            "--teacher",
+            f"127.0.0.1:{teacher.port}",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "labels"),
+            "--shard-size",
+            "10",
+            "--concurrency",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     assert "refused shard 1" in run.stderr and "(id '17'): document has 199 characters" in run.stderr
     assert sorted(_done(tmp_path / "labels")) == ["0"]  # the shard before it is kept

@@ -6,11 +6,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from protege.client.cli import columns_from_args
-from protege.client.joins import join_folder
-from protege.client.readers import DataError, read_table
+from protege.client.data import DataError, join_folder, read_table
 
 from protege.cli import build_parser, main
+from protege.cli.arguments import data_spec
 
 
 def write_tsv(path: Path, header: str, *rows: str) -> Path:
@@ -25,10 +24,14 @@ def wands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "wands"
     folder.mkdir()
     write_tsv(
-        folder / "label.csv", "id\tquery_id\tproduct_id\tlabel",
-        "0\t1\t11\tExact", "1\t0\t10\tPartial", "2\t1\t12\tIrrelevant", "3\t0\t99\tExact",
+        folder / "label.csv",
+        "id\tquery_id\tproduct_id\tlabel",
+        "0\t1\t11\tExact",
+        "1\t0\t10\tPartial",
+        "2\t1\t12\tIrrelevant",
+        "3\t0\t99\tExact",
         "4\t0\t11\tIrrelevant",
-    )  # fmt: skip
+    )
     write_tsv(
         folder / "query.csv",
         "query_id\tquery\tquery_class",
@@ -36,9 +39,12 @@ def wands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "1\tcordless drill\tTools",
     )
     write_tsv(
-        folder / "product.csv", "product_id\tproduct_name\taverage_rating",
-        "10\tBEHR Ceiling Paint\t4.5", "11\tDEWALT 20V Drill\t4.8", "12\tSimpson Bracket\t3.9",
-    )  # fmt: skip
+        folder / "product.csv",
+        "product_id\tproduct_name\taverage_rating",
+        "10\tBEHR Ceiling Paint\t4.5",
+        "11\tDEWALT 20V Drill\t4.8",
+        "12\tSimpson Bracket\t3.9",
+    )
     # Attributes repeat per product, and a second label file's columns are all in the first.
     write_tsv(folder / "attributes.csv", "product_id\tname\tvalue", "11\tVoltage\t20", "11\tColour\tYellow")
     write_tsv(folder / "label_copy.tsv", "id\tquery_id", "0\t1")
@@ -59,14 +65,25 @@ def test_a_folder_of_tables_is_joined_to_its_judgements_in_their_order(
     table = pq.read_table(joined)
     # The products' average_rating is not taken for a grade: label.csv holds the judgements.
     assert table.column_names == [
-        "id", "query_id", "product_id", "label", "product_name", "average_rating", "query", "query_class"
-    ]  # fmt: skip
+        "id",
+        "query_id",
+        "product_id",
+        "label",
+        "product_name",
+        "average_rating",
+        "query",
+        "query_class",
+    ]
     assert table["id"].to_pylist() == ["0", "1", "2", "3", "4"]
     drill, paint = "cordless drill", "ceiling paint"
     assert table["query"].to_pylist() == [drill, paint, drill, paint, paint]
     assert table["product_name"].to_pylist() == [
-        "DEWALT 20V Drill", "BEHR Ceiling Paint", "Simpson Bracket", None, "DEWALT 20V Drill"
-    ]  # fmt: skip
+        "DEWALT 20V Drill",
+        "BEHR Ceiling Paint",
+        "Simpson Bracket",
+        None,
+        "DEWALT 20V Drill",
+    ]
     assert "attributes.csv: left out, values of its product_id repeat" in caplog.text
     assert "label_copy.tsv: left out, it adds no column to label.csv" in caplog.text
     assert "sample_submission.csv: left out, no judgement has its id" in caplog.text
@@ -88,13 +105,16 @@ def test_every_data_command_takes_a_folder_of_tables_as_one_file(
 ) -> None:
     with caplog.at_level("INFO"):
         args = build_parser().parse_args(["eval", "--data", str(wands), "--model", "m"])
-        args.prepare(args)
-        columns = columns_from_args(args, gold=True)
-    assert args.data.suffix == ".parquet" and args.data_source == wands
+        spec = data_spec(args, gold=True)
+    columns = spec.columns
+    assert spec.path.suffix == ".parquet" and spec.source == wands
     assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
-        "query", ("product_name",), "product_id", "label"
-    )  # fmt: skip
-    table = read_table(args.data, columns)
+        "query",
+        ("product_name",),
+        "product_id",
+        "label",
+    )
+    table = read_table(spec.path, columns)
     # The judgement of a product the products file lacks has no document, and is skipped.
     drill = "DEWALT 20V Drill"
     assert table["document"].to_pylist() == [drill, "BEHR Ceiling Paint", "Simpson Bracket", drill]
@@ -116,8 +136,7 @@ def test_encoding_reaches_the_csv_files_of_a_folder_and_not_its_json(
     )
     guessed = pq.read_table(join_folder(folder))
     args = build_parser().parse_args(["eval", "--data", str(folder), "--model", "m", "--encoding", "cp1252"])
-    args.prepare(args)
-    given = pq.read_table(args.data)
+    given = pq.read_table(data_spec(args).path)
     assert guessed["query"][0].as_py() == "18\x92 drill"
     assert given["query"][0].as_py() == "18\u2019 drill"
     assert given["product_name"].to_pylist() == ["DEWALT 18\u2019 Drill", "BEHR Paint"]
@@ -126,19 +145,27 @@ def test_encoding_reaches_the_csv_files_of_a_folder_and_not_its_json(
 def test_a_composite_key_and_ids_of_two_types_still_join(tmp_path: Path) -> None:
     """ESCI-style: products keyed by (product_id, product_locale); ids numbers here, text there."""
     pq.write_table(
-        pa.table({
-            "example_id": [0, 1, 2], "query": ["drill", "drill", "taladro"], "product_id": [7, 8, 7],
-            "product_locale": ["us", "us", "es"], "esci_label": ["E", "I", "S"],
-        }),
+        pa.table(
+            {
+                "example_id": [0, 1, 2],
+                "query": ["drill", "drill", "taladro"],
+                "product_id": [7, 8, 7],
+                "product_locale": ["us", "us", "es"],
+                "esci_label": ["E", "I", "S"],
+            }
+        ),
         tmp_path / "examples.parquet",
-    )  # fmt: skip
+    )
     pq.write_table(
-        pa.table({
-            "product_id": ["7", "8", "7"], "product_locale": ["us", "us", "es"],
-            "product_title": ["DEWALT Drill", "Paint Roller", "Taladro DEWALT"],
-        }),
+        pa.table(
+            {
+                "product_id": ["7", "8", "7"],
+                "product_locale": ["us", "us", "es"],
+                "product_title": ["DEWALT Drill", "Paint Roller", "Taladro DEWALT"],
+            }
+        ),
         tmp_path / "products.parquet",
-    )  # fmt: skip
+    )
     table = pq.read_table(join_folder(tmp_path, cache=tmp_path / "cache"))
     assert table["product_title"].to_pylist() == ["DEWALT Drill", "Paint Roller", "Taladro DEWALT"]
     assert table["product_id"].to_pylist() == ["7", "8", "7"]
@@ -198,24 +225,34 @@ def test_a_beir_folder_joins_by_the_ids_its_qrels_hold(
     write_tsv(beir / "qrels" / "train.tsv", "query-id\tcorpus-id\tscore", "2\td2\t2", "2\td1\t0", "2\td9\t1")
     with caplog.at_level("INFO"):
         args = build_parser().parse_args(["eval", "--data", str(beir), "--model", "m"])
-        args.prepare(args)
-        columns = columns_from_args(args, gold=True)
-    assert pq.read_table(args.data).column_names == [
-        "query-id", "corpus-id", "score", "corpus_text", "query_text"
-    ]  # fmt: skip
+        spec = data_spec(args, gold=True)
+    columns = spec.columns
+    assert pq.read_table(spec.path).column_names == [
+        "query-id",
+        "corpus-id",
+        "score",
+        "corpus_text",
+        "query_text",
+    ]
     assert (
         "joined qrels/test.tsv (+1 shard of its columns) + corpus.jsonl on corpus-id = its _id"
         " + queries.jsonl on query-id = its _id: 5 rows" in caplog.text
     )
     assert "corpus.jsonl: its column corpus_title is empty, left out" in caplog.text
     assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
-        "query_text", ("corpus_text",), "corpus-id", "score"
-    )  # fmt: skip
-    table = read_table(args.data, columns)
+        "query_text",
+        ("corpus_text",),
+        "corpus-id",
+        "score",
+    )
+    table = read_table(spec.path, columns)
     assert table["query"].to_pylist() == ["cordless drill"] * 2 + ["ceiling paint"] * 2
     assert table["document"].to_pylist() == [
-        "DEWALT 20V Drill", "Simpson Bracket", "BEHR Ceiling Paint", "DEWALT 20V Drill"
-    ]  # fmt: skip
+        "DEWALT 20V Drill",
+        "Simpson Bracket",
+        "BEHR Ceiling Paint",
+        "DEWALT 20V Drill",
+    ]
     # Positives-only qrels are joined all the same (to be labelled); a study refuses them later.
     positives = tmp_path / "positives"
     (positives / "qrels").mkdir(parents=True)
@@ -270,7 +307,7 @@ def test_a_folder_that_cannot_be_joined_is_named_on_the_command_line(
     assert main(["eval", "--data", str(two), "--model", "m"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("protege eval: ")
-    assert "a.tsv, b.tsv have a grade column; give one file as --data" in error
+    assert "a.tsv, b.tsv have a grade column named as one; give one file as --data" in error
     # A folder of one file is that file.
     (two / "b.tsv").unlink()
     assert join_folder(two) == two / "a.tsv"

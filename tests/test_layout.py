@@ -1,4 +1,16 @@
-"""DESIGN.md's dependency rules: filters import neither side; server and client share only proto."""
+"""The layers of protege point one way. The rule, bottom to top:
+
+    protege/common   what everything shares; imports nothing of ours
+    proto            the wire contract
+    filters          pure student-side filters
+    server           the teacher service
+    client           the student side: data, labelling, training, distillation
+    protege          the teacher recipes and the study (protege/*.py, protege/study/)
+    protege/cli      the commands: they parse arguments and call one library function
+
+A module imports modules of its own layer or those below it, never above; no two modules import
+each other, directly or around a loop; and imports of our modules sit at the top of a module.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +20,94 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-FORBIDDEN = {
-    "filters": ("protege.server", "protege.client"),
-    "server": ("protege.client",),
-    "client": ("protege.server",),
+LAYERS = (
+    "protege.common",
+    "protege.proto",
+    "protege.filters",
+    "protege.server",
+    "protege.client",
+    "protege",
+    "protege.cli",
+)
+FOLDERS = {
+    "proto": "protege.proto",
+    "filters": "protege.filters",
+    "server": "protege.server",
+    "client": "protege.client",
 }
 
 
-def imported_modules(path: Path, top: Path) -> set[str]:
-    depth = len(path.relative_to(top).parts) - 1  # packages between `top` and the file
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+def modules() -> dict[str, Path]:
+    """Every module of ours by its dotted name (generated gRPC code left out)."""
+    found = {}
+    for folder, package in {**FOLDERS, "protege": "protege"}.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
+                continue
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
+            name = ".".join((package, *parts)).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def layer(name: str) -> int:
+    if name == "protege.__main__":  # `python -m protege`: the command line
+        return LAYERS.index("protege.cli")
+    return max(rank for rank, top in enumerate(LAYERS) if name == top or name.startswith(top + "."))
+
+
+def imports(name: str, path: Path, known: set[str], top_only: bool) -> set[str]:
+    """The modules of ours that module ``name`` imports (anywhere, or at its top level only)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.ImportFrom) and node.level - 1 > depth:
-            names.add("<relative import out of the folder>")
-    return names
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = node.module if not node.level else ".".join(filter(None, (base, node.module)))
+            targets = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found.update(target for target in targets if target in known)
+    return found - {name}
 
 
-@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
-def test_import_direction(folder: str) -> None:
-    files = sorted((REPO / folder).rglob("*.py"))
-    assert files
-    for path in files:
-        for name in imported_modules(path, REPO / folder):
-            assert not name.startswith(FORBIDDEN[folder]), f"{path.relative_to(REPO)} imports {name}"
-            assert not name.startswith("<relative"), f"{path.relative_to(REPO)} reaches outside {folder}/"
+GRAPH = {name: imports(name, path, set(modules()), top_only=False) for name, path in modules().items()}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPH))
+def test_a_module_imports_only_its_layer_and_those_below(name: str) -> None:
+    above = sorted(other for other in GRAPH[name] if layer(other) > layer(name))
+    assert not above, f"{name} ({LAYERS[layer(name)]}) imports a layer above it: {', '.join(above)}"
+
+
+def test_no_modules_import_each_other_around_a_loop() -> None:
+    # A package's __init__ that re-exports its modules is not a loop with them.
+    graph = {name: {o for o in targets if not name.startswith(o + ".")} for name, targets in GRAPH.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            pytest.fail("import loop: " + " -> ".join([*path[path.index(name) :], name]))
+        if name in done:
+            return
+        for other in sorted(graph[name]):
+            visit(other, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_our_modules_are_imported_at_the_top_of_a_module() -> None:
+    late = {
+        name: sorted(GRAPH[name] - imports(name, path, set(modules()), top_only=True))
+        for name, path in modules().items()
+    }
+    assert not {name: found for name, found in late.items() if found}
 
 
 def test_a_checkout_imports_its_own_folders_without_an_editable_install(tmp_path: Path) -> None:
@@ -48,10 +120,19 @@ def test_a_checkout_imports_its_own_folders_without_an_editable_install(tmp_path
     for name in ("protege", "proto", "server", "client", "filters"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    code = "import protege.client.readers as r, protege.filters as f; print(r.__file__); print(f.__file__)"
+    code = "import protege.client.data.pairs as r, protege.filters as f; print(r.__file__); print(f.__file__)"
     shown = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == [
-        str(tmp_path / "client" / "readers.py"),
+        str(tmp_path / "client" / "data" / "pairs.py"),
         str(tmp_path / "filters" / "__init__.py"),
     ]
+
+
+def test_every_package_is_in_the_built_distribution() -> None:
+    # A package pyproject leaves out is missing from `pip install .` (the container's install).
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in modules().items() if path.name == "__init__.py"}
+    assert packages - listed == set()

@@ -102,18 +102,34 @@ def protege(*args: str, **kwargs) -> subprocess.Popen:
 def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Path) -> None:
     port = free_port()
     server = protege(
-        "serve", "--backend", "cross-encoder", "--model", str(tiny_cross_encoder), "--host", "127.0.0.1",
-        "--port", str(port), "--metrics-port", "0", "--cache", str(tmp_path / "c.sqlite"), "--max-batch", "2",
+        "serve",
+        "--backend",
+        "cross-encoder",
+        "--model",
+        str(tiny_cross_encoder),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-port",
+        "0",
+        "--cache",
+        str(tmp_path / "c.sqlite"),
+        "--max-batch",
+        "2",
         # Room to drain 3,000 pairs even on a loaded 2-core machine; the default 30 s was seen too short.
-        "--grace", "300",
-    )  # fmt: skip
+        "--grace",
+        "300",
+    )
     try:
         with TeacherClient(f"127.0.0.1:{port}", timeout=60) as client:
             wait_for(lambda: _health(client) == "SERVING", timeout=120)
             check = subprocess.run(
                 [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{port}"],
-                capture_output=True, text=True, timeout=60,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert check.returncode == 0 and check.stdout.strip() == "SERVING"
             pairs = [Pair(str(i), f"cordless drill {i}", "drill driver kit " * 20) for i in range(3000)]
             labels = client.label_stream(pairs, batch_size=100, window=2)
@@ -141,9 +157,22 @@ def test_serve_reports_a_model_that_does_not_load(tmp_path: Path) -> None:
 def test_health_command_fails_when_nothing_listens() -> None:
     check = subprocess.run(
         [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{free_port()}", "--timeout=2"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.returncode == 1 and "UNAVAILABLE" in check.stderr
+
+
+def test_health_loads_no_model_library() -> None:
+    # A container's health probe has a few seconds: `protege health` must not wait on torch.
+    code = (
+        "import sys; from protege.cli import main; "
+        f"code = main(['health', '--teacher', '127.0.0.1:{free_port()}', '--timeout=1']); "
+        "print(sorted({'torch', 'transformers', 'sentence_transformers', 'pyarrow'} & set(sys.modules)))"
+    )
+    check = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "[]", check.stderr
 
 
 def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> None:
@@ -152,8 +181,10 @@ def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> N
     teacher, _ = start_teacher(cross_encoder_backend)
     described = subprocess.run(
         [sys.executable, "-m", "protege", "describe", "--teacher", f"127.0.0.1:{teacher.port}"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert described.returncode == 0, described.stderr
     info = json.loads(described.stdout)
     assert info["teacherVersion"] == cross_encoder_backend.version and info["backend"] == "cross-encoder"
@@ -163,9 +194,19 @@ def test_demo_runs_the_whole_loop_and_its_student_loads(tiny_encoder: Path, tmp_
     """``protege demo`` with tiny backbones (the real run uses MiniLM: see the README's timing)."""
     out = tmp_path / "demo"
     command = [
-        sys.executable, "-m", "protege", "demo", "--out", str(out), "--queries", "60",
-        "--teacher-base", str(tiny_encoder), "--student-base", str(tiny_encoder),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "protege",
+        "demo",
+        "--out",
+        str(out),
+        "--queries",
+        "60",
+        "--teacher-base",
+        str(tiny_encoder),
+        "--student-base",
+        str(tiny_encoder),
+    ]
     demo = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stderr[-3000:]
     # The study's table: the baselines, the teacher and the students, on the yardstick.

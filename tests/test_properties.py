@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from protege.client import Pair, TeacherError
-from protege.client.readers import Columns, DataError, read_table
+from protege.client.data import Columns, DataError, read_table
 from protege.server.backends import Backend
 from protege.server.validation import Limits
 
@@ -137,8 +137,13 @@ def test_readers_take_wrong_types_and_truncated_files(
         lines = ["q,d,g", *(",".join(json.dumps(str(row[name])) for name in ("q", "d", "g")) for row in rows)]
         path.write_text("\n".join(lines) + "\n")
     else:
-        table = pa.table({"q": [row["q"] for row in rows], "d": [row["d"] for row in rows],
-                          "g": [str(row["g"]) for row in rows]})  # fmt: skip
+        table = pa.table(
+            {
+                "q": [row["q"] for row in rows],
+                "d": [row["d"] for row in rows],
+                "g": [str(row["g"]) for row in rows],
+            }
+        )
         pq.write_table(table, path)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * cut)])

@@ -5,28 +5,20 @@ import bz2
 import gzip
 import json
 import lzma
+import shlex
 import zipfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from protege.client.cli import label_map
-from protege.client.readers import (
-    KNOWN_COLUMNS,
-    Columns,
-    DataError,
-    ReadStats,
-    count_rows,
-    find_columns,
-    find_columns_by_content,
-    is_headerless,
-    read_header,
-    read_pairs,
-    read_table,
-    resolve_encoding,
-    sample_rows,
-)
+from protege.client.data import Columns, DataError, ReadStats, count_rows, read_header, read_pairs, read_table
+from protege.client.data.columns import KNOWN_COLUMNS, find_columns
+from protege.client.data.content_roles import find_columns_by_content
+from protege.client.data.csv_sniff import is_headerless, resolve_encoding
+from protege.client.data.formats import sample_rows
+
+from protege.cli.arguments import label_map
 
 ROWS = [
     {"q": "cordless drill", "title": "DEWALT Drill", "desc": "20V MAX kit", "pid": "p1", "grade": "3"},
@@ -112,22 +104,32 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: P
 def test_columns_are_found_by_their_usual_names(tmp_path: Path) -> None:
     home_depot = ["id", "product_uid", "product_title", "search_term", "relevance"]
     assert find_columns(home_depot, tuple(KNOWN_COLUMNS)) == {
-        "query": "search_term", "document": "product_title", "doc_id": "product_uid", "label": "relevance"
-    }  # fmt: skip
+        "query": "search_term",
+        "document": "product_title",
+        "doc_id": "product_uid",
+        "label": "relevance",
+    }
     # Case, spaces, hyphens and camelCase aside; the first usual name wins; nothing usual is None.
     header = ["Q", "Search Query", "Product-Name", "Title", "productUID"]
     assert find_columns(header, ("query", "document", "doc_id")) == {
-        "query": "Search Query", "document": "Product-Name", "doc_id": "productUID"
-    }  # fmt: skip
+        "query": "Search Query",
+        "document": "Product-Name",
+        "doc_id": "productUID",
+    }
     assert find_columns(["Q", "Search Query"], ("label",)) == {"label": None}
     # WikiQA: the answer sentence is the document, and its id is SentenceID, not the article's.
     wikiqa = ["QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence", "Label"]
     assert find_columns(wikiqa, tuple(KNOWN_COLUMNS)) == {
-        "query": "Question", "document": "Sentence", "doc_id": "SentenceID", "label": "Label"
-    }  # fmt: skip
+        "query": "Question",
+        "document": "Sentence",
+        "doc_id": "SentenceID",
+        "label": "Label",
+    }
     assert find_columns(["q", "doc", "rel"], ("query", "document", "label")) == {
-        "query": "q", "document": "doc", "label": "rel"
-    }  # fmt: skip
+        "query": "q",
+        "document": "doc",
+        "label": "rel",
+    }
     jsonl = tmp_path / "pairs.jsonl"
     jsonl.write_text(json.dumps({"question": "drill", "passage": "DEWALT Drill"}) + "\n")
     assert read_header(jsonl) == ["question", "passage"]
@@ -136,17 +138,36 @@ def test_columns_are_found_by_their_usual_names(tmp_path: Path) -> None:
 
 def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() -> None:
     # Kaggle's CrowdFlower search relevance: the grade is a median beside its variance.
-    crowdflower = ["id", "query", "product_title", "product_description", "median_relevance",
-                   "relevance_variance"]  # fmt: skip
+    crowdflower = [
+        "id",
+        "query",
+        "product_title",
+        "product_description",
+        "median_relevance",
+        "relevance_variance",
+    ]
     assert find_columns(crowdflower, tuple(KNOWN_COLUMNS)) == {
-        "query": "query", "document": "product_title", "doc_id": None, "label": "median_relevance"
-    }  # fmt: skip
+        "query": "query",
+        "document": "product_title",
+        "doc_id": None,
+        "label": "median_relevance",
+    }
     # Ids, counts and categories of a role's column are not the column itself.
-    header = ["query_id", "query_class", "queryText", "listing_sku", "item_description", "judge_count",
-              "gold_grade"]  # fmt: skip
+    header = [
+        "query_id",
+        "query_class",
+        "queryText",
+        "listing_sku",
+        "item_description",
+        "judge_count",
+        "gold_grade",
+    ]
     assert find_columns(header, tuple(KNOWN_COLUMNS)) == {
-        "query": "queryText", "document": "item_description", "doc_id": "listing_sku", "label": "gold_grade"
-    }  # fmt: skip
+        "query": "queryText",
+        "document": "item_description",
+        "doc_id": "listing_sku",
+        "label": "gold_grade",
+    }
     assert find_columns(["query_id", "user_id", "relevance_variance"], tuple(KNOWN_COLUMNS)) == dict.fromkeys(
         KNOWN_COLUMNS
     )
@@ -159,41 +180,60 @@ def test_columns_without_a_usual_name_are_found_by_the_words_of_their_names() ->
     roles = ("query", "document", "label")
     for pair in (["sentence1", "sentence2"], ["text_b", "text_a"]):
         assert find_columns([*pair, "score"], roles) == {"query": None, "document": None, "label": "score"}
-    sample = pa.table({
-        "text_a": ["DEWALT 20V MAX Drill", "Drill bit set, 6 mm", "BEHR white paint"],
-        "text_b": ["drill", "drill", "paint"],
-    })  # fmt: skip
+    sample = pa.table(
+        {
+            "text_a": ["DEWALT 20V MAX Drill", "Drill bit set, 6 mm", "BEHR white paint"],
+            "text_b": ["drill", "drill", "paint"],
+        }
+    )
     assert find_columns_by_content(sample, ("query", "document")) == {"query": "text_b", "document": "text_a"}
     assert find_columns(["text_a", "title", "score"], roles)["document"] == "title"
     # The last word names the thing: a search result's title is a document, a search's relevance
     # a grade; a generic last word leaves the role to the words before it.
     assert find_columns(["search_result_title", "search_relevance", "search"], tuple(KNOWN_COLUMNS)) == {
-        "query": "search", "document": "search_result_title", "doc_id": None, "label": "search_relevance"
-    }  # fmt: skip
+        "query": "search",
+        "document": "search_result_title",
+        "doc_id": None,
+        "label": "search_relevance",
+    }
     assert find_columns(["question_text", "answer_text"], ("query", "document")) == {
-        "query": "question_text", "document": "answer_text"
-    }  # fmt: skip
+        "query": "question_text",
+        "document": "answer_text",
+    }
     # A document found by its words brings its own id, whose words alone would not say so.
     assert find_columns(["searchQuery", "resultTitle", "resultId", "rel"], tuple(KNOWN_COLUMNS)) == {
-        "query": "searchQuery", "document": "resultTitle", "doc_id": "resultId", "label": "rel"
-    }  # fmt: skip
+        "query": "searchQuery",
+        "document": "resultTitle",
+        "doc_id": "resultId",
+        "label": "rel",
+    }
 
 
 def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
-    sample = pa.table({
-        "id": ["1", "2", "3", "4", "5", "6"],
-        "consulta": ["taladro", "taladro", "taladro", "pintura", "pintura", "broca"],
-        "titulo": ["Taladro DEWALT 20V MAX", "Broca de 6 mm", "Taladro Bosch", "Pintura BEHR blanca",
-                   "Rodillo de pintura", "Juego de brocas HSS"],
-        "precio": ["19.99", "3.50", "89.00", "24.10", "7.25", "15.00"],
-        "relevancia": ["3", "1,5", "2.67", "3", "2", "3"],
-    })  # fmt: skip
+    sample = pa.table(
+        {
+            "id": ["1", "2", "3", "4", "5", "6"],
+            "consulta": ["taladro", "taladro", "taladro", "pintura", "pintura", "broca"],
+            "titulo": [
+                "Taladro DEWALT 20V MAX",
+                "Broca de 6 mm",
+                "Taladro Bosch",
+                "Pintura BEHR blanca",
+                "Rodillo de pintura",
+                "Juego de brocas HSS",
+            ],
+            "precio": ["19.99", "3.50", "89.00", "24.10", "7.25", "15.00"],
+            "relevancia": ["3", "1,5", "2.67", "3", "2", "3"],
+        }
+    )
     roles = ("query", "document", "label")
     # The grade has few distinct numbers (a price has one per product, an id one per row); the
     # document has the longest texts; the query is the text left, which repeats.
     assert find_columns_by_content(sample, roles) == {
-        "query": "consulta", "document": "titulo", "label": "relevancia"
-    }  # fmt: skip
+        "query": "consulta",
+        "document": "titulo",
+        "label": "relevancia",
+    }
     assert find_columns_by_content(sample, roles, taken=("titulo",))["document"] == "consulta"
     # Grade words come before numbers; two columns of few numbers leave the grade undecided.
     votes = pa.array(["3", "3", "5", "4", "3", "5"])
@@ -202,41 +242,45 @@ def test_columns_whose_names_say_nothing_are_found_by_their_values() -> None:
             "votos", votes
         ),
         ("label",),
-    ) == {"label": "etiqueta"}  # fmt: skip
+    ) == {"label": "etiqueta"}
     assert find_columns_by_content(sample.append_column("votos", votes), ("label",)) == {"label": None}
     # Named as a count or an id, a column of few numbers is not the grade.
     assert find_columns_by_content(sample.append_column("judge_count", votes), ("label",)) == {
         "label": "relevancia"
-    }  # fmt: skip
+    }
     # The query repeats, but a category of a few values (a split, a locale) is not one.
-    many = pa.table({
-        "division": ["train", "test"] * 30,
-        "consulta": [f"consulta {number // 2}" for number in range(60)],
-        "titulo": [f"producto largo numero {number}" for number in range(60)],
-    })  # fmt: skip
+    many = pa.table(
+        {
+            "division": ["train", "test"] * 30,
+            "consulta": [f"consulta {number // 2}" for number in range(60)],
+            "titulo": [f"producto largo numero {number}" for number in range(60)],
+        }
+    )
     assert find_columns_by_content(many, ("query", "document")) == {"query": "consulta", "document": "titulo"}
     # A brand repeats more than the queries do, but always with the same product.
     drills = ["Taladro DEWALT 20V MAX", "Broca de 6 mm DEWALT", "Taladro Bosch 18V"]
-    branded = pa.table({
-        "consulta": ["taladro", "taladro", "taladro", "broca", "broca", "taladro inalambrico"],
-        "titulo": [*drills, drills[1], drills[0], drills[0]],
-        "marca": ["DEWALT", "DEWALT", "Bosch", "DEWALT", "DEWALT", "DEWALT"],
-    })  # fmt: skip
+    branded = pa.table(
+        {
+            "consulta": ["taladro", "taladro", "taladro", "broca", "broca", "taladro inalambrico"],
+            "titulo": [*drills, drills[1], drills[0], drills[0]],
+            "marca": ["DEWALT", "DEWALT", "Bosch", "DEWALT", "DEWALT", "DEWALT"],
+        }
+    )
     assert find_columns_by_content(branded, ("query", "document")) == {
-        "query": "consulta", "document": "titulo"
-    }  # fmt: skip
+        "query": "consulta",
+        "document": "titulo",
+    }
     # Numbered names keep their words: Quora-style question pairs.
     assert find_columns(["qid1", "question1", "question2", "is_duplicate"], ("query", "document")) == {
-        "query": "question1", "document": None
-    }  # fmt: skip
+        "query": "question1",
+        "document": None,
+    }
 
 
-def test_the_command_line_finds_unnamed_columns_by_their_values_in_a_file_with_or_without_header(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_unnamed_columns_are_an_error_that_inspect_answers_with_the_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from protege.client.cli import columns_from_args
-
-    from protege.cli import build_parser
+    from protege.cli import main
 
     judged = [
         ("电钻", "博世 电钻 18V 锂电池套装", "3"),
@@ -249,15 +293,20 @@ def test_the_command_line_finds_unnamed_columns_by_their_values_in_a_file_with_o
     ]
     path = write_csv(tmp_path / "相关性.tsv", rows, delimiter="\t")
     assert len(sample_rows(path, rows=4)) == 4
-    parser = build_parser()
-    with caplog.at_level("INFO"):
-        columns = columns_from_args(
-            parser.parse_args(["eval", "--data", str(path), "--model", "m"]), gold=True
-        )
-    assert (columns.query, columns.docs, columns.label) == ("搜索词", ("商品标题",), "评分")
-    assert "columns found by their values: query=搜索词, document=商品标题, label=评分" in caplog.text
+    # No column has a role's name: a command refuses to guess, and says what to run.
+    assert main(["eval", "--data", str(path), "--model", "m"]) == 2
+    error = capsys.readouterr().err
+    assert "no column is named as the query or the document or the label" in error
+    assert f"give --query-col, --doc-col, --label-col, or run `protege inspect {path}`" in error
+    # `protege inspect` reads the values, and prints the flags that read the file so.
+    assert main(["inspect", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "query     搜索词  (by its values)" in shown and "grades: 1, 2.5, 3" in shown
+    flags = shlex.split(shown.rsplit("flags: ", 1)[1])  # as a shell reads them
+    assert flags == ["--query-col", "搜索词", "--doc-col", "商品标题", "--label-col", "评分"]
+    columns = Columns(query="搜索词", docs=("商品标题",), label="评分")
     assert read_table(path, columns)["label"].to_pylist() == [3.0, 1.0, 2.5] * 2
-    # A qrels-style file without a header row: its columns are named by number, found by their values.
+    # A qrels-style file without a header row: its columns are named by number, proposed by their values.
     headerless = tmp_path / "qrels.tsv"
     headerless.write_text(
         "".join(
@@ -266,14 +315,18 @@ def test_the_command_line_finds_unnamed_columns_by_their_values_in_a_file_with_o
             for size, grade in (("two", "3"), ("many", "1"))
         )
     )
-    caplog.clear()
-    with caplog.at_level("INFO"):
-        columns = columns_from_args(
-            parser.parse_args(["eval", "--data", str(headerless), "--model", "m"]), gold=True
-        )
-    assert "the first row (1, query 1, A product of 1 in two sizes, 3) is data" in caplog.text
-    assert (columns.query, columns.docs, columns.label) == ("column_2", ("column_3",), "column_4")
-    table = read_table(headerless, columns)
+    assert main(["inspect", str(headerless)]) == 0
+    shown = capsys.readouterr().out
+    assert "the file has no header row" in shown
+    assert shlex.split(shown.rsplit("flags: ", 1)[1]) == [
+        "--query-col",
+        "column_2",
+        "--doc-col",
+        "column_3",
+        "--label-col",
+        "column_4",
+    ]
+    table = read_table(headerless, Columns(query="column_2", docs=("column_3",), label="column_4"))
     assert table.num_rows == 60
     assert table["query"].to_pylist()[:3] == ["query 1", "query 1", "query 2"]
     assert table["label"].to_pylist()[:3] == [3.0, 1.0, 3.0]
@@ -311,23 +364,30 @@ def test_a_header_of_numbers_is_told_from_a_first_row_of_data(tmp_path: Path) ->
 def test_the_command_line_names_columns_it_is_not_given(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from protege.client.cli import columns_from_args
-
     from protege.cli import build_parser
+    from protege.cli.arguments import data_spec
 
     path = write_csv(tmp_path / "wands.csv", [{"query": "drill", "product_name": "Drill", "label": "Exact"}])
     parser = build_parser()
     with caplog.at_level("INFO"):
-        args = parser.parse_args(["eval", "--data", str(path), "--model", "m"])
-        columns = columns_from_args(args, gold=True)
+        columns = data_spec(
+            parser.parse_args(["eval", "--data", str(path), "--model", "m"]), gold=True
+        ).columns
     assert (columns.query, columns.docs, columns.doc_id, columns.label) == (
-        "query", ("product_name",), None, "label"
-    )  # fmt: skip
+        "query",
+        ("product_name",),
+        None,
+        "label",
+    )
     found = "columns found by name: query=query, document=product_name, doc_id=(none), label=label"
     assert found in caplog.text
-    given = ["label", "--data", str(path), "--out", "o", "--doc-col", "label", "--doc-id-col", "query"]
-    columns = columns_from_args(parser.parse_args(given))
-    assert (columns.docs, columns.doc_id, columns.label) == (("label",), "query", None)  # no grades asked for
+    given = ["label", "--data", str(path), "--out", "o", "--query-col", "product_name", "--doc-col", "label"]
+    columns = data_spec(parser.parse_args(given)).columns
+    assert (columns.query, columns.docs, columns.label) == (
+        "product_name",
+        ("label",),
+        None,
+    )  # no grades asked
 
 
 def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
@@ -384,10 +444,15 @@ def test_grades_written_as_words_of_a_known_scale_are_read_by_rank(tmp_path: Pat
     # TREC Deep Learning's words; two words of a longer scale keep their ranks in it.
     trec = tmp_path / "trec.parquet"
     pq.write_table(
-        pa.table({"q": ["drill"] * 4, "d": list("abcd"),
-                  "g": ["Perfectly relevant", "Related", "Irrelevant", "Highly relevant"]}),
+        pa.table(
+            {
+                "q": ["drill"] * 4,
+                "d": list("abcd"),
+                "g": ["Perfectly relevant", "Related", "Irrelevant", "Highly relevant"],
+            }
+        ),
         trec,
-    )  # fmt: skip
+    )
     assert grades(trec) == [3.0, 1.0, 0.0, 2.0]
     pq.write_table(pa.table({"q": ["drill"] * 2, "d": list("ab"), "g": ["High", "low"]}), trec)
     assert grades(trec) == [2.0, 0.0]
@@ -395,8 +460,11 @@ def test_grades_written_as_words_of_a_known_scale_are_read_by_rank(tmp_path: Pat
     # chunk without "Partial" reads "Exact" as 2 like the others.
     wands = tmp_path / "wands.csv"
     wands.write_text("q\td\tg\ndrill\ta\tExact\ndrill\tb\tIrrelevant\nsaw\tc\tPartial\n")
-    assert [row["label"] for chunk in read_pairs(wands, Columns("q", ("d",), label="g"), chunk_rows=2)
-            for row in chunk.to_pylist()] == [2.0, 0.0, 1.0]  # fmt: skip
+    assert [
+        row["label"]
+        for chunk in read_pairs(wands, Columns("q", ("d",), label="g"), chunk_rows=2)
+        for row in chunk.to_pylist()
+    ] == [2.0, 0.0, 1.0]
 
 
 def test_a_tab_separated_file_with_a_stray_quote_mark_reads_it_as_text(

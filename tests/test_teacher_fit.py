@@ -26,10 +26,23 @@ def graded_file(folder: Path, copies: int = 10) -> tuple[Path, list[str], list[s
 
 
 def fit(data: Path, out: Path, *extra: str) -> int:
-    return main([
-        "teacher", "fit", "--data", str(data), "--query-col", "search_term", "--doc-col", "title",
-        "--label-col", "grade", "--out", str(out), *extra,
-    ])  # fmt: skip
+    return main(
+        [
+            "teacher",
+            "fit",
+            "--data",
+            str(data),
+            "--query-col",
+            "search_term",
+            "--doc-col",
+            "title",
+            "--label-col",
+            "grade",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def separation(backend: str, model: Path, queries: list[str], titles: list[str], grades: np.ndarray) -> float:
@@ -45,9 +58,21 @@ def test_a_fitted_teacher_serves_what_it_learned(
     data, queries, titles, grades = graded_file(tmp_path)
     out = tmp_path / "teacher"
     code = fit(
-        data, out, "--label-range", "1,3", "--backend", backend, "--base", str(base),
-        "--epochs", "5", "--batch-size", "8", "--learning-rate", "1e-3",
-    )  # fmt: skip
+        data,
+        out,
+        "--label-range",
+        "1,3",
+        "--backend",
+        backend,
+        "--base",
+        str(base),
+        "--epochs",
+        "5",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "1e-3",
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["pairs"] == len(queries)
@@ -79,9 +104,21 @@ def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
     data, queries, titles, grades = graded_file(tmp_path)
     out = tmp_path / "teacher"
     code = fit(
-        data, out, "--label-range", "1,3", "--backend", "ensemble", "--base", str(tiny_encoder),
-        "--epochs", "5", "--batch-size", "8", "--learning-rate", "1e-3",
-    )  # fmt: skip
+        data,
+        out,
+        "--label-range",
+        "1,3",
+        "--backend",
+        "ensemble",
+        "--base",
+        str(tiny_encoder),
+        "--epochs",
+        "5",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "1e-3",
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["serve"] == f"protege serve --backend ensemble --model {out}"

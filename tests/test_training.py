@@ -8,6 +8,7 @@ import pytest
 from protege.client.training import (
     PROVENANCE,
     LengthGroupedBatchSampler,
+    TrainingConfig,
     data_hash,
     load_student,
     normalise_grades,
@@ -26,7 +27,7 @@ def test_trained_model_is_saved_and_loads_as_a_crossencoder(tiny_encoder: Path, 
     targets = [1.0] * 16 + [0.0] * 16
     before = CrossEncoder(str(tiny_encoder), device="cpu").model.state_dict()
     train_cross_encoder(
-        queries, documents, targets, base=str(tiny_encoder), out=tmp_path / "student", epochs=1
+        queries, documents, targets, TrainingConfig(base=str(tiny_encoder)), out=tmp_path / "student"
     )
     model = CrossEncoder(str(tmp_path / "student"), device="cpu")
     assert model.num_labels == 1
@@ -37,7 +38,7 @@ def test_trained_model_is_saved_and_loads_as_a_crossencoder(tiny_encoder: Path, 
 
 def test_lengths_must_match(tiny_encoder: Path) -> None:
     with pytest.raises(ValueError, match="same length"):
-        train_cross_encoder(["q"], ["d", "e"], [1.0], base=str(tiny_encoder))
+        train_cross_encoder(["q"], ["d", "e"], [1.0], TrainingConfig(base=str(tiny_encoder)))
 
 
 PAIRS = [
@@ -54,11 +55,9 @@ PAIRS = [
 def test_each_loss_trains_and_records_provenance(loss: str, tiny_encoder: Path, tmp_path: Path) -> None:
     queries, documents, targets = zip(*PAIRS, strict=True)
     out = tmp_path / loss
-    train_cross_encoder(
-        queries, documents, targets, base=str(tiny_encoder), out=out, loss=loss,
-        provenance={"teacher_version": "abc123", "data_hash": data_hash(queries, documents, targets)},
-        progress=False,
-    )  # fmt: skip
+    config = TrainingConfig(base=str(tiny_encoder), loss=loss, progress=False)
+    record = {"teacher_version": "abc123", "data_hash": data_hash(queries, documents, targets)}
+    train_cross_encoder(queries, documents, targets, config, out=out, provenance=record)
     provenance = json.loads((out / PROVENANCE).read_text())
     assert provenance["loss"] == loss and provenance["teacher_version"] == "abc123"
     assert np.isfinite(provenance["train_loss"])
@@ -129,11 +128,31 @@ def test_torchrun_trains_with_ddp_on_cpu_and_one_process_saves(tiny_encoder: Pat
         writer.writerow(["query", "document", "score"])
         writer.writerows(PAIRS * 4)
     run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "protege", "train",
-         "--data", str(data), "--out", str(tmp_path / "student"), "--base", str(tiny_encoder),
-         "--batch-size", "8", "--learning-rate", "1e-3"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "protege",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "student"),
+            "--base",
+            str(tiny_encoder),
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "1e-3",
+            "--verbose",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     # 96 rows, 8 per batch on each of 2 processes: 6 steps each (12 without DDP).
     assert "6/6" in run.stderr and "12/12" not in run.stderr
@@ -148,9 +167,8 @@ def test_torchrun_trains_with_ddp_on_cpu_and_one_process_saves(tiny_encoder: Pat
     pairs = list(zip(queries, documents, strict=True))
     torch.manual_seed(0)
     initial = load_student(str(tiny_encoder)).predict(pairs)
-    single = train_cross_encoder(
-        queries, documents, targets, base=str(tiny_encoder), batch_size=16, learning_rate=1e-3, progress=False
-    )
+    config = TrainingConfig(base=str(tiny_encoder), batch_size=16, learning_rate=1e-3, progress=False)
+    single = train_cross_encoder(queries, documents, targets, config)
     single_scores = single.predict(pairs)
     ddp_scores = CrossEncoder(str(tmp_path / "student"), device="cpu").predict(pairs)
     moved, apart = np.abs(single_scores - initial).mean(), np.abs(ddp_scores - single_scores).mean()
@@ -168,8 +186,8 @@ def test_a_run_killed_part_way_resumes_from_its_last_checkpoint(
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
     queries, documents, targets = (list(column) * 8 for column in zip(*PAIRS, strict=True))
-    options = {"base": str(tiny_encoder), "batch_size": 4, "checkpoint_steps": 5, "progress": False}
-    reference = train_cross_encoder(queries, documents, targets, out=tmp_path / "reference", **options)
+    config = TrainingConfig(base=str(tiny_encoder), batch_size=4, checkpoint_steps=5, progress=False)
+    reference = train_cross_encoder(queries, documents, targets, config, out=tmp_path / "reference")
     steps = len(queries) // 4
     real_step, calls, killed = CrossEncoderTrainer.training_step, [], []
 
@@ -182,10 +200,10 @@ def test_a_run_killed_part_way_resumes_from_its_last_checkpoint(
 
     monkeypatch.setattr(CrossEncoderTrainer, "training_step", dies_at_step_12)
     with pytest.raises(Killed):
-        train_cross_encoder(queries, documents, targets, out=tmp_path / "student", **options)
+        train_cross_encoder(queries, documents, targets, config, out=tmp_path / "student")
     assert (tmp_path / "student" / ".checkpoints" / "checkpoint-10").is_dir()
     calls.clear()
-    train_cross_encoder(queries, documents, targets, out=tmp_path / "student", **options)
+    train_cross_encoder(queries, documents, targets, config, out=tmp_path / "student")
     assert len(calls) == steps - 10  # only the steps after the checkpoint ran again
     provenance = json.loads((tmp_path / "student" / PROVENANCE).read_text())
     assert provenance["resumed_from_step"] == 10
@@ -199,7 +217,6 @@ def test_checkpoints_of_other_data_are_not_resumed(tiny_encoder: Path, tmp_path:
     stale = tmp_path / "student" / ".checkpoints" / "checkpoint-3"
     stale.mkdir(parents=True)
     queries, documents, targets = (list(column) for column in zip(*PAIRS, strict=True))
-    train_cross_encoder(
-        queries, documents, targets, base=str(tiny_encoder), out=tmp_path / "student", progress=False
-    )
+    config = TrainingConfig(base=str(tiny_encoder), progress=False)
+    train_cross_encoder(queries, documents, targets, config, out=tmp_path / "student")
     assert "resumed_from_step" not in json.loads((tmp_path / "student" / PROVENANCE).read_text())

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from protege.client.catalog import embed, load_embedder
+from protege.client.embedder import embed, load_embedder
+from protege.client.training import TrainingConfig
 from protege.client.warm_start import NEAREST, RANDOM, warm_start_pairs, warm_start_student
 from sentence_transformers import CrossEncoder
 
@@ -47,8 +48,7 @@ def test_a_warm_started_student_is_a_cross_encoder_with_its_record(
         QUERIES,
         DOCUMENTS,
         tmp_path / "base",
-        base=str(tiny_encoder),
-        layers=1,
+        TrainingConfig(base=str(tiny_encoder), layers=1),
         embedder=load_embedder(str(tiny_encoder)),
     )
     record = json.loads((out / "provenance.json").read_text())

@@ -9,7 +9,4 @@ Example::
 
     results = run_study(Path("train.csv"), columns, Path("runs/study"), seeds=(0, 1, 2))
     print(table(results))
-
-The package imports nothing itself: ``protege --help`` reads its settings (``settings``) without
-loading torch.
 """

@@ -22,13 +22,13 @@ import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.baselines import BASELINES, baseline_scores
-from protege.client.catalog import MemoEmbedder, load_embedder
-from protege.client.distill import teacher_scores
+from protege.client.data import Columns
+from protege.client.embedder import MemoEmbedder, load_embedder
 from protege.client.evaluation import Evaluation, require_ranked
-from protege.client.jobs import LabelJob, read_labels, write_parquet_atomic
-from protege.client.readers import Columns
+from protege.client.jobs import LabelJob, read_labels
 from protege.client.scoreboard import Board
-from protege.client.teacher_client import TeacherClient
+from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.common.files import write_parquet_atomic
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
@@ -73,16 +73,12 @@ def run_study(
         raise ValueError("give at least one seed")
     started, out, source = time.perf_counter(), Path(out), Path(source or data)
     out.mkdir(parents=True, exist_ok=True)
-    limits = Limits()  # the served teacher's
     table, label_range, cut = load_rows(
-        data, columns, encoding=encoding, label_range=label_range, max_rows=max_rows, source=source,
-        text_limit=limits.max_text_chars,
-    )  # fmt: skip
-    settings = {
-        "data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range),
-        "sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows if cut else None,
-        "student_defaults": {"layers": DEFAULT_LAYERS, "learning_rate": STUDENT_LEARNING_RATE},
-    }  # fmt: skip
+        data, columns, encoding=encoding, label_range=label_range, max_rows=max_rows, source=source
+    )
+    settings = {"data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range)}
+    settings |= {"sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows if cut else None}
+    settings["student_defaults"] = {"layers": DEFAULT_LAYERS, "learning_rate": STUDENT_LEARNING_RATE}
     claim(out, settings)
     split = split_rows(table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, seeds[0], source)
     board = Board(*(_judged(split, name, label_range, source) for name in ("validation", "test")))
@@ -95,17 +91,23 @@ def run_study(
     if models.warm_start:
         stage.shape = warm_started(stage.shape, split.pool, out / "student-base", stage.embedder)
     backend = load_backend(models.teacher, str(teacher_dir))
-    labels = stage.run_arms(backend, teacher_dir, seeds, limits)
+    labels = stage.run_arms(backend, teacher_dir, seeds, Limits())  # the served teacher's
     student = stage.headline(seeds[0], labels.num_rows)
     # A teacher loaded afresh: the served one's caches hold the test texts already.
     speed = measure_speed(
         partial(load_backend, models.teacher, str(teacher_dir)), student, board, out / "speed.json"
     )
     report = stage.report(speed, labels.num_rows) | {"student": str(student), "data": str(source)}
-    report |= {"quick": sizes != FULL, "seeds": list(seeds), "label_range": list(label_range)}
+    report |= {"seeds": list(seeds), "quick": sizes != FULL, "label_range": list(label_range)}
     report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
-    report["plot"] = str(results.plot(report, out))
     report["seconds"] = round(time.perf_counter() - started, 1)
+    return _written(report, out)
+
+
+def _written(report: dict, out: Path) -> dict:
+    """``report`` with its plot, written to ``out/results.json``; a run whose teacher or student
+    does not beat doing nothing says so in the log."""
+    report["plot"] = str(results.plot(report, out))
     (out / "results.json").write_text(json.dumps(report, indent=2))
     if not report["goals"]["beats_zero_shot"]:
         log.warning(results.DOING_NOTHING)
@@ -333,8 +335,10 @@ def _judged(split: Split, name: str, label_range: tuple[float, float], source: P
         log.warning(
             "%s: only %d %s queries can be scored; NDCG@10 over so few varies by several points with the "
             "queries drawn (the paired intervals show how far), so read differences with care",
-            source, scored, name,
-        )  # fmt: skip
+            source,
+            scored,
+            name,
+        )
     return judged
 
 

@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from protege.client.data import read_table
 from protege.client.evaluation import Evaluation
-from protege.client.readers import read_table
 from protege.client.sampling import digest, whole_queries
 from protege.client.training import normalise_grades
+from protege.server.validation import Limits
 
 log = logging.getLogger("protege.study")
 
@@ -133,8 +134,11 @@ def cut_long_texts(table: pa.Table, limit: int, data: Path) -> pa.Table:
             count = pc.sum(long).as_py()
             log.warning(
                 "%s: %d %s are longer than the teacher's limit of %d characters and are cut to it",
-                data, count, plural, limit,
-            )  # fmt: skip
+                data,
+                count,
+                plural,
+                limit,
+            )
             table = table.set_column(
                 table.column_names.index(name), name, pc.utf8_slice_codeunits(column, 0, limit)
             )
@@ -177,11 +181,12 @@ def load_rows(
     label_range: tuple[float, float] | None,
     max_rows: int | None,
     source: Path,
-    text_limit: int,
+    text_limit: int = Limits.max_text_chars,
 ) -> tuple[pa.Table, tuple[float, float], bool]:
     """The graded rows a study reads of ``data``: labels mapped to 0..1 by ``label_range`` (default:
-    the grades' min and max), texts cut to ``text_limit``, at most ``max_rows`` rows (``rows_within``).
-    Returns the rows, the grade range and whether ``max_rows`` cut the file."""
+    the grades' min and max), texts cut to ``text_limit`` (the served teacher's), at most
+    ``max_rows`` rows (``rows_within``). Returns the rows, the grade range and whether
+    ``max_rows`` cut the file."""
     table = read_table(data, columns, encoding=encoding)
     ungraded = pc.is_null(table["label"], nan_is_null=True)
     if pc.any(ungraded).as_py():
@@ -209,7 +214,13 @@ def load_rows(
         log.warning(
             "%s: %d graded rows of %d queries; under --max-rows %d (0 for all) the study reads the %d rows "
             "of the first %d queries in hash order, at most %d judged documents each",
-            source, table.num_rows, len(set(queries)), max_rows, len(kept), len(per_query), per_query.max(),
-        )  # fmt: skip
+            source,
+            table.num_rows,
+            len(set(queries)),
+            max_rows,
+            len(kept),
+            len(per_query),
+            per_query.max(),
+        )
         table = table.take(pa.array(kept, pa.int64()))
     return table, label_range, kept is not None

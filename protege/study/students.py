@@ -14,11 +14,12 @@ import numpy as np
 import pyarrow as pa
 from transformers import AutoConfig, AutoTokenizer
 
-from protege.client.distill import DistillConfig, Distiller
+from protege.client.distill import Distiller
+from protege.client.distill_config import DistillConfig
 from protege.client.models import packaged_minilm
 from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
-from protege.client.training import train_cross_encoder
+from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.client.warm_start import warm_start_student
 
 from .settings import DEFAULT_LAYERS, STUDENT_LEARNING_RATE, Models, Sizes
@@ -40,11 +41,16 @@ class Shape:
     max_length: int
     loss: str
 
-    def options(self) -> dict:
-        return {
-            "base": self.base, "layers": self.layers, "max_length": self.max_length, "loss": self.loss,
-            "learning_rate": STUDENT_LEARNING_RATE,
-        }  # fmt: skip
+    def training(self, seed: int = 0, epochs: float = 1.0) -> TrainingConfig:
+        return TrainingConfig(
+            base=self.base,
+            layers=self.layers,
+            max_length=self.max_length,
+            loss=self.loss,
+            learning_rate=STUDENT_LEARNING_RATE,
+            seed=seed,
+            epochs=epochs,
+        )
 
 
 def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | None = None) -> Shape:
@@ -86,8 +92,7 @@ def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
     if not (folder / "provenance.json").exists():
         log.info("warm-starting the students' backbone on the zero-shot cosine of unlabelled pool pairs")
         queries, documents = pool["query"].to_pylist(), pool["document"].to_pylist()
-        options = {"base": shape.base, "layers": shape.layers, "max_length": shape.max_length}
-        warm_start_student(queries, documents, folder, embedder=embedder, **options)
+        warm_start_student(queries, documents, folder, shape.training(), embedder=embedder)
     return replace(shape, base=str(folder), layers=None)
 
 
@@ -98,9 +103,7 @@ def train_student(
     if not (folder / "provenance.json").exists():
         log.info("training %s on %d pairs", folder.name, rows.num_rows)
         queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
-        train_cross_encoder(
-            queries, documents, targets, out=folder, seed=seed, epochs=epochs, **shape.options()
-        )
+        train_cross_encoder(queries, documents, targets, shape.training(seed, epochs), out=folder)
     return folder
 
 
@@ -143,8 +146,7 @@ def distilled(
         label_budget=budget,
         filters=models.filters,
         seed=seed,
-        epochs=sizes.student_epochs(budget),
-        **shape.options(),
+        training=shape.training(seed, sizes.student_epochs(budget)),
     )
     Distiller(teacher, pool, folder, config, embedder=embedder).run()
     return json.loads(report.read_text())

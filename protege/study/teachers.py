@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from protege.client.training import train_cross_encoder
-from protege.ensemble_teacher import fit_ensemble_teacher
+from protege import teacher_fit
 from protege.server.backends import Backend, Scores
 from protege.server.backends.ensemble import MANIFEST as ENSEMBLE_MANIFEST
-from protege.server.judge_training import train_llm_judge
 
 log = logging.getLogger("protege.study")
 
@@ -37,17 +35,16 @@ def fit_teacher(
     finished = folder / (ENSEMBLE_MANIFEST if recipe == "ensemble" else "provenance.json")
     if finished.exists():
         return folder
-    log.info("fitting the %s teacher on %d gold pairs", recipe, rows.num_rows)
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = rows["label"].to_numpy(zero_copy_only=False)
-    options = {"base": base, "epochs": epochs, "seed": seed, "progress": True}
-    if recipe == "ensemble":
-        fit_ensemble_teacher(queries, documents, targets, folder, **options)
-    elif recipe == "llm-judge":
-        train_llm_judge(queries, documents, targets, out=folder, **options)
-    else:
-        train_cross_encoder(queries, documents, targets, out=folder, loss="bce", **options)
-    return folder
+    return teacher_fit.fit_teacher(
+        recipe,
+        queries,
+        documents,
+        targets,
+        folder,
+        teacher_fit.training_for(recipe, base=base, epochs=epochs, seed=seed),
+    )
 
 
 def cross_encoder_of(recipe: str, folder: Path) -> Path | None:

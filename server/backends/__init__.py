@@ -10,42 +10,28 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .base import Backend
+from .base import Backend, Scores, teacher_version
+from .bi_encoder import BiEncoderBackend
+from .cross_encoder import CrossEncoderBackend
+from .ensemble import EnsembleBackend
+from .llm_judge import LLMJudgeBackend
 
-BACKEND_KINDS = ("cross-encoder", "llm-judge", "bi-encoder", "ensemble")
-
-
-def __getattr__(name: str) -> Any:
-    # torch loads only when a backend is used, so `protege health` and `--help` start fast.
-    if name in ("Backend", "Scores", "teacher_version"):
-        from . import base
-
-        return getattr(base, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+BACKENDS: dict[str, type[Backend]] = {
+    "cross-encoder": CrossEncoderBackend,
+    "llm-judge": LLMJudgeBackend,
+    "bi-encoder": BiEncoderBackend,
+    "ensemble": EnsembleBackend,
+}
+BACKEND_KINDS = tuple(BACKENDS)
 
 
 def load_backend(kind: str, model: str, **options: Any) -> Backend:
     """Loads ``model`` (a local path or hub id) as a teacher of the given kind."""
-    if kind == "cross-encoder":
-        from .cross_encoder import CrossEncoderBackend
-
-        return CrossEncoderBackend(model, **options)
-    if kind == "bi-encoder":
-        from .bi_encoder import BiEncoderBackend
-
-        return BiEncoderBackend(model, **options)
-    if kind == "llm-judge":
-        from .llm_judge import LLMJudgeBackend
-
-        return LLMJudgeBackend(model, **options)
-    if kind == "ensemble":
-        from .ensemble import EnsembleBackend
-
-        return EnsembleBackend(model, **options)
-    raise ValueError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
+    return BACKENDS[kind](model, **options)
 
 
 __all__ = ["BACKEND_KINDS", "Backend", "Scores", "load_backend", "teacher_version"]

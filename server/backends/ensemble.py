@@ -23,8 +23,17 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .base import Backend, Scores
+from .bi_encoder import BiEncoderBackend
+from .cross_encoder import CrossEncoderBackend
+from .llm_judge import LLMJudgeBackend
 
 MANIFEST = "ensemble.json"
+# The kinds a member may be: any backend but another ensemble.
+MEMBER_KINDS = {
+    "cross-encoder": CrossEncoderBackend,
+    "bi-encoder": BiEncoderBackend,
+    "llm-judge": LLMJudgeBackend,
+}
 # Member scores of exactly 0 or 1 (a saturated sigmoid, a clipped cosine) have infinite logits.
 SCORE_EPSILON = 1e-6
 
@@ -76,8 +85,6 @@ class EnsembleBackend(Backend):
     def __init__(
         self, model: str, device: str | None = None, dtype: str | None = None, max_length: int | None = None
     ) -> None:
-        from . import load_backend  # the members are backends of the other kinds
-
         folder = Path(model)
         manifest = folder / MANIFEST
         if not manifest.is_file():
@@ -90,9 +97,15 @@ class EnsembleBackend(Backend):
         shared = {"device": device, "dtype": dtype}
         if max_length is not None:  # serve --max-length: every member's token limit
             shared["max_length"] = max_length
+        unknown = {member["kind"] for member in spec["members"]} - MEMBER_KINDS.keys()
+        if unknown:
+            raise ValueError(
+                f"{manifest}: members of kind {', '.join(sorted(unknown))}; "
+                f"choose from {', '.join(MEMBER_KINDS)}"
+            )
         self.members = [
-            load_backend(
-                member["kind"], str(folder / member["model"]), **(shared | member.get("options", {}))
+            MEMBER_KINDS[member["kind"]](
+                str(folder / member["model"]), **(shared | member.get("options", {}))
             )
             for member in spec["members"]
         ]

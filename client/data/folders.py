@@ -28,22 +28,15 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from protege import cache_dir
+from protege.common.files import write_parquet_atomic
+from protege.common.paths import cache_dir
 
-from .jobs import write_parquet_atomic
-from .readers import (
-    COMPRESSIONS,
-    KNOWN_COLUMNS,
-    MAX_GRADES,
-    DataError,
-    file_format,
-    find_columns,
-    find_columns_by_content,
-    is_headerless,
-    json_document,
-    sample_rows,
-    usual_name,
-)
+from .columns import KNOWN_COLUMNS, find_columns, usual_name
+from .csv_sniff import is_headerless
+from .files import COMPRESSIONS, file_format
+from .formats import json_document, sample_rows
+from .grades import MAX_GRADES
+from .spec import DataError
 
 log = logging.getLogger(__name__)
 ROW = "__protege_row"  # the judgements' row number, to restore their order after the join
@@ -85,54 +78,10 @@ def join_folder(folder: Path, cache: Path | None = None, encoding: str = "auto")
     table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
     judged = table.column_names[:-1]
     joined = [judgements.name]
-    for other_table in tables:
-        if other_table is judgements:
-            continue
-        name, names = other_table.name, other_table.sample.column_names
-        shared = [column for column in names if column in table.column_names]
-        other = other_table.read()
-        if shared:
-            if other.group_by(shared).aggregate([]).num_rows < other.num_rows:
-                log.warning(
-                    "%s: left out, values of its %s repeat, so it has no one row to add to a judgement",
-                    name, " + ".join(shared),
-                )  # fmt: skip
-                continue
-            how = " + ".join(shared)
-        else:
-            reference = _reference(table.select(judged), grade, other)
-            if reference is None:
-                log.warning(
-                    "%s: left out, it shares no column with %s and none of its columns holds the ids "
-                    "in one of %s's", name, judgements.name, judgements.name,
-                )  # fmt: skip
-                continue
-            column, key = reference
-            prefix = _prefix(column, other_table)
-            other = other.rename_columns(
-                [column if own == key else f"{prefix}_{own}" for own in other.column_names]
-            )
-            shared, how = [column], f"{column} = its {key}"
-        added = _useful(
-            other, [column for column in other.column_names if column not in table.column_names], name
-        )
-        if not added:
-            log.warning("%s: left out, it adds no column to %s", name, judgements.name)
-            continue
-        other = other.select(shared + added)
-        other = other.append_column(FOUND, pa.array([True] * other.num_rows))
-        candidate = _left_join(table, other, shared, name)
-        missing = candidate[FOUND].null_count
-        if missing == table.num_rows:  # ids of another split (a Kaggle test file's)
-            log.warning("%s: left out, no judgement has its %s", name, " + ".join(shared))
-            continue
-        if missing:
-            log.warning(
-                "%s: %d of %d judgements have no row in it (its columns are empty there)",
-                name, missing, table.num_rows,
-            )  # fmt: skip
-        table = candidate.drop_columns([FOUND])
-        joined.append(f"{name} on {how}")
+    for other in tables:
+        if other is not judgements:
+            table, how = _join_one(table, judged, grade, other, judgements.name)
+            joined += [f"{other.name} on {how}"] if how else []
     table = table.sort_by(ROW).drop_columns([ROW])
     target.parent.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(table, target)
@@ -140,18 +89,85 @@ def join_folder(folder: Path, cache: Path | None = None, encoding: str = "auto")
     return target
 
 
+def _join_one(
+    table: pa.Table, judged: list[str], grade: str, other_table: _Table, judgements: str
+) -> tuple[pa.Table, str | None]:
+    """``table`` with ``other_table``'s columns added to each judgement, and how they were joined;
+    ``table`` as it was and None where ``other_table`` cannot join (a warning says why)."""
+    name, names = other_table.name, other_table.sample.column_names
+    shared = [column for column in names if column in table.column_names]
+    other = other_table.read()
+    if shared:
+        if other.group_by(shared).aggregate([]).num_rows < other.num_rows:
+            log.warning(
+                "%s: left out, values of its %s repeat, so it has no one row to add to a judgement",
+                name,
+                " + ".join(shared),
+            )
+            return table, None
+        how = " + ".join(shared)
+    else:
+        reference = _reference(table.select(judged), grade, other)
+        if reference is None:
+            log.warning(
+                "%s: left out, it shares no column with %s and none of its columns holds the ids "
+                "in one of %s's",
+                name,
+                judgements,
+                judgements,
+            )
+            return table, None
+        column, key = reference
+        prefix = _prefix(column, other_table)
+        other = other.rename_columns(
+            [column if own == key else f"{prefix}_{own}" for own in other.column_names]
+        )
+        shared, how = [column], f"{column} = its {key}"
+    added = _useful(
+        other, [column for column in other.column_names if column not in table.column_names], name
+    )
+    if not added:
+        log.warning("%s: left out, it adds no column to %s", name, judgements)
+        return table, None
+    other = other.select(shared + added).append_column(FOUND, pa.array([True] * other.num_rows))
+    candidate = _left_join(table, other, shared, name)
+    missing = candidate[FOUND].null_count
+    if missing == table.num_rows:  # ids of another split (a Kaggle test file's)
+        log.warning("%s: left out, no judgement has its %s", name, " + ".join(shared))
+        return table, None
+    if missing:
+        log.warning(
+            "%s: %d of %d judgements have no row in it (its columns are empty there)",
+            name,
+            missing,
+            table.num_rows,
+        )
+    return candidate.drop_columns([FOUND]), how
+
+
 def data_files(folder: Path) -> list[Path]:
     """The data files (CSV, TSV, JSONL, parquet, Arrow; compressed or not) in ``folder`` and the folders
     in it (a Hugging Face dataset's ``data/``), not hidden ones."""
     suffixes = (
-        ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".arrow", ".feather", *COMPRESSIONS
-    )  # fmt: skip
+        ".csv",
+        ".tsv",
+        ".json",
+        ".jsonl",
+        ".ndjson",
+        ".parquet",
+        ".pq",
+        ".arrow",
+        ".feather",
+        *COMPRESSIONS,
+    )
     files = sorted(
-        path for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in suffixes
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in path.relative_to(folder).parts)
         and (path.suffix.lower() != ".json" or _holds_records(path))
-    )  # fmt: skip
+    )
     if not files:
         raise DataError(f"{folder}: a folder with no data file (.csv, .tsv, .json, .parquet or .arrow)")
     return files
@@ -183,8 +199,9 @@ def _tables(folder: Path, files: list[Path], encoding: str) -> list[_Table]:
         if is_headerless(path, own):  # column_1 … would join any other such file
             log.warning(
                 "%s: left out, its first row is data, not column names, and tables are joined by "
-                "their names: add a header row to it", path.relative_to(folder),
-            )  # fmt: skip
+                "their names: add a header row to it",
+                path.relative_to(folder),
+            )
             continue
         sample = sample_rows(path, own)
         shards.setdefault(tuple(sample.column_names), []).append((path, sample))
@@ -200,19 +217,17 @@ def _tables(folder: Path, files: list[Path], encoding: str) -> list[_Table]:
 
 def _judgements(folder: Path, tables: list[_Table]) -> tuple[_Table, str]:
     """The one table with a grade column, and that column: by its usual name (not a products file's
-    "average_rating"), else by the words of its name, else by its values. A column of one value
+    "average_rating"), else by the words of its name. A column of one value
     grades nothing (a Kaggle sample submission's "relevance", all 1), unless no other table has one."""
 
     def grade(table: _Table, by: str) -> str | None:
         names = table.sample.column_names
         if by == "usual name":
             return next((name for name in names if usual_name(name) in KNOWN_COLUMNS["label"]), None)
-        if by == "words":
-            return find_columns(names, ("label",))["label"]
-        return find_columns_by_content(table.sample, ("label",))["label"]
+        return find_columns(names, ("label",))["label"]
 
     named: list[tuple[_Table, str]] = []  # the first tables found with a grade column, graded or not
-    for by in ("usual name", "words", "values"):
+    for by in ("usual name", "words"):
         found = [(table, column) for table in tables if (column := grade(table, by))]
         named = named or found
         graded = [
@@ -227,7 +242,7 @@ def _judgements(folder: Path, tables: list[_Table]) -> tuple[_Table, str]:
             f"{folder}: protege joins a folder's tables to its one table of graded judgements, and "
             f"{'none' if not graded else ', '.join(table.name for table, _ in graded)} of "
             f"{', '.join(table.name for table in tables)} {'has' if len(graded) < 2 else 'have'} a grade "
-            "column; give one file as --data"
+            "column named as one; give one file as --data (`protege inspect FILE` shows its columns)"
         )
     return graded[0]
 
@@ -239,15 +254,19 @@ def _reference(judged: pa.Table, grade: str, other: pa.Table) -> tuple[str, str]
     is named as one, or has many values: a grade, or an iteration number of 0s, would find rows in
     any table numbered from 0."""
     keys = [
-        name for name in other.column_names
-        if _id_named(name) and _scalar(other[name])
+        name
+        for name in other.column_names
+        if _id_named(name)
+        and _scalar(other[name])
         and pc.count_distinct(other[name]).as_py() == other.num_rows
-    ]  # fmt: skip
+    ]
     references = [
-        name for name in judged.column_names
-        if name != grade and _scalar(judged[name])
+        name
+        for name in judged.column_names
+        if name != grade
+        and _scalar(judged[name])
         and (_id_named(name) or pc.count_distinct(judged[name]).as_py() > MAX_GRADES)
-    ]  # fmt: skip
+    ]
     key_ids = {key: pc.cast(other[key], pa.string()).combine_chunks() for key in keys}
     found = {}
     for reference in references:

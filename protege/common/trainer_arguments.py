@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import torch
 
+from . import verbosity
+
 
 def shared_arguments(
     *, rows: int, epochs: float, batch_size: int, learning_rate: float, seed: int, progress: bool
 ) -> dict:
     """Keyword arguments for ``TrainingArguments`` (or sentence-transformers' subclass):
-    10% warmup, about ten loss logs per epoch, no reporting service.
+    10% warmup, about ten loss logs per epoch with ``--verbose``, no reporting service.
 
     Example::
 
@@ -27,6 +29,8 @@ def shared_arguments(
         "seed": seed,
         "bf16": gpu and torch.cuda.is_bf16_supported(),
         "report_to": "none",
+        # About ten loss logs an epoch with --verbose; none otherwise (the bar shows progress).
+        "logging_strategy": "steps" if verbosity.verbose() else "no",
         "logging_steps": max(1, rows // batch_size // 10),
         "dataloader_pin_memory": gpu,
         "use_cpu": not gpu,  # also what lets torchrun on CPU run DDP (gloo)

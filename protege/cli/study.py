@@ -7,14 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from protege.filters.settings import FILTER_SWITCHES, FilterSettings
+from protege.study.results import table
+from protege.study.run import run_study
+from protege.study.settings import FULL, MAX_ROWS, QUICK, TEACHER_RECIPES, Models, Sizes
 
-from .study.settings import FULL, MAX_ROWS, QUICK, TEACHER_RECIPES, Models
+from .arguments import add_data_arguments, data_spec, label_range, names
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from protege.client.cli import add_data_arguments
-    from protege.client.student_cli import label_range
-
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "experiment",
         help="fit a teacher, serve it, distill students, compare them with the baselines on held-out queries",
@@ -36,7 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/16 … 1/2)"
     )
     parser.add_argument(
-        "--strategies", default="drop,reorder,typo", help="augmentation strategies; empty for none"
+        "--strategies",
+        type=names,
+        default=("drop", "reorder", "typo"),
+        help="augmentation strategies; empty for none",
     )
     parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
     parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
@@ -97,36 +100,25 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from protege.client.cli import columns_from_args
-
-    # Here, not at the top: `protege --help` would load torch and every model library.
-    from .study.results import table
-    from .study.run import run_study
-
-    columns = columns_from_args(args, gold=True)
-    if not columns.label:
-        raise ValueError(
-            f"{args.data}: an experiment needs gold grades and no one column is named or looks like a grade: "
-            "give --label-col"
-        )
+    spec = data_spec(args, gold=True)
     results = run_study(
-        args.data,
-        columns,
+        spec.path,
+        spec.columns,
         args.out,
-        encoding=args.encoding,
+        encoding=spec.encoding,
         label_range=args.label_range,
         sizes=_sizes(args),
         models=_models(args),
         seeds=args.seeds,
         max_rows=args.max_rows or None,
-        source=args.data_source,
+        source=spec.source,
     )
     print(table(results))
     print(f"\nresults: {args.out / 'results.json'}\nlearning curves: {results['plot']}")
     return 0
 
 
-def _sizes(args: argparse.Namespace):
+def _sizes(args: argparse.Namespace) -> Sizes:
     sizes = QUICK if args.quick else FULL
     for name in ("teacher_epochs", "budgets", "rounds", "per_seed"):
         value = getattr(args, name)
@@ -156,7 +148,7 @@ def _models(args: argparse.Namespace) -> Models:
         loss=args.loss,
         warm_start=args.warm_start,
         noise=args.noise,
-        strategies=tuple(name.strip() for name in args.strategies.split(",") if name.strip()),
+        strategies=args.strategies,
         filters=None if args.no_filters else _filters(args.filters),
     )
 

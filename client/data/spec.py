@@ -1,0 +1,59 @@
+"""What a command reads: the file, its encoding and which columns hold what."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+class DataError(ValueError):
+    """A data file that cannot be read as asked."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input columns hold what. Several ``docs`` columns are joined into one document.
+
+    Example::
+
+        Columns(query="search_term", docs=("product_title", "product_description"), label="relevance")
+        Columns("query", ("product_title",), label="esci_label", label_map={"E": 3, "S": 2, "C": 1, "I": 0})
+
+    ``label_map`` turns grades written as words into numbers (case and surrounding spaces
+    ignored); without it, numbers are read as they are and words of a ``KNOWN_GRADE_SCALES``
+    scale by their rank.
+    """
+
+    query: str = "query"
+    docs: tuple[str, ...] = ("document",)
+    doc_id: str | None = None
+    label: str | None = None
+    pair_id: str | None = None
+    doc_separator: str = "\n"
+    label_map: dict[str, float] | None = None
+
+    def required(self) -> list[str]:
+        names = [self.query, *self.docs, self.doc_id, self.label, self.pair_id]
+        return list(dict.fromkeys(name for name in names if name))
+
+    def as_dict(self) -> dict:
+        """As recorded in job manifests and study settings."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A data file and how to read it, built once from a command's arguments and passed down.
+
+    Example::
+
+        DataSpec(Path("train.csv"), Columns("search_term", ("product_title",), label="relevance"), "latin-1")
+
+    ``source`` is the path as the user gave it, where ``path`` is what is read (a folder's tables
+    joined into one file).
+    """
+
+    path: Path
+    columns: Columns
+    encoding: str = "auto"
+    source: Path | None = None

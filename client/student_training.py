@@ -1,0 +1,62 @@
+"""``protege train``'s job: a cross-encoder trained on a table's label column (teacher scores,
+or gold grades mapped to 0..1) and saved with the profile the filters read.
+
+Example::
+
+    rows = training_rows(Path("labels/"), Columns(label="score"))
+    train_student(rows, TrainingConfig(layers=3), Path("student/"))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from protege.filters.select import training_profile
+from sentence_transformers.cross_encoder import CrossEncoder
+
+from .data import Columns, DataError, read_table
+from .jobs import read_labels
+from .training import TrainingConfig, data_hash, normalise_grades, train_cross_encoder
+
+PROFILE_PAIRS = 10_000  # training pairs profiled after training: quantiles to ~1%, a bounded cost
+
+
+def training_rows(path: Path, columns: Columns, encoding: str = "auto") -> pa.Table:
+    """Rows with query, document and ``label`` (``columns.label``, renamed) from a data file, a
+    ``protege label`` folder (its labels) or a ``protege filter`` folder (its accepted pairs)."""
+    if not path.is_dir():
+        return read_table(path, columns, encoding=encoding)
+    accepted = path / "accepted.parquet"
+    table = pq.read_table(accepted) if accepted.exists() else read_labels(path)
+    if columns.label not in table.column_names:
+        raise DataError(f"{path} has no column {columns.label!r} (it has: {', '.join(table.column_names)})")
+    return table.rename_columns(["label" if name == columns.label else name for name in table.column_names])
+
+
+def train_student(
+    rows: pa.Table,
+    config: TrainingConfig,
+    out: Path,
+    *,
+    label_range: tuple[float, float] | None = None,
+    provenance: dict | None = None,
+) -> CrossEncoder:
+    """A cross-encoder trained on ``rows``' label (mapped from ``label_range`` to 0..1 when given)
+    and saved to ``out``, with ``profile.json``: what its own training set looks like to it."""
+    queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
+    targets = normalise_grades(rows["label"].to_numpy(zero_copy_only=False), label_range)
+    record = {"data_hash": data_hash(queries, documents, targets.tolist()), "label_range": label_range}
+    if "teacher_version" in rows.column_names:
+        record["teacher_version"] = rows["teacher_version"][0].as_py()
+    model = train_cross_encoder(
+        queries, documents, targets, config, out=out, provenance=record | (provenance or {})
+    )
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process writes
+        sample = np.random.default_rng(config.seed).permutation(len(queries))[:PROFILE_PAIRS]
+        chosen = [queries[i] for i in sample], [documents[i] for i in sample], targets[sample]
+        training_profile(model, *chosen).save(out / "profile.json")
+    return model

@@ -1,0 +1,70 @@
+"""The ``protege`` command: one entry point for the teacher and student sides. Each module here
+adds one group of commands and turns their arguments into a config for one library call.
+
+Example::
+
+    main(["inspect", "train.csv"])
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from protege import __version__
+from protege.common import verbosity
+
+# The module of each command, imported only for the command that runs (all of them for --help):
+# the model libraries take seconds to load, and `protege health` is a container's health probe.
+COMMANDS = {
+    "serve": "serving", "teacher": "serving", "health": "probing", "describe": "probing",
+    "label": "labelling", "augment": "labelling", "filter": "labelling",
+    "train": "training", "eval": "training", "coverage": "training", "distill": "distilling",
+    "experiment": "study", "inspect": "inspecting", "demo": "demo",
+}  # fmt: skip
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command`` alone where it is one."""
+    parser = argparse.ArgumentParser(
+        prog="protege",
+        description="Distillation with student-side filtering: serve, label, filter, train, evaluate.",
+    )
+    parser.add_argument("--version", action="version", version=f"protege {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for group in groups:
+        importlib.import_module(f"{__name__}.{group}").add_parsers(subparsers)
+    for command in _commands(subparsers):
+        command.add_argument(
+            "-v", "--verbose", action="store_true", help="debug logs, library load reports and trainer logs"
+        )
+    return parser
+
+
+def _commands(subparsers: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    """Every command's parser, those of command groups (``teacher fit``) included."""
+    found = []
+    for parser in dict.fromkeys(subparsers.choices.values()):
+        nested = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        found += [command for group in nested for command in _commands(group)] or [parser]
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Models load from local paths or a warm cache; never wait on an unreachable hub.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
+    verbosity.configure(args.verbose)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError) as error:
+        print(f"protege {args.command}: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,136 @@
+"""Argument groups several commands share, and what they build: a ``DataSpec``, a
+``TrainingConfig``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from protege.client.data import DataSpec, join_folder, resolve_columns
+from protege.client.training import LOSSES, TrainingConfig
+
+# What a protege label or filter folder holds, read as it is rather than joined as tables.
+OUTPUT_FOLDER_MARKS = ("manifest.json", "accepted.parquet")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, label_help: str | None = None) -> None:
+    """``--data`` and its columns, as every command that reads pairs takes them."""
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="CSV/TSV (any encoding), JSON(L), parquet or Arrow file; or a folder of tables: the graded "
+        "judgements and those they refer to by id (queries, products), joined",
+    )
+    parser.add_argument("--query-col", help="column of the query (default: its usual name, e.g. search_term)")
+    parser.add_argument(
+        "--doc-col",
+        action="append",
+        help="column of the document; repeat to join several (e.g. title, description); "
+        "default: its usual name, e.g. product_title",
+    )
+    parser.add_argument("--doc-id-col", help="column of the document id (default: its usual name, e.g. sku)")
+    parser.add_argument(
+        "--label-col", help=label_help or "column of the gold grade (default: its usual name, e.g. relevance)"
+    )
+    parser.add_argument("--id-col", help="column of a unique pair id (default: the row number)")
+    parser.add_argument(
+        "--label-map",
+        type=label_map,
+        help="grades written as words, e.g. Exact=3,Substitute=2,Complement=1,Irrelevant=0 "
+        "(default: numbers as they are; ESCI, WANDS and relevant/irrelevant words by rank)",
+    )
+    add_encoding_argument(parser)
+
+
+def add_encoding_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--encoding",
+        default="auto",
+        help="text encoding of a CSV or TSV (of a folder's: each), e.g. latin-1 (default: UTF-8 if the file "
+        "is UTF-8, else latin-1)",
+    )
+
+
+def data_spec(args: argparse.Namespace, path: Path | None = None, *, gold: bool = False) -> DataSpec:
+    """``args.data`` (or ``path``, read with the same columns) as a ``DataSpec``: a folder of tables
+    joined into one file, the columns given by flags and the others found by their usual names;
+    ``gold``: the grade is needed too. A protege label or filter folder is kept as it is."""
+    given = path or args.data
+    if given.is_dir() and any((given / mark).exists() for mark in OUTPUT_FOLDER_MARKS):
+        return DataSpec(given, resolve_columns(given, _named(args), gold=False), args.encoding, given)
+    readable = join_folder(given, encoding=args.encoding) if given.is_dir() else given
+    columns = resolve_columns(
+        readable,
+        _named(args),
+        encoding=args.encoding,
+        gold=gold,
+        pair_id=args.id_col,
+        label_map=args.label_map,
+    )
+    return DataSpec(readable, columns, args.encoding, given)
+
+
+def _named(args: argparse.Namespace) -> dict[str, str | tuple[str, ...] | None]:
+    return {
+        "query": args.query_col,
+        "document": tuple(args.doc_col or ()),
+        "doc_id": args.doc_id_col,
+        "label": args.label_col,
+    }
+
+
+def label_map(text: str) -> dict[str, float]:
+    """``Exact=2,Partial=1,Irrelevant=0`` as a dict of grades."""
+    mapping = {}
+    for item in text.split(","):
+        word, equals, grade = item.rpartition("=")
+        try:
+            if not equals or not word.strip():
+                raise ValueError
+            mapping[word.strip()] = float(grade)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} is not WORD=GRADE (e.g. Exact=2,Partial=1,Irrelevant=0)"
+            ) from None
+    return mapping
+
+
+def label_range(text: str) -> tuple[float, float]:
+    """``1,3`` as the range (1.0, 3.0) of gold grades, mapped to 0..1."""
+    try:
+        low, high = (float(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give LOW,HIGH, e.g. 1,3, not {text!r}") from None
+    return low, high
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, loss: str = "bce") -> None:
+    parser.add_argument("--base", help="backbone or model to start from (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--layers", type=int, help="keep only the first N transformer layers (a smaller student)"
+    )
+    parser.add_argument("--loss", choices=LOSSES, default=loss)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--max-length", type=int, default=128, help="tokens per (query, document) pair")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    return TrainingConfig(
+        base=args.base,
+        layers=args.layers,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        seed=args.seed,
+    )
+
+
+def names(text: str) -> tuple[str, ...]:
+    """``drop, typo`` as ("drop", "typo")."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())

@@ -1,0 +1,34 @@
+"""``protege demo``: fit a teacher, serve it, distill students on a generated catalog, print the table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from protege.study.demo import run_demo
+from protege.study.results import table
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="fit a teacher, serve it, distill a student on a generated catalog, write the report"
+    )
+    parser.add_argument("--out", type=Path, default=Path("demo-run"), help="folder for everything it writes")
+    parser.add_argument("--queries", type=int, default=300, help="queries in the generated catalog")
+    parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--student-base",
+        help="the students' backbone (default: the teacher's cross-encoder, its first layers and head)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    results = run_demo(args.out, args.queries, args.teacher_base, args.student_base)
+    print()
+    print(table(results))
+    print(f"\nlearning curves: {results['plot']}")
+    student = Path(results["student"])
+    print(f"student: {student} (loads with sentence_transformers.CrossEncoder)")
+    print(f"distillation report: {student.parent / 'report.html'}")
+    return 0

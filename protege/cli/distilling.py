@@ -1,0 +1,108 @@
+"""``protege distill``: the loop — warm up, then augment, label, filter and train each round."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from protege.client.data import read_queries, read_table
+from protege.client.distill import Distiller
+from protege.client.distill_config import DistillConfig, DistillError
+from protege.client.evaluation import Evaluation
+from protege.client.jobs import JobError
+from protege.client.teacher_client import TeacherError
+from protege.client.training import normalise_grades
+from protege.filters.settings import FilterSettings
+
+from .arguments import (
+    add_data_arguments,
+    add_training_arguments,
+    data_spec,
+    label_range,
+    names,
+    training_config,
+)
+from .connection import add_connection_arguments, connect
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    distill = subparsers.add_parser(
+        "distill",
+        help="the distillation loop: warm up, then augment, label, filter and train each round",
+        description="Reads the pool (queries and products; labels, if any, are ignored), distills a student "
+        "through the teacher and writes OUT/student, OUT/report.json and OUT/report.html. Run the same "
+        "command again to resume.",
+    )
+    add_connection_arguments(distill)
+    add_data_arguments(distill)
+    distill.add_argument("--out", required=True, type=Path)
+    distill.add_argument("--rounds", type=int, default=2)
+    distill.add_argument("--warmup", type=int, default=500, help="pool pairs labelled for round 0")
+    distill.add_argument("--seeds-per-round", type=int, default=200)
+    distill.add_argument("--per-seed", type=int, default=2, help="generated queries per seed")
+    distill.add_argument("--strategies", type=names, default=("drop", "reorder", "typo"), help="augmentation")
+    distill.add_argument("--budget", type=int, help="accepted pairs per round, most informative first")
+    distill.add_argument(
+        "--label-budget", type=int, help="teacher labels for the whole run (warm-up included)"
+    )
+    distill.add_argument(
+        "--allow-mixed-teachers",
+        action="store_true",
+        help="go on although earlier rounds were labelled by another teacher version",
+    )
+    distill.add_argument(
+        "--retry-seconds",
+        type=float,
+        default=300,
+        help="how long to retry an unreachable teacher before stopping (finished rounds and shards are kept)",
+    )
+    distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
+    distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
+    distill.add_argument(
+        "--eval-data", type=Path, help="gold-judged pairs (same columns) to measure each round"
+    )
+    distill.add_argument("--label-range", type=label_range, help="LOW,HIGH of --eval-data grades")
+    add_training_arguments(distill)
+    distill.set_defaults(run=run_distill)
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    spec = data_spec(args)
+    pool = read_table(spec.path, spec.columns, encoding=spec.encoding)
+    targets = read_queries(args.target, spec.columns.query, spec.encoding) if args.target else None
+    config = DistillConfig(
+        rounds=args.rounds,
+        warmup_pairs=args.warmup,
+        seeds_per_round=args.seeds_per_round,
+        per_seed=args.per_seed,
+        strategies=args.strategies,
+        budget=args.budget,
+        label_budget=args.label_budget,
+        allow_mixed_teachers=args.allow_mixed_teachers,
+        retry_seconds=args.retry_seconds,
+        filters=None if args.no_filters else FilterSettings(),
+        training=training_config(args),
+        seed=args.seed,
+    )
+    with connect(args) as teacher:
+        try:
+            report = Distiller(teacher, pool, args.out, config, targets, _evaluation(args)).run()
+        except (DistillError, JobError, TeacherError) as error:
+            print(f"protege distill: {error}; finished rounds are kept in {args.out}", file=sys.stderr)
+            return 1
+    print(
+        json.dumps({key: report[key] for key in ("teacher_labels", "train_pairs", "html") if key in report})
+    )
+    return 0
+
+
+def _evaluation(args: argparse.Namespace) -> Evaluation | None:
+    """``--eval-data``'s judged pairs, grades mapped to 0..1, to measure each round on."""
+    if not args.eval_data:
+        return None
+    spec = data_spec(args, args.eval_data, gold=True)
+    judged = read_table(spec.path, spec.columns, encoding=spec.encoding)
+    gold = normalise_grades(judged["label"].to_numpy(zero_copy_only=False), args.label_range)
+    return Evaluation(judged["query"].to_pylist(), judged["document"].to_pylist(), gold.tolist())

@@ -1,0 +1,168 @@
+"""``protege train``, ``eval`` and ``coverage``: a student trained, measured, and how much of the
+real queries its training queries cover."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from sentence_transformers.cross_encoder import CrossEncoder
+
+from protege.client.coverage import CoverageIndex, coverage_report
+from protege.client.data import read_queries
+from protege.client.embedder import embed, load_embedder
+from protege.client.evaluation import Evaluation, format_table, ranking_metrics
+from protege.client.scoreboard import beside_baselines, read_judged
+from protege.client.student_training import train_student, training_rows
+from protege.client.teacher_client import teacher_scores
+
+from .arguments import (
+    OUTPUT_FOLDER_MARKS,
+    add_data_arguments,
+    add_encoding_argument,
+    add_training_arguments,
+    data_spec,
+    label_range,
+    training_config,
+)
+from .connection import add_connection_arguments, connect
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    _add_train(subparsers)
+    _add_eval(subparsers)
+    _add_coverage(subparsers)
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a CrossEncoder on teacher scores or gold grades",
+        description="Trains on the label column: teacher scores (a protege label or filter folder's "
+        "`score`) or gold grades mapped to 0..1 with --label-range. Runs DDP under torchrun.",
+    )
+    add_data_arguments(
+        train,
+        label_help="the training target (default: `score` in a protege label or filter folder, else the "
+        "gold grade by its usual name)",
+    )
+    train.add_argument("--label-range", type=label_range, help="LOW,HIGH of gold grades, mapped to 0..1")
+    train.add_argument(
+        "--out", required=True, type=Path, help="folder for the model (loads with CrossEncoder)"
+    )
+    add_training_arguments(train)
+    train.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    spec = data_spec(args, gold=True)
+    if not args.label_col and any((args.data / mark).exists() for mark in OUTPUT_FOLDER_MARKS):
+        spec = replace(spec, columns=replace(spec.columns, label="score"))
+    rows = training_rows(spec.path, spec.columns, spec.encoding)
+    provenance = {"data": str(args.data), "label": spec.columns.label}
+    train_student(rows, training_config(args), args.out, label_range=args.label_range, provenance=provenance)
+    print(json.dumps({"out": str(args.out), "pairs": rows.num_rows}))
+    return 0
+
+
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="RMSE, Spearman, NDCG@10 and MRR of a model (or a teacher over gRPC) beside the baselines",
+        description="The yardstick: RMSE of the grade each score maps to (isotonic regression fitted on "
+        "--validation), Spearman over all pairs, NDCG@10 and MRR over each query's judged documents (queries "
+        "with fewer than two distinct grades are skipped), beside the mean grade, a random order and the "
+        "zero-shot bi-encoder, with paired 95%% intervals.",
+    )
+    add_data_arguments(evaluate)
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a CrossEncoder folder or hub id")
+    source.add_argument("--teacher", help="a protege teacher (host:port, dns:///name:port or a replica list)")
+    add_connection_arguments(evaluate, target=False)
+    evaluate.add_argument(
+        "--validation",
+        type=Path,
+        help="gold-judged pairs (same columns) on which each model's score → grade map is fitted; "
+        "with it, RMSE and the baselines (mean grade, random order, zero-shot bi-encoder) are reported",
+    )
+    evaluate.add_argument("--embedder", help="the zero-shot baseline's model (default: packaged MiniLM)")
+    evaluate.add_argument("--k", type=int, default=10, help="NDCG cut-off")
+    evaluate.set_defaults(run=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    specs = {"test": data_spec(args, gold=True)}
+    if args.validation:
+        specs["validation"] = data_spec(args, args.validation, gold=True)
+    judged = {split: read_judged(spec) for split, spec in specs.items()}
+    scores = _scores(args, judged)
+    name = args.model or args.teacher
+    if "validation" not in judged:
+        # RMSE needs a grade map fitted on other pairs than those it is measured on.
+        test = judged["test"]
+        metrics = ranking_metrics(test.queries, test.gold, scores["test"], k=args.k)
+        print(json.dumps({"model": name, **metrics, "rmse": None, "note": "give --validation for RMSE"}))
+        return 0
+    results = beside_baselines(name, scores, judged, load_embedder(args.embedder), k=args.k)
+    print(format_table(results, k=args.k))
+    print(json.dumps({"model": name, "metrics": results}))
+    return 0
+
+
+def _scores(args: argparse.Namespace, judged: dict[str, Evaluation]) -> dict[str, np.ndarray]:
+    """The scores of ``--model`` (in process) or ``--teacher`` (over gRPC) of each split's pairs."""
+    if args.model:
+        model = CrossEncoder(args.model)
+        return {
+            split: model.predict(list(zip(pairs.queries, pairs.documents, strict=True)), batch_size=64)
+            for split, pairs in judged.items()
+        }
+    with connect(args) as teacher:
+        return {
+            split: teacher_scores(teacher, pairs.queries, pairs.documents, progress=True)
+            for split, pairs in judged.items()
+        }
+
+
+def _add_coverage(subparsers: argparse._SubParsersAction) -> None:
+    coverage = subparsers.add_parser(
+        "coverage",
+        help="how much of a target query set the training queries cover (FAISS)",
+        description="coverage@τ: the share of target queries with a training query at cosine ≥ τ; then the "
+        "target clusters (faiss k-means) with the least coverage, with example queries.",
+    )
+    coverage.add_argument("--target", required=True, type=Path, help="file of target queries")
+    coverage.add_argument("--train", type=Path, help="file of training queries, added to --index")
+    coverage.add_argument("--index", type=Path, help="coverage index folder: loaded if present, saved after")
+    coverage.add_argument("--query-col", default="query", help="the queries' column in both files")
+    add_encoding_argument(coverage)
+    coverage.add_argument("--tau", type=float, nargs="+", default=[0.7, 0.8, 0.9])
+    coverage.add_argument("--clusters", type=int, default=20)
+    coverage.add_argument(
+        "--embedder", help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)"
+    )
+    coverage.set_defaults(run=run_coverage)
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    model = load_embedder(args.embedder)
+
+    def embed_queries(texts: list[str]) -> np.ndarray:
+        return embed(model, list(texts))
+
+    if args.index and (args.index / "queries.json").exists():
+        index = CoverageIndex.load(args.index, embed_queries)
+    else:
+        index = CoverageIndex(embed_queries)
+    if args.train:
+        index.add(read_queries(args.train, args.query_col, args.encoding))
+    if not len(index):
+        raise ValueError("no training queries: give --train, or --index with a saved index")
+    if args.index:
+        index.save(args.index)
+    targets = read_queries(args.target, args.query_col, args.encoding)
+    print(json.dumps(coverage_report(index, targets, args.tau, args.clusters), indent=2))
+    return 0
