@@ -53,7 +53,9 @@ def modules() -> dict[str, Path]:
 def layer(name: str) -> int:
     if name == "protege.__main__":  # `python -m protege`: the command line
         return LAYERS.index("protege.cli")
-    return max(rank for rank, top in enumerate(LAYERS) if name == top or name.startswith(top + "."))
+    # The most specific layer a name is in: protege.client.x is in protege.client, not protege.
+    tops = [top for top in LAYERS if name == top or name.startswith(top + ".")]
+    return LAYERS.index(max(tops, key=len))
 
 
 def imports(name: str, path: Path, known: set[str], top_only: bool) -> set[str]:
