@@ -49,7 +49,7 @@ def fit_teacher(
     judge's answer labels, least relevant first."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown teacher recipe {recipe!r}: choose from {', '.join(RECIPES)}")
-    log.info("fitting a %s teacher on %d gold pairs", recipe, len(queries))
+    log.info("fitting the %s teacher on %d gold pairs", recipe, len(queries))
     if recipe == "llm-judge":
         if not config.base:
             raise ValueError("an llm-judge teacher needs a base: a causal LM folder, hub id or .gguf file")
