@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from protege.common.trainer_arguments import shared_arguments
+from protege.common.trainer_arguments import quiet, shared_arguments
 
 from .models import packaged_minilm
 
@@ -69,7 +69,9 @@ def train_bi_encoder(
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
         arguments = SentenceTransformerTrainingArguments(output_dir=scratch, save_strategy="no", **settings)
         loss = losses.CoSENTLoss(model)
-        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset, loss=loss).train()
+        quiet(
+            SentenceTransformerTrainer(model=model, args=arguments, train_dataset=dataset, loss=loss)
+        ).train()
     if out is not None:
         model.save(str(out))
     return model

@@ -30,7 +30,7 @@ from sentence_transformers.cross_encoder import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from protege.common.trainer_arguments import shared_arguments
+from protege.common.trainer_arguments import quiet, shared_arguments
 
 from .models import PACKAGED_MINILM, packaged_minilm
 
@@ -292,7 +292,7 @@ def _trainer(
         "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
         "margin-mse": lambda: losses.MarginMSELoss(model),
     }[config.loss]()
-    return CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective)
+    return quiet(CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective))
 
 
 def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:

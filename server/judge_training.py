@@ -22,7 +22,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import TrainOutput
 
-from protege.common.trainer_arguments import shared_arguments
+from protege.common.trainer_arguments import quiet, shared_arguments
 
 from .backends.llm_judge import LLMJudgeBackend
 
@@ -185,4 +185,4 @@ def _train(
         trainer = JudgeTrainer(
             judge, model=judge.model, args=arguments, train_dataset=rows, data_collator=collate
         )
-        return trainer.train()
+        return quiet(trainer).train()

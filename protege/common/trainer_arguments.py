@@ -5,6 +5,8 @@ float32 on the CPU)."""
 from __future__ import annotations
 
 import torch
+from transformers import Trainer, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerControl, TrainerState
 
 from . import verbosity
 
@@ -36,3 +38,33 @@ def shared_arguments(
         "use_cpu": not gpu,  # also what lets torchrun on CPU run DDP (gloo)
         "disable_tqdm": not progress,
     }
+
+
+class _BarWithoutLogs(ProgressCallback):
+    """The trainer's progress bar without the dictionaries of its logs."""
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict | None = None,
+        **_: object,
+    ) -> None:
+        pass
+
+
+def quiet(trainer: Trainer) -> Trainer:
+    """``trainer`` showing its progress bar but printing no log dictionary (its losses, its final
+    metrics), unless ``--verbose``.
+
+    Example::
+
+        quiet(CrossEncoderTrainer(model=model, args=arguments, train_dataset=data)).train()
+    """
+    if verbosity.verbose():
+        return trainer
+    trainer.pop_callback(PrinterCallback)  # what prints logs when the bar is off
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(_BarWithoutLogs)
+    return trainer

@@ -37,6 +37,7 @@ def configure(verbose: bool) -> None:
     # Hugging Face's libraries read these when they load; those loaded already are told directly.
     os.environ["TRANSFORMERS_VERBOSITY"] = "info" if verbose else "error"  # load reports go too
     os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "0" if verbose else "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "0" if verbose else "1"  # transformers' weight-loading bars
     if transformers := sys.modules.get("transformers"):
         transformers.logging.set_verbosity_info() if verbose else transformers.logging.set_verbosity_error()
         bars = transformers.utils.logging  # the weight-loading bars
