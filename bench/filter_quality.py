@@ -21,7 +21,7 @@ import csv
 import string
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from protege.filters.profile import Profile
 from protege.filters.queries import Plausibility, StudentQueryEmbedder, seed_distances
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
+from sentence_transformers import SentenceTransformer
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.study.split import bucket
@@ -116,6 +117,22 @@ class Bench:
     generated_scores: np.ndarray
     strategy: np.ndarray  # seed, drop (a good generated query) or refine (gibberish)
     train_profile: Profile
+    # Seed queries embedded once, by the student's encoder and by its backbone's sentence embeddings
+    # (the same plausibility test in both spaces).
+    embed: StudentQueryEmbedder = field(init=False)
+    seed_vectors: np.ndarray = field(init=False)
+    backbone: SentenceTransformer = field(init=False)
+    backbone_seeds: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        seeds = list(dict.fromkeys(np.array(self.queries, dtype=object)[self.strategy == "seed"].tolist()))
+        self.embed = StudentQueryEmbedder(self.student)
+        self.seed_vectors = self.embed(seeds)
+        self.backbone = load_embedder()
+        self.backbone_seeds = self.backbone_embed(seeds)
+
+    def backbone_embed(self, texts: list[str]) -> np.ndarray:
+        return sentence_embed(self.backbone, list(texts))
 
     @classmethod
     def prepare(cls, args: argparse.Namespace) -> Bench:
@@ -187,24 +204,16 @@ class Bench:
         """Which pairs each setting rejects, the shipped defaults through the call `distill` makes."""
         statistics = StudentLikelihood(self.student).statistics(self.queries, self.documents, scores)
         is_seed = self.strategy == "seed"
-        embed = StudentQueryEmbedder(self.student)
-        seed_queries = list(dict.fromkeys(np.array(self.queries, dtype=object)[is_seed].tolist()))
-        seed_vectors = embed(seed_queries)
-        # The same test in the student backbone's sentence-embedding space (before cross-encoder training).
-        backbone = load_embedder()
-
-        def backbone_embed(texts: list[str]) -> np.ndarray:
-            return sentence_embed(backbone, list(texts))
-
-        backbone_seeds = backbone_embed(seed_queries)
         candidate = Profile.from_statistics(
             {
                 **{name: statistics[name][is_seed] for name in ("nll", "ifd")},
-                "seed_distance": seed_distances(seed_vectors),
+                "seed_distance": seed_distances(self.seed_vectors),
             }
         )
         train = self.train_profile
-        backbone_profile = Profile({**train.values, "seed_distance": np.sort(seed_distances(backbone_seeds))})
+        backbone_profile = Profile(
+            {**train.values, "seed_distance": np.sort(seed_distances(self.backbone_seeds))}
+        )
         settings = {
             "band 0.1-0.9 (candidates)": (candidate, [FrontierBand(0.1, 0.9)]),
             "band 0-0.8 (candidates)": (candidate, [FrontierBand(0.0, 0.8)]),
@@ -213,9 +222,10 @@ class Bench:
             "band 0.1-0.99 (training set)": (train, [FrontierBand(0.1, 0.99)]),
             "ifd > 1.1": (train, [IfdCeiling(0.1)]),
             "ifd > 1.0": (train, [IfdCeiling(0.0)]),
-            "plausibility 0.95, student encoder": (candidate, [Plausibility(seed_vectors, embed, 0.95)]),
+            "plausibility 0.95, student encoder":
+                (candidate, [Plausibility(self.seed_vectors, self.embed, 0.95)]),
             "plausibility 0.95, backbone":
-                (backbone_profile, [Plausibility(backbone_seeds, backbone_embed, 0.95)]),
+                (backbone_profile, [Plausibility(self.backbone_seeds, self.backbone_embed, 0.95)]),
         }  # fmt: skip
         table = Candidates(
             {"query": np.array(self.queries, dtype=object), "strategy": self.strategy, **statistics}
@@ -226,7 +236,7 @@ class Bench:
         }
         selection = select(
             self.student, self.queries, self.documents, scores, strategy=self.strategy.tolist(),
-            reference=train, query_embedder=backbone_embed,
+            reference=train, query_embedder=self.backbone_embed,
         )  # fmt: skip
         rejected_by["defaults " + describe(FilterSettings())] = ~selection.decision.accepted
         return rejected_by

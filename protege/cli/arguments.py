@@ -57,7 +57,7 @@ def data_spec(args: argparse.Namespace, path: Path | None = None, *, gold: bool 
     joined into one file, the columns given by flags and the others found by their usual names;
     ``gold``: the grade is needed too. A protege label or filter folder is kept as it is."""
     given = path or args.data
-    if given.is_dir() and any((given / mark).exists() for mark in OUTPUT_FOLDER_MARKS):
+    if is_output_folder(given):
         return DataSpec(given, resolve_columns(given, _named(args), gold=False), args.encoding, given)
     readable = join_folder(given, encoding=args.encoding) if given.is_dir() else given
     columns = resolve_columns(
@@ -69,6 +69,11 @@ def data_spec(args: argparse.Namespace, path: Path | None = None, *, gold: bool 
         label_map=args.label_map,
     )
     return DataSpec(readable, columns, args.encoding, given)
+
+
+def is_output_folder(path: Path) -> bool:
+    """Whether ``path`` is a protege label or filter folder, read as it is rather than joined."""
+    return path.is_dir() and any((path / mark).exists() for mark in OUTPUT_FOLDER_MARKS)
 
 
 def _named(args: argparse.Namespace) -> dict[str, str | tuple[str, ...] | None]:

@@ -20,11 +20,11 @@ from protege.client.student_training import train_student, training_rows
 from protege.client.teacher_client import teacher_scores
 
 from .arguments import (
-    OUTPUT_FOLDER_MARKS,
     add_data_arguments,
     add_encoding_argument,
     add_training_arguments,
     data_spec,
+    is_output_folder,
     label_range,
     training_config,
 )
@@ -59,7 +59,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     spec = data_spec(args, gold=True)
-    if not args.label_col and any((args.data / mark).exists() for mark in OUTPUT_FOLDER_MARKS):
+    if not args.label_col and is_output_folder(args.data):
         spec = replace(spec, columns=replace(spec.columns, label="score"))
     rows = training_rows(spec.path, spec.columns, spec.encoding)
     provenance = {"data": str(args.data), "label": spec.columns.label}
