@@ -220,3 +220,22 @@ def test_checkpoints_of_other_data_are_not_resumed(tiny_encoder: Path, tmp_path:
     config = TrainingConfig(base=str(tiny_encoder), progress=False)
     train_cross_encoder(queries, documents, targets, config, out=tmp_path / "student")
     assert "resumed_from_step" not in json.loads((tmp_path / "student" / PROVENANCE).read_text())
+
+
+def test_train_reads_the_teacher_scores_of_a_filter_folder(tiny_encoder: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from protege.cli import main
+
+    folder = tmp_path / "selected"  # what `protege filter` writes: accepted pairs with their teacher score
+    folder.mkdir()
+    queries, documents, scores = (list(column) for column in zip(*PAIRS, strict=True))
+    pq.write_table(
+        pa.table({"query": queries, "document": documents, "score": scores}), folder / "accepted.parquet"
+    )
+    out = tmp_path / "student"
+    assert main(["train", "--data", str(folder), "--out", str(out), "--base", str(tiny_encoder)]) == 0
+    provenance = json.loads((out / PROVENANCE).read_text())
+    assert provenance["label"] == "score" and provenance["training_rows"] == len(PAIRS)
+    assert (out / "profile.json").exists()
