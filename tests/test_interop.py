@@ -1,6 +1,7 @@
 """Must-hold: a client in another gRPC implementation (grpc-js), written against teacher.proto
-alone, gets from `protege serve --backend cross-encoder` the scores of in-process
-``CrossEncoder(path).predict`` (sigmoid), to 1e-4, in request order with the right ids."""
+alone, gets from `protege serve --backend cross-encoder` (under torch and under ONNX Runtime) the
+scores of in-process ``CrossEncoder(path).predict`` (sigmoid), to 1e-4, in request order with the
+right ids."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO, SERVED_RUNTIMES, free_port
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from protege.client import TeacherClient
 from protege.client.synthetic import generate_catalog
@@ -43,8 +44,9 @@ def grpc_js() -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("runtime", SERVED_RUNTIMES)
 def test_grpc_js_client_gets_in_process_crossencoder_scores(
-    grpc_js: Path, minilm_path: Path, tmp_path: Path
+    grpc_js: Path, minilm_path: Path, tmp_path: Path, runtime: str
 ) -> None:
     pairs = [
         {
@@ -61,6 +63,8 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
         "serve",
         "--backend",
         "cross-encoder",
+        "--runtime",
+        runtime,
         "--model",
         str(minilm_path),
         "--host",

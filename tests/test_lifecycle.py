@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import SERVED_RUNTIMES, free_port
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
@@ -99,12 +99,15 @@ def protege(*args: str, **kwargs) -> subprocess.Popen:
     )
 
 
-def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", SERVED_RUNTIMES)
+def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Path, runtime: str) -> None:
     port = free_port()
     server = protege(
         "serve",
         "--backend",
         "cross-encoder",
+        "--runtime",
+        runtime,
         "--model",
         str(tiny_cross_encoder),
         "--host",
@@ -175,10 +178,10 @@ def test_health_loads_no_model_library() -> None:
     assert check.stdout.strip() == "[]", check.stderr
 
 
-def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> None:
+def test_describe_command_prints_json(start_teacher, served_backend) -> None:
     import json
 
-    teacher, _ = start_teacher(cross_encoder_backend)
+    teacher, _ = start_teacher(served_backend)
     described = subprocess.run(
         [sys.executable, "-m", "protege", "describe", "--teacher", f"127.0.0.1:{teacher.port}"],
         capture_output=True,
@@ -187,7 +190,7 @@ def test_describe_command_prints_json(start_teacher, cross_encoder_backend) -> N
     )
     assert described.returncode == 0, described.stderr
     info = json.loads(described.stdout)
-    assert info["teacherVersion"] == cross_encoder_backend.version and info["backend"] == "cross-encoder"
+    assert info["teacherVersion"] == served_backend.version and info["backend"] == "cross-encoder"
 
 
 def test_demo_runs_the_whole_loop_and_its_student_loads(tiny_encoder: Path, tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ def token_file(tmp_path: Path) -> Path:
 
 
 def test_token_required_except_for_health(
-    start_teacher, cross_encoder_backend: Backend, token_file: Path, caplog: pytest.LogCaptureFixture
+    start_teacher, served_backend: Backend, token_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    teacher, anonymous = start_teacher(cross_encoder_backend, token_file=str(token_file))
+    teacher, anonymous = start_teacher(served_backend, token_file=str(token_file))
     target = f"127.0.0.1:{teacher.port}"
     for call in (
         anonymous.describe,
@@ -50,18 +50,16 @@ def test_token_required_except_for_health(
     assert "token-123" not in caplog.text and "token-456" not in caplog.text
 
 
-def test_empty_token_file_is_refused(tmp_path: Path, cross_encoder_backend: Backend, start_teacher) -> None:
+def test_empty_token_file_is_refused(tmp_path: Path, served_backend: Backend, start_teacher) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n# nothing\n")
     with pytest.raises(ValueError, match="holds no token"):
-        start_teacher(cross_encoder_backend, token_file=str(empty))
+        start_teacher(served_backend, token_file=str(empty))
 
 
-def test_tls_and_plaintext_refused(tmp_path: Path, start_teacher, cross_encoder_backend: Backend) -> None:
+def test_tls_and_plaintext_refused(tmp_path: Path, start_teacher, served_backend: Backend) -> None:
     certs = make_certs(tmp_path)
-    teacher, _ = start_teacher(
-        cross_encoder_backend, tls_cert=str(certs.server_cert), tls_key=str(certs.server_key)
-    )
+    teacher, _ = start_teacher(served_backend, tls_cert=str(certs.server_cert), tls_key=str(certs.server_key))
     with TeacherClient(f"localhost:{teacher.port}", root_certificates=certs.ca.read_bytes()) as client:
         assert client.label(PAIR)[0].id == "1"
     with (
@@ -73,12 +71,10 @@ def test_tls_and_plaintext_refused(tmp_path: Path, start_teacher, cross_encoder_
     assert raised.value.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
-def test_mtls_requires_a_client_certificate(
-    tmp_path: Path, start_teacher, cross_encoder_backend: Backend
-) -> None:
+def test_mtls_requires_a_client_certificate(tmp_path: Path, start_teacher, served_backend: Backend) -> None:
     certs = make_certs(tmp_path)
     teacher, _ = start_teacher(
-        cross_encoder_backend,
+        served_backend,
         tls_cert=str(certs.server_cert),
         tls_key=str(certs.server_key),
         tls_client_ca=str(certs.ca),

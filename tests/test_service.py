@@ -28,10 +28,10 @@ def raw_label(port: int, payload: bytes) -> grpc.RpcError:
     return raised.value
 
 
-def test_describe(start_teacher, cross_encoder_backend: Backend) -> None:
-    _, client = start_teacher(cross_encoder_backend)
+def test_describe(start_teacher, served_backend: Backend) -> None:
+    _, client = start_teacher(served_backend)
     info = client.describe()
-    assert info.teacher_version == cross_encoder_backend.version
+    assert info.teacher_version == served_backend.version
     assert info.backend == "cross-encoder"
     assert not info.supports_refine
     assert (info.scale.min, info.scale.max) == (0.0, 1.0)
@@ -39,19 +39,17 @@ def test_describe(start_teacher, cross_encoder_backend: Backend) -> None:
     assert info.limits.stream_window == 8
 
 
-def test_label_matches_the_model_in_order_with_ids(start_teacher, cross_encoder_backend: Backend) -> None:
-    _, client = start_teacher(cross_encoder_backend)
+def test_label_matches_the_model_in_order_with_ids(start_teacher, served_backend: Backend) -> None:
+    _, client = start_teacher(served_backend)
     labels = client.label(PAIRS)
     assert [label.id for label in labels] == [pair.id for pair in PAIRS]
-    expected = cross_encoder_backend.score(QUERIES, DOCUMENTS).scores
+    expected = served_backend.score(QUERIES, DOCUMENTS).scores
     np.testing.assert_allclose([label.score for label in labels], expected, atol=1e-6)
-    assert all(
-        not label.cached and label.teacher_version == cross_encoder_backend.version for label in labels
-    )
+    assert all(not label.cached and label.teacher_version == served_backend.version for label in labels)
 
 
-def test_relabel_comes_from_the_cache(start_teacher, cross_encoder_backend: Backend) -> None:
-    teacher, client = start_teacher(cross_encoder_backend)
+def test_relabel_comes_from_the_cache(start_teacher, served_backend: Backend) -> None:
+    teacher, client = start_teacher(served_backend)
     first = client.label(PAIRS)
     second = client.label([Pair(f"again-{p.id}", p.query, p.document) for p in PAIRS])
     assert all(label.cached for label in second)
@@ -60,20 +58,18 @@ def test_relabel_comes_from_the_cache(start_teacher, cross_encoder_backend: Back
     assert model_pairs == len(PAIRS)
 
 
-def test_label_stream_keeps_order_and_ids(start_teacher, cross_encoder_backend: Backend) -> None:
-    _, client = start_teacher(cross_encoder_backend, max_batch=16)
+def test_label_stream_keeps_order_and_ids(start_teacher, served_backend: Backend) -> None:
+    _, client = start_teacher(served_backend, max_batch=16)
     pairs = [Pair(f"s{i}", QUERIES[i % 4] + f" {i}", DOCUMENTS[i % 4]) for i in range(600)]
     labels = list(client.label_stream(pairs, batch_size=50, window=3))
     assert [label.id for label in labels] == [pair.id for pair in pairs]
     sample = [0, 123, 599]
-    expected = cross_encoder_backend.score(
-        [pairs[i].query for i in sample], [pairs[i].document for i in sample]
-    )
+    expected = served_backend.score([pairs[i].query for i in sample], [pairs[i].document for i in sample])
     np.testing.assert_allclose([labels[i].score for i in sample], expected.scores, atol=1e-6)
 
 
-def test_refine_is_unimplemented_for_a_cross_encoder(start_teacher, cross_encoder_backend: Backend) -> None:
-    _, client = start_teacher(cross_encoder_backend)
+def test_refine_is_unimplemented_for_a_cross_encoder(start_teacher, served_backend: Backend) -> None:
+    _, client = start_teacher(served_backend)
     with pytest.raises(TeacherError) as raised:
         client.refine("cordless drill")
     assert raised.value.code == grpc.StatusCode.UNIMPLEMENTED
@@ -108,12 +104,12 @@ def test_llm_judge_labels_and_refines(start_teacher, llm_backend: Backend) -> No
     ],
 )
 def test_bad_input_is_invalid_argument_and_nothing_is_cached(
-    start_teacher, cross_encoder_backend: Backend, pairs, detail: str
+    start_teacher, served_backend: Backend, pairs, detail: str
 ) -> None:
     from protege.server.validation import Limits
 
     teacher, client = start_teacher(
-        cross_encoder_backend, limits=Limits(max_pairs_per_request=5, max_text_chars=100)
+        served_backend, limits=Limits(max_pairs_per_request=5, max_text_chars=100)
     )
     with pytest.raises(TeacherError) as raised:
         client.label(pairs)
@@ -129,8 +125,8 @@ def test_bad_input_is_invalid_argument_and_nothing_is_cached(
     assert answered == ["ok"]
 
 
-def test_invalid_utf8_names_pair_and_field(start_teacher, cross_encoder_backend: Backend) -> None:
-    teacher, _ = start_teacher(cross_encoder_backend)
+def test_invalid_utf8_names_pair_and_field(start_teacher, served_backend: Backend) -> None:
+    teacher, _ = start_teacher(served_backend)
     request = teacher_pb2.LabelRequest(pairs=[teacher_pb2.Pair(id="x9", query="drill", document="DOCUMENT")])
     error = raw_label(teacher.port, request.SerializeToString().replace(b"DOCUMENT", b"DOC\xc3\x28ENT"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -181,10 +177,10 @@ def test_overload_is_resource_exhausted_then_recovers(start_teacher) -> None:
     assert client.label([Pair("after", "q3", "d")])[0].score == 0.5
 
 
-def test_health_reflection_and_metrics(start_teacher, cross_encoder_backend: Backend) -> None:
+def test_health_reflection_and_metrics(start_teacher, served_backend: Backend) -> None:
     from conftest import free_port
 
-    teacher, client = start_teacher(cross_encoder_backend, metrics_port=free_port())
+    teacher, client = start_teacher(served_backend, metrics_port=free_port())
     assert client.health() == "SERVING" and client.health("") == "SERVING"
     client.label(PAIRS)
     with grpc.insecure_channel(client.target) as channel:
@@ -201,18 +197,18 @@ def test_health_reflection_and_metrics(start_teacher, cross_encoder_backend: Bac
         assert name in body
 
 
-def test_reflection_can_be_turned_off(start_teacher, cross_encoder_backend: Backend) -> None:
-    _, client = start_teacher(cross_encoder_backend, reflection=False)
+def test_reflection_can_be_turned_off(start_teacher, served_backend: Backend) -> None:
+    _, client = start_teacher(served_backend, reflection=False)
     with grpc.insecure_channel(client.target) as channel, pytest.raises(grpc.RpcError) as raised:
         ProtoReflectionDescriptorDatabase(channel).get_services()
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert client.health() == "SERVING"
 
 
-def test_replica_list_is_balanced_round_robin(start_teacher, cross_encoder_backend: Backend) -> None:
+def test_replica_list_is_balanced_round_robin(start_teacher, served_backend: Backend) -> None:
     from protege.client import TeacherClient
 
-    teachers = [start_teacher(cross_encoder_backend, cache=None)[0] for _ in range(2)]
+    teachers = [start_teacher(served_backend, cache=None)[0] for _ in range(2)]
     target = ",".join(f"localhost:{teacher.port}" for teacher in teachers)
     with TeacherClient(target) as client:
         for i in range(20):
@@ -223,11 +219,11 @@ def test_replica_list_is_balanced_round_robin(start_teacher, cross_encoder_backe
         assert client.label([Pair("d", "query", "document")])[0].id == "d"
 
 
-def test_a_replica_killed_fails_over_to_the_others(start_teacher, cross_encoder_backend: Backend) -> None:
+def test_a_replica_killed_fails_over_to_the_others(start_teacher, served_backend: Backend) -> None:
     """Three replicas behind one client; one dies: every later call is answered by the other two."""
     from protege.client import TeacherClient
 
-    teachers = [start_teacher(cross_encoder_backend, cache=None)[0] for _ in range(3)]
+    teachers = [start_teacher(served_backend, cache=None)[0] for _ in range(3)]
     target = ",".join(f"127.0.0.1:{teacher.port}" for teacher in teachers)
 
     def served() -> list[float]:
@@ -251,8 +247,8 @@ def test_a_replica_killed_fails_over_to_the_others(start_teacher, cross_encoder_
     )
 
 
-def test_abandoning_a_stream_leaves_no_thread_behind(start_teacher, cross_encoder_backend: Backend) -> None:
-    _, client = start_teacher(cross_encoder_backend)
+def test_abandoning_a_stream_leaves_no_thread_behind(start_teacher, served_backend: Backend) -> None:
+    _, client = start_teacher(served_backend)
     list(client.label_stream([Pair("warm", "query", "document")]))  # threads made once per process
     before = threading.active_count()
     pairs = (Pair(str(i), f"query {i}", "document") for i in range(10_000))

@@ -23,7 +23,7 @@ COMMANDS = {
     "serve": "serving", "teacher": "serving", "health": "probing", "describe": "probing",
     "label": "labelling", "augment": "labelling", "filter": "labelling",
     "train": "training", "eval": "training", "coverage": "training", "distill": "distilling",
-    "experiment": "study", "inspect": "inspecting", "demo": "demo",
+    "experiment": "study", "inspect": "inspecting", "demo": "demo", "export": "exporting",
 }  # fmt: skip
 
 
@@ -65,6 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         return 130
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ImportError) as error:  # ImportError: a runtime's extra not installed
         print(f"protege {args.command}: {error}", file=sys.stderr)
         return 2

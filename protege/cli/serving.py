@@ -9,6 +9,7 @@ from pathlib import Path
 
 from protege.client.student_training import training_rows
 from protege.client.training import data_hash, normalise_grades
+from protege.common.runtimes import RUNTIMES
 from protege.server.app import ServeConfig, default_cache_path, serve
 from protege.server.backends import BACKEND_KINDS
 from protege.server.validation import Limits
@@ -69,6 +70,13 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, … (default: cuda when present)")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU), float32, bfloat16 or float16")
     parser.add_argument("--max-length", type=int, help="token limit per pair (default: the model's)")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="cross-encoder: run it with torch, ONNX Runtime or OpenVINO (an exported folder, or a torch "
+        "checkpoint exported once on start); pip install 'protege[onnx]' or 'protege[openvino]'",
+    )
     parser.add_argument("--labels", default="no,yes", help="llm-judge: answer labels, least relevant first")
     parser.add_argument("--teacher-id", help="name reported by Describe (default: backend:model)")
     parser.set_defaults(run=run_serve)
@@ -80,6 +88,10 @@ def run_serve(args: argparse.Namespace) -> int:
         options["max_length"] = args.max_length
     if args.backend == "llm-judge":
         options["labels"] = names(args.labels)
+    if args.runtime != "torch":
+        if args.backend != "cross-encoder":
+            raise ValueError(f"--runtime {args.runtime} is for --backend cross-encoder, not {args.backend}")
+        options["runtime"] = args.runtime
     limits = Limits(
         max_pairs_per_request=args.max_pairs,
         max_text_chars=args.max_text_chars,

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.coverage import CoverageIndex, coverage_report
 from protege.client.data import read_queries
@@ -18,6 +17,7 @@ from protege.client.evaluation import Evaluation, format_table, ranking_metrics
 from protege.client.scoreboard import beside_baselines, read_judged
 from protege.client.student_training import train_student, training_rows
 from protege.client.teacher_client import teacher_scores
+from protege.common.runtimes import RUNTIMES, load_cross_encoder
 
 from .arguments import (
     add_data_arguments,
@@ -79,7 +79,7 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(evaluate)
     source = evaluate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="a CrossEncoder folder or hub id")
+    source.add_argument("--model", help="a CrossEncoder folder (or an exported one: --runtime) or hub id")
     source.add_argument("--teacher", help="a protege teacher (host:port, dns:///name:port or a replica list)")
     add_connection_arguments(evaluate, target=False)
     evaluate.add_argument(
@@ -87,6 +87,12 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="gold-judged pairs (same columns) on which each model's score → grade map is fitted; "
         "with it, RMSE and the baselines (mean grade, random order, zero-shot bi-encoder) are reported",
+    )
+    evaluate.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what runs --model (onnx, openvino: see protege export)",
     )
     evaluate.add_argument("--embedder", help="the zero-shot baseline's model (default: packaged MiniLM)")
     evaluate.add_argument("--k", type=int, default=10, help="NDCG cut-off")
@@ -115,7 +121,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def _scores(args: argparse.Namespace, judged: dict[str, Evaluation]) -> dict[str, np.ndarray]:
     """The scores of ``--model`` (in process) or ``--teacher`` (over gRPC) of each split's pairs."""
     if args.model:
-        model = CrossEncoder(args.model)
+        model = load_cross_encoder(args.model, args.runtime)
         return {
             split: model.predict(list(zip(pairs.queries, pairs.documents, strict=True)), batch_size=64)
             for split, pairs in judged.items()

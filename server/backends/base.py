@@ -90,6 +90,13 @@ def teacher_version(kind: str, module: torch.nn.Module, config: dict[str, Any]) 
     return f"{kind.split('-')[0]}-{digest.hexdigest()[:20]}"
 
 
+def file_version(kind: str, digest: str, config: dict[str, Any]) -> str:
+    """``teacher_version`` of a model run from a file (ONNX, OpenVINO): its ``digest`` stands for
+    the weights."""
+    payload = json.dumps({"kind": kind, "file": digest, **config}, sort_keys=True, default=str)
+    return f"{kind.split('-')[0]}-{hashlib.sha256(payload.encode()).hexdigest()[:20]}"
+
+
 def expected_grade(probabilities: np.ndarray) -> np.ndarray:
     """Score of class probabilities over ordered grades: the expected grade mapped to 0..1."""
     grades = np.linspace(0.0, 1.0, probabilities.shape[1])
