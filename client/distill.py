@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from .data import Columns
 from .distill_config import DistillConfig, DistillError
 from .embedder import embed, load_embedder
 from .evaluation import Evaluation, ranking_metrics
+from .export import export_student
 from .filtering import filter_labels, write_rejected
 from .jobs import LabelJob, read_labels
 from .report import write_report
@@ -91,6 +93,8 @@ class Distiller:
                 raise ValueError(f"the pool has no {name!r} column")
         if not pool.num_rows:
             raise ValueError("the pool is empty")
+        if config.export:
+            config.export.require()  # before hours of work, not after
         self.teacher, self.out, self.config, self.evaluation = teacher, Path(out), config, evaluation
         self.pool = with_doc_ids(pool)
         self.seeds = list(dict.fromkeys(self.pool["query"].to_pylist()))
@@ -224,6 +228,10 @@ class Distiller:
         final = self.out / "student"
         save_student(state.student, final, self._provenance(state.train, state.rounds[-1]))
         training_profile(state.student, *_train_columns(state.train)).save(final / "profile.json")
+        if self.config.export:
+            exported = self.out / f"student-{self.config.export.name}"
+            shutil.rmtree(exported, ignore_errors=True)  # a resumed run's final student may be new
+            report["export"] = str(export_student(final, exported, self.config.export))
         teacher_metrics, scores = None, None
         if self.evaluation is not None:
             queries, documents = self.evaluation.queries, self.evaluation.documents

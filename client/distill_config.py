@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from protege.filters.settings import FilterSettings
 
+from .export import ExportSpec
 from .training import TrainingConfig
 
 
@@ -37,3 +38,4 @@ class DistillConfig:
     embedder: str | None = None
     seed: int = 0
     progress: bool = True
+    export: ExportSpec | None = None  # the final student exported so too, into OUT/student-NAME

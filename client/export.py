@@ -64,6 +64,12 @@ class ExportSpec:
         quantize = next((option for option in options if option in QUANTIZATIONS), None)
         return cls(format, quantize, next((option for option in options if option in OPTIMIZATIONS), None))
 
+    def require(self) -> None:
+        """Raises ``RuntimeUnavailable`` (naming the extra to install) unless this export can run."""
+        require("onnx")  # every export goes through an ONNX graph
+        if self.format == "openvino":
+            require("openvino")
+
     @property
     def name(self) -> str:
         return "-".join(filter(None, (self.format, self.optimize, self.quantize)))
@@ -75,9 +81,7 @@ def export_student(model: Path | str, out: Path, spec: ExportSpec) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty: export into a new folder")
-    require("onnx")  # every export goes through an ONNX graph
-    if spec.format == "openvino":
-        require("openvino")
+    spec.require()
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     source = CrossEncoder(str(model))
@@ -126,16 +130,21 @@ def _quantize_int8(path: Path) -> None:
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantized = path.with_name("model_qint8.onnx")
-    quantize_dynamic(
-        str(path),
-        str(quantized),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        # The TorchScript exporter records no intermediate types, and fused ops' (O2..O4) are
-        # not inferred: they are all float.
-        extra_options={"DefaultTensorType": TensorProto.FLOAT},
-    )
+    quantized, root = path.with_name("model_qint8.onnx"), logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process: shape inference fails on these graphs
+    try:
+        quantize_dynamic(
+            str(path),
+            str(quantized),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            # The TorchScript exporter records no intermediate types, and fused ops' (O2..O4) are
+            # not inferred: they are all float.
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
     quantized.replace(path)
 
 

@@ -14,6 +14,7 @@ import pytest
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
 from protege.client.evaluation import Evaluation
+from protege.client.export import ExportSpec
 from protege.client.synthetic import generate_catalog
 from protege.client.training import TrainingConfig
 from sentence_transformers import CrossEncoder
@@ -39,6 +40,7 @@ def test_distill_rounds_label_filter_train_and_report(
     config = tiny_config(
         tiny_encoder, rounds=2, warmup_pairs=60, seeds_per_round=12, per_seed=2, top_k=3, negatives=1
     )
+    config.export = ExportSpec("onnx", quantize="int8")
     server, teacher = start_teacher(cross_encoder_backend)
     report = Distiller(teacher, pool, tmp_path / "run", config, evaluation=evaluation).run()
 
@@ -75,6 +77,11 @@ def test_distill_rounds_label_filter_train_and_report(
     for name in ("report.html", "learning_curve.png", "coverage.png", "filter_decisions.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     assert "teacher_metrics" in report and "student_metrics" in report
+    exported = tmp_path / "run" / "student-onnx-int8"
+    assert report["export"] == str(exported) and (exported / "onnx" / "model.onnx").exists()
+    provenance = json.loads((exported / "provenance.json").read_text())
+    assert provenance["teacher_version"] == cross_encoder_backend.version
+    assert provenance["export"]["quantize"] == "int8"
 
 
 def catalog_pool(**options: int) -> pa.Table:

@@ -15,6 +15,7 @@ from protege.client.jobs import read_labels
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
+from protege.common.runtimes import load_cross_encoder
 from protege.study.split import MIN_QUERIES, bucket, is_validation, rows_within
 
 MODELS = {
@@ -77,9 +78,15 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
         "3",
         "--budgets",
         "0.25,0.5",
+        "--export",
+        "onnx-int8",
     ]
     assert main(command) == 0
     results = json.loads((out / "results.json").read_text())
+    # The headline student, exported as asked: what a user deploys.
+    assert results["export"] == str(out / "student-onnx-int8")
+    exported = load_cross_encoder(results["export"], "onnx").predict([("drill", "cordless drill")])
+    assert exported.shape == (1,) and 0 <= exported[0] <= 1
     assert results["label_range"] == [0.0, 4.0]  # taken from the grades when not given
     assert set(results["models"]) == MODELS | {"teacher_noisy"}
     models, pool = results["models"], results["split_pairs"]["pool"]

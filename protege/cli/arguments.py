@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from protege.client.data import DataSpec, join_folder, resolve_columns
+from protege.client.export import ExportSpec
 from protege.client.training import LOSSES, TrainingConfig
 
 # What a protege label or filter folder holds, read as it is rather than joined as tables.
@@ -139,3 +140,19 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
 def names(text: str) -> tuple[str, ...]:
     """``drop, typo`` as ("drop", "typo")."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def add_export_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--export",
+        type=export_spec,
+        help=f"also export {what}: onnx, onnx-int8, onnx-O2-int8 or openvino (OUT/student-EXPORT)",
+    )
+
+
+def export_spec(text: str) -> ExportSpec:
+    """``onnx-int8`` as ``ExportSpec("onnx", quantize="int8")``."""
+    try:
+        return ExportSpec.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

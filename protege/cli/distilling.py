@@ -18,6 +18,7 @@ from protege.filters.settings import FilterSettings
 
 from .arguments import (
     add_data_arguments,
+    add_export_argument,
     add_training_arguments,
     data_spec,
     label_range,
@@ -64,6 +65,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--eval-data", type=Path, help="gold-judged pairs (same columns) to measure each round"
     )
     distill.add_argument("--label-range", type=label_range, help="LOW,HIGH of --eval-data grades")
+    add_export_argument(distill, "the final student")
     add_training_arguments(distill)
     distill.set_defaults(run=run_distill)
 
@@ -85,6 +87,7 @@ def run_distill(args: argparse.Namespace) -> int:
         filters=None if args.no_filters else FilterSettings(),
         training=training_config(args),
         seed=args.seed,
+        export=args.export,
     )
     with connect(args) as teacher:
         try:
@@ -92,9 +95,8 @@ def run_distill(args: argparse.Namespace) -> int:
         except (DistillError, JobError, TeacherError) as error:
             print(f"protege distill: {error}; finished rounds are kept in {args.out}", file=sys.stderr)
             return 1
-    print(
-        json.dumps({key: report[key] for key in ("teacher_labels", "train_pairs", "html") if key in report})
-    )
+    shown = ("teacher_labels", "train_pairs", "html", "export")
+    print(json.dumps({key: report[key] for key in shown if key in report}))
     return 0
 
 

@@ -11,7 +11,7 @@ from protege.study.results import table
 from protege.study.run import run_study
 from protege.study.settings import FULL, MAX_ROWS, QUICK, TEACHER_RECIPES, Models, Sizes
 
-from .arguments import add_data_arguments, data_spec, label_range, names
+from .arguments import add_data_arguments, add_export_argument, data_spec, label_range, names
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +50,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help=f"keep only these filters on, comma-separated, for ablations ({', '.join(FILTER_SWITCHES)})",
     )
     parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
+    add_export_argument(parser, "the headline student")
     parser.add_argument(
         "--max-rows",
         type=int,
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         max_rows=args.max_rows or None,
         source=spec.source,
+        export=args.export,
     )
     print(table(results))
     print(f"\nresults: {args.out / 'results.json'}\nlearning curves: {results['plot']}")

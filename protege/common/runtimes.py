@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import logging
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,10 @@ def export_onnx(model, path: Path) -> Path:
     order = [name for name in inspect.signature(network.forward).parameters if name in sample]
     path.parent.mkdir(parents=True, exist_ok=True)
     dynamic = {name: {0: "batch_size", 1: "sequence_length"} for name in order}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer's notes on branches taken once (no key/value cache, an attention mask given)
+        # hold for every input an encoder gets.
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             network,
             tuple(sample[name] for name in order),
@@ -166,18 +170,21 @@ class CompiledCrossEncoder:
         longest = getattr(self.config, "max_position_embeddings", None) or self.tokenizer.model_max_length
         self.max_length = max_length or min(self.tokenizer.model_max_length, longest)
         self.model_file = folder / (ONNX_FILE if runtime == "onnx" else OPENVINO_FILE)
-        self._run, self.input_names = self._session()
+        self._run, self.input_names, self.precision = self._session()
 
     def _session(self):
+        """The runtime's scoring function, its input names, and the precision it computes in
+        (OpenVINO picks bf16 on CPUs with AMX: its scores differ from float32's)."""
         if self.runtime == "onnx":
             onnxruntime = require("onnx")
             session = onnxruntime.InferenceSession(str(self.model_file), providers=["CPUExecutionProvider"])
             names = [node.name for node in session.get_inputs()]
-            return (lambda feed: session.run(["logits"], feed)[0]), names
+            return (lambda feed: session.run(["logits"], feed)[0]), names, "float32"
         openvino = require("openvino")
         compiled = openvino.Core().compile_model(str(self.model_file), "CPU")
         names = [node.get_any_name() for node in compiled.inputs]
-        return (lambda feed: compiled(feed)[compiled.output(0)]), names
+        precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        return (lambda feed: compiled(feed)[compiled.output(0)]), names, precision
 
     def logits(self, queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
         """Raw logits of one batch of pairs, (n, num_labels)."""

@@ -25,6 +25,7 @@ from protege.client.baselines import BASELINES, baseline_scores
 from protege.client.data import Columns
 from protege.client.embedder import MemoEmbedder, load_embedder
 from protege.client.evaluation import Evaluation, require_ranked
+from protege.client.export import ExportSpec, export_student
 from protege.client.jobs import LabelJob, read_labels
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient, teacher_scores
@@ -59,9 +60,11 @@ def run_study(
     seeds: tuple[int, ...] = (0,),
     max_rows: int | None = MAX_ROWS,
     source: Path | None = None,
+    export: ExportSpec | None = None,
 ) -> dict:
     """Runs the study; returns (and writes to ``out/results.json``) its results. ``source``: what
-    ``data`` was read from, recorded in its place (a folder of tables, where ``data`` is their join).
+    ``data`` was read from, recorded in its place (a folder of tables, where ``data`` is their join);
+    ``export``: the headline student is exported so too, into ``out/student-NAME``.
 
     Example::
 
@@ -71,6 +74,8 @@ def run_study(
     models = models or Models()
     if not seeds:
         raise ValueError("give at least one seed")
+    if export:
+        export.require()  # before hours of work, not after
     started, out, source = time.perf_counter(), Path(out), Path(source or data)
     out.mkdir(parents=True, exist_ok=True)
     table, label_range, cut = load_rows(
@@ -100,6 +105,9 @@ def run_study(
     report = stage.report(speed, labels.num_rows) | {"student": str(student), "data": str(source)}
     report |= {"seeds": list(seeds), "quick": sizes != FULL, "label_range": list(label_range)}
     report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
+    if export:
+        exported = out / f"student-{export.name}"
+        report["export"] = str(exported if exported.exists() else export_student(student, exported, export))
     report["seconds"] = round(time.perf_counter() - started, 1)
     return _written(report, out)
 

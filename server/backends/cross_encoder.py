@@ -79,7 +79,7 @@ class CrossEncoderBackend(Backend):
             "dtype": str(torch_dtype),
         }
         if isinstance(self.model, CompiledCrossEncoder):
-            config["runtime"] = runtime
+            config |= {"runtime": runtime, "dtype": self.model.precision}
             version = file_version(self.kind, self.model.digest(), config)
         else:  # torch: the version every earlier label was stored under
             self.model.eval()
