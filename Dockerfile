@@ -1,6 +1,7 @@
 # The teacher service image.
 #   docker build -t protege-teacher .                      # CPU build of torch
 #   docker build -t protege-teacher --build-arg DEVICE=cuda .
+#   docker build -t protege-teacher --build-arg EXTRAS=llm,onnx .   # then serve with --runtime onnx
 #   docker run -p 50051:50051 -p 9095:9095 -v /models/teacher:/models/teacher \
 #     protege-teacher --backend cross-encoder --model /models/teacher
 # With no arguments it serves the packaged all-MiniLM-L6-v2 as a bi-encoder teacher.
@@ -10,6 +11,8 @@ FROM python:${PYTHON_VERSION}-slim
 ARG PYTHON_VERSION
 # cpu: torch's CPU build (small); cuda: the default build from the package index (CUDA).
 ARG DEVICE=cpu
+# Optional extras: llm (GGUF judges), onnx (ONNX Runtime), openvino.
+ARG EXTRAS=llm
 ARG TORCH_CPU_VERSION=2.13.0
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -30,7 +33,7 @@ COPY proto proto
 COPY server server
 COPY client client
 COPY filters filters
-RUN pip install ".[llm]"
+RUN pip install ".[${EXTRAS}]"
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin protege
 USER 10001

@@ -6,8 +6,10 @@ and label-cache hits.
 Prints one JSON line last: inprocess_pairs_per_s (CrossEncoder.predict, batch 32),
 grpc_pairs_per_s (``--clients`` concurrent clients, one pair per Label call),
 ratio_vs_inprocess, unbatched_pairs_per_s (same load, --max-batch 1), speedup_vs_unbatched,
-cache_hit_pairs_per_s (relabelling labelled pairs, ``--cache-batch`` pairs per call).
-Each figure is the median over ``--rounds`` rounds that alternate the configurations.
+cache_hit_pairs_per_s (relabelling labelled pairs, ``--cache-batch`` pairs per call), and the
+same model served under ONNX Runtime (``--runtime onnx``, exported on start):
+onnx_grpc_pairs_per_s and onnx_speedup_vs_torch. Each figure is the median over ``--rounds``
+rounds that alternate the configurations.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import grpc
@@ -88,14 +91,24 @@ def main() -> None:
     common += ["--device", device]
     batched_args = [*common, "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     unbatched_args = [*common, "--max-batch", "1", "--max-wait-ms", "0"]
+    onnx_args = [*batched_args, "--runtime", "onnx"] if device == "cpu" else None
 
-    rates: dict[str, list[float]] = {"inprocess": [], "grpc": [], "unbatched": [], "cache_hit": []}
+    rates: dict[str, list[float]] = {
+        "inprocess": [],
+        "grpc": [],
+        "unbatched": [],
+        "cache_hit": [],
+        "onnx": [],
+    }
     with (
         TeacherProcess(free_port(), *batched_args) as batched,
         TeacherProcess(free_port(), *unbatched_args) as unbatched,
+        TeacherProcess(free_port(), *onnx_args) if onnx_args else nullcontext() as onnx,
     ):
         grpc_rate(batched.target, warmup, args.clients)
         grpc_rate(unbatched.target, warmup, args.clients)
+        if onnx:
+            grpc_rate(onnx.target, warmup, args.clients)
         for round_ in range(args.rounds):
             fresh = pool[2 * n * round_ : 2 * n * (round_ + 1)]
             started = time.perf_counter()
@@ -104,11 +117,13 @@ def main() -> None:
             rates["grpc"].append(grpc_rate(batched.target, fresh[n:], args.clients))
             rates["unbatched"].append(grpc_rate(unbatched.target, fresh[:n], args.clients))
             rates["cache_hit"].append(grpc_rate(batched.target, fresh[n:], 4, per_call=args.cache_batch))
+            if onnx:
+                rates["onnx"].append(grpc_rate(onnx.target, fresh[:n], args.clients))
             log(
                 f"round {round_ + 1}/{args.rounds}: "
-                + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items())
+                + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items() if v)
             )
-    median = {key: statistics.median(values) for key, values in rates.items()}
+    median = {key: statistics.median(values) if values else None for key, values in rates.items()}
     emit(
         {
             "benchmark": "serve",
@@ -126,6 +141,9 @@ def main() -> None:
             "speedup_vs_unbatched": round(median["grpc"] / median["unbatched"], 3),
             "cache_hit_pairs_per_s": round(median["cache_hit"], 1),
             "cache_hit_batch": args.cache_batch,
+            # ONNX Runtime serves on the CPU only.
+            "onnx_grpc_pairs_per_s": median["onnx"] and round(median["onnx"], 1),
+            "onnx_speedup_vs_torch": median["onnx"] and round(median["onnx"] / median["grpc"], 3),
         }
     )
 

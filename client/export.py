@@ -125,8 +125,9 @@ def _optimize(path: Path, level: str, config) -> None:
 
 
 def _quantize_int8(path: Path) -> None:
-    """Dynamic int8 quantisation, in place: int8 weights per output channel, activations
-    quantised per batch at run time (no calibration set)."""
+    """Dynamic int8 quantisation, in place: int8 weights per output channel of the matrix
+    products and the embedding tables, activations quantised per batch at run time (no
+    calibration set). Those two op types alone ran faster than ONNX Runtime's default set."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -139,6 +140,7 @@ def _quantize_int8(path: Path) -> None:
             str(quantized),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            op_types_to_quantize=["MatMul", "Gather"],
             # The TorchScript exporter records no intermediate types, and fused ops' (O2..O4) are
             # not inferred: they are all float.
             extra_options={"DefaultTensorType": TensorProto.FLOAT},

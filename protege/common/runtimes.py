@@ -125,20 +125,27 @@ def export_onnx(model, path: Path) -> Path:
     order = [name for name in inspect.signature(network.forward).parameters if name in sample]
     path.parent.mkdir(parents=True, exist_ok=True)
     dynamic = {name: {0: "batch_size", 1: "sequence_length"} for name in order}
-    with torch.no_grad(), warnings.catch_warnings():
-        # The tracer's notes on branches taken once (no key/value cache, an attention mask given)
-        # hold for every input an encoder gets.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            network,
-            tuple(sample[name] for name in order),
-            str(path),
-            input_names=order,
-            output_names=["logits"],
-            dynamic_axes=dynamic | {"logits": {0: "batch_size"}},
-            opset_version=ONNX_OPSET,
-            dynamo=False,  # the TorchScript exporter: no onnxscript needed
-        )
+    # Eager attention traces to the matmul-softmax pattern ONNX Runtime's kernels (and its
+    # optimiser) know; its int8 graph ran 5-10% faster than the SDPA one here (docs/inference.md).
+    attention = network.config._attn_implementation
+    network.set_attn_implementation("eager")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer's notes on branches taken once (no key/value cache, an attention mask
+            # given) hold for every input an encoder gets.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                network,
+                tuple(sample[name] for name in order),
+                str(path),
+                input_names=order,
+                output_names=["logits"],
+                dynamic_axes=dynamic | {"logits": {0: "batch_size"}},
+                opset_version=ONNX_OPSET,
+                dynamo=False,  # the TorchScript exporter: no onnxscript needed
+            )
+    finally:
+        network.set_attn_implementation(attention)
     return path
 
 
