@@ -7,9 +7,10 @@ Prints one JSON line last: inprocess_pairs_per_s (CrossEncoder.predict, batch 32
 grpc_pairs_per_s (``--clients`` concurrent clients, one pair per Label call),
 ratio_vs_inprocess, unbatched_pairs_per_s (same load, --max-batch 1), speedup_vs_unbatched,
 cache_hit_pairs_per_s (relabelling labelled pairs, ``--cache-batch`` pairs per call), and the
-same model served under ONNX Runtime (``--runtime onnx``, exported on start):
-onnx_grpc_pairs_per_s and onnx_speedup_vs_torch. Each figure is the median over ``--rounds``
-rounds that alternate the configurations.
+same model served under ONNX Runtime (``--runtime onnx``, exported on start) and as an int8
+export (``protege export --quantize int8``, a teacher of its own version): onnx_grpc_pairs_per_s,
+onnx_int8_grpc_pairs_per_s and their speed-ups over torch. Each figure is the median over
+``--rounds`` rounds that alternate the configurations.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -26,6 +28,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+from protege.client.export import ExportSpec, export_student
 from protege.proto import teacher_pb2, teacher_pb2_grpc
 
 
@@ -91,24 +94,25 @@ def main() -> None:
     common += ["--device", device]
     batched_args = [*common, "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     unbatched_args = [*common, "--max-batch", "1", "--max-wait-ms", "0"]
+    # ONNX Runtime serves on the CPU only.
     onnx_args = [*batched_args, "--runtime", "onnx"] if device == "cpu" else None
+    scratch = tempfile.TemporaryDirectory()
+    if onnx_args:
+        int8 = export_student(args.model, Path(scratch.name) / "int8", ExportSpec("onnx", quantize="int8"))
+        int8_args = [*onnx_args, "--model", str(int8)]  # the later --model wins
 
-    rates: dict[str, list[float]] = {
-        "inprocess": [],
-        "grpc": [],
-        "unbatched": [],
-        "cache_hit": [],
-        "onnx": [],
-    }
+    rates: dict[str, list[float]] = {key: [] for key in ("inprocess", "grpc", "unbatched", "cache_hit")}
+    rates |= {"onnx": [], "onnx_int8": []}
     with (
+        scratch,
         TeacherProcess(free_port(), *batched_args) as batched,
         TeacherProcess(free_port(), *unbatched_args) as unbatched,
         TeacherProcess(free_port(), *onnx_args) if onnx_args else nullcontext() as onnx,
+        TeacherProcess(free_port(), *int8_args) if onnx_args else nullcontext() as onnx_int8,
     ):
-        grpc_rate(batched.target, warmup, args.clients)
-        grpc_rate(unbatched.target, warmup, args.clients)
-        if onnx:
-            grpc_rate(onnx.target, warmup, args.clients)
+        for teacher in (batched, unbatched, onnx, onnx_int8):
+            if teacher:
+                grpc_rate(teacher.target, warmup, args.clients)
         for round_ in range(args.rounds):
             fresh = pool[2 * n * round_ : 2 * n * (round_ + 1)]
             started = time.perf_counter()
@@ -119,6 +123,7 @@ def main() -> None:
             rates["cache_hit"].append(grpc_rate(batched.target, fresh[n:], 4, per_call=args.cache_batch))
             if onnx:
                 rates["onnx"].append(grpc_rate(onnx.target, fresh[:n], args.clients))
+                rates["onnx_int8"].append(grpc_rate(onnx_int8.target, fresh[n:], args.clients))
             log(
                 f"round {round_ + 1}/{args.rounds}: "
                 + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items() if v)
@@ -141,9 +146,11 @@ def main() -> None:
             "speedup_vs_unbatched": round(median["grpc"] / median["unbatched"], 3),
             "cache_hit_pairs_per_s": round(median["cache_hit"], 1),
             "cache_hit_batch": args.cache_batch,
-            # ONNX Runtime serves on the CPU only.
             "onnx_grpc_pairs_per_s": median["onnx"] and round(median["onnx"], 1),
             "onnx_speedup_vs_torch": median["onnx"] and round(median["onnx"] / median["grpc"], 3),
+            "onnx_int8_grpc_pairs_per_s": median["onnx_int8"] and round(median["onnx_int8"], 1),
+            "onnx_int8_speedup_vs_torch": median["onnx_int8"]
+            and round(median["onnx_int8"] / median["grpc"], 3),
         }
     )
 
