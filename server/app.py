@@ -148,6 +148,7 @@ class TeacherServer:
             load_backend, config.backend, config.model, **config.backend_options
         )
         self._cache = LabelCache(config.cache, memory_items=config.memory_cache_items)
+        self.metrics.cache_items.set_function(self._cache.memory_items_held)
         self._labeler = Labeler(
             backend,
             self._cache,

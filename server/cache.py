@@ -92,6 +92,10 @@ class LabelCache:
                 self._db.executemany("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)", rows)
                 self._db.execute("COMMIT")
 
+    def memory_items_held(self) -> int:
+        """Labels in the memory LRU now (at most ``memory_items``)."""
+        return len(self._memory)
+
     def __len__(self) -> int:
         with self._lock:
             if self._db is None:

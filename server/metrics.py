@@ -44,6 +44,9 @@ class Metrics:
             "protege_model_seconds", "Model time per batch", buckets=_SECONDS, registry=r
         )
         self.queue_depth = Gauge("protege_queue_depth", "Pairs accepted and not yet answered", registry=r)
+        self.cache_items = Gauge(
+            "protege_cache_memory_items", "Labels held by the in-memory LRU of the label cache", registry=r
+        )
         self._http = None
 
     def observe_batch(self, size: int, queue_seconds: Sequence[float], model_seconds: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import urllib.request
@@ -259,3 +260,44 @@ def test_abandoning_a_stream_leaves_no_thread_behind(start_teacher, served_backe
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threading.active_count() <= before
+
+
+def test_a_long_running_server_keeps_its_structures_bounded(start_teacher) -> None:
+    """Thousands of calls (unary from many threads, streams, some abandoned) against a server with
+    the cache off and a small memory LRU: afterwards the LRU holds at most its bound, nothing is
+    pending in the batcher, no call is tracked, and the asyncio tasks are what they were."""
+    teacher, client = start_teacher(SlowBackend(), cache=None, memory_cache_items=300, max_batch=16)
+    server = teacher.server
+    client.label([Pair("warm", "q", "d")])
+    tasks_before = len(asyncio.run_coroutine_threadsafe(_task_count(), teacher._loop).result())
+
+    def unary(worker: int) -> None:
+        for call in range(250):  # 8 threads x 250 calls x 4 distinct pairs
+            client.label([Pair(str(i), f"query {worker}-{call}-{i}", "document") for i in range(4)])
+
+    threads = [threading.Thread(target=unary, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for number in range(20):  # streams, every other one abandoned after its first answer
+        pairs = [Pair(str(i), f"stream {number} query {i}", "document") for i in range(200)]
+        stream = client.label_stream(pairs, batch_size=10, window=4)
+        labels = [next(stream)] if number % 2 else list(stream)
+        if number % 2:
+            stream.close()
+        assert labels
+    deadline = time.monotonic() + 10  # abandoned streams' cancellations reach the server
+    while server.tracker.inflight and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert server.metrics.pairs.labels("model")._value.get() >= 8 * 250 * 4
+    assert server._cache.memory_items_held() == 300
+    assert server._labeler.batcher.outstanding == 0 and not server._labeler.batcher._pending
+    assert server.tracker.inflight == 0 and server.metrics.inflight._value.get() == 0
+    tasks_after = len(asyncio.run_coroutine_threadsafe(_task_count(), teacher._loop).result())
+    assert tasks_after <= tasks_before
+
+
+async def _task_count() -> set:
+    return asyncio.all_tasks()

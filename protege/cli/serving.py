@@ -66,6 +66,12 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tls-client-ca", help="CA that client certificates must chain to (mTLS)")
     parser.add_argument("--no-reflection", action="store_true", help="do not serve gRPC server reflection")
     parser.add_argument("--cache", help="SQLite label cache ('none': memory only; default ~/.cache/protege)")
+    parser.add_argument(
+        "--cache-memory-items",
+        type=int,
+        default=ServeConfig.memory_cache_items,
+        help="labels the memory LRU holds in front of the SQLite cache (default 200,000)",
+    )
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to drain calls on SIGTERM")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, … (default: cuda when present)")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU), float32, bfloat16 or float16")
@@ -116,6 +122,7 @@ def run_serve(args: argparse.Namespace) -> int:
             reflection=not args.no_reflection,
             cache=None if args.cache == "none" else (args.cache or str(default_cache_path())),
             grace_s=args.grace,
+            memory_cache_items=args.cache_memory_items,
             teacher_id=args.teacher_id,
             backend_options=options,
         )
