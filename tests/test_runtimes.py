@@ -153,3 +153,15 @@ def test_sentence_transformers_loads_an_export_in_a_fresh_process(exported) -> N
     )
     expected = load_cross_encoder(exported["onnx-int8"], "onnx").predict(PAIRS)
     np.testing.assert_allclose(json.loads(run.stdout.strip().splitlines()[-1]), expected, atol=1e-5)
+
+
+def test_an_openvino_export_scores_near_its_torch_source(
+    tiny_cross_encoder: Path, exported, tmp_path
+) -> None:
+    folder = export_student(tiny_cross_encoder, tmp_path / "ov", ExportSpec("openvino"))
+    assert (folder / "openvino" / "openvino_model.xml").exists() and not (folder / ONNX_FILE).exists()
+    reference = CrossEncoder(str(tiny_cross_encoder)).predict(PAIRS, batch_size=3)
+    # OpenVINO computes in bf16 on CPUs with AMX: near, not equal.
+    np.testing.assert_allclose(load_cross_encoder(folder, "openvino").predict(PAIRS), reference, atol=0.01)
+    served = load_backend("cross-encoder", str(folder), runtime="openvino")
+    assert served.version != load_backend("cross-encoder", str(exported["onnx"]), runtime="onnx").version
