@@ -77,7 +77,8 @@ class ExportSpec:
 
 def export_student(model: Path | str, out: Path, spec: ExportSpec) -> Path:
     """``model`` (a ``CrossEncoder`` folder or hub id) exported by ``spec`` into ``out``, which
-    must not exist yet; written beside it first, so a failed export leaves nothing behind."""
+    must not exist yet (or be empty); written beside it first, so a failed export leaves no
+    half-written ``out``."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty: export into a new folder")

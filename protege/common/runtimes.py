@@ -3,7 +3,7 @@
 A folder runs under ONNX Runtime from ``onnx/model.onnx`` and under OpenVINO from
 ``openvino/openvino_model.xml``, the files sentence-transformers' ``CrossEncoder(path,
 backend="onnx" | "openvino")`` reads too; a torch checkpoint without them is exported once, into
-a cache folder beside nothing of the user's. The ONNX models are exported with
+protege's cache folder (never into the user's). The ONNX models are exported with
 ``torch.onnx.export`` and run with ``onnxruntime`` directly: Optimum's exporter (what
 sentence-transformers' own backends use) does not run with transformers 5 yet.
 
@@ -210,10 +210,11 @@ class CompiledCrossEncoder:
         self,
         pairs: Sequence[tuple[str, str]],
         batch_size: int = 32,
-        show_progress_bar: bool = False,
-        apply_sigmoid: bool | None = None,
+        show_progress_bar: bool = False,  # CrossEncoder.predict's argument; these runs are quiet
+        apply_sigmoid: bool = True,
     ) -> np.ndarray:
-        """Scores of ``pairs``, batched longest first (as ``CrossEncoder.predict`` batches them)."""
+        """Scores of ``pairs``, batched longest first (as ``CrossEncoder.predict`` batches them);
+        ``apply_sigmoid=False``: a one-label model's logits."""
         pairs = list(pairs)
         order = np.argsort([-(len(query) + len(document)) for query, document in pairs], kind="stable")
         logits = np.zeros((len(pairs), self.num_labels), dtype=np.float32)
@@ -222,7 +223,7 @@ class CompiledCrossEncoder:
             logits[chosen] = self.logits([pairs[i][0] for i in chosen], [pairs[i][1] for i in chosen])
         if self.num_labels == 1:
             logits = logits[:, 0]
-            if apply_sigmoid is not False:
+            if apply_sigmoid:
                 return 1.0 / (1.0 + np.exp(-logits))
         return logits
 
