@@ -135,7 +135,7 @@ def main() -> None:
     table, grades, _ = load_rows(
         args.data, COLUMNS, encoding="latin-1", label_range=None, max_rows=None, source=args.data
     )
-    # The study's split: its 10,000 pool pairs hold about 2,000 validation pairs for the grade maps.
+    # The study's split with a 10,000-pair pool, for about 2,000 validation pairs to fit the grade maps on.
     split = split_rows(table, args.fit_pairs, 10_000, None, 0, args.data)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
