@@ -141,6 +141,11 @@ def plot(results: dict, out: Path) -> Path:
     arms = sorted({point["arm"] for point in results["curve"]})
     figure, axes = plt.subplots(2, len(arms), figsize=(5.5 * len(arms), 7), squeeze=False)
     for column, arm in enumerate(arms):
+        # Ticks at the budgets (random selection spends each exactly; distill a little under):
+        # log-scale minor labels overlap across one decade.
+        budgets = sorted(
+            p["labels"] for p in results["curve"] if p["arm"] == arm and p["selection"] == "random"
+        )
         for row, key in enumerate(("rmse", "ndcg@10")):
             axis = axes[row][column]
             for selection, style in (("random", "s-"), ("filtered", "o-")):
@@ -156,11 +161,6 @@ def plot(results: dict, out: Path) -> Path:
                 if value is not None:
                     axis.axhline(value, color="grey", linestyle=style, linewidth=1, label=name)
             axis.set_xscale("log")
-            # Ticks at the budgets (random selection spends each exactly; distill a little under):
-            # log-scale minor labels overlap across one decade.
-            budgets = sorted(
-                {p["labels"] for p in results["curve"] if p["arm"] == arm and p["selection"] == "random"}
-            )
             axis.set_xticks(budgets, [f"{budget:,}" for budget in budgets], fontsize=7)
             axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             axis.set(xlabel="teacher labels", ylabel=f"test {LABELS[key]}", title=f"{arm} teacher")
