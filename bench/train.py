@@ -1,110 +1,200 @@
-"""Training throughput: protege's trainer vs a plain CrossEncoderTrainer run on the same data.
+"""The student's training rate, today's recipe against each lever, and what the new default costs
+in quality.
 
-    python bench/train.py [--pairs 2000] [--rounds 2] [--batch-size 32] [--model PATH]
+    python bench/train.py [--labels 1500] [--layers 4] [--max-length 48] [--compile] [--no-quality]
 
-Both train the same model (default: the packaged all-MiniLM-L6-v2 as a one-label
-cross-encoder) for one epoch on the same (query, product, soft target) rows with the same
-loss (soft BCE), batch size, learning rate and seed; they differ in what protege adds:
-length-grouped batches (and bf16 on a GPU). Rounds alternate the two, medians are reported.
-Real Home Depot pairs when ``../shared/data`` is beside the checkout. Prints one JSON line
-last with both pairs/s and ``ratio`` (protege / plain; goal ≥ 1.0).
+Every variant trains the same student shape (the packaged all-MiniLM-L6-v2's first ``--layers``
+layers, ``--max-length`` tokens, lr 1e-4) for one epoch on the same (query, product, soft target)
+rows of Home Depot (when ``../shared/data`` is beside the checkout), one lever added at a time to
+the recipe the study used before (margin-MSE, float32, batch 32, length-grouped batches):
+  - ``plain``: sentence-transformers' documented ``CrossEncoderTrainer`` recipe, nothing added;
+  - ``bf16``: autocast to bf16 (CPUs with ``avx512_bf16`` or AMX, and GPUs, compute it natively);
+  - ``frozen_embeddings``: the word-embedding matrix left as it is (no gradient, no optimizer step);
+  - ``batch_64``: 64 pairs a step;
+  - ``group_margin_mse``: margin-MSE over every pair of a query's documents, each document scored
+    once a step (``client.losses``): an epoch passes each label once, not twice;
+  - ``compile`` (with ``--compile``: on 2 cores it compiled for minutes without finishing).
+Rates: teacher labels per second (an epoch over the labels, over its seconds: what a study
+waits for) and model pairs per second (query-document passes through the model).
+
+``--quality`` (the default): today's recipe and the new default (``TrainingConfig()``'s precision
+and loss, frozen embeddings as the study trains) trained on the same gold-graded teacher-train
+pairs, scored on the test buckets with grade maps fitted on validation pairs; their paired RMSE
+difference with its 95% bootstrap interval (goal: at most 0.002 either way).
+Prints one JSON line last.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, load_pairs, log, model_or_packaged
+from common import HOMEDEPOT, emit, load_pairs, log
 
 
-def plain_run(model_path: str, queries, documents, targets, batch_size: int, seed: int) -> float:
-    """sentence-transformers' documented recipe, nothing added; returns seconds of training."""
-    import torch
-    from datasets import Dataset
-    from sentence_transformers.cross_encoder import (
-        CrossEncoder,
-        CrossEncoderTrainer,
-        CrossEncoderTrainingArguments,
-        losses,
+def today(layers: int, max_length: int) -> dict:
+    """The study's student recipe before this benchmark's levers."""
+    return dict(
+        layers=layers,
+        max_length=max_length,
+        loss="margin-mse",
+        learning_rate=1e-4,
+        precision="fp32",
+        freeze_embeddings=False,
+        batch_size=32,
+        progress=False,
     )
 
-    torch.manual_seed(seed)
-    model = CrossEncoder(model_path, num_labels=1, max_length=128)
-    dataset = Dataset.from_dict({"query": queries, "document": documents, "label": targets})
+
+def levers(compile_too: bool) -> dict[str, dict]:
+    """Each variant's settings over today's, levers added one by one."""
+    steps = {
+        "today": {},
+        "no_length_grouping": {"length_grouping": False},
+        "bf16": {"precision": "bf16"},
+        "frozen_embeddings": {"precision": "bf16", "freeze_embeddings": True},
+        "batch_64": {"precision": "bf16", "freeze_embeddings": True, "batch_size": 64},
+        "group_margin_mse": {"precision": "bf16", "freeze_embeddings": True, "loss": "group-margin-mse"},
+    }
+    if compile_too:
+        steps["compile"] = steps["group_margin_mse"] | {"compile": True}
+    return steps
+
+
+def timed(queries, documents, targets, settings: dict) -> dict:
+    """One epoch of protege's trainer: labels/s and model pairs/s."""
+    from protege.client.training import TrainingConfig, train_cross_encoder
+
+    with tempfile.TemporaryDirectory() as scratch:
+        train_cross_encoder(queries, documents, targets, TrainingConfig(**settings), out=Path(scratch) / "m")
+        record = json.loads((Path(scratch) / "m" / "provenance.json").read_text())
+    seconds = record["train_seconds"]
+    return {
+        "labels_per_s": round(len(queries) / seconds, 1),
+        "model_pairs_per_s": round(record["training_pairs"] / seconds, 1),
+        "seconds": seconds,
+    }
+
+
+def plain(queries, documents, targets, max_length: int, layers: int) -> dict:
+    """sentence-transformers' documented margin-MSE recipe on the same rows, nothing added."""
+    from protege.client.training import load_student, training_dataset
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import MarginMSELoss
+
+    model = load_student(layers=layers, max_length=max_length)
+    dataset = training_dataset(queries, documents, targets, "margin-mse", seed=0)
     with tempfile.TemporaryDirectory() as scratch:
         arguments = CrossEncoderTrainingArguments(
             output_dir=scratch,
             num_train_epochs=1,
-            per_device_train_batch_size=batch_size,
-            learning_rate=5e-5,
+            per_device_train_batch_size=32,
+            learning_rate=1e-4,
             warmup_steps=0.1,
-            seed=seed,
+            seed=0,
             save_strategy="no",
             report_to="none",
             disable_tqdm=True,
-            dataloader_pin_memory=False,
+            use_cpu=True,
         )
         trainer = CrossEncoderTrainer(
-            model=model, args=arguments, train_dataset=dataset, loss=losses.BinaryCrossEntropyLoss(model)
+            model=model, args=arguments, train_dataset=dataset, loss=MarginMSELoss(model)
         )
-        return float(trainer.train().metrics["train_runtime"])
+        seconds = float(trainer.train().metrics["train_runtime"])
+    return {
+        "labels_per_s": round(len(queries) / seconds, 1),
+        "model_pairs_per_s": round(2 * len(dataset) / seconds, 1),
+        "seconds": seconds,
+    }
 
 
-def protege_run(model_path: str, queries, documents, targets, batch_size: int, seed: int) -> float:
+def quality(settings: dict, new: dict, train_pairs: int, test_queries: int) -> dict:
+    """Today's recipe and ``new`` on the same gold grades; paired RMSE (new − today) on test pairs."""
+    from protege.client.data import Columns
+    from protege.client.scoreboard import Board
     from protege.client.training import TrainingConfig, train_cross_encoder
 
-    with tempfile.TemporaryDirectory() as scratch:
-        config = TrainingConfig(base=model_path, batch_size=batch_size, seed=seed, progress=False)
-        train_cross_encoder(queries, documents, targets, config, out=Path(scratch) / "student")
-        return float(json.loads((Path(scratch) / "student" / "provenance.json").read_text())["train_seconds"])
+    from protege.study.split import load_rows, split_rows
+
+    columns = Columns(query="search_term", docs=("product_title",), label="relevance", doc_id="product_uid")
+    table, _, _ = load_rows(
+        HOMEDEPOT, columns, encoding="latin-1", label_range=None, max_rows=None, source=HOMEDEPOT
+    )
+    split = split_rows(table, train_pairs, None, test_queries, 0, HOMEDEPOT)
+    board = Board(split.judged("validation", (0, 1)), split.judged("test", (0, 1)))
+    rows = split.teacher
+    queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
+    targets = rows["label"].to_numpy()
+    seconds = {}
+    for name, config in (("today", TrainingConfig(**settings)), ("new", TrainingConfig(**(settings | new)))):
+        started = time.perf_counter()
+        model = train_cross_encoder(queries, documents, targets, config)
+        seconds[name] = round(time.perf_counter() - started, 1)
+        scores = {
+            split_name: model.predict(list(zip(e.queries, e.documents, strict=True)), batch_size=64)
+            for split_name, e in board.evaluations.items()
+        }
+        board.add_scores(name, scores["validation"], scores["test"])
+        log(f"quality: {name} test RMSE {board.figures(name)['rmse']:.4f} ({seconds[name]} s)")
+    paired = board.paired("new", "today")["rmse"]
+    return {
+        "train_pairs": rows.num_rows,
+        "test_pairs": len(board.evaluations["test"].gold),
+        "rmse": {name: round(board.figures(name)["rmse"], 4) for name in ("today", "new")},
+        "rmse_new_minus_today": paired,
+        "train_seconds": seconds,
+        "within_0_002": abs(paired["difference"]) <= 0.002,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--pairs", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--model", help="backbone (default: the packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", type=int, default=1500)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--max-length", type=int, default=48)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--no-quality", dest="quality", action="store_false")
+    parser.add_argument("--quality-pairs", type=int, default=6000, help="gold pairs each recipe trains on")
+    parser.add_argument("--quality-queries", type=int, default=600, help="test queries scored")
     args = parser.parse_args()
 
     import torch
 
-    model_path, model_name = model_or_packaged(args.model)
-    pairs, source = load_pairs(args.pairs)
+    pairs, source = load_pairs(args.labels)
     queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
-    targets = np.random.default_rng(args.seed).uniform(0, 1, len(pairs)).tolist()
-    seconds: dict[str, list[float]] = {"plain": [], "protege": []}
-    for number in range(args.rounds):
-        order = ("plain", "protege") if number % 2 == 0 else ("protege", "plain")
-        for name in order:
-            run = plain_run if name == "plain" else protege_run
-            seconds[name].append(run(model_path, queries, documents, targets, args.batch_size, args.seed))
-            log(f"round {number}: {name} {len(pairs) / seconds[name][-1]:.1f} pairs/s")
-    rate = {name: len(pairs) / statistics.median(values) for name, values in seconds.items()}
-    emit(
-        {
-            "benchmark": "train",
-            "model": model_name,
-            "data": source,
-            "pairs": len(pairs),
-            "batch_size": args.batch_size,
-            "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "plain_pairs_per_s": round(rate["plain"], 1),
-            "protege_pairs_per_s": round(rate["protege"], 1),
-            "ratio": round(rate["protege"] / rate["plain"], 3),
-        }
-    )
+    targets = np.random.default_rng(0).uniform(0, 1, len(pairs))
+    base = today(args.layers, args.max_length)
+    rates = {"plain": plain(queries, documents, targets, args.max_length, args.layers)}
+    log(f"plain: {rates['plain']}")
+    for name, change in levers(args.compile).items():
+        rates[name] = timed(queries, documents, targets, base | change)
+        log(f"{name}: {rates[name]}")
+    best = rates["group_margin_mse"]
+    result = {
+        "benchmark": "train",
+        "data": source,
+        "labels": len(pairs),
+        "layers": args.layers,
+        "max_length": args.max_length,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "rates": rates,
+        "labels_ratio": round(best["labels_per_s"] / rates["today"]["labels_per_s"], 3),
+        "model_pairs_ratio": round(best["model_pairs_per_s"] / rates["today"]["model_pairs_per_s"], 3),
+        "ratio_vs_plain": round(best["labels_per_s"] / rates["plain"]["labels_per_s"], 3),
+    }
+    if args.quality and HOMEDEPOT.exists():
+        new = levers(False)["group_margin_mse"]
+        result["quality"] = quality(base, new, args.quality_pairs, args.quality_queries)
+    emit(result)
 
 
 if __name__ == "__main__":

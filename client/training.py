@@ -30,13 +30,16 @@ from sentence_transformers.cross_encoder import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from protege.common.trainer_arguments import quiet, shared_arguments
+from protege.common.trainer_arguments import PRECISIONS, quiet, shared_arguments, uses_bf16
 
+from .losses import GroupMarginMSELoss
 from .models import PACKAGED_MINILM, packaged_minilm
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("bce", "mse", "margin-mse")
+LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
+# group-margin-mse: a query's documents in rows of at most this many (every pair of a row is learned from).
+GROUP_SIZE = 8
 PROVENANCE = "provenance.json"
 # Teacher scores of exactly 0 or 1 have infinite logits; margins are taken between clipped ones.
 SCORE_EPSILON = 1e-4
@@ -67,7 +70,8 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         ]
         self.lengths = np.zeros(len(dataset), dtype=np.int64)
         for name in text_columns:
-            self.lengths += np.fromiter((len(text) for text in dataset[name]), np.int64, len(dataset))
+            lengths = (len(text) if isinstance(text, str) else sum(map(len, text)) for text in dataset[name])
+            self.lengths += np.fromiter(lengths, np.int64, len(dataset))
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)
@@ -109,9 +113,9 @@ def load_student(base: str | None = None, layers: int | None = None, max_length:
 
 
 def learnable(queries: Sequence[str], targets: Sequence[float], loss: str) -> bool:
-    """Whether ``loss`` has a row to learn from: any pair for ``bce`` and ``mse``; for ``margin-mse``,
-    a query with two differently scored documents."""
-    if loss != "margin-mse":
+    """Whether ``loss`` has a row to learn from: any pair for ``bce`` and ``mse``; for the margin
+    losses, a query with two differently scored documents."""
+    if loss not in ("margin-mse", "group-margin-mse"):
         return len(queries) > 0
     scores: dict[str, set[float]] = defaultdict(set)
     for query, target in zip(queries, targets, strict=True):
@@ -124,10 +128,11 @@ def training_dataset(
 ):
     """The rows a loss trains on: (query, document, label) for ``bce`` and ``mse``; for
     ``margin-mse``, (query, document, other document of the same query) with the two teacher
-    scores as logits, one row per document whose query has another, differently scored one."""
+    scores as logits, one row per document whose query has another, differently scored one; for
+    ``group-margin-mse``, (query, up to ``GROUP_SIZE`` of its documents) with their logits."""
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
-    if loss != "margin-mse":
+    if loss in ("bce", "mse"):
         return Dataset.from_dict(
             {"query": list(queries), "document": list(documents), "label": [float(t) for t in targets]}
         )
@@ -137,6 +142,8 @@ def training_dataset(
         by_query[query].append(row)
     clipped = np.clip(np.asarray(targets, dtype=np.float64), SCORE_EPSILON, 1 - SCORE_EPSILON)
     logits = np.log(clipped / (1 - clipped))
+    if loss == "group-margin-mse":
+        return _groups(by_query, documents, targets, logits, rng)
     rows: dict[str, list] = {"query": [], "first": [], "second": [], "label": []}
     for query, members in by_query.items():
         for row in members:
@@ -155,6 +162,31 @@ def training_dataset(
     return Dataset.from_dict(rows)
 
 
+def _groups(
+    by_query: dict[str, list[int]],
+    documents: Sequence[str],
+    targets: Sequence[float],
+    logits: np.ndarray,
+    rng: np.random.Generator,
+) -> Dataset:
+    """Each query's documents, shuffled and cut into rows of at most ``GROUP_SIZE`` (at least two
+    each), where its teacher scores differ at all."""
+    rows: dict[str, list] = {"query": [], "docs": [], "label": []}
+    for query, members in by_query.items():
+        if len({float(targets[row]) for row in members}) < 2:
+            continue
+        order = rng.permutation(members)
+        for group in np.array_split(order, -(-len(order) // GROUP_SIZE)):
+            rows["query"].append(query)
+            rows["docs"].append([documents[row] for row in group])
+            rows["label"].append([float(logits[row]) for row in group])
+    if not rows["query"]:
+        raise ValueError(
+            "group-margin-mse needs queries with two or more differently scored documents; there are none"
+        )
+    return Dataset.from_dict(rows)
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """How a cross-encoder trains, as sentence-transformers' training arguments say it.
@@ -163,7 +195,10 @@ class TrainingConfig:
     ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
     one query, in logit space; Hofstätter et al.). ``base`` (default: the packaged MiniLM-L6)
     keeps its first ``layers`` transformer layers when given. ``checkpoint_steps`` defaults to
-    a tenth of the run, at least 50 steps.
+    a tenth of the run, at least 50 steps. ``precision``: ``auto`` computes in bf16 (autocast)
+    where the GPU or CPU does it in hardware. ``freeze_embeddings`` keeps the word-embedding
+    matrix as it is (most of a small student's weights: its optimizer step is most of a CPU
+    step's cost); ``compile`` runs the model through ``torch.compile``.
 
     Example::
 
@@ -179,8 +214,17 @@ class TrainingConfig:
     max_length: int = 128
     seed: int = 0
     length_grouping: bool = True
+    precision: str = "auto"
+    freeze_embeddings: bool = False
+    compile: bool = False
     checkpoint_steps: int | None = None
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}: choose from {', '.join(LOSSES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
 
 
 def train_cross_encoder(
@@ -212,6 +256,7 @@ def train_cross_encoder(
     torch.manual_seed(config.seed)
     origin = config.base or ("a given model" if model is not None else PACKAGED_MINILM)
     model = model if model is not None else load_student(config.base, config.layers, config.max_length)
+    model.transformers_model.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
     dataset = training_dataset(queries, documents, targets, config.loss, config.seed)
     if checkpoints is None and out is not None:
         checkpoints = Path(out) / ".checkpoints"
@@ -226,6 +271,7 @@ def train_cross_encoder(
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if out is not None and trainer.is_world_process_zero():
             record = {**_settings(config), "base": origin, "training_rows": len(dataset)}
+            record["training_pairs"] = _pairs_per_epoch(dataset)
             record |= {
                 "train_loss": round(float(result.training_loss), 6),
                 "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
@@ -262,7 +308,8 @@ def _trainer(
     model: CrossEncoder, dataset: Dataset, config: TrainingConfig, checkpoints: Path | None, scratch: Path
 ) -> CrossEncoderTrainer:
     """sentence-transformers' trainer for ``config``, saving to ``checkpoints`` when given."""
-    steps = int(np.ceil(len(dataset) / config.batch_size) * config.epochs)
+    batch_size = _rows_per_batch(dataset, config.batch_size)
+    steps = int(np.ceil(len(dataset) / batch_size) * config.epochs)
     saving = (
         {
             "save_strategy": "steps",
@@ -277,12 +324,14 @@ def _trainer(
         **shared_arguments(
             rows=len(dataset),
             epochs=config.epochs,
-            batch_size=config.batch_size,
+            batch_size=batch_size,
             learning_rate=config.learning_rate,
             seed=config.seed,
             progress=config.progress,
+            bf16=uses_bf16(config.precision),
         ),
         **saving,
+        torch_compile=config.compile,
         dataloader_drop_last=False,
         ddp_find_unused_parameters=False,  # every parameter is used; the search breaks DDP here
         **({"batch_sampler": LengthGroupedBatchSampler} if config.length_grouping else {}),
@@ -291,8 +340,25 @@ def _trainer(
         "bce": lambda: losses.BinaryCrossEntropyLoss(model),
         "mse": lambda: losses.MSELoss(model, activation_fn=torch.nn.Sigmoid()),
         "margin-mse": lambda: losses.MarginMSELoss(model),
+        "group-margin-mse": lambda: GroupMarginMSELoss(model),
     }[config.loss]()
     return quiet(CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective))
+
+
+def _pairs_per_epoch(dataset: Dataset) -> int:
+    """The (query, document) pairs an epoch over ``dataset`` passes through the model."""
+    if "docs" in dataset.column_names:
+        return sum(len(documents) for documents in dataset["docs"])
+    return len(dataset) * (len(dataset.column_names) - 2)  # query, label, and one column a document
+
+
+def _rows_per_batch(dataset: Dataset, pairs: int) -> int:
+    """Dataset rows per step that hold about ``pairs`` (query, document) pairs: grouped rows hold
+    several."""
+    if "docs" not in dataset.column_names:
+        return pairs
+    mean_group = float(np.mean([len(documents) for documents in dataset["docs"]]))
+    return max(1, round(pairs / mean_group))
 
 
 def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:

@@ -7,9 +7,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from protege.filters.settings import FILTER_SWITCHES, FilterSettings
-from protege.study.results import table
+from protege.study import results, volume_results
 from protege.study.run import run_study
-from protege.study.settings import FULL, MAX_ROWS, QUICK, TEACHER_RECIPES, Models, Sizes
+from protege.study.settings import (
+    FULL,
+    MAX_ROWS,
+    QUICK,
+    TEACHER_RECIPES,
+    VOLUME,
+    VOLUME_QUICK,
+    Models,
+    Sizes,
+)
 
 from .arguments import add_data_arguments, add_export_argument, data_spec, label_range, names
 
@@ -34,6 +43,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     _add_model_arguments(parser)
     parser.add_argument(
         "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/16 … 1/2)"
+    )
+    parser.add_argument(
+        "--volumes",
+        nargs="?",
+        const=(),
+        type=_volume_list,
+        help="run the volume study instead of the budget arms: students on these many teacher labels of an "
+        f"augmented pair set (no value: {', '.join(f'{v:,}' for v in VOLUME.volumes)}; with --quick, "
+        f"{', '.join(f'{v:,}' for v in VOLUME_QUICK.volumes)})",
     )
     parser.add_argument(
         "--strategies",
@@ -102,7 +120,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = data_spec(args, gold=True)
-    results = run_study(
+    report = run_study(
         spec.path,
         spec.columns,
         args.out,
@@ -115,13 +133,16 @@ def run(args: argparse.Namespace) -> int:
         source=spec.source,
         export=args.export,
     )
-    print(table(results))
-    print(f"\nresults: {args.out / 'results.json'}\nlearning curves: {results['plot']}")
+    print((volume_results if args.volumes is not None else results).table(report))
+    print(f"\nresults: {args.out / 'results.json'}\nlearning curves: {report['plot']}")
     return 0
 
 
 def _sizes(args: argparse.Namespace) -> Sizes:
     sizes = QUICK if args.quick else FULL
+    if args.volumes is not None:
+        preset = VOLUME_QUICK if args.quick else VOLUME
+        sizes = replace(preset, volumes=args.volumes or preset.volumes)  # a bare --volumes: the preset's
     for name in ("teacher_epochs", "budgets", "rounds", "per_seed"):
         value = getattr(args, name)
         if value is None:
@@ -163,6 +184,16 @@ def _seed_list(text: str) -> tuple[int, ...]:
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds repeat in {text!r}")
     return seeds
+
+
+def _volume_list(text: str) -> tuple[int, ...]:
+    try:
+        volumes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"volumes are comma-separated label counts, not {text!r}") from None
+    if not volumes or volumes[0] < 2:
+        raise argparse.ArgumentTypeError(f"give at least one volume of 2 labels or more, not {text!r}")
+    return volumes
 
 
 def _shares(text: str) -> tuple[float, ...]:

@@ -1,8 +1,12 @@
 """The Hugging Face trainer settings every protege model shares (student, cross-encoder
 teacher, LLM judge): one schedule, and precision by hardware (bf16 on a GPU that has it,
-float32 on the CPU)."""
+float32 on the CPU unless a cross-encoder asks for bf16 where the CPU computes it natively)."""
 
 from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
@@ -10,12 +14,48 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback, Tra
 
 from . import verbosity
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (``avx512_bf16`` or AMX): there autocast to bf16
+    trains faster; elsewhere bf16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def uses_bf16(precision: str = "auto") -> bool:
+    """Whether training computes in bf16: ``auto`` where the GPU, or else the CPU, does it in
+    hardware (weights and optimizer stay float32 either way: autocast).
+
+    Example::
+
+        uses_bf16("auto")  # True on an H100, or on a CPU with avx512_bf16
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision == "bf16"
+    return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_has_bf16()
+
 
 def shared_arguments(
-    *, rows: int, epochs: float, batch_size: int, learning_rate: float, seed: int, progress: bool
+    *,
+    rows: int,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    progress: bool,
+    bf16: bool | None = None,
 ) -> dict:
     """Keyword arguments for ``TrainingArguments`` (or sentence-transformers' subclass):
-    10% warmup, about ten loss logs per epoch with ``--verbose``, no reporting service.
+    10% warmup, about ten loss logs per epoch with ``--verbose``, no reporting service;
+    ``bf16`` autocast (default: on a GPU that has it).
 
     Example::
 
@@ -29,7 +69,7 @@ def shared_arguments(
         "learning_rate": learning_rate,
         "warmup_steps": 0.1,
         "seed": seed,
-        "bf16": gpu and torch.cuda.is_bf16_supported(),
+        "bf16": (gpu and torch.cuda.is_bf16_supported()) if bf16 is None else bf16,
         "report_to": "none",
         # About ten loss logs an epoch with --verbose; none otherwise (the bar shows progress).
         "logging_strategy": "steps" if verbosity.verbose() else "no",

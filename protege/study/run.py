@@ -34,11 +34,12 @@ from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
 
-from . import results
+from . import results, volume_results
 from .settings import DEFAULT_LAYERS, FULL, MAX_ROWS, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import Split, load_rows, split_rows
 from .students import Shape, distilled, random_labels, student_shape, train_student, warm_started
 from .teachers import NoisyBackend, cross_encoder_of, fit_teacher, pairs_per_second, with_flips
+from .volume import VolumeArm, label_pairs, volume_pairs
 
 log = logging.getLogger("protege.study")
 
@@ -96,13 +97,16 @@ def run_study(
     if models.warm_start:
         stage.shape = warm_started(stage.shape, split.pool, out / "student-base", stage.embedder)
     backend = load_backend(models.teacher, str(teacher_dir))
-    labels = stage.run_arms(backend, teacher_dir, seeds, Limits())  # the served teacher's
-    student = stage.headline(seeds[0], labels.num_rows)
-    # A teacher loaded afresh: the served one's caches hold the test texts already.
-    speed = measure_speed(
-        partial(load_backend, models.teacher, str(teacher_dir)), student, board, out / "speed.json"
-    )
-    report = stage.report(speed, labels.num_rows) | {"student": str(student), "data": str(source)}
+    # A teacher loaded afresh for its speed: the served one's caches hold the test texts already.
+    fresh_teacher = partial(load_backend, models.teacher, str(teacher_dir))
+    if sizes.volumes:
+        report, student = stage.volume_study(backend, teacher_dir, table, seeds, fresh_teacher)
+    else:
+        labels = stage.run_arms(backend, teacher_dir, seeds, Limits())  # the served teacher's
+        student = stage.headline(seeds[0], labels.num_rows)
+        speed = measure_speed(fresh_teacher, student, board, out / "speed.json")
+        report = stage.report(speed, labels.num_rows)
+    report |= {"student": str(student), "data": str(source)}
     report |= {"seeds": list(seeds), "quick": sizes != FULL, "label_range": list(label_range)}
     report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
     if export:
@@ -115,9 +119,11 @@ def run_study(
 def _written(report: dict, out: Path) -> dict:
     """``report`` with its plot, written to ``out/results.json``; a run whose teacher or student
     does not beat doing nothing says so in the log."""
-    report["plot"] = str(results.plot(report, out))
+    volume = "quarter" in report
+    report["plot"] = str((volume_results if volume else results).plot(report, out))
     (out / "results.json").write_text(json.dumps(report, indent=2))
-    if not report["goals"]["beats_zero_shot"]:
+    beats = report["goals"]["student_beats_zero_shot_clearly" if volume else "beats_zero_shot"]
+    if not beats:
         log.warning(results.DOING_NOTHING)
     return report
 
@@ -164,6 +170,38 @@ class Stage:
                 for seed in seeds:
                     self.noisy_arm(teacher, labels, seed)
         return labels
+
+    def volume_study(
+        self,
+        backend: Backend,
+        teacher_dir: Path,
+        table: pa.Table,
+        seeds: tuple[int, ...],
+        fresh_teacher: Callable[[], Backend],
+    ) -> tuple[dict, Path]:
+        """The volume arm (``volume``): the teacher labels the augmented pair set, each seed trains
+        a student per volume (the largest on the first seed only: it alone takes most of the run),
+        the first seed's smallest student selects a quarter of the largest; the gold student, the
+        speed, the report. Returns the report and the headline student."""
+        folder = self.out / "volume"
+        pairs = volume_pairs(table, self.sizes, folder, self.embedder, seeds[0])
+        with served(backend, self.out / "labels.sqlite", Limits()) as teacher:
+            self.board.add("teacher", teacher_dir, partial(_served_scores, teacher))
+            labels = label_pairs(teacher, pairs, folder)
+        arm = VolumeArm(
+            labels, self.sizes, self.shape, self.board, folder, self.embedder, self.models.filters
+        )
+        volumes = arm.volumes()
+        first = arm.students(seeds[0], volumes)
+        for seed in seeds[1:]:
+            arm.students(seed, volumes[:-1] or volumes)
+        quarter = arm.quarter(seeds[0], first[volumes[0]])
+        for seed in seeds:
+            self._gold_student(seed, self.split.pool.num_rows)
+        speed = measure_speed(fresh_teacher, first[volumes[-1]], self.board, self.out / "speed.json")
+        report = volume_results.report(self.board, volumes, folder, speed, quarter)
+        report["pairs"] = _pair_set_counts(labels)
+        return report, first[volumes[-1]]
 
     def clean_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
         self._arm("clean", teacher, labels, labels["score"].to_numpy(), seed)
@@ -374,6 +412,15 @@ def _add_noisy_teacher(board: Board, share: float) -> None:
         for split, evaluation in board.evaluations.items()
     }
     board.add_scores("teacher_noisy", flipped["validation"], flipped["test"])
+
+
+def _pair_set_counts(labels: pa.Table) -> dict:
+    """Labelled pairs and distinct queries of the pair set, by strategy."""
+    counts = {"labels": labels.num_rows, "queries": len(set(labels["query"].to_pylist()))}
+    strategies = labels["strategy"].to_pylist()
+    for strategy in sorted(set(strategies)):
+        counts[f"labels_{strategy}"] = strategies.count(strategy)
+    return counts
 
 
 def _served_scores(teacher: TeacherClient, evaluation: Evaluation) -> np.ndarray:

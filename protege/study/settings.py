@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from protege.filters.settings import FilterSettings
 
@@ -36,6 +36,14 @@ class Sizes:
     # A student passes over at least this many training rows (up to MAX_STUDENT_EPOCHS epochs of its
     # labels): one pass over a few hundred labels leaves its head where it started (docs/study.md).
     student_rows: int = 5000
+    # The volume arm (``volume``): teacher labels each volume student trains on (none: no volume arm),
+    # the share of its queries cut from product titles, the catalog products a query is paired with,
+    # and the share of the largest volume the student's own selection keeps.
+    volumes: tuple[int, ...] = ()
+    product_share: float = 0.25
+    top_k: int = 8
+    negatives: int = 2
+    quarter: float = 0.25
 
     def student_epochs(self, labels: int) -> float:
         """Epochs over ``labels`` training pairs that make ``student_rows`` rows, within 1..MAX."""
@@ -48,6 +56,10 @@ class Sizes:
 FULL = Sizes(pool_pairs=5_000)
 QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, budgets=(1 / 8, 1 / 4, 1 / 2))
 DEMO = Sizes(teacher_epochs=2.0, budgets=(1 / 4, 1 / 2), student_rows=1000)
+# The volume study: every validation pair (grade maps on 7,527 Home Depot pairs, not 1,015), and four
+# log-spaced volumes from about today's 4,000 labels to 100,000.
+VOLUME = Sizes(volumes=(4_000, 11_700, 34_200, 100_000))
+VOLUME_QUICK = replace(QUICK, volumes=(1_500, 4_000, 10_000, 25_000))
 
 
 @dataclass(frozen=True)
