@@ -124,11 +124,11 @@ def quality(settings: dict, new: dict, train_pairs: int, test_queries: int) -> d
     from protege.study.split import load_rows, split_rows
 
     columns = Columns(query="search_term", docs=("product_title",), label="relevance", doc_id="product_uid")
-    table, _, _ = load_rows(
+    table, grades, _ = load_rows(
         HOMEDEPOT, columns, encoding="latin-1", label_range=None, max_rows=None, source=HOMEDEPOT
     )
     split = split_rows(table, train_pairs, None, test_queries, 0, HOMEDEPOT)
-    board = Board(split.judged("validation", (0, 1)), split.judged("test", (0, 1)))
+    board = Board(split.judged("validation", grades), split.judged("test", grades))
     rows = split.teacher
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = rows["label"].to_numpy()

@@ -51,7 +51,7 @@ PAIRS = [
 ] * 4
 
 
-@pytest.mark.parametrize("loss", ["bce", "mse", "margin-mse"])
+@pytest.mark.parametrize("loss", ["bce", "mse", "margin-mse", "group-margin-mse"])
 def test_each_loss_trains_and_records_provenance(loss: str, tiny_encoder: Path, tmp_path: Path) -> None:
     queries, documents, targets = zip(*PAIRS, strict=True)
     out = tmp_path / loss
@@ -239,3 +239,38 @@ def test_train_reads_the_teacher_scores_of_a_filter_folder(tiny_encoder: Path, t
     provenance = json.loads((out / PROVENANCE).read_text())
     assert provenance["label"] == "score" and provenance["training_rows"] == len(PAIRS)
     assert (out / "profile.json").exists()
+
+
+def test_group_margin_mse_groups_a_query_s_documents_and_matches_margin_mse_on_pairs(
+    tiny_encoder: Path,
+) -> None:
+    import torch
+    from protege.client.losses import GroupMarginMSELoss
+    from protege.client.training import GROUP_SIZE
+    from sentence_transformers.cross_encoder.losses import MarginMSELoss
+
+    queries = ["drill"] * 19 + ["paint"] * 2 + ["lamp"] * 3
+    documents = [f"product {i}" for i in range(24)]
+    targets = [i / 30 for i in range(19)] + [0.5, 0.5] + [0.1, 0.2, 0.3]
+    dataset = training_dataset(queries, documents, targets, "group-margin-mse", seed=0)
+    sizes = {query: [] for query in ("drill", "lamp")}
+    for row in dataset:
+        sizes[row["query"]].append(len(row["docs"]))
+    # Every scored document once; rows of at most GROUP_SIZE; "paint" (one score) teaches nothing.
+    assert sorted(sizes["drill"]) == [6, 6, 7] and sizes["lamp"] == [3] and max(sizes["drill"]) <= GROUP_SIZE
+    assert sorted(d for row in dataset for d in row["docs"]) == sorted(documents[:19] + documents[21:])
+
+    # On rows of two documents it is margin-MSE's objective.
+    model = CrossEncoder(str(tiny_encoder), num_labels=1, device="cpu")
+    first, second = ["product 0", "product 5"], ["product 9", "product 7"]
+    labels = [torch.tensor([1.5, -0.5]), torch.tensor([0.2, 0.9])]
+    grouped = GroupMarginMSELoss(model)([["drill", "lamp"], [list(p) for p in zip(first, second)]], labels)
+    pairwise = MarginMSELoss(model)([["drill", "lamp"], first, second], torch.stack(labels))
+    assert grouped.item() == pytest.approx(pairwise.item(), rel=1e-4)
+
+
+def test_unknown_precision_or_loss_is_refused() -> None:
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        TrainingConfig(precision="fp8")
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        TrainingConfig(loss="hinge")

@@ -65,9 +65,14 @@ def test_volume_study_labels_an_augmented_set_without_held_out_queries(
     assert all(0 <= point["coverage"] <= 1 for point in curve.values())
     assert curve[900]["coverage"] >= curve[150]["coverage"]  # more queries cover at least as much
     models = results["models"]
-    assert {"mean_grade", "zero_shot", "teacher", "student_gold", "quarter_selected", "quarter_random"} <= set(
-        models
-    )
+    assert {
+        "mean_grade",
+        "zero_shot",
+        "teacher",
+        "student_gold",
+        "quarter_selected",
+        "quarter_random",
+    } <= set(models)
     assert results["quarter"]["kept"] == round(0.25 * results["quarter"]["from_labels"])
     # As many steps as the student on all of them: 4 epochs of 900 labels, so 16 of a quarter.
     assert results["quarter"]["epochs"] == pytest.approx(16, rel=0.05)

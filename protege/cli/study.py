@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from protege.client.training import LOSSES
 from protege.filters.settings import FILTER_SWITCHES, FilterSettings
 from protege.study import results, volume_results
 from protege.study.run import run_study
@@ -101,9 +102,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--loss",
-        choices=("bce", "mse", "margin-mse"),
-        default="margin-mse",
-        help="student loss (default margin-mse: score margins between products of one query)",
+        choices=LOSSES,
+        default=Models.loss,
+        help=f"student loss (default {Models.loss}: score margins between products of one query, each "
+        "product scored once a step)",
     )
     parser.add_argument(
         "--warm-start",

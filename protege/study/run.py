@@ -107,7 +107,11 @@ def run_study(
         speed = measure_speed(fresh_teacher, student, board, out / "speed.json")
         report = stage.report(speed, labels.num_rows)
     report |= {"student": str(student), "data": str(source)}
-    report |= {"seeds": list(seeds), "quick": sizes != FULL, "label_range": list(label_range)}
+    report |= {
+        "seeds": list(seeds),
+        "quick": sizes.test_queries is not None,
+        "label_range": list(label_range),
+    }
     report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
     if export:
         exported = out / f"student-{export.name}"

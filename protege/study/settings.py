@@ -71,7 +71,7 @@ class Models:
     student_base: str | None = None
     layers: int | None = None  # None: DEFAULT_LAYERS, or all the base has where it has fewer
     max_length: int | None = None
-    loss: str = "margin-mse"
+    loss: str = "group-margin-mse"  # margin-MSE, each label passed once a step (bench/train.py)
     warm_start: bool = (
         False  # students start from one warm-started on the zero-shot cosine (client.warm_start)
     )

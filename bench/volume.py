@@ -1,0 +1,82 @@
+"""The volume study, from scratch: ``protege experiment --volumes`` on Home Depot.
+
+    python bench/volume.py [--data FILE] [--out runs/volume] [--seeds 0,1,2] [--quick] [-- EXTRA OPTIONS]
+
+The teacher labels an augmented pair set (the pool's queries, their rewrites and queries cut from
+product titles, each with its judged products, the catalog's nearest ones and random negatives);
+students of the headline shape train on four log-spaced volumes of it (about 4,000 to 100,000
+labels; 1,500 to 25,000 with ``--quick``), the first seed alone at the largest; the first seed's
+smallest student selects a quarter of the largest set, beside a random quarter, both trained for as
+many steps as the student on all of it. Runs the command a user would (a subprocess; a rerun into
+the same ``--out`` reuses every finished stage), then prints one JSON line last: the curve (labels
+→ RMSE, Spearman, NDCG@10, coverage of the test queries), the teacher's, zero-shot's, mean grade's
+and gold student's figures on the same test pairs, the paired differences, the quarter comparison
+and issue 42's goals, each true or false.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import HOMEDEPOT, emit, log
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=HOMEDEPOT)
+    parser.add_argument("--out", type=Path, default=Path("runs/volume"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("extra", nargs="*", help="more `protege experiment` options, after --")
+    args = parser.parse_args()
+    if not args.data.exists():
+        sys.exit(f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)")
+    command = [
+        sys.executable,
+        "-m",
+        "protege",
+        "experiment",
+        "--data",
+        str(args.data),
+        "--out",
+        str(args.out),
+    ]
+    command += ["--seeds", args.seeds, "--volumes", *(["--quick"] if args.quick else []), *args.extra]
+    log("running: " + " ".join(command))
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    results = json.loads((args.out / "results.json").read_text())
+    figures = ("rmse", "spearman", "ndcg@10", "runs")
+    emit(
+        {
+            "benchmark": "volume",
+            "data": results["data"],
+            "seeds": results["seeds"],
+            "quick": results["quick"],
+            "split_pairs": results["split_pairs"],
+            "pair_set": results["pairs"],
+            "models": {
+                name: {key: values.get(key) for key in figures} | {"rmse_spread": values["spread"]["rmse"]}
+                for name, values in results["models"].items()
+            },
+            "curve": results["curve"],
+            "paired": results["paired"],
+            "quarter": results["quarter"],
+            "speed": results["speed"],
+            "student_shape": results["student_shape"],
+            **results["goals"],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
