@@ -264,7 +264,9 @@ def test_group_margin_mse_groups_a_query_s_documents_and_matches_margin_mse_on_p
     model = CrossEncoder(str(tiny_encoder), num_labels=1, device="cpu")
     first, second = ["product 0", "product 5"], ["product 9", "product 7"]
     labels = [torch.tensor([1.5, -0.5]), torch.tensor([0.2, 0.9])]
-    grouped = GroupMarginMSELoss(model)([["drill", "lamp"], [list(p) for p in zip(first, second)]], labels)
+    grouped = GroupMarginMSELoss(model)(
+        [["drill", "lamp"], [list(p) for p in zip(first, second, strict=True)]], labels
+    )
     pairwise = MarginMSELoss(model)([["drill", "lamp"], first, second], torch.stack(labels))
     assert grouped.item() == pytest.approx(pairwise.item(), rel=1e-4)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from protege.client.data import DataSpec, join_folder, resolve_columns
 from protege.client.export import ExportSpec
 from protege.client.training import LOSSES, TrainingConfig
+from protege.common.trainer_arguments import PRECISIONS
 
 # What a protege label or filter folder holds, read as it is rather than joined as tables.
 OUTPUT_FOLDER_MARKS = ("manifest.json", "accepted.parquet")
@@ -121,6 +122,17 @@ def add_training_arguments(parser: argparse.ArgumentParser, loss: str = "bce") -
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-length", type=int, default=128, help="tokens per (query, document) pair")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=TrainingConfig.precision,
+        help="auto: bf16 autocast where the GPU or CPU computes bf16 in hardware (avx512_bf16, AMX)",
+    )
+    parser.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="leave the word-embedding matrix as it is (a faster step on CPU; bench/train.py)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -133,6 +145,8 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         max_length=args.max_length,
+        precision=args.precision,
+        freeze_embeddings=args.freeze_embeddings,
         seed=args.seed,
     )
 

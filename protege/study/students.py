@@ -27,8 +27,11 @@ from .split import sample
 
 log = logging.getLogger("protege.study")
 
-# The longest pairs a student reads in full: this quantile of the pool's token lengths.
+# The longest pairs a student reads in full: this quantile of the pool's token lengths, up to
+# STUDENT_TOKENS: a step's cost grows with its tokens (on a file with product descriptions the
+# quantile alone chose 512 tokens and 8.5 s a step); --max-length reads more.
 LENGTH_QUANTILE = 0.99
+STUDENT_TOKENS = 128
 LENGTH_SAMPLE = 2000
 
 
@@ -59,18 +62,29 @@ def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | 
     where it has one (``teachers.cross_encoder_of``: the students keep its first layers and its
     head, what it learned from the gold), else the packaged MiniLM. Without ``layers``,
     ``DEFAULT_LAYERS`` (or all the base has); without a ``max_length``, the token length that holds
-    ``LENGTH_QUANTILE`` of the pool's pairs whole, rounded up to a multiple of 8."""
+    ``LENGTH_QUANTILE`` of the pool's pairs whole, rounded up to a multiple of 8, at most
+    ``STUDENT_TOKENS`` (logged, with the share of pairs it cuts)."""
     base = models.student_base or (str(teacher_cross_encoder) if teacher_cross_encoder else None)
     backbone = base or packaged_minilm()
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    rows = sample(np.arange(pool.num_rows), LENGTH_SAMPLE, np.random.default_rng(0))
+    queries = pool["query"].take(pa.array(rows)).to_pylist()
+    documents = pool["document"].take(pa.array(rows)).to_pylist()
+    lengths = np.array([len(ids) for ids in tokenizer(queries, documents)["input_ids"]])
     max_length = models.max_length
     if max_length is None:
-        tokenizer = AutoTokenizer.from_pretrained(backbone)
-        rows = sample(np.arange(pool.num_rows), LENGTH_SAMPLE, np.random.default_rng(0))
-        queries = pool["query"].take(pa.array(rows)).to_pylist()
-        documents = pool["document"].take(pa.array(rows)).to_pylist()
-        lengths = [len(ids) for ids in tokenizer(queries, documents)["input_ids"]]
         longest = AutoConfig.from_pretrained(backbone).max_position_embeddings
-        max_length = min(longest, 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8))
+        fits = 8 * math.ceil(np.quantile(lengths, LENGTH_QUANTILE) / 8)
+        max_length = min(longest, STUDENT_TOKENS, fits)
+    log.info(
+        "students read %d tokens a pair (%s): %.1f%% of the pool's pairs are longer and cut; a step costs "
+        "about in proportion to its tokens, so --max-length trades reading more for training slower",
+        max_length,
+        "--max-length"
+        if models.max_length
+        else f"the pool's {LENGTH_QUANTILE:.0%} quantile, at most {STUDENT_TOKENS}",
+        100 * float(np.mean(lengths > max_length)),
+    )
     return Shape(base, models.layers or _default_layers(backbone), max_length, models.loss)
 
 

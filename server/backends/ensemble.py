@@ -83,8 +83,15 @@ class EnsembleBackend(Backend):
     kind = "ensemble"
 
     def __init__(
-        self, model: str, device: str | None = None, dtype: str | None = None, max_length: int | None = None
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_length: int | None = None,
+        runtime: str = "torch",
     ) -> None:
+        """``runtime``: what the cross-encoder members run on (``protege serve --runtime``); the
+        other members run in torch."""
         folder = Path(model)
         manifest = folder / MANIFEST
         if not manifest.is_file():
@@ -105,7 +112,9 @@ class EnsembleBackend(Backend):
             )
         self.members = [
             MEMBER_KINDS[member["kind"]](
-                str(folder / member["model"]), **(shared | member.get("options", {}))
+                str(folder / member["model"]),
+                **(shared | member.get("options", {})),
+                **({"runtime": runtime} if member["kind"] == "cross-encoder" and runtime != "torch" else {}),
             )
             for member in spec["members"]
         ]
