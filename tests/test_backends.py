@@ -157,15 +157,6 @@ def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
         m.model.max_length if m.kind == "cross-encoder" else m.model.max_seq_length for m in short.members
     ] == [8, 8]
     assert short.version != load_backend("ensemble", str(folder), device="cpu").version
-    # serve --runtime onnx runs the cross-encoder member under ONNX Runtime: the same scores, another version.
-    onnx = load_backend("ensemble", str(folder), device="cpu", runtime="onnx")
-    assert [m.kind for m in onnx.members] == [
-        "cross-encoder",
-        "bi-encoder",
-    ] and onnx.version != backend.version
-    np.testing.assert_allclose(
-        onnx.score(QUERIES, DOCUMENTS).scores, backend.score(QUERIES, DOCUMENTS).scores, atol=1e-4
-    )
 
 
 def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:

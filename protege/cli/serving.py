@@ -80,9 +80,8 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         "--runtime",
         choices=RUNTIMES,
         default="torch",
-        help="cross-encoder, and an ensemble's cross-encoder members: run with torch, ONNX Runtime or "
-        "OpenVINO (an exported folder, or a torch checkpoint exported once on start); pip install "
-        "'protege[onnx]' or 'protege[openvino]'",
+        help="cross-encoder: run it with torch, ONNX Runtime or OpenVINO (an exported folder, or a torch "
+        "checkpoint exported once on start); pip install 'protege[onnx]' or 'protege[openvino]'",
     )
     parser.add_argument("--labels", default="no,yes", help="llm-judge: answer labels, least relevant first")
     parser.add_argument("--teacher-id", help="name reported by Describe (default: backend:model)")
@@ -96,11 +95,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.backend == "llm-judge":
         options["labels"] = names(args.labels)
     if args.runtime != "torch":
-        if args.backend not in ("cross-encoder", "ensemble"):
-            raise ValueError(
-                f"--runtime {args.runtime} is for --backend cross-encoder or ensemble (its cross-encoder "
-                f"members), not {args.backend}"
-            )
+        if args.backend != "cross-encoder":
+            raise ValueError(f"--runtime {args.runtime} is for --backend cross-encoder, not {args.backend}")
         options["runtime"] = args.runtime
     limits = Limits(
         max_pairs_per_request=args.max_pairs,

@@ -83,15 +83,8 @@ class EnsembleBackend(Backend):
     kind = "ensemble"
 
     def __init__(
-        self,
-        model: str,
-        device: str | None = None,
-        dtype: str | None = None,
-        max_length: int | None = None,
-        runtime: str = "torch",
+        self, model: str, device: str | None = None, dtype: str | None = None, max_length: int | None = None
     ) -> None:
-        """``runtime``: what the cross-encoder members run on (``protege serve --runtime``); the
-        other members run in torch."""
         folder = Path(model)
         manifest = folder / MANIFEST
         if not manifest.is_file():
@@ -112,9 +105,7 @@ class EnsembleBackend(Backend):
             )
         self.members = [
             MEMBER_KINDS[member["kind"]](
-                str(folder / member["model"]),
-                **(shared | member.get("options", {})),
-                **({"runtime": runtime} if member["kind"] == "cross-encoder" and runtime != "torch" else {}),
+                str(folder / member["model"]), **(shared | member.get("options", {}))
             )
             for member in spec["members"]
         ]
