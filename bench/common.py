@@ -101,3 +101,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def experiment(description: str, out: str, *flags: str) -> tuple[dict, float]:
+    """Parses a study benchmark's options (``--data``, ``--out``, ``--seeds``, ``--quick``, more
+    ``protege experiment`` options after ``--``), runs ``protege experiment`` with them and ``flags``
+    as a user would (a subprocess), and returns its ``results.json`` and the seconds it took."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=HOMEDEPOT)
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("extra", nargs="*", help="more `protege experiment` options, after --")
+    args = parser.parse_args()
+    if not args.data.exists():
+        sys.exit(f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)")
+    command = [
+        sys.executable,
+        "-m",
+        "protege",
+        "experiment",
+        "--data",
+        str(args.data),
+        "--out",
+        str(args.out),
+    ]
+    command += ["--seeds", args.seeds, *flags, *(["--quick"] if args.quick else []), *args.extra]
+    log("running: " + " ".join(command))
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return json.loads((args.out / "results.json").read_text()), round(time.perf_counter() - started, 1)

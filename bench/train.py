@@ -85,7 +85,8 @@ def timed(queries, documents, targets, settings: dict) -> dict:
 
 def plain(queries, documents, targets, max_length: int, layers: int) -> dict:
     """sentence-transformers' documented margin-MSE recipe on the same rows, nothing added."""
-    from protege.client.training import load_student, training_dataset
+    from protege.client.training import load_student
+    from protege.client.training_data import training_dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import MarginMSELoss
 

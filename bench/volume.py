@@ -16,44 +16,15 @@ and issue 42's goals, each true or false.
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOMEDEPOT, emit, log
+from common import emit, experiment
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=HOMEDEPOT)
-    parser.add_argument("--out", type=Path, default=Path("runs/volume"))
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("extra", nargs="*", help="more `protege experiment` options, after --")
-    args = parser.parse_args()
-    if not args.data.exists():
-        sys.exit(f"{args.data} not found (the default is the Home Depot file, ../shared/data/README.md)")
-    command = [
-        sys.executable,
-        "-m",
-        "protege",
-        "experiment",
-        "--data",
-        str(args.data),
-        "--out",
-        str(args.out),
-    ]
-    command += ["--seeds", args.seeds, "--volumes", *(["--quick"] if args.quick else []), *args.extra]
-    log("running: " + " ".join(command))
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    results = json.loads((args.out / "results.json").read_text())
+    results, seconds = experiment(__doc__, "runs/volume", "--volumes")
     figures = ("rmse", "spearman", "ndcg@10", "runs")
     emit(
         {
@@ -73,7 +44,7 @@ def main() -> None:
             "speed": results["speed"],
             "student_shape": results["student_shape"],
             **results["goals"],
-            "seconds": round(time.perf_counter() - started, 1),
+            "seconds": seconds,
         }
     )
 

@@ -46,7 +46,8 @@ from .jobs import LabelJob, read_labels
 from .report import write_report
 from .sampling import whole_queries
 from .teacher_client import TeacherClient, teacher_scores
-from .training import data_hash, learnable, save_student, train_cross_encoder
+from .training import data_hash, save_student, train_cross_encoder
+from .training_data import learnable
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import tempfile
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,15 +33,11 @@ from protege.common.trainer_arguments import PRECISIONS, quiet, shared_arguments
 
 from .losses import GroupMarginMSELoss
 from .models import PACKAGED_MINILM, packaged_minilm
+from .training_data import LOSSES, pairs_per_epoch, rows_per_batch, training_dataset
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
-# group-margin-mse: a query's documents in rows of at most this many (every pair of a row is learned from).
-GROUP_SIZE = 8
 PROVENANCE = "provenance.json"
-# Teacher scores of exactly 0 or 1 have infinite logits; margins are taken between clipped ones.
-SCORE_EPSILON = 1e-4
 # Short runs are cheaper to redo than to checkpoint (a MiniLM checkpoint with optimizer state is ~270 MB).
 CHECKPOINT_MIN_STEPS = 50
 # Settings that change neither the data nor the optimisation a checkpoint holds.
@@ -110,81 +105,6 @@ def load_student(base: str | None = None, layers: int | None = None, max_length:
         network.base_model.encoder.layer = stack[:layers]
         network.config.num_hidden_layers = layers
     return model
-
-
-def learnable(queries: Sequence[str], targets: Sequence[float], loss: str) -> bool:
-    """Whether ``loss`` has a row to learn from: any pair for ``bce`` and ``mse``; for the margin
-    losses, a query with two differently scored documents."""
-    if loss not in ("margin-mse", "group-margin-mse"):
-        return len(queries) > 0
-    scores: dict[str, set[float]] = defaultdict(set)
-    for query, target in zip(queries, targets, strict=True):
-        scores[query].add(float(target))
-    return any(len(values) > 1 for values in scores.values())
-
-
-def training_dataset(
-    queries: Sequence[str], documents: Sequence[str], targets: Sequence[float], loss: str, seed: int
-):
-    """The rows a loss trains on: (query, document, label) for ``bce`` and ``mse``; for
-    ``margin-mse``, (query, document, other document of the same query) with the two teacher
-    scores as logits, one row per document whose query has another, differently scored one; for
-    ``group-margin-mse``, (query, up to ``GROUP_SIZE`` of its documents) with their logits."""
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}: choose from {', '.join(LOSSES)}")
-    if loss in ("bce", "mse"):
-        return Dataset.from_dict(
-            {"query": list(queries), "document": list(documents), "label": [float(t) for t in targets]}
-        )
-    rng = np.random.default_rng(seed)
-    by_query: dict[str, list[int]] = defaultdict(list)
-    for row, query in enumerate(queries):
-        by_query[query].append(row)
-    clipped = np.clip(np.asarray(targets, dtype=np.float64), SCORE_EPSILON, 1 - SCORE_EPSILON)
-    logits = np.log(clipped / (1 - clipped))
-    if loss == "group-margin-mse":
-        return _groups(by_query, documents, targets, logits, rng)
-    rows: dict[str, list] = {"query": [], "first": [], "second": [], "label": []}
-    for query, members in by_query.items():
-        for row in members:
-            others = [other for other in members if targets[other] != targets[row]]
-            if not others:
-                continue
-            other = others[int(rng.integers(len(others)))]
-            rows["query"].append(query)
-            rows["first"].append(documents[row])
-            rows["second"].append(documents[other])
-            rows["label"].append([float(logits[row]), float(logits[other])])
-    if not rows["query"]:
-        raise ValueError(
-            "margin-mse needs queries with two or more differently scored documents; there are none"
-        )
-    return Dataset.from_dict(rows)
-
-
-def _groups(
-    by_query: dict[str, list[int]],
-    documents: Sequence[str],
-    targets: Sequence[float],
-    logits: np.ndarray,
-    rng: np.random.Generator,
-) -> Dataset:
-    """Each query's documents, shuffled and cut into rows of at most ``GROUP_SIZE`` (at least two
-    each), where its teacher scores differ at all."""
-    rows: dict[str, list] = {"query": [], "docs": [], "label": []}
-    for query, members in by_query.items():
-        if len({float(targets[row]) for row in members}) < 2:
-            continue
-        order = rng.permutation(members)
-        for group in np.array_split(order, -(-len(order) // GROUP_SIZE)):
-            rows["query"].append(query)
-            rows["docs"].append([documents[row] for row in group])
-            rows["label"].append([float(logits[row]) for row in group])
-    if not rows["query"]:
-        raise ValueError(
-            "group-margin-mse needs queries with two or more differently scored documents; there are none"
-        )
-    return Dataset.from_dict(rows)
 
 
 @dataclass(frozen=True)
@@ -271,7 +191,7 @@ def train_cross_encoder(
         result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if out is not None and trainer.is_world_process_zero():
             record = {**_settings(config), "base": origin, "training_rows": len(dataset)}
-            record["training_pairs"] = _pairs_per_epoch(dataset)
+            record["training_pairs"] = pairs_per_epoch(dataset)
             record |= {
                 "train_loss": round(float(result.training_loss), 6),
                 "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 2),
@@ -308,7 +228,7 @@ def _trainer(
     model: CrossEncoder, dataset: Dataset, config: TrainingConfig, checkpoints: Path | None, scratch: Path
 ) -> CrossEncoderTrainer:
     """sentence-transformers' trainer for ``config``, saving to ``checkpoints`` when given."""
-    batch_size = _rows_per_batch(dataset, config.batch_size)
+    batch_size = rows_per_batch(dataset, config.batch_size)
     steps = int(np.ceil(len(dataset) / batch_size) * config.epochs)
     saving = (
         {
@@ -343,22 +263,6 @@ def _trainer(
         "group-margin-mse": lambda: GroupMarginMSELoss(model),
     }[config.loss]()
     return quiet(CrossEncoderTrainer(model=model, args=arguments, train_dataset=dataset, loss=objective))
-
-
-def _pairs_per_epoch(dataset: Dataset) -> int:
-    """The (query, document) pairs an epoch over ``dataset`` passes through the model."""
-    if "docs" in dataset.column_names:
-        return sum(len(documents) for documents in dataset["docs"])
-    return len(dataset) * (len(dataset.column_names) - 2)  # query, label, and one column a document
-
-
-def _rows_per_batch(dataset: Dataset, pairs: int) -> int:
-    """Dataset rows per step that hold about ``pairs`` (query, document) pairs: grouped rows hold
-    several."""
-    if "docs" not in dataset.column_names:
-        return pairs
-    mean_group = float(np.mean([len(documents) for documents in dataset["docs"]]))
-    return max(1, round(pairs / mean_group))
 
 
 def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:

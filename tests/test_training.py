@@ -13,8 +13,8 @@ from protege.client.training import (
     load_student,
     normalise_grades,
     train_cross_encoder,
-    training_dataset,
 )
+from protege.client.training_data import training_dataset
 from sentence_transformers import CrossEncoder
 
 
@@ -246,7 +246,7 @@ def test_group_margin_mse_groups_a_query_s_documents_and_matches_margin_mse_on_p
 ) -> None:
     import torch
     from protege.client.losses import GroupMarginMSELoss
-    from protege.client.training import GROUP_SIZE
+    from protege.client.training_data import GROUP_SIZE
     from sentence_transformers.cross_encoder.losses import MarginMSELoss
 
     queries = ["drill"] * 19 + ["paint"] * 2 + ["lamp"] * 3

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.baselines import BASELINES, baseline_scores
 from protege.client.data import Columns
@@ -28,25 +26,40 @@ from protege.client.evaluation import Evaluation, require_ranked
 from protege.client.export import ExportSpec, export_student
 from protege.client.jobs import LabelJob, read_labels
 from protege.client.scoreboard import Board
-from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.client.teacher_client import TeacherClient
 from protege.common.files import write_parquet_atomic
-from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
 
 from . import results, volume_results
 from .settings import DEFAULT_LAYERS, FULL, MAX_ROWS, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import Split, load_rows, split_rows
-from .students import Shape, distilled, random_labels, student_shape, train_student, warm_started
-from .teachers import NoisyBackend, cross_encoder_of, fit_teacher, pairs_per_second, with_flips
-from .volume import VolumeArm, label_pairs, volume_pairs
+from .students import (
+    Shape,
+    distilled,
+    random_labels,
+    student_scores,
+    student_shape,
+    train_student,
+    warm_started,
+)
+from .teachers import (
+    NoisyBackend,
+    add_noisy_teacher,
+    cross_encoder_of,
+    fit_teacher,
+    measure_speed,
+    served,
+    served_scores,
+    with_flips,
+)
+from .volume import VolumeArm, label_pairs, pair_set_counts, volume_pairs
 
 log = logging.getLogger("protege.study")
 
 # Fewer scored queries than this in the test or validation set are warned of: NDCG@10 over them
 # moves by points with the draw (Home Depot's --quick test set has 255).
 FEW_QUERIES = 100
-SPEED_PAIRS = 1024  # test pairs timed for the teacher's and the student's pairs/s
 
 
 def run_study(
@@ -96,23 +109,15 @@ def run_study(
     stage = Stage(split, sizes, models, shape, board, out)
     if models.warm_start:
         stage.shape = warm_started(stage.shape, split.pool, out / "student-base", stage.embedder)
-    backend = load_backend(models.teacher, str(teacher_dir))
-    # A teacher loaded afresh for its speed: the served one's caches hold the test texts already.
-    fresh_teacher = partial(load_backend, models.teacher, str(teacher_dir))
-    if sizes.volumes:
-        report, student = stage.volume_study(backend, teacher_dir, table, seeds, fresh_teacher)
-    else:
-        labels = stage.run_arms(backend, teacher_dir, seeds, Limits())  # the served teacher's
-        student = stage.headline(seeds[0], labels.num_rows)
-        speed = measure_speed(fresh_teacher, student, board, out / "speed.json")
-        report = stage.report(speed, labels.num_rows)
-    report |= {"student": str(student), "data": str(source)}
+    report, student = stage.run(teacher_dir, table, seeds)
     report |= {
+        "student": str(student),
+        "data": str(source),
         "seeds": list(seeds),
-        "quick": sizes.test_queries is not None,
         "label_range": list(label_range),
     }
-    report |= {"split_pairs": split.sizes(), "settings": settings, "student_shape": asdict(stage.shape)}
+    report |= {"quick": sizes.test_queries is not None, "split_pairs": split.sizes(), "settings": settings}
+    report["student_shape"] = asdict(stage.shape)
     if export:
         exported = out / f"student-{export.name}"
         report["export"] = str(exported if exported.exists() else export_student(student, exported, export))
@@ -154,18 +159,31 @@ class Stage:
         """The student the study is about: ``distill``'s at the largest budget, of the first seed."""
         return self.out / f"seed-{seed}" / "clean" / f"distill-{max(self.budgets(labels))}" / "student"
 
+    def run(self, teacher_dir: Path, table: pa.Table, seeds: tuple[int, ...]) -> tuple[dict, Path]:
+        """The volume study where the sizes ask for one, else the budget arms; their report and
+        headline student."""
+        backend = load_backend(self.models.teacher, str(teacher_dir))
+        # A teacher loaded afresh for its speed: the served one's caches hold the test texts already.
+        fresh_teacher = partial(load_backend, self.models.teacher, str(teacher_dir))
+        if self.sizes.volumes:
+            return self.volume_study(backend, teacher_dir, table, seeds, fresh_teacher)
+        labels = self.run_arms(backend, teacher_dir, seeds, Limits())  # the served teacher's
+        student = self.headline(seeds[0], labels.num_rows)
+        speed = measure_speed(fresh_teacher, student, self.board, self.out / "speed.json")
+        return self.report(speed, labels.num_rows), student
+
     def run_arms(
         self, backend: Backend, teacher_dir: Path, seeds: tuple[int, ...], limits: Limits
     ) -> pa.Table:
         """The teacher served: its scores, its pool labels (returned) and each seed's students; then
         the noisy teacher served to each seed's noisy arm."""
         with served(backend, self.out / "labels.sqlite", limits) as teacher:
-            self.board.add("teacher", teacher_dir, partial(_served_scores, teacher))
+            self.board.add("teacher", teacher_dir, partial(served_scores, teacher))
             labels = label_pool(teacher, self.split.pool, self.out)
             for seed in seeds:
                 self.clean_arm(teacher, labels, seed)
         if self.models.noise:
-            _add_noisy_teacher(self.board, self.models.noise)
+            add_noisy_teacher(self.board, self.models.noise)
             pairs = zip(labels["query"].to_pylist(), labels["document"].to_pylist(), strict=True)
             noisy = NoisyBackend(
                 backend, self.models.noise, dict(zip(pairs, labels["score"].to_pylist(), strict=True))
@@ -190,7 +208,7 @@ class Stage:
         folder = self.out / "volume"
         pairs = volume_pairs(table, self.sizes, folder, self.embedder, seeds[0])
         with served(backend, self.out / "labels.sqlite", Limits()) as teacher:
-            self.board.add("teacher", teacher_dir, partial(_served_scores, teacher))
+            self.board.add("teacher", teacher_dir, partial(served_scores, teacher))
             labels = label_pairs(teacher, pairs, folder)
         arm = VolumeArm(
             labels, self.sizes, self.shape, self.board, folder, self.embedder, self.models.filters
@@ -204,16 +222,16 @@ class Stage:
             self._gold_student(seed, self.split.pool.num_rows)
         speed = measure_speed(fresh_teacher, first[volumes[-1]], self.board, self.out / "speed.json")
         report = volume_results.report(self.board, volumes, folder, speed, quarter)
-        report["pairs"] = _pair_set_counts(labels)
+        report["pairs"] = pair_set_counts(labels)
         return report, first[volumes[-1]]
 
     def clean_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
         self._arm("clean", teacher, labels, labels["score"].to_numpy(), seed)
         folder = self.out / f"seed-{seed}" / "clean"
         unfiltered = folder / f"random-{labels.num_rows}"
-        self.board.add("student_unfiltered", unfiltered, partial(_student_scores, unfiltered))
+        self.board.add("student_unfiltered", unfiltered, partial(student_scores, unfiltered))
         filtered = self.headline(seed, labels.num_rows)
-        self.board.add("student_filtered", filtered, partial(_student_scores, filtered))
+        self.board.add("student_filtered", filtered, partial(student_scores, filtered))
         self._gold_student(seed, json.loads((filtered.parent / "report.json").read_text())["train_pairs"])
 
     def noisy_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
@@ -251,7 +269,7 @@ class Stage:
     ) -> None:
         """One seed's student at one point of a learning curve, with the teacher labels it used."""
         model = f"{arm}/{selection}@{budget}"
-        self.board.add(model, path, partial(_student_scores, path))
+        self.board.add(model, path, partial(student_scores, path))
         figures = self.board.last_run(model)
         log.info(
             "%s: test RMSE %.4f, NDCG@10 %.4f",
@@ -271,7 +289,7 @@ class Stage:
         train_student(
             path, rows, rows["label"].to_numpy(), self.shape, seed, self.sizes.student_epochs(rows.num_rows)
         )
-        self.board.add("student_gold", path, partial(_student_scores, path))
+        self.board.add("student_gold", path, partial(student_scores, path))
 
     def report(self, speed: dict, pool_labels: int) -> dict:
         """The figures of every model and curve point, the paired differences and the goals."""
@@ -313,19 +331,6 @@ class Stage:
         }
 
 
-@contextmanager
-def served(backend: Backend, cache: Path, limits: Limits) -> Iterator[TeacherClient]:
-    """``backend`` served over gRPC on localhost, with its label cache at ``cache``, and a client of it."""
-    config = ServeConfig(
-        backend.kind, backend.model_name, host="127.0.0.1", port=0, cache=str(cache), limits=limits
-    )
-    with (
-        BackgroundTeacher(config, backend) as server,
-        TeacherClient(f"127.0.0.1:{server.port}", timeout=120) as client,
-    ):
-        yield client
-
-
 def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
     """The teacher's labels of every pool pair (a resumable ``LabelJob``), in pool order."""
     pool_file = out / "pool.parquet"
@@ -333,30 +338,6 @@ def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
         write_parquet_atomic(pool.select(["pair_id", "query", "document", "doc_id"]), pool_file)
     LabelJob(pool_file, Columns(pair_id="pair_id", doc_id="doc_id"), out / "pool-labels").run(teacher)
     return read_labels(out / "pool-labels")
-
-
-def measure_speed(teacher: Callable[[], Backend], student: Path, board: Board, record: Path) -> dict:
-    """In-process pairs/s of the teacher (each time as ``teacher()`` loads it, its caches empty)
-    and the student on the same test pairs, batch 32, timed alternately twice (the best of each:
-    these machines are noisy); the student's cost share. Kept in ``record``, like every finished
-    stage."""
-    if record.exists():
-        return json.loads(record.read_text())
-    test = board.evaluations["test"]
-    queries, documents = test.queries[:SPEED_PAIRS], test.documents[:SPEED_PAIRS]
-    model = CrossEncoder(str(student))
-
-    def student_scores(q: list[str], d: list[str]) -> np.ndarray:
-        return model.predict(list(zip(q, d, strict=True)), batch_size=len(q), show_progress_bar=False)
-
-    timings = {"teacher": [], "student": []}
-    for _ in range(2):
-        timings["teacher"].append(pairs_per_second(teacher().score, queries, documents))
-        timings["student"].append(pairs_per_second(student_scores, queries, documents))
-    speed = {name: round(max(values), 1) for name, values in timings.items()}
-    speed |= {"student_cost_share": round(speed["teacher"] / speed["student"], 3), "pairs": len(queries)}
-    record.write_text(json.dumps(speed))
-    return speed
 
 
 def claim(out: Path, settings: dict) -> None:
@@ -406,31 +387,3 @@ def _add_baselines(board: Board, folder: Path) -> None:
 
     for name in BASELINES:
         board.add(name, folder / name, partial(baseline, name))
-
-
-def _add_noisy_teacher(board: Board, share: float) -> None:
-    """The noisy teacher's scores: the clean teacher's with its flips, on the same pairs."""
-    run = board.runs["teacher"][0]
-    flipped = {
-        split: with_flips(run[split], evaluation.queries, evaluation.documents, share)
-        for split, evaluation in board.evaluations.items()
-    }
-    board.add_scores("teacher_noisy", flipped["validation"], flipped["test"])
-
-
-def _pair_set_counts(labels: pa.Table) -> dict:
-    """Labelled pairs and distinct queries of the pair set, by strategy."""
-    counts = {"labels": labels.num_rows, "queries": len(set(labels["query"].to_pylist()))}
-    strategies = labels["strategy"].to_pylist()
-    for strategy in sorted(set(strategies)):
-        counts[f"labels_{strategy}"] = strategies.count(strategy)
-    return counts
-
-
-def _served_scores(teacher: TeacherClient, evaluation: Evaluation) -> np.ndarray:
-    return teacher_scores(teacher, evaluation.queries, evaluation.documents, progress=True)
-
-
-def _student_scores(folder: Path, evaluation: Evaluation) -> np.ndarray:
-    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
-    return CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from sentence_transformers.cross_encoder import CrossEncoder
 from transformers import AutoConfig, AutoTokenizer
 
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
+from protege.client.evaluation import Evaluation
 from protege.client.models import packaged_minilm
 from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
@@ -165,3 +167,9 @@ def distilled(
     )
     Distiller(teacher, pool, folder, config, embedder=embedder).run()
     return json.loads(report.read_text())
+
+
+def student_scores(folder: Path, evaluation: Evaluation) -> np.ndarray:
+    """The scores of the student saved in ``folder`` on ``evaluation``'s pairs (a ``Board`` scorer)."""
+    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
+    return CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)

@@ -12,15 +12,22 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege import teacher_fit
+from protege.client.evaluation import Evaluation
+from protege.client.scoreboard import Board
+from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, Scores
 from protege.server.backends.ensemble import MANIFEST as ENSEMBLE_MANIFEST
+from protege.server.validation import Limits
 
 log = logging.getLogger("protege.study")
 
@@ -117,3 +124,58 @@ def pairs_per_second(
     for start in range(0, len(queries), batch):
         score(queries[start : start + batch], documents[start : start + batch])
     return len(queries) / (time.perf_counter() - started)
+
+
+SPEED_PAIRS = 1024  # test pairs timed for the teacher's and the student's pairs/s
+
+
+def measure_speed(teacher: Callable[[], Backend], student: Path, board: Board, record: Path) -> dict:
+    """In-process pairs/s of the teacher (each time as ``teacher()`` loads it, its caches empty)
+    and the student on the same test pairs, batch 32, timed alternately twice (the best of each:
+    these machines are noisy); the student's cost share. Kept in ``record``, like every finished
+    stage."""
+    if record.exists():
+        return json.loads(record.read_text())
+    test = board.evaluations["test"]
+    queries, documents = test.queries[:SPEED_PAIRS], test.documents[:SPEED_PAIRS]
+    model = CrossEncoder(str(student))
+
+    def student_scores(q: list[str], d: list[str]) -> np.ndarray:
+        return model.predict(list(zip(q, d, strict=True)), batch_size=len(q), show_progress_bar=False)
+
+    timings = {"teacher": [], "student": []}
+    for _ in range(2):
+        timings["teacher"].append(pairs_per_second(teacher().score, queries, documents))
+        timings["student"].append(pairs_per_second(student_scores, queries, documents))
+    speed = {name: round(max(values), 1) for name, values in timings.items()}
+    speed |= {"student_cost_share": round(speed["teacher"] / speed["student"], 3), "pairs": len(queries)}
+    record.write_text(json.dumps(speed))
+    return speed
+
+
+def add_noisy_teacher(board: Board, share: float) -> None:
+    """The noisy teacher's scores: the clean teacher's with its flips, on the same pairs."""
+    run = board.runs["teacher"][0]
+    flipped = {
+        split: with_flips(run[split], evaluation.queries, evaluation.documents, share)
+        for split, evaluation in board.evaluations.items()
+    }
+    board.add_scores("teacher_noisy", flipped["validation"], flipped["test"])
+
+
+@contextmanager
+def served(backend: Backend, cache: Path, limits: Limits) -> Iterator[TeacherClient]:
+    """``backend`` served over gRPC on localhost, with its label cache at ``cache``, and a client of it."""
+    config = ServeConfig(
+        backend.kind, backend.model_name, host="127.0.0.1", port=0, cache=str(cache), limits=limits
+    )
+    with (
+        BackgroundTeacher(config, backend) as server,
+        TeacherClient(f"127.0.0.1:{server.port}", timeout=120) as client,
+    ):
+        yield client
+
+
+def served_scores(teacher: TeacherClient, evaluation: Evaluation) -> np.ndarray:
+    """The served teacher's scores of ``evaluation``'s pairs (a ``Board`` scorer)."""
+    return teacher_scores(teacher, evaluation.queries, evaluation.documents, progress=True)

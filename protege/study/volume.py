@@ -38,7 +38,7 @@ from protege.filters.settings import FilterSettings
 
 from .settings import Sizes
 from .split import POOL_BUCKETS, TEST_BUCKETS, bucket, is_validation
-from .students import Shape, train_student
+from .students import Shape, student_scores, train_student
 
 log = logging.getLogger("protege.study")
 
@@ -216,7 +216,7 @@ class VolumeArm:
             )
             if not (path / "rows.parquet").exists():  # what it trained on: the selector's reference
                 write_parquet_atomic(rows.select(["query", "document", "score"]), path / "rows.parquet")
-            self.board.add(self.name(volume), path, partial(_student_scores, path))
+            self.board.add(self.name(volume), path, partial(student_scores, path))
             self._coverage(path, rows)
             figures = self.board.last_run(self.name(volume))
             log.info("%s: test RMSE %.4f, NDCG@10 %.4f", path.name, figures["rmse"], figures["ndcg@10"])
@@ -246,7 +246,7 @@ class VolumeArm:
         for name, subset in chosen.items():
             path = self.out / f"seed-{seed}" / name
             train_student(path, subset, subset["score"].to_numpy(), self.shape, seed, epochs)
-            self.board.add(name, path, partial(_student_scores, path))
+            self.board.add(name, path, partial(student_scores, path))
         return {"from_labels": rows.num_rows, "kept": keep, "epochs": round(epochs, 2)}
 
     def _selected(self, rows: pa.Table, keep: int, selector: Path, record: Path) -> pa.Table:
@@ -295,6 +295,10 @@ class VolumeArm:
         record.write_text(json.dumps(figures))
 
 
-def _student_scores(folder: Path, evaluation) -> np.ndarray:
-    pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
-    return CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
+def pair_set_counts(labels: pa.Table) -> dict:
+    """Labelled pairs and distinct queries of the pair set, by strategy."""
+    counts = {"labels": labels.num_rows, "queries": len(set(labels["query"].to_pylist()))}
+    strategies = labels["strategy"].to_pylist()
+    for strategy in sorted(set(strategies)):
+        counts[f"labels_{strategy}"] = strategies.count(strategy)
+    return counts
