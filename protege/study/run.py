@@ -95,9 +95,7 @@ def run_study(
     table, label_range, cut = load_rows(
         data, columns, encoding=encoding, label_range=label_range, max_rows=max_rows, source=source
     )
-    settings = {"data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range)}
-    settings |= {"sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows if cut else None}
-    settings["student_defaults"] = {"layers": DEFAULT_LAYERS, "learning_rate": STUDENT_LEARNING_RATE}
+    settings = _settings(source, columns, label_range, sizes, models, max_rows if cut else None)
     claim(out, settings)
     split = split_rows(table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, seeds[0], source)
     board = Board(*(_judged(split, name, label_range, source) for name in ("validation", "test")))
@@ -123,6 +121,15 @@ def run_study(
         report["export"] = str(exported if exported.exists() else export_student(student, exported, export))
     report["seconds"] = round(time.perf_counter() - started, 1)
     return _written(report, out)
+
+
+def _settings(
+    source: Path, columns: Columns, label_range: tuple, sizes: Sizes, models: Models, max_rows: int | None
+) -> dict:
+    """What a study's finished stages depend on (``claim`` refuses a folder made under others)."""
+    settings = {"data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range)}
+    settings |= {"sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows}
+    return settings | {"student_defaults": {"layers": DEFAULT_LAYERS, "learning_rate": STUDENT_LEARNING_RATE}}
 
 
 def _written(report: dict, out: Path) -> dict:
