@@ -35,8 +35,9 @@ class MemoEmbedder:
         return np.stack([self.vectors[text] for text in texts])
 
 
-def embed(embedder, texts: list[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
-    """Unit-length float32 embeddings, so inner product is cosine similarity."""
+def embed(embedder, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    """Unit-length float32 embeddings, so inner product is cosine similarity. Batches of 32 (sorted
+    by length by ``encode``) pad less than larger ones: faster on a CPU, as the teacher backends'."""
     vectors = embedder.encode(
         texts,
         batch_size=batch_size,

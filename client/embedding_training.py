@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from protege.common.trainer_arguments import quiet, shared_arguments
+from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 
 from .models import packaged_minilm
 
@@ -29,10 +29,12 @@ def train_bi_encoder(
     learning_rate: float = 2e-5,
     seed: int = 0,
     progress: bool = True,
+    precision: str = "auto",
 ):
     """Fine-tunes ``base`` (default: the packaged MiniLM-L6) so that the cosine of a query's and a
     document's embeddings follows ``targets`` (grades in 0..1), and saves it to ``out`` when given,
-    where ``SentenceTransformer(out)`` loads it.
+    where ``SentenceTransformer(out)`` loads it. ``precision``: as ``TrainingConfig``'s (``auto``:
+    bf16 autocast where the GPU or CPU computes it in hardware).
 
     Example::
 
@@ -65,6 +67,7 @@ def train_bi_encoder(
         learning_rate=learning_rate,
         seed=seed,
         progress=progress,
+        bf16=uses_bf16(precision),
     )
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
         arguments = SentenceTransformerTrainingArguments(output_dir=scratch, save_strategy="no", **settings)

@@ -20,6 +20,8 @@ import torch
 # nll(∅, d) below this is treated as this, so ifd stays finite for documents the student
 # already scores confidently without any query.
 MIN_BLANK_NLL = 1e-4
+# Passes of at least this many pairs show a progress bar (100,000 pairs are minutes on a CPU).
+PROGRESS_PAIRS = 10_000
 
 
 def label_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -66,7 +68,7 @@ class StudentLikelihood:
             batch_size=self.batch_size,
             activation_fn=torch.nn.Identity(),
             convert_to_numpy=True,
-            show_progress_bar=False,
+            show_progress_bar=len(queries) >= PROGRESS_PAIRS,
         )
         return np.asarray(logits, dtype=np.float64).reshape(-1)
 

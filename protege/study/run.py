@@ -210,8 +210,9 @@ class Stage:
     ) -> tuple[dict, Path]:
         """The volume arm (``volume``): the teacher labels the augmented pair set, each seed trains
         a student per volume (the largest on the first seed only: it alone takes most of the run),
-        the first seed's smallest student selects a quarter of the largest; the gold student, the
-        speed, the report. Returns the report and the headline student."""
+        the first seed's smallest student selects a quarter of the largest; the gold student (the
+        first seed's: a reference line, not a point of the curve), the speed, the report. Returns
+        the report and the headline student."""
         folder = self.out / "volume"
         pairs = volume_pairs(table, self.sizes, folder, self.embedder, seeds[0])
         with served(backend, self.out / "labels.sqlite", Limits()) as teacher:
@@ -225,8 +226,7 @@ class Stage:
         for seed in seeds[1:]:
             arm.students(seed, volumes[:-1] or volumes)
         quarter = arm.quarter(seeds[0], first[volumes[0]])
-        for seed in seeds:
-            self._gold_student(seed, self.split.pool.num_rows)
+        self._gold_student(seeds[0], self.split.pool.num_rows)
         speed = measure_speed(fresh_teacher, first[volumes[-1]], self.board, self.out / "speed.json")
         report = volume_results.report(self.board, volumes, folder, speed, quarter)
         report["pairs"] = pair_set_counts(labels)

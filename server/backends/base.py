@@ -14,6 +14,11 @@ import torch
 
 logger = logging.getLogger(__name__)
 
+# Pairs (or texts) a forward pass takes: the batcher hands a backend up to hundreds at a time, and
+# one pass over them all pads each to the longest; passes of this many, sorted by length, pad
+# less (2 CPU cores: 1.25-1.4x the rate of one 256-pair pass, measured on Home Depot titles).
+FORWARD_BATCH = 32
+
 
 @dataclass(frozen=True)
 class Scores:

@@ -7,7 +7,15 @@ from collections import OrderedDict
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from .base import Backend, Scores, resolve_device, resolve_dtype, teacher_version, tokenizer_fingerprint
+from .base import (
+    FORWARD_BATCH,
+    Backend,
+    Scores,
+    resolve_device,
+    resolve_dtype,
+    teacher_version,
+    tokenizer_fingerprint,
+)
 
 # Texts whose embeddings are kept (least recently used out): 50,000 × 384 float32s ≈ 77 MB.
 EMBEDDING_CACHE = 50_000
@@ -61,7 +69,7 @@ class BiEncoderBackend(Backend):
         if new:
             embedded = self.model.encode(
                 new,
-                batch_size=len(new),
+                batch_size=FORWARD_BATCH,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,

@@ -10,6 +10,7 @@ import torch
 from protege.common.runtimes import CompiledCrossEncoder, load_cross_encoder
 
 from .base import (
+    FORWARD_BATCH,
     Backend,
     Scores,
     expected_grade,
@@ -93,11 +94,11 @@ class CrossEncoderBackend(Backend):
     def score(self, queries: list[str], documents: list[str]) -> Scores:
         pairs = list(zip(queries, documents, strict=False))
         if isinstance(self.model, CompiledCrossEncoder):
-            logits = self.model.predict(pairs, batch_size=len(pairs), apply_sigmoid=False)
+            logits = self.model.predict(pairs, batch_size=FORWARD_BATCH, apply_sigmoid=False)
         else:
             logits = self.model.predict(
                 pairs,
-                batch_size=len(pairs),
+                batch_size=FORWARD_BATCH,
                 activation_fn=torch.nn.Identity(),
                 convert_to_numpy=True,
                 show_progress_bar=False,
