@@ -5,8 +5,9 @@ in quality.
 
 Every variant trains the same student shape (the packaged all-MiniLM-L6-v2's first ``--layers``
 layers, ``--max-length`` tokens, lr 1e-4) for one epoch on the same (query, product, soft target)
-rows of Home Depot (when ``../shared/data`` is beside the checkout), one lever added at a time to
-the recipe the study used before (margin-MSE, float32, batch 32, length-grouped batches):
+rows of Home Depot (when ``../shared/data`` is beside the checkout), of queries with two or more
+products (what a margin loss learns from), one lever added at a time to the recipe the study used
+before (margin-MSE, float32, batch 32, length-grouped batches):
   - ``plain``: sentence-transformers' documented ``CrossEncoderTrainer`` recipe, nothing added;
   - ``bf16``: autocast to bf16 (CPUs with ``avx512_bf16`` or AMX, and GPUs, compute it natively);
   - ``frozen_embeddings``: the word-embedding matrix left as it is (no gradient, no optimizer step);
@@ -31,12 +32,25 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HOMEDEPOT, emit, load_pairs, log
+
+
+def shared_query_pairs(n: int) -> tuple[list[tuple[str, str]], str]:
+    """``n`` pairs whose query has two or more of them: a margin loss learns from every one (a query
+    with a single product has no margin), so labels/s counts labels learned from, as in the study's
+    augmented sets (up to 12 products a query)."""
+    pairs, source = load_pairs(8 * n)
+    products = Counter(query for query, _ in pairs)
+    kept = [pair for pair in pairs if products[pair[0]] > 1][:n]
+    if len(kept) < n:
+        raise SystemExit(f"{source} has {len(kept)} pairs of queries with two or more products, not {n}")
+    return kept, source
 
 
 def today(layers: int, max_length: int) -> dict:
@@ -170,7 +184,7 @@ def main() -> None:
 
     import torch
 
-    pairs, source = load_pairs(args.labels)
+    pairs, source = shared_query_pairs(args.labels)
     queries, documents = [q for q, _ in pairs], [d for _, d in pairs]
     targets = np.random.default_rng(0).uniform(0, 1, len(pairs))
     base = today(args.layers, args.max_length)

@@ -1,17 +1,19 @@
-"""``protege demo``: fit a teacher, serve it, distill students on a generated catalog, print the table."""
+"""``protege demo``: fit a teacher, serve it, have it label an augmented set, train students on
+growing shares of it, print the table."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from protege.study import volume_results
 from protege.study.demo import run_demo
-from protege.study.results import table
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="fit a teacher, serve it, distill a student on a generated catalog, write the report"
+        "demo",
+        help="fit a teacher, serve it, label an augmented set of a generated catalog, train students on it",
     )
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="folder for everything it writes")
     parser.add_argument("--queries", type=int, default=300, help="queries in the generated catalog")
@@ -26,9 +28,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     results = run_demo(args.out, args.queries, args.teacher_base, args.student_base)
     print()
-    print(table(results))
-    print(f"\nlearning curves: {results['plot']}")
-    student = Path(results["student"])
-    print(f"student: {student} (loads with sentence_transformers.CrossEncoder)")
-    print(f"distillation report: {student.parent / 'report.html'}")
+    print(volume_results.table(results))
+    print(f"\nvolume curve: {results['plot']}")
+    print(f"student: {results['student']} (loads with sentence_transformers.CrossEncoder)")
     return 0

@@ -1,13 +1,15 @@
-"""The demo: the study at demo size on a generated catalog, in a few minutes on a laptop CPU.
+"""The demo: the volume study at demo size on a generated catalog, in a few minutes on a laptop CPU.
 
 Writes a synthetic relevance file (``protege.client.synthetic``), then runs the study on it: fits
-a teacher on gold grades, serves it over real gRPC on localhost, distills students. Running it
-again reuses every finished stage.
+a teacher on gold grades, serves it over real gRPC on localhost, has it label an augmented pair set
+(pool queries, their rewrites, queries from product titles, each with its nearest products), trains
+students on growing shares of the labels, and lets the filters pick a quarter. Running it again
+reuses every finished stage.
 
 Example::
 
     results = run_demo(Path("demo-run"))
-    print(table(results))
+    print(volume_results.table(results))
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ CATALOG_COLUMNS = Columns(
 def run_demo(
     out: Path, queries: int = 300, teacher_base: str | None = None, student_base: str | None = None
 ) -> dict:
-    """The study's results on a catalog of ``queries`` queries and twice as many products, in ``out``."""
+    """The volume study on a catalog of ``queries`` queries and twice as many products, in ``out``."""
     data = out / "catalog.csv"
     if not data.exists():
         write_catalog(data, queries=queries, products=2 * queries)

@@ -55,7 +55,8 @@ class Sizes:
 # a session's files do not outlive it; all 29,439 would take days; docs/study.md has the times).
 FULL = Sizes(pool_pairs=5_000)
 QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, budgets=(1 / 8, 1 / 4, 1 / 2))
-DEMO = Sizes(teacher_epochs=2.0, budgets=(1 / 4, 1 / 2), student_rows=1000)
+# The demo: the volume study on a generated catalog, in minutes (volumes cut to the labels there are).
+DEMO = Sizes(teacher_epochs=2.0, student_rows=1000, volumes=(250, 500, 1_000, 2_000))
 # The volume study: every validation pair (grade maps on 7,527 Home Depot pairs, not 1,015), and four
 # log-spaced volumes from about today's 4,000 labels to 100,000.
 VOLUME = Sizes(volumes=(4_000, 11_700, 34_200, 100_000))
