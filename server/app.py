@@ -17,7 +17,7 @@ from protege.proto import SERVICE_NAME
 
 from protege.common.paths import cache_dir
 
-from .backends import Backend, load_backend
+from .backends import Backend, BackendUnavailable, load_backend
 from .cache import LabelCache
 from .interceptors import BearerTokenInterceptor, CallTracker, read_tokens
 from .labeler import Labeler
@@ -26,6 +26,9 @@ from .servicer import TeacherServicer
 from .validation import Limits
 
 logger = logging.getLogger("protege.server")
+
+# Seconds between tries of a backend whose upstream (an LLM endpoint) does not answer.
+RECHECK_S = 5.0
 
 
 def default_cache_path() -> Path:
@@ -91,6 +94,8 @@ class TeacherServer:
         self._server: grpc.aio.Server | None = None
         self._stopped = asyncio.Event()
         self._shutting_down = False
+        self._watcher: asyncio.Task[None] | None = None  # waits for a backend's upstream to answer
+        self.servicer.backend_down = self._backend_down
 
     async def start(self) -> int:
         """Binds and serves health at once, then loads the model; returns the gRPC port."""
@@ -143,10 +148,65 @@ class TeacherServer:
         return self.port
 
     async def _load(self) -> None:
+        """Loads the backend and serves it; where its upstream (an LLM endpoint) is down, stays
+        NOT_SERVING and tries again every ``RECHECK_S`` in the background."""
         config = self.config
-        backend = self._backend or await asyncio.to_thread(
-            load_backend, config.backend, config.model, **config.backend_options
-        )
+        try:
+            backend = self._backend or await asyncio.to_thread(
+                load_backend, config.backend, config.model, **config.backend_options
+            )
+        except BackendUnavailable as error:
+            self._watcher = asyncio.create_task(self._load_when_up(error))
+            return
+        await self._serve_with(backend)
+
+    async def _load_when_up(self, error: BackendUnavailable) -> None:
+        config = self.config
+        while not self._shutting_down:
+            logger.warning(
+                "teacher backend unavailable (%s); NOT_SERVING, trying again in %g s", error, RECHECK_S
+            )
+            self.servicer.loading_problem = f"teacher backend unavailable: {error}"
+            self.metrics.backend_up.set(0)
+            await asyncio.sleep(RECHECK_S)
+            try:
+                backend = await asyncio.to_thread(
+                    load_backend, config.backend, config.model, **config.backend_options
+                )
+            except BackendUnavailable as again:
+                error = again
+                continue
+            self.metrics.backend_up.set(1)
+            await self._serve_with(backend)
+            return
+
+    async def _backend_down(self, error: BackendUnavailable) -> None:
+        """A call found the backend's upstream down: NOT_SERVING until ``check`` passes again."""
+        if self._watcher is not None and not self._watcher.done():
+            return
+        logger.warning("teacher backend unavailable (%s): NOT_SERVING until it answers", error)
+        self.metrics.backend_up.set(0)
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._watcher = asyncio.create_task(self._watch_backend())
+
+    async def _watch_backend(self) -> None:
+        assert self._labeler is not None
+        while not self._shutting_down:
+            await asyncio.sleep(RECHECK_S)
+            try:
+                await asyncio.to_thread(self._labeler.backend.check)
+            except BackendUnavailable:
+                continue
+            if not self._shutting_down:
+                logger.info("teacher backend answers again: SERVING")
+                self.metrics.backend_up.set(1)
+                for service in ("", SERVICE_NAME):
+                    await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            return
+
+    async def _serve_with(self, backend: Backend) -> None:
+        config = self.config
         self._cache = LabelCache(config.cache, memory_items=config.memory_cache_items)
         self.metrics.cache_items.set_function(self._cache.memory_items_held)
         self._labeler = Labeler(
@@ -200,6 +260,8 @@ class TeacherServer:
             logger.warning(
                 "grace period over with %d call(s) still running; cancelling", self.tracker.inflight
             )
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._server is not None:
             await self._server.stop(grace=1.0)
         if self._labeler is not None:

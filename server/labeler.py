@@ -97,8 +97,11 @@ class Labeler:
         )
 
     def _process(self, items: list[_Item]) -> list[LabelResult]:
-        """Runs on the model worker: one model pass, then the labels go into the cache."""
+        """Runs on the model worker: one model pass, then the labels go into the cache (all of the
+        batch's or, where the backend fails, none)."""
         scores = self._score([item.query for item in items], [item.document for item in items])
+        for method, count in (scores.methods or {}).items():
+            self.metrics.llm_answers.labels(method).inc(count)
         probabilities = scores.class_probabilities
         results = [
             LabelResult(

@@ -47,6 +47,18 @@ class Metrics:
         self.cache_items = Gauge(
             "protege_cache_memory_items", "Labels held by the in-memory LRU of the label cache", registry=r
         )
+        self.llm_answers = Counter(
+            "protege_llm_answers",
+            "Scores of an LLM endpoint, by how they were read (logprobs or the generated label)",
+            ["method"],
+            registry=r,
+        )
+        self.backend_up = Gauge(
+            "protege_backend_up",
+            "1 while the teacher's backend (an LLM endpoint) answers",
+            registry=r,
+        )
+        self.backend_up.set(1)
         self._http = None
 
     def observe_batch(self, size: int, queue_seconds: Sequence[float], model_seconds: float) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
+from .backends import BackendUnavailable
 from .batcher import QueueFull
 from .labeler import Labeler
 from .validation import (
@@ -38,6 +39,9 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
         self.teacher_id = teacher_id
         self.stream_window = stream_window
         self.labeler: Labeler | None = None
+        self.loading_problem: str | None = None  # why the model is not loaded yet, where known
+        # Told when a call finds the backend's upstream down (the server turns NOT_SERVING).
+        self.backend_down: Callable[[BackendUnavailable], Awaitable[None]] | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         """Registers the service with request parsing that reports invalid UTF-8 by field."""
@@ -76,6 +80,7 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
                 stream_window=self.stream_window,
             ),
             supports_refine=backend.supports_refine,
+            scoring=backend.scoring,
         )
 
     async def Describe(self, request, context):
@@ -92,6 +97,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, f"teacher overloaded: {error}; retry later"
             )
+        except BackendUnavailable as error:
+            await self._unavailable(context, error)
 
     async def LabelStream(self, request_iterator, context) -> AsyncIterator[teacher_pb2.LabelResponse]:
         """Works on up to ``stream_window`` requests at once; answers in request order."""
@@ -127,6 +134,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED, f"teacher overloaded: {error}; retry later"
                     )
+                except BackendUnavailable as error:
+                    await self._unavailable(context, error)
                 pending.remove(answer)
                 window.release()
                 yield response
@@ -153,9 +162,12 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
         problem = check_refine_request(request, self.limits, MAX_REWRITES)
         if problem is not None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        rewrites = await labeler.refine(
-            request.query, request.document, request.num_rewrites or DEFAULT_REWRITES, request.seed
-        )
+        try:
+            rewrites = await labeler.refine(
+                request.query, request.document, request.num_rewrites or DEFAULT_REWRITES, request.seed
+            )
+        except BackendUnavailable as error:
+            await self._unavailable(context, error)
         return teacher_pb2.RefineResponse(
             rewrites=[teacher_pb2.Rewrite(query=text) for text in rewrites],
             teacher_version=labeler.backend.version,
@@ -163,8 +175,15 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
 
     async def _ready(self, context: grpc.aio.ServicerContext) -> Labeler:
         if self.labeler is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "teacher model is still loading; retry shortly")
+            problem = self.loading_problem or "teacher model is still loading"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{problem}; retry shortly")
         return self.labeler  # type: ignore[return-value]
+
+    async def _unavailable(self, context: grpc.aio.ServicerContext, error: BackendUnavailable) -> None:
+        """UNAVAILABLE with the upstream's error; the server is told (it turns NOT_SERVING)."""
+        if self.backend_down is not None:
+            await self.backend_down(error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"teacher backend unavailable: {error}; retry later")
 
     def _problem(self, request: teacher_pb2.LabelRequest | InvalidRequest) -> str | None:
         if isinstance(request, InvalidRequest):

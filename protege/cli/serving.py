@@ -9,9 +9,11 @@ from pathlib import Path
 
 from protege.client.student_training import training_rows
 from protege.client.training import data_hash, normalise_grades
+from protege.common.config_flags import add_flags, from_flags
 from protege.common.runtimes import RUNTIMES
 from protege.server.app import ServeConfig, default_cache_path, serve
 from protege.server.backends import BACKEND_KINDS
+from protege.server.backends.openai_compatible import EndpointConfig
 from protege.server.validation import Limits
 from protege.teacher_fit import RECIPES, fit_teacher, training_for
 
@@ -60,11 +62,7 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stream-window", type=int, default=8, help="requests of one stream worked on at once"
     )
-    parser.add_argument("--token-file", help="require 'authorization: Bearer <token>'; one token per line")
-    parser.add_argument("--tls-cert", help="server certificate (PEM); turns TLS on")
-    parser.add_argument("--tls-key", help="server private key (PEM)")
-    parser.add_argument("--tls-client-ca", help="CA that client certificates must chain to (mTLS)")
-    parser.add_argument("--no-reflection", action="store_true", help="do not serve gRPC server reflection")
+    _add_security(parser)
     parser.add_argument("--cache", help="SQLite label cache ('none': memory only; default ~/.cache/protege)")
     parser.add_argument(
         "--cache-memory-items",
@@ -83,21 +81,49 @@ def _add_serve(subparsers: argparse._SubParsersAction) -> None:
         help="cross-encoder: run it with torch, ONNX Runtime or OpenVINO (an exported folder, or a torch "
         "checkpoint exported once on start); pip install 'protege[onnx]' or 'protege[openvino]'",
     )
-    parser.add_argument("--labels", default="no,yes", help="llm-judge: answer labels, least relevant first")
+    parser.add_argument(
+        "--labels",
+        help="llm-judge and openai-compatible: answer labels, least relevant first "
+        "(default: no,yes and 0,1,2,3)",
+    )
     parser.add_argument("--teacher-id", help="name reported by Describe (default: backend:model)")
+    add_flags(
+        parser.add_argument_group("openai-compatible backend (--model: the name it serves)"), EndpointConfig
+    )
     parser.set_defaults(run=run_serve)
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def _add_security(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token-file", help="require 'authorization: Bearer <token>'; one token per line")
+    parser.add_argument("--tls-cert", help="server certificate (PEM); turns TLS on")
+    parser.add_argument("--tls-key", help="server private key (PEM)")
+    parser.add_argument("--tls-client-ca", help="CA that client certificates must chain to (mTLS)")
+    parser.add_argument("--no-reflection", action="store_true", help="do not serve gRPC server reflection")
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, object]:
+    """What ``load_backend`` takes besides the kind and the model, from the flags."""
+    labels = {"labels": names(args.labels)} if args.labels else {}
+    if args.backend == "openai-compatible":
+        if args.max_length is not None or args.runtime != "torch":
+            raise ValueError(
+                "--max-length and --runtime are for models served in the process, not an endpoint"
+            )
+        return {"config": from_flags(EndpointConfig, args, **labels)}
     options: dict[str, object] = {"device": args.device, "dtype": args.dtype}
     if args.max_length is not None:
         options["max_length"] = args.max_length
     if args.backend == "llm-judge":
-        options["labels"] = names(args.labels)
+        options |= labels
     if args.runtime != "torch":
         if args.backend != "cross-encoder":
             raise ValueError(f"--runtime {args.runtime} is for --backend cross-encoder, not {args.backend}")
         options["runtime"] = args.runtime
+    return options
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    options = backend_options(args)
     limits = Limits(
         max_pairs_per_request=args.max_pairs,
         max_text_chars=args.max_text_chars,

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Backend, Scores, teacher_version
+from .base import Backend, BackendUnavailable, Scores, teacher_version
 from .bi_encoder import BiEncoderBackend
 from .cross_encoder import CrossEncoderBackend
 from .ensemble import EnsembleBackend
 from .llm_judge import LLMJudgeBackend
+from .openai_compatible import OpenAICompatibleBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     "cross-encoder": CrossEncoderBackend,
     "llm-judge": LLMJudgeBackend,
     "bi-encoder": BiEncoderBackend,
     "ensemble": EnsembleBackend,
+    "openai-compatible": OpenAICompatibleBackend,
 }
 BACKEND_KINDS = tuple(BACKENDS)
 
@@ -34,4 +36,4 @@ def load_backend(kind: str, model: str, **options: Any) -> Backend:
     return BACKENDS[kind](model, **options)
 
 
-__all__ = ["BACKEND_KINDS", "Backend", "Scores", "load_backend", "teacher_version"]
+__all__ = ["BACKEND_KINDS", "Backend", "BackendUnavailable", "Scores", "load_backend", "teacher_version"]

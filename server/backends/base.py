@@ -22,10 +22,17 @@ FORWARD_BATCH = 32
 
 @dataclass(frozen=True)
 class Scores:
-    """Labels for a batch of pairs: ``scores`` (n,) in 0..1, ``class_probabilities`` (n, k) or None."""
+    """Labels for a batch of pairs: ``scores`` (n,) in 0..1, ``class_probabilities`` (n, k) or None;
+    ``methods``: for an LLM endpoint, how many scores were read each way (``llm_answers``)."""
 
     scores: np.ndarray
     class_probabilities: np.ndarray | None = None
+    methods: dict[str, int] | None = None
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend's upstream (an LLM endpoint) does not answer: the service is NOT_SERVING and its
+    calls UNAVAILABLE until it does; the message carries the upstream's error."""
 
 
 class Backend(ABC):
@@ -46,6 +53,17 @@ class Backend(ABC):
     def refine(self, query: str, document: str, num_rewrites: int, seed: int) -> list[str]:
         """Rewrites of ``query`` (generative backends only)."""
         raise NotImplementedError(f"the {self.kind} backend does not generate rewrites")
+
+    def check(self) -> None:
+        """Raises ``BackendUnavailable`` while an upstream the backend calls is down (models in the
+        process are always up)."""
+        return None
+
+    @property
+    def scoring(self) -> str:
+        """How scores are read, where there is a choice (an LLM endpoint's log-probabilities or its
+        generated label): "" for models scored in the process."""
+        return ""
 
 
 def resolve_device(device: str | None) -> str:

@@ -22,6 +22,7 @@ from .base import (
     teacher_version,
     tokenizer_fingerprint,
 )
+from .llm_answers import rewrites_from
 
 logger = logging.getLogger(__name__)
 
@@ -184,12 +185,4 @@ class LLMJudgeBackend(Backend):
         texts = self.tokenizer.batch_decode(
             output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
         )
-        rewrites: list[str] = []
-        seen = {query.strip().lower()}
-        for text in texts:
-            lines = text.strip().splitlines()
-            rewrite = lines[0].strip().strip("\"'").strip() if lines else ""
-            if rewrite and rewrite.lower() not in seen:
-                seen.add(rewrite.lower())
-                rewrites.append(rewrite)
-        return rewrites
+        return rewrites_from(query, texts)

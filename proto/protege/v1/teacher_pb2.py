@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protege/v1/teacher.proto\x12\nprotege.v1\"3\n\x04Pair\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x10\n\x08\x64ocument\x18\x03 \x01(\t\"O\n\x05Label\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x1b\n\x13\x63lass_probabilities\x18\x03 \x03(\x01\x12\x0e\n\x06\x63\x61\x63hed\x18\x04 \x01(\x08\"/\n\x0cLabelRequest\x12\x1f\n\x05pairs\x18\x01 \x03(\x0b\x32\x10.protege.v1.Pair\"K\n\rLabelResponse\x12!\n\x06labels\x18\x01 \x03(\x0b\x32\x11.protege.v1.Label\x12\x17\n\x0fteacher_version\x18\x02 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\";\n\nLabelScale\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\x12\x13\n\x0b\x63lass_names\x18\x03 \x03(\t\"q\n\x06Limits\x12\x1d\n\x15max_pairs_per_request\x18\x01 \x01(\r\x12\x16\n\x0emax_text_chars\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x15\n\rstream_window\x18\x04 \x01(\r\"\xb4\x01\n\x10\x44\x65scribeResponse\x12\x12\n\nteacher_id\x18\x01 \x01(\t\x12\x17\n\x0fteacher_version\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12%\n\x05scale\x18\x04 \x01(\x0b\x32\x16.protege.v1.LabelScale\x12\"\n\x06limits\x18\x05 \x01(\x0b\x32\x12.protege.v1.Limits\x12\x17\n\x0fsupports_refine\x18\x06 \x01(\x08\"T\n\rRefineRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x14\n\x0cnum_rewrites\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\x04\"\x18\n\x07Rewrite\x12\r\n\x05query\x18\x01 \x01(\t\"P\n\x0eRefineResponse\x12%\n\x08rewrites\x18\x01 \x03(\x0b\x32\x13.protege.v1.Rewrite\x12\x17\n\x0fteacher_version\x18\x02 \x01(\t2\x97\x02\n\x07Teacher\x12\x45\n\x08\x44\x65scribe\x12\x1b.protege.v1.DescribeRequest\x1a\x1c.protege.v1.DescribeResponse\x12<\n\x05Label\x12\x18.protege.v1.LabelRequest\x1a\x19.protege.v1.LabelResponse\x12\x46\n\x0bLabelStream\x12\x18.protege.v1.LabelRequest\x1a\x19.protege.v1.LabelResponse(\x01\x30\x01\x12?\n\x06Refine\x12\x19.protege.v1.RefineRequest\x1a\x1a.protege.v1.RefineResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protege/v1/teacher.proto\x12\nprotege.v1\"3\n\x04Pair\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x10\n\x08\x64ocument\x18\x03 \x01(\t\"O\n\x05Label\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x1b\n\x13\x63lass_probabilities\x18\x03 \x03(\x01\x12\x0e\n\x06\x63\x61\x63hed\x18\x04 \x01(\x08\"/\n\x0cLabelRequest\x12\x1f\n\x05pairs\x18\x01 \x03(\x0b\x32\x10.protege.v1.Pair\"K\n\rLabelResponse\x12!\n\x06labels\x18\x01 \x03(\x0b\x32\x11.protege.v1.Label\x12\x17\n\x0fteacher_version\x18\x02 \x01(\t\"\x11\n\x0f\x44\x65scribeRequest\";\n\nLabelScale\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\x12\x13\n\x0b\x63lass_names\x18\x03 \x03(\t\"q\n\x06Limits\x12\x1d\n\x15max_pairs_per_request\x18\x01 \x01(\r\x12\x16\n\x0emax_text_chars\x18\x02 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x15\n\rstream_window\x18\x04 \x01(\r\"\xc5\x01\n\x10\x44\x65scribeResponse\x12\x12\n\nteacher_id\x18\x01 \x01(\t\x12\x17\n\x0fteacher_version\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12%\n\x05scale\x18\x04 \x01(\x0b\x32\x16.protege.v1.LabelScale\x12\"\n\x06limits\x18\x05 \x01(\x0b\x32\x12.protege.v1.Limits\x12\x17\n\x0fsupports_refine\x18\x06 \x01(\x08\x12\x0f\n\x07scoring\x18\x07 \x01(\t\"T\n\rRefineRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x14\n\x0cnum_rewrites\x18\x03 \x01(\r\x12\x0c\n\x04seed\x18\x04 \x01(\x04\"\x18\n\x07Rewrite\x12\r\n\x05query\x18\x01 \x01(\t\"P\n\x0eRefineResponse\x12%\n\x08rewrites\x18\x01 \x03(\x0b\x32\x13.protege.v1.Rewrite\x12\x17\n\x0fteacher_version\x18\x02 \x01(\t2\x97\x02\n\x07Teacher\x12\x45\n\x08\x44\x65scribe\x12\x1b.protege.v1.DescribeRequest\x1a\x1c.protege.v1.DescribeResponse\x12<\n\x05Label\x12\x18.protege.v1.LabelRequest\x1a\x19.protege.v1.LabelResponse\x12\x46\n\x0bLabelStream\x12\x18.protege.v1.LabelRequest\x1a\x19.protege.v1.LabelResponse(\x01\x30\x01\x12?\n\x06Refine\x12\x19.protege.v1.RefineRequest\x1a\x1a.protege.v1.RefineResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,13 +46,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LIMITS']._serialized_start=380
   _globals['_LIMITS']._serialized_end=493
   _globals['_DESCRIBERESPONSE']._serialized_start=496
-  _globals['_DESCRIBERESPONSE']._serialized_end=676
-  _globals['_REFINEREQUEST']._serialized_start=678
-  _globals['_REFINEREQUEST']._serialized_end=762
-  _globals['_REWRITE']._serialized_start=764
-  _globals['_REWRITE']._serialized_end=788
-  _globals['_REFINERESPONSE']._serialized_start=790
-  _globals['_REFINERESPONSE']._serialized_end=870
-  _globals['_TEACHER']._serialized_start=873
-  _globals['_TEACHER']._serialized_end=1152
+  _globals['_DESCRIBERESPONSE']._serialized_end=693
+  _globals['_REFINEREQUEST']._serialized_start=695
+  _globals['_REFINEREQUEST']._serialized_end=779
+  _globals['_REWRITE']._serialized_start=781
+  _globals['_REWRITE']._serialized_end=805
+  _globals['_REFINERESPONSE']._serialized_start=807
+  _globals['_REFINERESPONSE']._serialized_end=887
+  _globals['_TEACHER']._serialized_start=890
+  _globals['_TEACHER']._serialized_end=1169
 # @@protoc_insertion_point(module_scope)

@@ -69,20 +69,22 @@ class Limits(_message.Message):
     def __init__(self, max_pairs_per_request: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., stream_window: _Optional[int] = ...) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("teacher_id", "teacher_version", "backend", "scale", "limits", "supports_refine")
+    __slots__ = ("teacher_id", "teacher_version", "backend", "scale", "limits", "supports_refine", "scoring")
     TEACHER_ID_FIELD_NUMBER: _ClassVar[int]
     TEACHER_VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     SCALE_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     SUPPORTS_REFINE_FIELD_NUMBER: _ClassVar[int]
+    SCORING_FIELD_NUMBER: _ClassVar[int]
     teacher_id: str
     teacher_version: str
     backend: str
     scale: LabelScale
     limits: Limits
     supports_refine: bool
-    def __init__(self, teacher_id: _Optional[str] = ..., teacher_version: _Optional[str] = ..., backend: _Optional[str] = ..., scale: _Optional[_Union[LabelScale, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., supports_refine: _Optional[bool] = ...) -> None: ...
+    scoring: str
+    def __init__(self, teacher_id: _Optional[str] = ..., teacher_version: _Optional[str] = ..., backend: _Optional[str] = ..., scale: _Optional[_Union[LabelScale, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., supports_refine: _Optional[bool] = ..., scoring: _Optional[str] = ...) -> None: ...
 
 class RefineRequest(_message.Message):
     __slots__ = ("query", "document", "num_rewrites", "seed")

@@ -1,0 +1,240 @@
+"""An LLM teacher behind a server its users already run (vLLM, llama.cpp's server, TGI, Ollama, a
+hosted API), through its OpenAI-compatible API: one generated token a pair, temperature 0, the
+grade read from the answer's log-probabilities (``llm_answers``), as RankLLM's pointwise reranker
+and UMBRELA read theirs.
+
+protege adds what it adds in front of any teacher: one versioned score per pair, the label cache,
+batching, auth, streaming to many student jobs, metrics. The endpoint keeps its own batching;
+protege sends it at most ``max_concurrency`` requests at a time, and the ``openai`` client retries
+408/429/5xx answers with backoff, honouring ``Retry-After``.
+
+Example::
+
+    backend = OpenAICompatibleBackend("Qwen2.5-7B-Instruct", EndpointConfig("http://vllm:8000/v1"))
+    backend.score(["cordless drill"], ["DEWALT 20V MAX Cordless Drill"]).class_probabilities
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import openai
+
+from .base import Backend, BackendUnavailable, Scores, expected_grade
+from .llm_answers import answer, generated_text, rewrites_from
+from .llm_judge import REFINE_PROMPT
+
+logger = logging.getLogger(__name__)
+
+APIS = ("chat", "completions")
+GRADE_PROMPT = (
+    "Rate how relevant the product is to the search query, from {lowest} (not relevant) to {highest} "
+    "(exactly what the query asks for). Answer with the grade only.\n\n"
+    "Query: {query}\nProduct: {document}\nRelevance ({choices}):"
+)
+# The most top tokens OpenAI's API returns a position; vLLM's default limit too.
+TOP_LOGPROBS = 20
+# Answers an endpoint gives where nothing is wrong with protege's request: worth waiting out.
+UNAVAILABLE = (
+    openai.APIConnectionError,  # refused, reset, timed out
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.AuthenticationError,
+    openai.PermissionDeniedError,
+    openai.NotFoundError,
+)
+
+
+def read_prompt(path: str | None) -> str:
+    """The grading prompt in ``path`` (``{query}`` and ``{document}`` required; ``{choices}``,
+    ``{lowest}`` and ``{highest}`` optional), else ``GRADE_PROMPT``."""
+    if path is None:
+        return GRADE_PROMPT
+    text = Path(path).read_text(encoding="utf-8")
+    missing = [name for name in ("{query}", "{document}") if name not in text]
+    if missing:
+        raise ValueError(f"prompt file {path} has no {' or '.join(missing)} placeholder")
+    return text
+
+
+def read_api_key(path: str | None) -> str:
+    """The key in ``path`` (first line); servers without auth take any key, so "none" without one."""
+    if path is None:
+        return "none"
+    key = Path(path).read_text(encoding="utf-8").strip().splitlines()
+    if not key or not key[0].strip():
+        raise ValueError(f"API key file {path} is empty")
+    return key[0].strip()
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Where the LLM is served and how protege asks it (``protege serve --backend openai-compatible``
+    makes its flags from these fields)."""
+
+    endpoint: str | None = field(
+        default=None,
+        metadata={
+            "help": "base URL of the OpenAI-compatible API, e.g. http://vllm:8000/v1",
+            "env": "PROTEGE_ENDPOINT",
+        },
+    )
+    api_key_file: str | None = field(
+        default=None,
+        metadata={"help": "file holding the endpoint's API key (never a flag's value: it would show in ps)"},
+    )
+    prompt_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "grading prompt with {query} and {document} ({choices}, {lowest}, {highest} optional)"
+        },
+    )
+    api: str = field(default="chat", metadata={"help": "which API to call", "choices": APIS})
+    max_concurrency: int = field(default=8, metadata={"help": "requests sent to the endpoint at once"})
+    request_timeout_s: float = field(
+        default=60.0, metadata={"help": "seconds one request may take", "flag": "--request-timeout"}
+    )
+    max_retries: int = field(
+        default=4,
+        metadata={
+            "help": "retries of a request answered 408, 429 or 5xx (with backoff, as Retry-After says)"
+        },
+    )
+    labels: tuple[str, ...] = ("0", "1", "2", "3")  # grade labels, least relevant first (serve --labels)
+
+    def __post_init__(self) -> None:
+        if not self.endpoint:
+            raise ValueError(
+                "an openai-compatible teacher needs an endpoint: --endpoint URL or $PROTEGE_ENDPOINT"
+            )
+        if len(self.labels) < 2:
+            raise ValueError(f"an LLM teacher needs at least two labels, got {self.labels!r}")
+        if self.api not in APIS:
+            raise ValueError(f"unknown api {self.api!r}: choose from {', '.join(APIS)}")
+        if self.max_concurrency < 1 or self.max_retries < 0 or self.request_timeout_s <= 0:
+            raise ValueError(
+                "max_concurrency must be at least 1, max_retries at least 0, the timeout above 0"
+            )
+
+
+class OpenAICompatibleBackend(Backend):
+    """Scores pairs by asking an OpenAI-compatible endpoint for one grade label each; ``Refine``
+    asks it for rewrites. ``model``: the model name the endpoint serves (one of its ``/v1/models``
+    ids).
+    """
+
+    kind = "openai-compatible"
+    supports_refine = True
+
+    def __init__(self, model: str, config: EndpointConfig) -> None:
+        self.endpoint, self.labels, self.api = config.endpoint, config.labels, config.api
+        self.prompt = read_prompt(config.prompt_file)
+        self.client = openai.OpenAI(
+            base_url=config.endpoint,
+            api_key=read_api_key(config.api_key_file),
+            timeout=config.request_timeout_s,
+            max_retries=config.max_retries,
+        )
+        self.pool = ThreadPoolExecutor(config.max_concurrency, thread_name_prefix="protege-llm")
+        self.methods: Counter[str] = Counter()  # how scores were read so far: Describe reports it
+        self._lock = threading.Lock()
+        self.model_id = self._served_model(model)
+        settings = {
+            "kind": self.kind,
+            "model_id": self.model_id,
+            "prompt": self.prompt,
+            "labels": self.labels,
+            "api": self.api,
+            "temperature": 0.0,
+            "max_tokens": 1,
+            "top_logprobs": TOP_LOGPROBS,
+        }
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        super().__init__(model, f"openai-{digest[:20]}", self.labels)
+
+    def _served_model(self, model: str) -> str:
+        """``model`` as the endpoint lists it; refused when it lists others only."""
+        served = [entry.id for entry in self._request(self.client.models.list)]
+        if model not in served:
+            raise ValueError(
+                f"{self.endpoint} serves {', '.join(served) or 'no model'}, not {model!r}: "
+                "pass one of them as --model"
+            )
+        return model
+
+    def check(self) -> None:
+        """Raises ``BackendUnavailable`` while the endpoint does not answer."""
+        self._request(self.client.models.list)
+
+    def _request(self, call, **arguments):
+        try:
+            return call(**arguments)
+        except UNAVAILABLE as error:
+            raise BackendUnavailable(f"{self.endpoint}: {error}") from error
+        except openai.APIStatusError as error:
+            raise ValueError(f"{self.endpoint} refused the request: {error}") from error
+
+    def _grade_prompt(self, query: str, document: str) -> str:
+        labels = self.labels
+        return self.prompt.format(
+            query=query, document=document, choices=", ".join(labels), lowest=labels[0], highest=labels[-1]
+        )
+
+    def _ask(self, prompt: str, **sampling) -> dict:
+        """The first choice of one request, as a plain dict (both response shapes keep their fields)."""
+        if self.api == "chat":
+            response = self._request(
+                self.client.chat.completions.create,
+                model=self.model_id,
+                messages=[{"role": "user", "content": prompt}],
+                **sampling,
+            )
+        else:
+            completions = {**sampling}
+            if completions.pop("logprobs", False):
+                completions["logprobs"] = completions.pop("top_logprobs")
+            response = self._request(
+                self.client.completions.create, model=self.model_id, prompt=prompt, **completions
+            )
+        return response.choices[0].model_dump()
+
+    def _probabilities(self, query: str, document: str) -> tuple[np.ndarray, str]:
+        choice = self._ask(
+            self._grade_prompt(query, document),
+            max_tokens=1,
+            temperature=0.0,
+            logprobs=True,
+            top_logprobs=TOP_LOGPROBS,
+        )
+        read = answer(choice, self.labels)
+        return read.probabilities, read.method
+
+    def score(self, queries: list[str], documents: list[str]) -> Scores:
+        answers = list(self.pool.map(self._probabilities, queries, documents))
+        probabilities = np.stack([probabilities for probabilities, _ in answers])
+        methods = Counter(method for _, method in answers)
+        with self._lock:
+            self.methods.update(methods)
+        return Scores(expected_grade(probabilities), probabilities, dict(methods))
+
+    def refine(self, query: str, document: str, num_rewrites: int, seed: int) -> list[str]:
+        product = f"Product: {document}\n" if document else ""
+        prompt = REFINE_PROMPT.format(query=query, product=product)
+        choices = self.pool.map(
+            lambda offset: self._ask(prompt, max_tokens=32, temperature=0.8, seed=seed + offset),
+            range(num_rewrites),
+        )
+        return rewrites_from(query, [generated_text(choice) for choice in choices])
+
+    @property
+    def scoring(self) -> str:
+        with self._lock:
+            return "+".join(sorted(self.methods))
