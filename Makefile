@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lint proto clean
+.PHONY: demo test lint proto clean llm-server-test
 
 # A torch already installed for $(PYTHON) is reused (the venv sees its site-packages).
 $(PY):
@@ -33,6 +33,15 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+# llama.cpp's OpenAI-compatible server (llama-cpp-python, built from its sdist: minutes) serving
+# SmolLM2, and the tests that put protege in front of it (the default suite skips them).
+$(VENV)/.installed-llm-server: $(VENV)/.installed-test
+	$(PY) -m pip install --quiet 'llama-cpp-python[server]>=0.3'
+	touch $@
+
+llm-server-test: $(VENV)/.installed-llm-server
+	$(PY) -m pytest -q tests/test_llm_server.py
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
