@@ -6,59 +6,25 @@ import asyncio
 import logging
 import signal
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from protege.proto import SERVICE_NAME
 
-from protege.common.paths import cache_dir
-
 from .backends import Backend, BackendUnavailable, load_backend
 from .cache import LabelCache
+from .config import ServeConfig
 from .interceptors import BearerTokenInterceptor, CallTracker, read_tokens
 from .labeler import Labeler
 from .metrics import Metrics
 from .servicer import TeacherServicer
-from .validation import Limits
 
 logger = logging.getLogger("protege.server")
 
 # Seconds between tries of a backend whose upstream (an LLM endpoint) does not answer.
 RECHECK_S = 5.0
-
-
-def default_cache_path() -> Path:
-    return cache_dir() / "labels.sqlite"
-
-
-@dataclass
-class ServeConfig:
-    """Everything ``protege serve`` takes; see ``protege serve --help``."""
-
-    backend: str
-    model: str
-    host: str = "[::]"
-    port: int = 50051
-    metrics_port: int = 0
-    max_batch: int = 32
-    max_wait_ms: float = 5.0
-    max_queue: int = 16384
-    stream_window: int = 8
-    limits: Limits = field(default_factory=Limits)
-    token_file: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_client_ca: str | None = None
-    reflection: bool = True
-    cache: str | None = field(default_factory=lambda: str(default_cache_path()))
-    memory_cache_items: int = 200_000
-    grace_s: float = 30.0
-    teacher_id: str | None = None
-    backend_options: dict[str, Any] = field(default_factory=dict)
 
 
 class TeacherServer:
@@ -70,7 +36,7 @@ class TeacherServer:
 
     Example::
 
-        server = TeacherServer(ServeConfig("bi-encoder", model_path, port=0))
+        server = TeacherServer(ServeConfig("bi-encoder", model_path, port=0, metrics_port=0))
         port = await server.start()
         ...
         await server.shutdown()
@@ -81,11 +47,7 @@ class TeacherServer:
         self.metrics = Metrics()
         self.health = health.aio.HealthServicer()
         self.tracker = CallTracker(self.metrics)
-        self.servicer = TeacherServicer(
-            config.limits,
-            teacher_id=config.teacher_id or f"{config.backend}:{Path(config.model).name}",
-            stream_window=config.stream_window,
-        )
+        self.servicer = TeacherServicer(config)
         self.port = 0
         self.metrics_port = 0
         self._backend = backend
@@ -153,7 +115,7 @@ class TeacherServer:
         config = self.config
         try:
             backend = self._backend or await asyncio.to_thread(
-                load_backend, config.backend, config.model, **config.backend_options
+                load_backend, config.backend, config.model, **config.model_options()
             )
         except BackendUnavailable as error:
             self._watcher = asyncio.create_task(self._load_when_up(error))
@@ -171,7 +133,7 @@ class TeacherServer:
             await asyncio.sleep(RECHECK_S)
             try:
                 backend = await asyncio.to_thread(
-                    load_backend, config.backend, config.model, **config.backend_options
+                    load_backend, config.backend, config.model, **config.model_options()
                 )
             except BackendUnavailable as again:
                 error = again
@@ -207,16 +169,9 @@ class TeacherServer:
 
     async def _serve_with(self, backend: Backend) -> None:
         config = self.config
-        self._cache = LabelCache(config.cache, memory_items=config.memory_cache_items)
+        self._cache = LabelCache(config.cache, memory_items=config.cache_memory_items)
         self.metrics.cache_items.set_function(self._cache.memory_items_held)
-        self._labeler = Labeler(
-            backend,
-            self._cache,
-            max_batch=config.max_batch,
-            max_wait_s=config.max_wait_ms / 1000,
-            max_queue=config.max_queue,
-            metrics=self.metrics,
-        )
+        self._labeler = Labeler(backend, self._cache, config, self.metrics)
         await self._labeler.start()
         self.servicer.labeler = self._labeler
         for service in ("", SERVICE_NAME):
@@ -297,7 +252,8 @@ class BackgroundTeacher:
 
     Example::
 
-        with BackgroundTeacher(ServeConfig("bi-encoder", model_path, host="127.0.0.1", port=0)) as teacher:
+        config = ServeConfig("bi-encoder", model_path, host="127.0.0.1", port=0, metrics_port=0)
+        with BackgroundTeacher(config) as teacher:
             client = TeacherClient(f"127.0.0.1:{teacher.port}")
     """
 

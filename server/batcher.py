@@ -46,7 +46,10 @@ class DynamicBatcher(Generic[T, R]):
 
     Example::
 
-        batcher = DynamicBatcher(lambda texts: [len(t) for t in texts], max_batch=32)
+        def lengths(texts):
+            return [len(t) for t in texts]
+
+        batcher = DynamicBatcher(lengths, max_batch=32, max_wait_s=0.005, max_queue=4096)
         await batcher.start()
         await batcher.submit(["a", "bb"])  # [1, 2]
         await batcher.stop()
@@ -56,9 +59,9 @@ class DynamicBatcher(Generic[T, R]):
         self,
         process: Callable[[list[T]], Sequence[R]],
         *,
-        max_batch: int = 32,
-        max_wait_s: float = 0.005,
-        max_queue: int = 4096,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue: int,
         length: Callable[[T], int] = len,  # type: ignore[assignment]
         bucket_batches: int = 4,
         observer: BatchObserver | None = None,

@@ -38,13 +38,13 @@ class LabelCache:
 
     Example::
 
-        cache = LabelCache("labels.sqlite")
+        cache = LabelCache("labels.sqlite", memory_items=200_000)
         key = cache_key("cross-3f2a…", "cordless drill", "DEWALT 20V MAX Drill")
         cache.put_many([(key, CachedLabel(0.93))])
         cache.get_many([key])  # [CachedLabel(score=0.93, class_probabilities=())]
     """
 
-    def __init__(self, path: str | Path | None = None, memory_items: int = 200_000) -> None:
+    def __init__(self, path: str | Path | None, memory_items: int) -> None:
         self.path = Path(path) if path else None
         self.memory_items = memory_items
         self._memory: OrderedDict[bytes, CachedLabel] = OrderedDict()

@@ -12,6 +12,7 @@ import torch
 from .backends import Backend, Scores
 from .batcher import DynamicBatcher
 from .cache import CachedLabel, LabelCache, cache_key
+from .config import ServeConfig
 from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -39,29 +40,24 @@ class Labeler:
 
     Example::
 
-        labeler = Labeler(load_backend("bi-encoder", path), LabelCache("labels.sqlite"))
+        config = ServeConfig("bi-encoder", path)
+        cache = LabelCache(config.cache, config.cache_memory_items)
+        labeler = Labeler(load_backend("bi-encoder", path), cache, config)
         await labeler.start()
         await labeler.label([("cordless drill", "DEWALT 20V MAX Cordless Drill")])
     """
 
     def __init__(
-        self,
-        backend: Backend,
-        cache: LabelCache,
-        *,
-        max_batch: int = 32,
-        max_wait_s: float = 0.005,
-        max_queue: int = 16384,
-        metrics: Metrics | None = None,
+        self, backend: Backend, cache: LabelCache, config: ServeConfig, metrics: Metrics | None = None
     ) -> None:
         self.backend = backend
         self.cache = cache
         self.metrics = metrics or Metrics()
         self.batcher: DynamicBatcher[_Item, LabelResult] = DynamicBatcher(
             self._process,
-            max_batch=max_batch,
-            max_wait_s=max_wait_s,
-            max_queue=max_queue,
+            max_batch=config.max_batch,
+            max_wait_s=config.max_wait_ms / 1000,
+            max_queue=config.max_queue,
             observer=self.metrics,
         )
 

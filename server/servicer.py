@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import grpc
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
 from .backends import BackendUnavailable
 from .batcher import QueueFull
+from .config import ServeConfig
 from .labeler import Labeler
 from .validation import (
     InvalidRequest,
-    Limits,
     check_label_request,
     check_refine_request,
     lenient_deserializer,
@@ -29,15 +30,15 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
 
     Example::
 
-        servicer = TeacherServicer(Limits(), teacher_id="bi-encoder:all-MiniLM-L6-v2")
+        servicer = TeacherServicer(ServeConfig("bi-encoder", "all-MiniLM-L6-v2"))
         servicer.add_to_server(server)
         servicer.labeler = labeler  # once the model is loaded
     """
 
-    def __init__(self, limits: Limits, teacher_id: str, stream_window: int = 8) -> None:
-        self.limits = limits
-        self.teacher_id = teacher_id
-        self.stream_window = stream_window
+    def __init__(self, config: ServeConfig) -> None:
+        self.limits = config.limits
+        self.teacher_id = config.teacher_id or f"{config.backend}:{Path(config.model).name}"
+        self.stream_window = config.stream_window
         self.labeler: Labeler | None = None
         self.loading_problem: str | None = None  # why the model is not loaded yet, where known
         # Told when a call finds the backend's upstream down (the server turns NOT_SERVING).

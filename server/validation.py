@@ -7,6 +7,7 @@ so the error can still name the pair and the field instead of a bare INTERNAL.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,9 +18,17 @@ from protege.proto import teacher_pb2
 
 @dataclass(frozen=True)
 class Limits:
-    max_pairs_per_request: int = 1024
-    max_text_chars: int = 8192
-    max_message_bytes: int = 16 * 1024 * 1024
+    """What one request may hold; ``Describe`` reports them (``protege serve`` flags)."""
+
+    max_pairs_per_request: int = dataclasses.field(
+        default=1024, metadata={"help": "pairs per request", "flag": "--max-pairs"}
+    )
+    max_text_chars: int = dataclasses.field(
+        default=8192, metadata={"help": "longest query or document, in characters"}
+    )
+    max_message_bytes: int = dataclasses.field(
+        default=16 * 1024 * 1024, metadata={"help": "largest gRPC message, in bytes"}
+    )
 
 
 @dataclass(frozen=True)

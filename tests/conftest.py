@@ -93,6 +93,7 @@ def start_teacher(tmp_path: Path) -> Iterator[TeacherFactory]:
         backend: Backend, client_options: dict | None = None, **config: object
     ) -> tuple[BackgroundTeacher, TeacherClient]:
         config.setdefault("cache", str(tmp_path / f"labels-{len(running)}.sqlite"))
+        config.setdefault("metrics_port", 0)
         serve_config = ServeConfig(backend.kind, backend.model_name, host="127.0.0.1", port=0, **config)
         teacher = BackgroundTeacher(serve_config, backend).start()
         client = TeacherClient(f"127.0.0.1:{teacher.port}", timeout=30, **(client_options or {}))

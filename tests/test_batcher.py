@@ -5,6 +5,7 @@ import time
 
 import pytest
 from protege.server.batcher import DynamicBatcher, QueueFull
+from protege.server.config import ServeConfig
 
 
 class Recorder:
@@ -19,7 +20,8 @@ class Recorder:
 
 
 async def _with_batcher(process, test, **options):
-    batcher = DynamicBatcher(process, **options)
+    # The serving defaults of the queue (the test's own where it gives one).
+    batcher = DynamicBatcher(process, **({"max_queue": ServeConfig.max_queue} | options))
     await batcher.start()
     try:
         return await test(batcher)

@@ -4,16 +4,17 @@ import sqlite3
 from pathlib import Path
 
 from protege.server.cache import CachedLabel, LabelCache, cache_key
+from protege.server.config import ServeConfig
 
 
 def test_labels_survive_a_restart_and_are_keyed_by_version(tmp_path: Path) -> None:
     path = tmp_path / "labels.sqlite"
     key = cache_key("v1", "drill", "DEWALT drill")
-    cache = LabelCache(path)
+    cache = LabelCache(path, memory_items=ServeConfig.cache_memory_items)
     cache.put_many([(key, CachedLabel(0.75, (0.1, 0.2, 0.7)))])
     cache.close()
 
-    reopened = LabelCache(path)
+    reopened = LabelCache(path, memory_items=ServeConfig.cache_memory_items)
     assert reopened.get_many([key, cache_key("v2", "drill", "DEWALT drill")]) == [
         CachedLabel(0.75, (0.1, 0.2, 0.7)),
         None,

@@ -39,7 +39,7 @@ def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(app, "load_backend", slow_load)
     teacher = BackgroundTeacher(
-        ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=free_port(), cache=None)
+        ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=free_port(), metrics_port=0, cache=None)
     )
     starting = threading.Thread(target=teacher.start)
     starting.start()
@@ -64,7 +64,9 @@ def _health(client: TeacherClient) -> str:
 
 def test_shutdown_drains_calls_in_progress(tmp_path: Path) -> None:
     backend = SlowBackend(delay=0.2)
-    config = ServeConfig("cross-encoder", "slow", host="127.0.0.1", port=0, cache=None, max_batch=4)
+    config = ServeConfig(
+        "cross-encoder", "slow", host="127.0.0.1", port=0, metrics_port=0, cache=None, max_batch=4
+    )
     teacher = BackgroundTeacher(config, backend).start()
     target = f"127.0.0.1:{teacher.port}"
     streamed: list[str] = []

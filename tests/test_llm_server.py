@@ -105,7 +105,8 @@ def test_protege_serves_the_llm_and_refines_through_it(llama_server: str, tmp_pa
         host="127.0.0.1",
         port=0,
         cache=str(tmp_path / "labels.sqlite"),
-        backend_options={"config": EndpointConfig(llama_server, max_concurrency=2)},
+        metrics_port=0,
+        endpoint=EndpointConfig(llama_server, max_concurrency=2),
     )
     with BackgroundTeacher(config) as teacher, TeacherClient(f"127.0.0.1:{teacher.port}") as client:
         pairs = [Pair(str(i), query, document) for i, (query, document) in enumerate(PAIRS)]

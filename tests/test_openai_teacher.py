@@ -197,7 +197,8 @@ def test_an_endpoint_that_is_down_makes_the_service_not_serving_until_it_answers
         host="127.0.0.1",
         port=0,
         cache=str(tmp_path / "labels.sqlite"),
-        backend_options={"config": config},
+        metrics_port=0,
+        endpoint=config,
     )
     with (
         BackgroundTeacher(serve) as teacher,

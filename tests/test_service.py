@@ -266,7 +266,7 @@ def test_a_long_running_server_keeps_its_structures_bounded(start_teacher) -> No
     """Thousands of calls (unary from many threads, streams, some abandoned) against a server with
     the cache off and a small memory LRU: afterwards the LRU holds at most its bound, nothing is
     pending in the batcher, no call is tracked, and the asyncio tasks are what they were."""
-    teacher, client = start_teacher(SlowBackend(), cache=None, memory_cache_items=300, max_batch=16)
+    teacher, client = start_teacher(SlowBackend(), cache=None, cache_memory_items=300, max_batch=16)
     server = teacher.server
     client.label([Pair("warm", "q", "d")])
     tasks_before = len(asyncio.run_coroutine_threadsafe(_task_count(), teacher._loop).result())

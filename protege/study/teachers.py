@@ -167,7 +167,13 @@ def add_noisy_teacher(board: Board, share: float) -> None:
 def served(backend: Backend, cache: Path, limits: Limits) -> Iterator[TeacherClient]:
     """``backend`` served over gRPC on localhost, with its label cache at ``cache``, and a client of it."""
     config = ServeConfig(
-        backend.kind, backend.model_name, host="127.0.0.1", port=0, cache=str(cache), limits=limits
+        backend.kind,
+        backend.model_name,
+        host="127.0.0.1",
+        port=0,
+        metrics_port=0,
+        cache=str(cache),
+        limits=limits,
     )
     with (
         BackgroundTeacher(config, backend) as server,

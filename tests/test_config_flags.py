@@ -1,0 +1,77 @@
+"""Flags made from the config dataclasses: each default, choice list and check is the field's, so a
+flag cannot drift from the library (the serve defaults once disagreed: --max-queue 16384 against
+the batcher's 4096, --metrics-port 9095 against ServeConfig's 0)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from protege.server.backends.openai_compatible import EndpointConfig
+from protege.server.cache import LabelCache
+from protege.server.config import ServeConfig
+from protege.server.labeler import Labeler
+from protege.server.servicer import TeacherServicer
+from protege.server.validation import Limits
+
+from protege.cli import build_parser
+from protege.cli.serving import serve_config
+from protege.common.config_flags import default, flag
+
+
+def _flagged(config: type) -> list[dataclasses.Field]:
+    return [field for field in dataclasses.fields(config) if "help" in field.metadata]
+
+
+@pytest.mark.parametrize("config", [ServeConfig, Limits, EndpointConfig])
+def test_every_serve_flag_defaults_to_its_field(config: type) -> None:
+    args = build_parser("serve").parse_args(["serve", "--backend", "bi-encoder", "--model", "m"])
+    fields = [field for field in _flagged(config) if field.name not in ("backend", "model")]
+    assert fields
+    for field in fields:
+        assert getattr(args, field.name) == default(field), flag(field)
+
+
+def test_serve_flags_make_the_config_the_library_takes() -> None:
+    argv = ["serve", "--backend", "cross-encoder", "--model", "m", "--max-queue", "64", "--max-pairs", "8"]
+    config = serve_config(build_parser("serve").parse_args([*argv, "--no-reflection", "--cache", "none"]))
+    assert config == ServeConfig(
+        "cross-encoder",
+        "m",
+        max_queue=64,
+        limits=Limits(max_pairs_per_request=8),
+        reflection=False,
+        cache=None,
+    )
+
+
+def test_a_variable_sets_a_flags_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROTEGE_MODEL", "from-env")
+    monkeypatch.setenv("PROTEGE_PORT", "6000")
+    monkeypatch.setenv("PROTEGE_REFLECTION", "false")
+    monkeypatch.setenv("PROTEGE_ENDPOINT", "http://llm:8000/v1")
+    args = build_parser("serve").parse_args(["serve", "--backend", "openai-compatible"])
+    config = serve_config(args)
+    assert (config.model, config.port, config.reflection) == ("from-env", 6000, False)
+    assert config.endpoint == EndpointConfig("http://llm:8000/v1")
+
+
+def test_the_python_api_checks_what_the_cli_checks() -> None:
+    with pytest.raises(ValueError, match="needs --endpoint"):
+        ServeConfig("openai-compatible", "qwen")
+    with pytest.raises(ValueError, match="--runtime onnx is for --backend cross-encoder"):
+        ServeConfig("bi-encoder", "m", runtime="onnx")
+    with pytest.raises(ValueError, match="max_batch"):
+        ServeConfig("bi-encoder", "m", max_batch=64, max_queue=32)
+    with pytest.raises(ValueError, match="at least two labels"):
+        EndpointConfig("http://llm/v1", labels=("yes",))
+
+
+def test_the_labeler_and_the_servicer_take_their_values_from_the_config(cross_encoder_backend) -> None:
+    config = ServeConfig("cross-encoder", "m", max_batch=4, max_wait_ms=2.0, max_queue=40, stream_window=3)
+    labeler = Labeler(cross_encoder_backend, LabelCache(None, config.cache_memory_items), config)
+    batcher = labeler.batcher
+    assert (batcher.max_batch, batcher.max_wait_s, batcher.max_queue) == (4, 0.002, 40)
+    servicer = TeacherServicer(config)
+    assert (servicer.stream_window, servicer.teacher_id) == (3, "cross-encoder:m")
+    assert servicer.limits == config.limits
