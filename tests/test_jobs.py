@@ -15,11 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import free_port
+from conftest import capture, free_port, health, serve_process, wait_for
 from protege.client import TeacherClient
 from protege.client.data import Columns
 from protege.client.jobs import JobError, LabelJob, read_labels
-from test_lifecycle import protege, wait_for
 
 N = 600
 
@@ -113,25 +112,9 @@ def test_refusal_is_a_clear_error(
     assert "UNAUTHENTICATED" in run.stderr and "secret-1" not in run.stderr + run.stdout
 
 
-def serve_tiny(model: Path, port: int, cache: Path | str = "none") -> subprocess.Popen:
+def slow_teacher(model: Path, port: int, cache: Path) -> subprocess.Popen:
     """A deliberately slow teacher (one pair per model batch), so a job lasts long enough to kill."""
-    return protege(
-        "serve",
-        "--backend",
-        "cross-encoder",
-        "--model",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--metrics-port",
-        "0",
-        "--cache",
-        str(cache),
-        "--max-batch",
-        "1",
-    )
+    return serve_process(model, port, "--cache", str(cache), "--max-batch", "1")
 
 
 def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
@@ -141,10 +124,10 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
     pairs_file = tmp_path / "many.parquet"
     pq.write_table(pa.Table.from_pylist(rows), pairs_file)
     port = free_port()
-    teacher = serve_tiny(tiny_cross_encoder, port, tmp_path / "t.sqlite")
+    teacher = slow_teacher(tiny_cross_encoder, port, tmp_path / "t.sqlite")
     client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
     try:
-        wait_for(lambda: _serving(client), timeout=120)
+        wait_for(lambda: health(client) == "SERVING", timeout=120)
         reference = job(pairs_file, tmp_path / "reference").run(client)
         assert reference["pairs"] == 3000
 
@@ -152,7 +135,7 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
         out = tmp_path / "out"
         failure: list[BaseException] = []
         running = threading.Thread(
-            target=lambda: _capture(failure, lambda: job(pairs_file, out, retry_seconds=2).run(client))
+            target=lambda: capture(failure, lambda: job(pairs_file, out, retry_seconds=2).run(client))
         )
         running.start()
         wait_for(lambda: (out / "manifest.json").exists() and len(_done(out)) >= 2, timeout=60)
@@ -166,16 +149,16 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
         assert 2 <= len(kept) < 3000 // 50
 
         # Killed and back while the job retries: it carries on by itself.
-        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path / "t.sqlite")
-        wait_for(lambda: _serving(client), timeout=120)
+        teacher = slow_teacher(tiny_cross_encoder, port, tmp_path / "t.sqlite")
+        wait_for(lambda: health(client) == "SERVING", timeout=120)
         failure.clear()
-        running = threading.Thread(target=lambda: _capture(failure, lambda: job(pairs_file, out).run(client)))
+        running = threading.Thread(target=lambda: capture(failure, lambda: job(pairs_file, out).run(client)))
         running.start()
         wait_for(lambda: len(_done(out)) >= len(kept) + 1, timeout=60)
         teacher.send_signal(signal.SIGKILL)
         teacher.wait(30)
         time.sleep(1)
-        teacher = serve_tiny(tiny_cross_encoder, port, tmp_path / "t.sqlite")
+        teacher = slow_teacher(tiny_cross_encoder, port, tmp_path / "t.sqlite")
         running.join(120)
         assert not failure, failure
     finally:
@@ -195,20 +178,6 @@ def _done(out: Path) -> dict:
         return json.loads((out / "manifest.json").read_text())["shards"]
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
-
-
-def _capture(errors: list[BaseException], work) -> None:
-    try:
-        work()
-    except BaseException as error:
-        errors.append(error)
-
-
-def _serving(client: TeacherClient) -> bool:
-    try:
-        return client.health() == "SERVING"
-    except Exception:
-        return False
 
 
 def test_augment_then_label_keeps_origins(

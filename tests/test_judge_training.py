@@ -11,19 +11,7 @@ import pytest
 from protege.server.backends import load_backend
 from protege.server.backends.base import expected_grade
 from protege.server.judge_training import label_targets, train_llm_judge
-
-RELEVANT = [
-    ("cordless drill", "cordless drill driver kit"),
-    ("white paint", "white gloss paint"),
-    ("angle bracket", "corner brace angle bracket"),
-    ("light bulb", "led light bulb soft white"),
-]
-IRRELEVANT = [
-    ("cordless drill", "white gloss paint"),
-    ("white paint", "cordless drill driver kit"),
-    ("angle bracket", "led light bulb"),
-    ("light bulb", "corner brace"),
-]
+from stand_ins import IRRELEVANT, RELEVANT
 
 
 @pytest.mark.parametrize("labels", [2, 3, 5])

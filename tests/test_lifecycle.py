@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
-from conftest import SERVED_RUNTIMES, free_port
+from conftest import SERVED_RUNTIMES, free_port, health, protege_process, serve_process, wait_for
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
 from sentence_transformers import CrossEncoder
-from test_service import SlowBackend
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
+from stand_ins import SlowBackend
 
 
 def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -44,7 +34,7 @@ def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, 
     starting = threading.Thread(target=teacher.start)
     starting.start()
     with TeacherClient(f"127.0.0.1:{teacher.server.config.port}", timeout=5) as client:
-        wait_for(lambda: _health(client) == "NOT_SERVING")
+        wait_for(lambda: health(client) == "NOT_SERVING")
         with pytest.raises(TeacherError) as raised:
             client.label([Pair("1", "q", "d")])
         assert raised.value.code == grpc.StatusCode.UNAVAILABLE and "still loading" in raised.value.details
@@ -53,13 +43,6 @@ def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, 
         assert client.health() == "SERVING"
         assert client.label([Pair("1", "q", "d")])[0].score == 0.5
     teacher.stop()
-
-
-def _health(client: TeacherClient) -> str:
-    try:
-        return client.health()
-    except TeacherError:
-        return "DOWN"
 
 
 def test_shutdown_drains_calls_in_progress(tmp_path: Path) -> None:
@@ -80,7 +63,7 @@ def test_shutdown_drains_calls_in_progress(tmp_path: Path) -> None:
     stopping = threading.Thread(target=teacher.stop)
     stopping.start()
     with TeacherClient(target, timeout=5) as client:
-        wait_for(lambda: _health(client) == "NOT_SERVING", timeout=5)
+        wait_for(lambda: health(client) == "NOT_SERVING", timeout=5)
         with pytest.raises(TeacherError) as raised:
             client.label([Pair("late", "q", "d")])
         assert raised.value.code == grpc.StatusCode.UNAVAILABLE
@@ -90,45 +73,24 @@ def test_shutdown_drains_calls_in_progress(tmp_path: Path) -> None:
     stream_client.close()
 
 
-def protege(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "protege", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        **kwargs,
-    )
-
-
 @pytest.mark.parametrize("runtime", SERVED_RUNTIMES)
 def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Path, runtime: str) -> None:
     port = free_port()
-    server = protege(
-        "serve",
-        "--backend",
-        "cross-encoder",
+    # Room to drain 3,000 pairs even on a loaded 2-core machine; the default 30 s was seen too short.
+    flags = [
         "--runtime",
         runtime,
-        "--model",
-        str(tiny_cross_encoder),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--metrics-port",
-        "0",
         "--cache",
         str(tmp_path / "c.sqlite"),
         "--max-batch",
         "2",
-        # Room to drain 3,000 pairs even on a loaded 2-core machine; the default 30 s was seen too short.
         "--grace",
         "300",
-    )
+    ]
+    server = serve_process(tiny_cross_encoder, port, *flags)
     try:
         with TeacherClient(f"127.0.0.1:{port}", timeout=60) as client:
-            wait_for(lambda: _health(client) == "SERVING", timeout=120)
+            wait_for(lambda: health(client) == "SERVING", timeout=120)
             check = subprocess.run(
                 [sys.executable, "-m", "protege", "health", "--teacher", f"127.0.0.1:{port}"],
                 capture_output=True,
@@ -151,7 +113,7 @@ def test_serve_process_drains_on_sigterm(tiny_cross_encoder: Path, tmp_path: Pat
 
 def test_serve_reports_a_model_that_does_not_load(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
-    server = protege(
+    server = protege_process(
         "serve", "--backend", "cross-encoder", "--model", str(missing), "--port", "0", "--metrics-port", "0"
     )
     output, _ = server.communicate(timeout=120)

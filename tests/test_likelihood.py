@@ -7,20 +7,7 @@ import pytest
 from protege.filters.likelihood import StudentLikelihood, label_nll
 from protege.filters.profile import MAX_VALUES, Profile
 from sentence_transformers import CrossEncoder
-
-
-class DesignedStudent:
-    """A stand-in student whose logit for each (query, document) is set by the test."""
-
-    num_labels = 1
-
-    def __init__(self, logits: dict[tuple[str, str], float]) -> None:
-        self.table = logits
-        self.calls: list[int] = []
-
-    def predict(self, pairs, **_: object) -> np.ndarray:
-        self.calls.append(len(pairs))
-        return np.array([self.table[pair] for pair in pairs], dtype=np.float32)
+from stand_ins import DesignedStudent
 
 
 def test_label_nll_is_binary_cross_entropy_and_stable() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import free_port, wait_for
 from protege.client import TeacherClient
 from protege.client.teacher_client import TeacherError
 from protege.server import app
@@ -211,7 +211,7 @@ def test_an_endpoint_that_is_down_makes_the_service_not_serving_until_it_answers
             client.label([("0", "drill", "DEWALT drill")])
         endpoint = Endpoint(port)
         try:
-            _wait_for(lambda: client.health() == "SERVING")
+            wait_for(lambda: client.health() == "SERVING", timeout=10)
             assert client.label([("0", "drill", "DEWALT drill")])[0].score == pytest.approx(EXPECTED)
         finally:
             endpoint.stop()
@@ -220,15 +220,8 @@ def test_an_endpoint_that_is_down_makes_the_service_not_serving_until_it_answers
         assert client.health() == "NOT_SERVING"
         endpoint = Endpoint(port)
         try:
-            _wait_for(lambda: client.health() == "SERVING")
+            wait_for(lambda: client.health() == "SERVING", timeout=10)
             hammer = client.label([("1", "hammer", "Claw hammer")])[0]
             assert not hammer.cached  # the failed call cached nothing
         finally:
             endpoint.stop()
-
-
-def _wait_for(condition, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)

@@ -13,7 +13,8 @@ import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from protege.client import Pair, TeacherError
 from protege.proto import teacher_pb2
-from protege.server.backends import Backend, Scores
+from protege.server.backends import Backend
+from stand_ins import SlowBackend
 
 QUERIES = ["cordless drill", "white ceiling paint", "angle bracket", "deck over"]
 DOCUMENTS = ["drill driver kit", "flat white ceiling paint", "corner brace", "wood and concrete coating"]
@@ -134,23 +135,6 @@ def test_invalid_utf8_names_pair_and_field(start_teacher, served_backend: Backen
     assert error.details().startswith("pairs[0] (id 'x9'): document is not valid UTF-8")
     garbage = raw_label(teacher.port, b"\x0a\x05\x0a")
     assert garbage.code() == grpc.StatusCode.INVALID_ARGUMENT
-
-
-class SlowBackend(Backend):
-    """Takes ``delay`` seconds per batch; ``gate`` holds batches back until set."""
-
-    kind = "cross-encoder"
-
-    def __init__(self, delay: float = 0.0) -> None:
-        super().__init__("slow", "slow-v1")
-        self.delay = delay
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def score(self, queries: list[str], documents: list[str]) -> Scores:
-        self.gate.wait(30)
-        time.sleep(self.delay)
-        return Scores(np.full(len(queries), 0.5))
 
 
 def test_overload_is_resource_exhausted_then_recovers(start_teacher) -> None:

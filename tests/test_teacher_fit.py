@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from protege.server.backends import load_backend
-from test_judge_training import IRRELEVANT, RELEVANT
+from stand_ins import IRRELEVANT, RELEVANT
 
 from protege.cli import main
 

@@ -53,4 +53,7 @@ def test_a_warm_started_student_is_a_cross_encoder_with_its_record(
     )
     record = json.loads((out / "provenance.json").read_text())
     assert record["layers"] == 1 and record["warm_start_pairs"] == len(QUERIES) + 5 * (NEAREST + RANDOM)
-    assert np.isfinite(CrossEncoder(str(out)).predict([("cordless drill", "drill driver kit")])).all()
+    student = CrossEncoder(str(out))
+    assert student.num_labels == 1 and student.model.config.num_hidden_layers == 1
+    scores = student.predict([("cordless drill", "drill driver kit"), ("cordless drill", "white paint")])
+    assert np.isfinite(scores).all() and scores[0] != scores[1]
