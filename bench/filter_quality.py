@@ -31,6 +31,7 @@ from common import HOMEDEPOT, emit, log
 from protege.client.augment import drop_token, reorder, typo
 from protege.client.embedder import embed as sentence_embed
 from protege.client.embedder import load_embedder
+from protege.client.query_hash import bucket
 from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.filters.base import Candidates, FilterPipeline
 from protege.filters.frontier import FrontierBand, IfdCeiling
@@ -41,8 +42,6 @@ from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.cross_encoder import CrossEncoder
-
-from protege.study.split import bucket
 
 
 def gibberish(rng: np.random.Generator) -> str:

@@ -4,18 +4,10 @@ pairs drawn one by one leave most queries with a single labelled document)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-
-
-def digest(text: str) -> int:
-    """The query hash the shared split reads (``int(sha1(text.strip().lower()), 16)``): its lowest
-    decimal digits pick the split's bucket and validation queries, higher ones the ensemble
-    teacher's blend queries."""
-    return int(hashlib.sha1(text.strip().lower().encode("utf-8")).hexdigest(), 16)
 
 
 def whole_queries(queries: Sequence[str], size: int | None, rng: np.random.Generator) -> np.ndarray:

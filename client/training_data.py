@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 from datasets import Dataset
 
+from protege.common.scores import logit
+
 LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
 # group-margin-mse: a query's documents in rows of at most this many (every pair of a row is learned from).
 GROUP_SIZE = 8
-# Teacher scores of exactly 0 or 1 have infinite logits; margins are taken between clipped ones.
-SCORE_EPSILON = 1e-4
 
 
 def learnable(queries: Sequence[str], targets: Sequence[float], loss: str) -> bool:
@@ -49,8 +49,7 @@ def training_dataset(
     by_query: dict[str, list[int]] = defaultdict(list)
     for row, query in enumerate(queries):
         by_query[query].append(row)
-    clipped = np.clip(np.asarray(targets, dtype=np.float64), SCORE_EPSILON, 1 - SCORE_EPSILON)
-    logits = np.log(clipped / (1 - clipped))
+    logits = logit(targets)
     if loss == "group-margin-mse":
         return _groups(by_query, documents, targets, logits, rng)
     rows: dict[str, list] = {"query": [], "first": [], "second": [], "label": []}

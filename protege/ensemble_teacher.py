@@ -19,26 +19,19 @@ from sentence_transformers import SentenceTransformer
 
 from protege.client.embedding_training import train_bi_encoder
 from protege.client.models import packaged_minilm
-from protege.client.sampling import digest
+from protege.client.query_hash import BLEND_SHARE, held_out_for_blend
 from protege.client.training import TrainingConfig, train_cross_encoder
+from protege.common.scores import logit
 from protege.server.backends import load_backend
-from protege.server.backends.ensemble import fit_blend, logits, write_ensemble
+from protege.server.backends.ensemble import fit_blend, write_ensemble
 
 log = logging.getLogger("protege")
 
-BLEND_SHARE = 5  # one query in this many holds out its pairs to fit the blend on
 MEMBERS = (
     {"kind": "cross-encoder", "model": "cross-encoder"},
     {"kind": "bi-encoder", "model": "bi-encoder"},
     {"kind": "bi-encoder", "model": "zero-shot"},
 )
-
-
-def held_out_for_blend(query: str) -> bool:
-    """Whether a query's pairs fit the blend rather than the members: a hash of its text, apart
-    from the shared split's (``protege.study.split``'s ``bucket`` and ``is_validation`` read the two
-    lowest decimal digits of the same hash)."""
-    return digest(query) // 1000 % BLEND_SHARE == 0
 
 
 def fit_ensemble_teacher(
@@ -118,5 +111,5 @@ def _bce(scores: np.ndarray, targets: np.ndarray, weights=None, bias: float | No
     """Soft BCE of a blend on held-out pairs; a member alone is scored with its own refit scale."""
     if weights is None:
         weights, bias = fit_blend(scores, targets)
-    z = logits(scores) @ weights + bias
+    z = logit(scores) @ weights + bias
     return round(float(np.mean(np.logaddexp(0, z) - targets * z)), 5)

@@ -160,11 +160,13 @@ def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
 
 
 def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:
-    from protege.server.backends.ensemble import fit_blend, logits
+    from protege.server.backends.ensemble import fit_blend
+
+    from protege.common.scores import logit
 
     rng = np.random.default_rng(0)
     scores = rng.uniform(0.02, 0.98, (4000, 2))
-    targets = 1 / (1 + np.exp(-(logits(scores) @ [1.5, 0.25] - 0.4)))
+    targets = 1 / (1 + np.exp(-(logit(scores) @ [1.5, 0.25] - 0.4)))
     weights, bias = fit_blend(scores, targets, l2=0.0)
     np.testing.assert_allclose(weights, [1.5, 0.25], atol=1e-3)
     assert bias == pytest.approx(-0.4, abs=1e-3)

@@ -12,11 +12,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from protege.client.jobs import read_labels
+from protege.client.query_hash import bucket, is_validation
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
 from protege.common.runtimes import load_cross_encoder
-from protege.study.split import MIN_QUERIES, bucket, is_validation, rows_within
+from protege.study.split import MIN_QUERIES, rows_within
 
 MODELS = {
     "mean_grade",

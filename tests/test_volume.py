@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from protege.client.augment import normalise
+from protege.client.query_hash import bucket, is_validation
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
-from protege.study.split import POOL_BUCKETS, TEST_BUCKETS, bucket, is_validation
+from protege.study.split import POOL_BUCKETS, TEST_BUCKETS
 from protege.study.volume import volume_rows
 
 GOALS = {

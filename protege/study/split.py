@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from protege.client.data import read_table
 from protege.client.evaluation import Evaluation
-from protege.client.sampling import digest, whole_queries
+from protege.client.query_hash import bucket, is_validation, pair_order_key, query_order_key
+from protege.client.sampling import whole_queries
 from protege.client.training import normalise_grades
 from protege.server.validation import Limits
 
@@ -29,17 +30,6 @@ TEACHER_BUCKETS, POOL_BUCKETS, TEST_BUCKETS = range(0, 3), range(3, 8), range(8,
 # Queries a cut file keeps where it has them, each with fewer judged documents if need be, so
 # its test set keeps enough queries to compare models on.
 MIN_QUERIES = 2_000
-
-
-def bucket(query: str) -> int:
-    """The shared split: ``int(sha1(query.strip().lower()), 16) % 10``."""
-    return digest(query) % 10
-
-
-def is_validation(query: str) -> bool:
-    """Whether a pool query is held out for validation: the next decimal digit of the same
-    hash, so one fifth of the pool's queries, independent of ``bucket``."""
-    return digest(query) // 10 % 5 == 0
 
 
 @dataclass
@@ -155,11 +145,9 @@ def rows_within(queries: list[str], documents: list[str], limit: int | None) -> 
     """
     if limit is None or len(queries) <= limit:
         return None
-    query_key = np.array([digest(query) // 50 % (1 << 62) for query in queries], dtype=np.int64)
+    query_key = np.array([query_order_key(query) for query in queries], dtype=np.int64)
     pairs = zip(queries, documents, strict=True)
-    pair_key = np.array(
-        [digest(f"{query}\n{document}") % (1 << 62) for query, document in pairs], dtype=np.int64
-    )
+    pair_key = np.array([pair_order_key(query, document) for query, document in pairs], dtype=np.int64)
     order = np.lexsort((pair_key, query_key))  # a query's rows lie together, in pair-hash order
     first, counts = np.unique(query_key[order], return_index=True, return_counts=True)[1:]
     low, high = 1, int(counts.max())  # the most documents per query that fits MIN_QUERIES queries

@@ -29,6 +29,7 @@ from protege.client.coverage import DEFAULT_TAU, CoverageIndex
 from protege.client.data import Columns
 from protege.client.embedder import MemoEmbedder, embed
 from protege.client.jobs import LabelJob, read_labels
+from protege.client.query_hash import bucket, is_validation
 from protege.client.sampling import whole_queries
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
@@ -37,7 +38,7 @@ from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 
 from .settings import Sizes
-from .split import POOL_BUCKETS, TEST_BUCKETS, bucket, is_validation
+from .split import POOL_BUCKETS, TEST_BUCKETS
 from .students import Shape, student_scores, train_student
 
 log = logging.getLogger("protege.study")

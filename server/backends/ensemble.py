@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from protege.common.scores import logit
+
 from .base import Backend, Scores
 from .bi_encoder import BiEncoderBackend
 from .cross_encoder import CrossEncoderBackend
@@ -34,13 +36,6 @@ MEMBER_KINDS = {
     "bi-encoder": BiEncoderBackend,
     "llm-judge": LLMJudgeBackend,
 }
-# Member scores of exactly 0 or 1 (a saturated sigmoid, a clipped cosine) have infinite logits.
-SCORE_EPSILON = 1e-6
-
-
-def logits(scores: np.ndarray) -> np.ndarray:
-    clipped = np.clip(np.asarray(scores, dtype=np.float64), SCORE_EPSILON, 1 - SCORE_EPSILON)
-    return np.log(clipped / (1 - clipped))
 
 
 def fit_blend(member_scores: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
@@ -52,7 +47,7 @@ def fit_blend(member_scores: np.ndarray, targets: np.ndarray, l2: float = 1e-3) 
 
         weights, bias = fit_blend(np.column_stack([ce_scores, bi_scores]), (grades - 1) / 2)
     """
-    features = logits(member_scores)
+    features = logit(member_scores)
     targets = np.asarray(targets, dtype=np.float64)
     if features.ndim != 2 or len(features) != len(targets) or not len(targets):
         raise ValueError("a blend needs a (pairs × members) score matrix and one target per pair")
@@ -118,7 +113,7 @@ class EnsembleBackend(Backend):
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:
         member_scores = np.column_stack([m.score(queries, documents).scores for m in self.members])
-        return Scores(1 / (1 + np.exp(-(logits(member_scores) @ self.weights + self.bias))))
+        return Scores(1 / (1 + np.exp(-(logit(member_scores) @ self.weights + self.bias))))
 
 
 def write_ensemble(
