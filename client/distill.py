@@ -129,6 +129,14 @@ class Distiller:
                 self._resume(number, folder, state)
                 continue
             pairs, screened = self._choose(number, folder, catalog, (target_vectors, seed_vectors), state)
+            if number and not pairs.num_rows:
+                logger.warning(
+                    "round %d: no pairs left to label (the pool's are labelled, the filters screened out "
+                    "the rest, or the label budget is spent); the run ends with round %d's student",
+                    number,
+                    number - 1,
+                )
+                break
             self._round(number, folder, pairs, screened, state, target_vectors)
         return self._finish(state, target_vectors, started)
 

@@ -39,3 +39,13 @@ class DistillConfig:
     seed: int = 0
     progress: bool = True
     export: ExportSpec | None = None  # the final student exported so too, into OUT/student-NAME
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0 or self.warmup_pairs < 1:
+            raise ValueError("a distillation run needs rounds >= 0 and a warm-up of at least one pair")
+        if self.label_budget is not None and self.rounds and self.warmup_pairs >= self.label_budget:
+            raise ValueError(
+                f"the warm-up's {self.warmup_pairs} pairs take the whole label budget of "
+                f"{self.label_budget}, leaving none for rounds 1-{self.rounds}: give a --warmup below "
+                "--label-budget (which includes it)"
+            )

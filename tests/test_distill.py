@@ -109,6 +109,26 @@ def test_distill_refuses_an_empty_pool(tmp_path: Path) -> None:
         )
 
 
+def test_a_warm_up_that_takes_the_whole_label_budget_is_refused_before_any_work() -> None:
+    with pytest.raises(ValueError, match="warm-up's 500 pairs take the whole label budget of 300"):
+        DistillConfig(label_budget=300)
+
+
+def test_a_round_with_nothing_left_to_label_ends_the_run_with_the_last_student(
+    cross_encoder_backend, start_teacher, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    """The warm-up labels the whole pool, and no rewrites are asked for: round 1 has no pairs."""
+    pool = catalog_pool(products=40, queries=12, seed=6)
+    config = tiny_config(tiny_encoder, rounds=2, warmup_pairs=pool.num_rows, seeds_per_round=4, per_seed=1)
+    config = replace(config, strategies=())
+    _, teacher = start_teacher(cross_encoder_backend)
+    report = Distiller(teacher, pool, tmp_path / "run", config).run()
+    assert [entry["round"] for entry in report["rounds"]] == [0]
+    assert report["teacher_labels"] == pool.num_rows
+    assert not (tmp_path / "run" / "round-1" / "labels").exists()
+    assert (tmp_path / "run" / "student" / "provenance.json").exists()
+
+
 def test_distill_refuses_to_mix_teacher_versions_unless_told(
     cross_encoder_backend, tiny_graded_cross_encoder: Path, start_teacher, tiny_encoder: Path, tmp_path: Path
 ) -> None:
