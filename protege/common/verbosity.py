@@ -14,7 +14,17 @@ import sys
 from typing import TextIO
 
 # Libraries whose INFO logs (a model saved, faiss's loader, HTTP calls) say nothing a user acts on.
-CHATTY = ("sentence_transformers", "transformers", "datasets", "faiss", "httpx", "urllib3", "filelock")
+CHATTY = (
+    "sentence_transformers",
+    "transformers",
+    "datasets",
+    "faiss",
+    "httpx",
+    "httpx2",
+    "openai",
+    "urllib3",
+    "filelock",
+)
 _verbose = False
 
 
