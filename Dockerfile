@@ -29,6 +29,7 @@ RUN case "$DEVICE" in \
     esac
 COPY pyproject.toml README.md ./
 COPY protege protege
+COPY common common
 COPY proto proto
 COPY server server
 COPY client client

@@ -1,8 +1,8 @@
 """protege: distillation with student-side filtering.
 
-The subpackages map the repository's top-level folders: ``protege.proto`` (wire contract),
-``protege.server`` (teacher service), ``protege.client`` (student side) and
-``protege.filters`` (student-side filters).
+The subpackages map the repository's top-level folders, bottom layer first: ``protege.common``
+(what every layer shares), ``protege.proto`` (wire contract), ``protege.filters`` (student-side
+filters), ``protege.server`` (teacher service) and ``protege.client`` (student side).
 """
 
 from pathlib import Path

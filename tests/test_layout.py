@@ -1,6 +1,6 @@
 """The layers of protege point one way. The rule, bottom to top:
 
-    protege/common   what everything shares; imports nothing of ours
+    common           what everything shares; imports nothing of ours
     proto            the wire contract
     filters          pure student-side filters
     server           the teacher service
@@ -30,6 +30,7 @@ LAYERS = (
     "protege.cli",
 )
 FOLDERS = {
+    "common": "protege.common",
     "proto": "protege.proto",
     "filters": "protege.filters",
     "server": "protege.server",
@@ -119,7 +120,7 @@ def test_a_checkout_imports_its_own_folders_without_an_editable_install(tmp_path
     import subprocess
     import sys
 
-    for name in ("protege", "proto", "server", "client", "filters"):
+    for name in ("protege", "common", "proto", "server", "client", "filters"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path)
     code = "import protege.client.data.pairs as r, protege.filters as f; print(r.__file__); print(f.__file__)"
