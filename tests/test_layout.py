@@ -139,3 +139,16 @@ def test_every_package_is_in_the_built_distribution() -> None:
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     packages = {name for name, path in modules().items() if path.name == "__init__.py"}
     assert packages - listed == set()
+
+
+def test_the_client_exports_what_a_user_calls_and_loads_torch_only_when_asked() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, protege.client as c; assert 'torch' not in sys.modules; "
+        "print(sorted(name for name in c.__all__ if getattr(c, name) is not None))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert {"Distiller", "DistillConfig", "TeacherClient", "train_cross_encoder"} <= set(eval(shown.stdout))
