@@ -152,3 +152,18 @@ def test_the_client_exports_what_a_user_calls_and_loads_torch_only_when_asked() 
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert {"Distiller", "DistillConfig", "TeacherClient", "train_cross_encoder"} <= set(eval(shown.stdout))
+
+
+# Names several modules define on purpose: each command module's parser hook and runner, and the
+# results interface both studies' reports share (results.py and volume_results.py).
+SHARED_NAMES = {"add_parsers", "run", "plot", "table", "goals"}
+
+
+def test_public_functions_and_classes_have_one_home() -> None:
+    homes: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+                homes.setdefault(node.name, []).append(name)
+    twice = {name: where for name, where in homes.items() if len(where) > 1 and name not in SHARED_NAMES}
+    assert not twice

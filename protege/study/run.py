@@ -40,17 +40,17 @@ from .students import (
     random_labels,
     student_scores,
     student_shape,
-    train_student,
+    study_student,
     warm_started,
 )
 from .teachers import (
     NoisyBackend,
     add_noisy_teacher,
     cross_encoder_of,
-    fit_teacher,
     measure_speed,
     served,
     served_scores,
+    study_teacher,
     with_flips,
 )
 from .volume import VolumeArm, label_pairs, pair_set_counts, volume_pairs
@@ -100,7 +100,7 @@ def run_study(
     split = split_rows(table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, seeds[0], source)
     board = Board(*(_judged(split, name, label_range, source) for name in ("validation", "test")))
     _add_baselines(board, out / "baselines")
-    teacher_dir = fit_teacher(
+    teacher_dir = study_teacher(
         split.teacher, models.teacher, models.teacher_base, sizes.teacher_epochs, out / "teacher", seeds[0]
     )
     shape = student_shape(models, split.pool, cross_encoder_of(models.teacher, teacher_dir))
@@ -254,7 +254,7 @@ class Stage:
             chosen = random_labels(targeted, budget, seed)
             path = folder / f"random-{budget}"
             epochs = self.sizes.student_epochs(budget)
-            train_student(path, chosen, chosen["target"].to_numpy(), self.shape, seed, epochs)
+            study_student(path, chosen, chosen["target"].to_numpy(), self.shape, seed, epochs)
             self._point(arm, "random", budget, budget, path, plateau=budget == labels.num_rows)
         for budget in self.budgets(labels.num_rows):
             path = folder / f"distill-{budget}"
@@ -293,7 +293,7 @@ class Stage:
         """The same small model on as many of the pool's gold grades as the filtered student trained on."""
         rows = random_labels(self.split.pool, min(pairs, self.split.pool.num_rows), seed)
         path = self.out / f"seed-{seed}" / "student_gold"
-        train_student(
+        study_student(
             path, rows, rows["label"].to_numpy(), self.shape, seed, self.sizes.student_epochs(rows.num_rows)
         )
         self.board.add("student_gold", path, partial(student_scores, path))

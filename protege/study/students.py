@@ -113,7 +113,7 @@ def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
     return replace(shape, base=str(folder), layers=None)
 
 
-def train_student(
+def study_student(
     folder: Path, rows: pa.Table, targets: np.ndarray, shape: Shape, seed: int, epochs: float
 ) -> Path:
     """A student trained on ``rows``' pairs with ``targets`` in 0..1 into ``folder`` (kept when finished)."""

@@ -34,7 +34,7 @@ log = logging.getLogger("protege.study")
 FLIP_RESOLUTION = 1_000_000
 
 
-def fit_teacher(
+def study_teacher(
     rows: pa.Table, recipe: str, base: str | None, epochs: float, folder: Path, seed: int
 ) -> Path:
     """The teacher of ``recipe`` fitted on ``rows`` (gold ``label`` in 0..1) into ``folder``; a

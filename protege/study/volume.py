@@ -39,7 +39,7 @@ from protege.filters.settings import FilterSettings
 
 from .settings import Sizes
 from .split import POOL_BUCKETS, TEST_BUCKETS
-from .students import Shape, student_scores, train_student
+from .students import Shape, student_scores, study_student
 
 log = logging.getLogger("protege.study")
 
@@ -212,7 +212,7 @@ class VolumeArm:
         for volume in volumes:
             rows = volume_rows(self.labels, volume, seed)
             path = self.out / f"seed-{seed}" / f"volume-{volume}"
-            train_student(
+            study_student(
                 path, rows, rows["score"].to_numpy(), self.shape, seed, self.sizes.student_epochs(volume)
             )
             if not (path / "rows.parquet").exists():  # what it trained on: the selector's reference
@@ -246,7 +246,7 @@ class VolumeArm:
         }
         for name, subset in chosen.items():
             path = self.out / f"seed-{seed}" / name
-            train_student(path, subset, subset["score"].to_numpy(), self.shape, seed, epochs)
+            study_student(path, subset, subset["score"].to_numpy(), self.shape, seed, epochs)
             self.board.add(name, path, partial(student_scores, path))
         return {"from_labels": rows.num_rows, "kept": keep, "epochs": round(epochs, 2)}
 
