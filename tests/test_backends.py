@@ -126,7 +126,7 @@ def test_smollm2_gguf_loads_as_llm_judge() -> None:
 def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
     tmp_path: Path, tiny_cross_encoder: Path, tiny_encoder: Path
 ) -> None:
-    from protege.server.backends.ensemble import write_ensemble
+    from protege.teacher_fitting.ensemble import write_ensemble
 
     folder = tmp_path / "teacher"
     shutil.copytree(tiny_cross_encoder, folder / "cross-encoder")
@@ -160,9 +160,9 @@ def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
 
 
 def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:
-    from protege.server.backends.ensemble import fit_blend
-
     from protege.common.scores import logit
+
+    from protege.teacher_fitting.ensemble import fit_blend
 
     rng = np.random.default_rng(0)
     scores = rng.uniform(0.02, 0.98, (4000, 2))

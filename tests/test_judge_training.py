@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from protege.server.backends import load_backend
 from protege.server.backends.base import expected_grade
-from protege.server.judge_training import label_targets, train_llm_judge
 from stand_ins import IRRELEVANT, RELEVANT
+
+from protege.teacher_fitting.llm_judge import label_targets, train_llm_judge
 
 
 @pytest.mark.parametrize("labels", [2, 3, 5])

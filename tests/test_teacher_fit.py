@@ -98,9 +98,9 @@ def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
     tiny_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from protege.client.query_hash import held_out_for_blend
-    from protege.server.backends.ensemble import fit_blend
-
     from protege.common.scores import logit
+
+    from protege.teacher_fitting.ensemble import fit_blend
 
     data, queries, titles, grades = graded_file(tmp_path)
     out = tmp_path / "teacher"

@@ -12,7 +12,7 @@ from protege.common.config_flags import add_flags, from_flags
 from protege.server.app import serve
 from protege.server.backends.openai_compatible import EndpointConfig
 from protege.server.config import ServeConfig
-from protege.teacher_fit import RECIPES, fit_teacher, training_for
+from protege.teacher_fitting import RECIPES, fit_teacher, training_for
 
 from .arguments import add_data_arguments, data_spec, label_range, names
 

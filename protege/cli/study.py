@@ -14,12 +14,12 @@ from protege.study.settings import (
     FULL,
     MAX_ROWS,
     QUICK,
-    TEACHER_RECIPES,
     VOLUME,
     VOLUME_QUICK,
     Models,
     Sizes,
 )
+from protege.teacher_fitting import RECIPES
 
 from .arguments import add_data_arguments, add_export_argument, data_spec, label_range, names
 
@@ -84,7 +84,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The teacher's recipe and the students' shape."""
     parser.add_argument(
         "--teacher",
-        choices=TEACHER_RECIPES,
+        choices=RECIPES,
         default="ensemble",
         help="the teacher's recipe (default ensemble: a cross-encoder, a bi-encoder and the zero-shot model "
         "blended; llm-judge needs --teacher-base)",

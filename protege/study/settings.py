@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field, replace
 
 from protege.filters.settings import FilterSettings
 
-TEACHER_RECIPES = ("ensemble", "cross-encoder", "llm-judge")
 # The students keep the first 4 of the 6 layers of the teacher's cross-encoder: on Home Depot's
 # validation pairs, 4 layers learned from 3,680 teacher labels what 3 did not (RMSE 0.4805 against
 # 0.5120, zero-shot 0.4923), at about a fifth of the ensemble teacher's per-pair cost; 2 layers

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
-from protege import teacher_fit
+from protege import teacher_fitting
 from protege.client.evaluation import Evaluation
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient, teacher_scores
@@ -44,13 +44,13 @@ def study_teacher(
         return folder
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = rows["label"].to_numpy(zero_copy_only=False)
-    return teacher_fit.fit_teacher(
+    return teacher_fitting.fit_teacher(
         recipe,
         queries,
         documents,
         targets,
         folder,
-        teacher_fit.training_for(recipe, base=base, epochs=epochs, seed=seed),
+        teacher_fitting.training_for(recipe, base=base, epochs=epochs, seed=seed),
     )
 
 

@@ -3,8 +3,8 @@ teacher ensembles).
 
 A folder holds ``ensemble.json`` and its members' folders. A pair's score is
 ``sigmoid(bias + Σ weight_i · logit(score_i))``: a logistic blend of the members' scores, fitted
-(``fit_blend``) on gold grades the members were not trained on, so the blend is calibrated as the
-students and the filters read it.
+(``protege.teacher_fitting.ensemble``) on gold grades the members were not trained on, so the blend
+is calibrated as the students and the filters read it.
 
 Example ``ensemble.json``::
 
@@ -20,8 +20,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
-
 from protege.common.scores import logit
 
 from .base import Backend, Scores
@@ -36,34 +34,6 @@ MEMBER_KINDS = {
     "bi-encoder": BiEncoderBackend,
     "llm-judge": LLMJudgeBackend,
 }
-
-
-def fit_blend(member_scores: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
-    """Weights and bias of the logistic blend of member scores (pairs × members, each in 0..1)
-    that minimise the soft binary cross-entropy against ``targets`` in 0..1 (plus a small L2 on
-    the weights). Returns ``(weights, bias)``.
-
-    Example::
-
-        weights, bias = fit_blend(np.column_stack([ce_scores, bi_scores]), (grades - 1) / 2)
-    """
-    features = logit(member_scores)
-    targets = np.asarray(targets, dtype=np.float64)
-    if features.ndim != 2 or len(features) != len(targets) or not len(targets):
-        raise ValueError("a blend needs a (pairs × members) score matrix and one target per pair")
-
-    def loss(parameters: np.ndarray) -> tuple[float, np.ndarray]:
-        z = features @ parameters[:-1] + parameters[-1]
-        predicted = 1 / (1 + np.exp(-z))
-        # Soft BCE written with logaddexp, stable for any z.
-        value = np.mean(np.logaddexp(0, z) - targets * z) + l2 * parameters[:-1] @ parameters[:-1]
-        gradient = np.append(features.T @ (predicted - targets), np.sum(predicted - targets)) / len(z)
-        gradient[:-1] += 2 * l2 * parameters[:-1]
-        return float(value), gradient
-
-    start = np.append(np.full(features.shape[1], 1 / features.shape[1]), 0.0)
-    fitted = minimize(loss, start, jac=True, method="L-BFGS-B").x
-    return fitted[:-1], float(fitted[-1])
 
 
 class EnsembleBackend(Backend):
@@ -114,14 +84,3 @@ class EnsembleBackend(Backend):
     def score(self, queries: list[str], documents: list[str]) -> Scores:
         member_scores = np.column_stack([m.score(queries, documents).scores for m in self.members])
         return Scores(1 / (1 + np.exp(-(logit(member_scores) @ self.weights + self.bias))))
-
-
-def write_ensemble(
-    folder: str | Path, members: list[dict], weights: np.ndarray, bias: float, **record
-) -> Path:
-    """Writes ``folder/ensemble.json`` for members (``kind``, ``model`` relative to ``folder``)
-    already saved there; ``record`` (how the blend was fitted) is kept beside the weights."""
-    path = Path(folder) / MANIFEST
-    spec = {"members": members, "weights": [float(w) for w in weights], "bias": float(bias), **record}
-    path.write_text(json.dumps(spec, indent=2))
-    return path

@@ -1,5 +1,5 @@
 """Fitting a teacher on gold grades (soft targets in 0..1) into a folder ``protege serve`` serves:
-a cross-encoder (soft BCE on the grade), an ensemble (``ensemble_teacher``) or a causal LM as an
+a cross-encoder (soft BCE on the grade), an ensemble (``ensemble``) or a causal LM as an
 LLM judge.
 
 Example::
@@ -15,9 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from protege.client.training import TrainingConfig, train_cross_encoder
-from protege.server.judge_training import train_llm_judge
 
-from .ensemble_teacher import fit_ensemble_teacher
+from .ensemble import fit_ensemble_teacher
+from .llm_judge import train_llm_judge
 
 log = logging.getLogger("protege")
 

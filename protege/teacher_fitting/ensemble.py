@@ -4,26 +4,29 @@ sentence-embedding checkpoint, and that checkpoint as a zero-shot bi-encoder, bl
 A cross-encoder fitted from a sentence-embedding checkpoint starts with a fresh head and throws
 away what the embedding model knows; the fine-tuned bi-encoder keeps it, and the zero-shot one is
 what it knew before. The members are fitted on four fifths of the gold queries; the blend's
-weights (``server.backends.ensemble.fit_blend``) on the last fifth, which no member saw.
+weights (``fit_blend``) on the last fifth, which no member saw.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
 from sentence_transformers import SentenceTransformer
 
-from protege.client.embedding_training import train_bi_encoder
 from protege.client.models import packaged_minilm
 from protege.client.query_hash import BLEND_SHARE, held_out_for_blend
 from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.common.scores import logit
 from protege.server.backends import load_backend
-from protege.server.backends.ensemble import fit_blend, write_ensemble
+from protege.server.backends.ensemble import MANIFEST
+
+from .bi_encoder import train_bi_encoder
 
 log = logging.getLogger("protege")
 
@@ -32,6 +35,45 @@ MEMBERS = (
     {"kind": "bi-encoder", "model": "bi-encoder"},
     {"kind": "bi-encoder", "model": "zero-shot"},
 )
+
+
+def fit_blend(member_scores: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Weights and bias of the logistic blend of member scores (pairs × members, each in 0..1)
+    that minimise the soft binary cross-entropy against ``targets`` in 0..1 (plus a small L2 on
+    the weights). Returns ``(weights, bias)``.
+
+    Example::
+
+        weights, bias = fit_blend(np.column_stack([ce_scores, bi_scores]), (grades - 1) / 2)
+    """
+    features = logit(member_scores)
+    targets = np.asarray(targets, dtype=np.float64)
+    if features.ndim != 2 or len(features) != len(targets) or not len(targets):
+        raise ValueError("a blend needs a (pairs × members) score matrix and one target per pair")
+
+    def loss(parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        z = features @ parameters[:-1] + parameters[-1]
+        predicted = 1 / (1 + np.exp(-z))
+        # Soft BCE written with logaddexp, stable for any z.
+        value = np.mean(np.logaddexp(0, z) - targets * z) + l2 * parameters[:-1] @ parameters[:-1]
+        gradient = np.append(features.T @ (predicted - targets), np.sum(predicted - targets)) / len(z)
+        gradient[:-1] += 2 * l2 * parameters[:-1]
+        return float(value), gradient
+
+    start = np.append(np.full(features.shape[1], 1 / features.shape[1]), 0.0)
+    fitted = minimize(loss, start, jac=True, method="L-BFGS-B").x
+    return fitted[:-1], float(fitted[-1])
+
+
+def write_ensemble(
+    folder: str | Path, members: list[dict], weights: np.ndarray, bias: float, **record
+) -> Path:
+    """Writes ``folder/ensemble.json`` for members (``kind``, ``model`` relative to ``folder``)
+    already saved there; ``record`` (how the blend was fitted) is kept beside the weights."""
+    path = Path(folder) / MANIFEST
+    spec = {"members": members, "weights": [float(w) for w in weights], "bias": float(bias), **record}
+    path.write_text(json.dumps(spec, indent=2))
+    return path
 
 
 def fit_ensemble_teacher(

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from protege.client.models import packaged_minilm
 from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
-
-from .models import packaged_minilm
 
 
 def train_bi_encoder(

@@ -23,8 +23,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import TrainOutput
 
 from protege.common.trainer_arguments import quiet, shared_arguments
-
-from .backends.llm_judge import LLMJudgeBackend
+from protege.server.backends.llm_judge import LLMJudgeBackend
 
 logger = logging.getLogger(__name__)
 
