@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from protege.common.config_flags import default, flag
 from protege.server.backends.openai_compatible import EndpointConfig
 from protege.server.cache import LabelCache
 from protege.server.config import ServeConfig
@@ -16,7 +17,6 @@ from protege.server.validation import Limits
 
 from protege.cli import build_parser
 from protege.cli.serving import serve_config
-from protege.common.config_flags import default, flag
 
 
 def _flagged(config: type) -> list[dataclasses.Field]:
@@ -75,3 +75,31 @@ def test_the_labeler_and_the_servicer_take_their_values_from_the_config(cross_en
     servicer = TeacherServicer(config)
     assert (servicer.stream_window, servicer.teacher_id) == (3, "cross-encoder:m")
     assert servicer.limits == config.limits
+
+
+def test_the_experiment_flags_state_the_study_settings_defaults() -> None:
+    """``--layers`` once said "default 3" while the students kept 4."""
+    from protege.study.settings import DEFAULT_LAYERS, Models, Sizes
+
+    parser = build_parser("experiment")
+    text = " ".join(parser._subparsers._group_actions[0].choices["experiment"].format_help().split())
+    assert f"(default {DEFAULT_LAYERS}, or all the base has)" in text
+    args = parser.parse_args(["experiment", "--data", "x.csv", "--out", "o"])
+    assert (args.teacher, args.noise, args.loss, args.strategies) == (
+        Models.teacher,
+        Models.noise,
+        Models.loss,
+        Models.strategies,
+    )
+    assert f"(default {Sizes.rounds})" in text and f"(default {Sizes.per_seed})" in text
+
+
+def test_the_study_settings_check_what_the_cli_checked() -> None:
+    from protege.study.settings import Models, Sizes
+
+    with pytest.raises(ValueError, match=r"in \[0, 0.5\), not 0.7"):
+        Models(noise=0.7)
+    with pytest.raises(ValueError, match="give it as --teacher-base"):
+        Models(teacher="llm-judge")
+    with pytest.raises(ValueError, match="at least 1"):
+        Sizes(rounds=0)

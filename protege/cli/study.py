@@ -11,6 +11,7 @@ from protege.filters.settings import FILTER_SWITCHES, FilterSettings
 from protege.study import results, volume_results
 from protege.study.run import run_study
 from protege.study.settings import (
+    DEFAULT_LAYERS,
     FULL,
     MAX_ROWS,
     QUICK,
@@ -57,11 +58,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--strategies",
         type=names,
-        default=("drop", "reorder", "typo"),
-        help="augmentation strategies; empty for none",
+        default=Models.strategies,
+        help=f"augmentation strategies; empty for none (default {','.join(Models.strategies)})",
     )
-    parser.add_argument("--rounds", type=int, help="distillation rounds after round 0 (default 2)")
-    parser.add_argument("--per-seed", type=int, help="queries generated from each seed query (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, help=f"distillation rounds after round 0 (default {Sizes.rounds})"
+    )
+    parser.add_argument(
+        "--per-seed", type=int, help=f"queries generated from each seed query (default {Sizes.per_seed})"
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--no-filters", action="store_true", help="distill keeps every label")
     which.add_argument(
@@ -85,18 +90,26 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--teacher",
         choices=RECIPES,
-        default="ensemble",
-        help="the teacher's recipe (default ensemble: a cross-encoder, a bi-encoder and the zero-shot model "
-        "blended; llm-judge needs --teacher-base)",
+        default=Models.teacher,
+        help=f"the teacher's recipe (default {Models.teacher}; ensemble: a cross-encoder, a bi-encoder "
+        "and the zero-shot model blended; llm-judge needs --teacher-base)",
     )
     parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--teacher-epochs", type=float, help="epochs the teacher trains on gold (default 1)")
+    parser.add_argument(
+        "--teacher-epochs",
+        type=float,
+        help=f"epochs the teacher trains on gold (default {Sizes.teacher_epochs:g})",
+    )
     parser.add_argument(
         "--student-base",
         help="the students' backbone (default: the teacher's cross-encoder, its first --layers layers and "
         "head; the packaged all-MiniLM-L6-v2 for an LLM-judge teacher)",
     )
-    parser.add_argument("--layers", type=int, help="student transformer layers to keep (default 3)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        help=f"student transformer layers to keep (default {DEFAULT_LAYERS}, or all the base has)",
+    )
     parser.add_argument(
         "--max-length", type=int, help="student tokens per pair (default: what fits the data)"
     )
@@ -115,8 +128,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--noise",
         type=float,
-        default=0.2,
-        help="share of pairs the noisy teacher flips (default 0.2; 0: no arm)",
+        default=Models.noise,
+        help=f"share of pairs the noisy teacher flips, in [0, 0.5) (default {Models.noise:g}; 0: no arm)",
     )
 
 
@@ -145,25 +158,11 @@ def _sizes(args: argparse.Namespace) -> Sizes:
     if args.volumes is not None:
         preset = VOLUME_QUICK if args.quick else VOLUME
         sizes = replace(preset, volumes=args.volumes or preset.volumes)  # a bare --volumes: the preset's
-    for name in ("teacher_epochs", "budgets", "rounds", "per_seed"):
-        value = getattr(args, name)
-        if value is None:
-            continue
-        if name in ("rounds", "per_seed") and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
-        sizes = replace(sizes, **{name: value})
-    if args.max_rows < 0:
-        raise ValueError(f"--max-rows must be 0 (all rows) or more, not {args.max_rows}")
-    return sizes
+    given = {name: getattr(args, name) for name in ("teacher_epochs", "budgets", "rounds", "per_seed")}
+    return replace(sizes, **{name: value for name, value in given.items() if value is not None})
 
 
 def _models(args: argparse.Namespace) -> Models:
-    if args.teacher == "llm-judge" and not args.teacher_base:
-        raise ValueError("an llm-judge teacher is fine-tuned from a causal LM: give it as --teacher-base")
-    if not 0 <= args.noise < 0.5:
-        raise ValueError(
-            f"--noise is the share of labels the noisy teacher flips, in [0, 0.5), not {args.noise:g}"
-        )
     return Models(
         teacher=args.teacher,
         teacher_base=args.teacher_base,

@@ -88,6 +88,8 @@ def run_study(
     models = models or Models()
     if not seeds:
         raise ValueError("give at least one seed")
+    if max_rows is not None and max_rows < 1:
+        raise ValueError(f"--max-rows must be 0 (all rows) or more, not {max_rows}")
     if export:
         export.require()  # before hours of work, not after
     started, out, source = time.perf_counter(), Path(out), Path(source or data)

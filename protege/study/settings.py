@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from protege.client.training_data import LOSSES
 from protege.filters.settings import FilterSettings
+from protege.teacher_fitting import RECIPES
 
 # The students keep the first 4 of the 6 layers of the teacher's cross-encoder: on Home Depot's
 # validation pairs, 4 layers learned from 3,680 teacher labels what 3 did not (RMSE 0.4805 against
@@ -44,6 +46,14 @@ class Sizes:
     negatives: int = 2
     quarter: float = 0.25
 
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.per_seed < 1:
+            raise ValueError(f"rounds and per_seed must be at least 1, not {self.rounds} and {self.per_seed}")
+        if self.teacher_epochs <= 0 or any(not 0 < share <= 1 for share in self.budgets):
+            raise ValueError("teacher_epochs must be above 0 and every budget a share in (0, 1]")
+        if any(volume < 1 for volume in self.volumes) or not 0 < self.quarter < 1:
+            raise ValueError("volumes must be positive label counts and quarter a share in (0, 1)")
+
     def student_epochs(self, labels: int) -> float:
         """Epochs over ``labels`` training pairs that make ``student_rows`` rows, within 1..MAX."""
         return min(MAX_STUDENT_EPOCHS, max(1.0, self.student_rows / max(1, labels)))
@@ -78,6 +88,20 @@ class Models:
     noise: float = 0.2  # share of pairs whose score the noisy teacher flips (0: no noisy arm)
     strategies: tuple[str, ...] = ("drop", "reorder", "typo")
     filters: FilterSettings | None = field(default_factory=FilterSettings)
+
+    def __post_init__(self) -> None:
+        if self.teacher not in RECIPES:
+            raise ValueError(f"unknown teacher recipe {self.teacher!r}: choose one of {', '.join(RECIPES)}")
+        if self.teacher == "llm-judge" and not self.teacher_base:
+            raise ValueError("an llm-judge teacher is fine-tuned from a causal LM: give it as --teacher-base")
+        if not 0 <= self.noise < 0.5:
+            raise ValueError(
+                f"--noise is the share of labels the noisy teacher flips, in [0, 0.5), not {self.noise:g}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}: choose from {', '.join(LOSSES)}")
+        if self.layers is not None and self.layers < 1:
+            raise ValueError(f"--layers must be at least 1, not {self.layers}")
 
     def as_dict(self) -> dict:
         record = asdict(self)
