@@ -17,11 +17,9 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from sentence_transformers import CrossEncoder
-
 from protege.common.runtimes import ONNX_FILE, OPENVINO_FILE, export_onnx, onnx_to_openvino, require
-
-from .training import PROVENANCE
+from protege.common.stage import PROVENANCE
+from sentence_transformers import CrossEncoder
 
 log = logging.getLogger("protege")
 

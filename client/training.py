@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset
+from protege.common.stage import PROVENANCE, Stage
+from protege.common.trainer_arguments import PRECISIONS, quiet, shared_arguments, uses_bf16
 from sentence_transformers.base.sampler import DefaultBatchSampler
 from sentence_transformers.cross_encoder import (
     CrossEncoder,
@@ -29,15 +31,12 @@ from sentence_transformers.cross_encoder import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from protege.common.trainer_arguments import PRECISIONS, quiet, shared_arguments, uses_bf16
-
 from .losses import GroupMarginMSELoss
 from .models import PACKAGED_MINILM, packaged_minilm
 from .training_data import LOSSES, pairs_per_epoch, rows_per_batch, training_dataset
 
 logger = logging.getLogger(__name__)
 
-PROVENANCE = "provenance.json"
 # Short runs are cheaper to redo than to checkpoint (a MiniLM checkpoint with optimizer state is ~270 MB).
 CHECKPOINT_MIN_STEPS = 50
 # Settings that change neither the data nor the optimisation a checkpoint holds.
@@ -268,13 +267,9 @@ def _trainer(
 def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:
     """The newest checkpoint in ``folder`` of a run with this ``fingerprint``; a folder left by
     other data or settings is emptied instead (its state would not fit this run)."""
-    record = folder / "fingerprint.json"
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process tends the folder
-        if folder.is_dir() and (not record.exists() or json.loads(record.read_text()) != fingerprint):
-            logger.warning("%s holds checkpoints of another run: starting afresh", folder)
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(fingerprint))
+    # Under torchrun, the first process tends the folder.
+    if int(os.environ.get("RANK", "0")) == 0 and Stage(folder, settings=fingerprint).discard_if_other():
+        logger.warning("%s held checkpoints of another run: starting afresh", folder)
     last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     return Path(last) if last else None
 

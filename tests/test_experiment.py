@@ -14,9 +14,9 @@ import pytest
 from protege.client.jobs import read_labels
 from protege.client.query_hash import bucket, is_validation
 from protege.client.synthetic import generate_catalog
+from protege.common.runtimes import load_cross_encoder
 
 from protege.cli import main
-from protege.common.runtimes import load_cross_encoder
 from protege.study.split import MIN_QUERIES, rows_within
 
 MODELS = {
@@ -148,7 +148,7 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     assert 0 < sum(flips) < len(flips)
     # Finished models are reused only under the settings they were trained with.
     assert main([*command, "--loss", "mse"]) == 2
-    assert "holds a study with other settings (models;" in capsys.readouterr().err
+    assert "holds work made with other settings (models;" in capsys.readouterr().err
 
 
 def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(

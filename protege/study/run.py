@@ -28,6 +28,7 @@ from protege.client.jobs import LabelJob, read_labels
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
 from protege.common.files import write_parquet_atomic
+from protege.common.stage import Stage, StageMismatch
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
 
@@ -106,7 +107,7 @@ def run_study(
         split.teacher, models.teacher, models.teacher_base, sizes.teacher_epochs, out / "teacher", seeds[0]
     )
     shape = student_shape(models, split.pool, cross_encoder_of(models.teacher, teacher_dir))
-    stage = Stage(split, sizes, models, shape, board, out)
+    stage = StudyArms(split, sizes, models, shape, board, out)
     if models.warm_start:
         stage.shape = warm_started(stage.shape, split.pool, out / "student-base", stage.embedder)
     report, student = stage.run(teacher_dir, table, seeds)
@@ -147,7 +148,7 @@ def _written(report: dict, out: Path) -> dict:
 
 
 @dataclass
-class Stage:
+class StudyArms:
     """The students of each arm and seed, and the report they make."""
 
     split: Split
@@ -352,20 +353,12 @@ def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
 def claim(out: Path, settings: dict) -> None:
     """Records the study's settings in ``out``; finished stages are reused only under the same ones
     (more seeds may be added)."""
-    path = out / "settings.json"
-    settings = json.loads(json.dumps(settings))
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != settings:
-            differ = sorted(
-                key for key in settings.keys() | recorded.keys() if recorded.get(key) != settings.get(key)
-            )
-            raise ValueError(
-                f"{out} holds a study with other settings ({', '.join(differ)}; see {path}): its finished "
-                "models would be reused as if trained with these; use a new --out"
-            )
-        return
-    path.write_text(json.dumps(settings, indent=2))
+    try:
+        Stage(out, marker="results.json", settings=settings).claim()
+    except StageMismatch as error:
+        raise ValueError(
+            f"{error} (a study's finished models would be reused as if trained with these)"
+        ) from None
 
 
 def _judged(split: Split, name: str, label_range: tuple[float, float], source: Path) -> Evaluation:

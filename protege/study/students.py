@@ -23,6 +23,7 @@ from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
 from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.client.warm_start import warm_start_student
+from protege.common.stage import Stage
 
 from .settings import DEFAULT_LAYERS, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import sample
@@ -106,7 +107,7 @@ def _default_layers(base: str) -> int:
 def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
     """``shape`` starting from a student warm-started on the zero-shot cosine of the pool's unlabelled
     pairs (``client.warm_start``), made once in ``folder`` and shared by every student of the study."""
-    if not (folder / "provenance.json").exists():
+    if not Stage(folder).done:
         log.info("warm-starting the students' backbone on the zero-shot cosine of unlabelled pool pairs")
         queries, documents = pool["query"].to_pylist(), pool["document"].to_pylist()
         warm_start_student(queries, documents, folder, shape.training(), embedder=embedder)
@@ -117,7 +118,7 @@ def study_student(
     folder: Path, rows: pa.Table, targets: np.ndarray, shape: Shape, seed: int, epochs: float
 ) -> Path:
     """A student trained on ``rows``' pairs with ``targets`` in 0..1 into ``folder`` (kept when finished)."""
-    if not (folder / "provenance.json").exists():
+    if not Stage(folder).done:
         log.info("training %s on %d pairs", folder.name, rows.num_rows)
         queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
         train_cross_encoder(queries, documents, targets, shape.training(seed, epochs), out=folder)
@@ -147,7 +148,7 @@ def distilled(
     (``teacher_labels``, ``train_pairs``, rounds), its student in ``folder / "student"``.
     ``embedder``: shared by the study's runs (a ``MemoEmbedder``)."""
     report = folder / "report.json"
-    if report.exists():
+    if Stage(folder, marker=report.name).done:
         return json.loads(report.read_text())
     warmup = min(pool.num_rows, max(1, round(sizes.warmup_share * budget)))
     # Candidates one seed query brings: its pool pairs, plus retrieved and negative products for

@@ -24,6 +24,7 @@ from protege import teacher_fitting
 from protege.client.evaluation import Evaluation
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.common.stage import PROVENANCE, Stage
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, Scores
 from protege.server.backends.ensemble import MANIFEST as ENSEMBLE_MANIFEST
@@ -39,8 +40,7 @@ def study_teacher(
 ) -> Path:
     """The teacher of ``recipe`` fitted on ``rows`` (gold ``label`` in 0..1) into ``folder``; a
     folder that already holds a finished teacher is kept as it is."""
-    finished = folder / (ENSEMBLE_MANIFEST if recipe == "ensemble" else "provenance.json")
-    if finished.exists():
+    if Stage(folder, marker=ENSEMBLE_MANIFEST if recipe == "ensemble" else PROVENANCE).done:
         return folder
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = rows["label"].to_numpy(zero_copy_only=False)
@@ -134,8 +134,9 @@ def measure_speed(teacher: Callable[[], Backend], student: Path, board: Board, r
     and the student on the same test pairs, batch 32, timed alternately twice (the best of each:
     these machines are noisy); the student's cost share. Kept in ``record``, like every finished
     stage."""
-    if record.exists():
-        return json.loads(record.read_text())
+    stage = Stage(record.parent, marker=record.name)
+    if stage.done:
+        return stage.read()
     test = board.evaluations["test"]
     queries, documents = test.queries[:SPEED_PAIRS], test.documents[:SPEED_PAIRS]
     model = CrossEncoder(str(student))
@@ -149,7 +150,7 @@ def measure_speed(teacher: Callable[[], Backend], student: Path, board: Board, r
         timings["student"].append(pairs_per_second(student_scores, queries, documents))
     speed = {name: round(max(values), 1) for name, values in timings.items()}
     speed |= {"student_cost_share": round(speed["teacher"] / speed["student"], 3), "pairs": len(queries)}
-    record.write_text(json.dumps(speed))
+    stage.finish(speed)
     return speed
 
 

@@ -10,7 +10,6 @@ file) and random negatives. No validation or test query, and nothing equal to on
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ from protege.client.sampling import whole_queries
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
 from protege.common.files import write_parquet_atomic
+from protege.common.stage import Stage
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 
@@ -79,7 +79,7 @@ def volume_pairs(table: pa.Table, sizes: Sizes, out: Path, embedder: MemoEmbedde
     """The augmented pair set (``out/pairs.parquet``, made once): at least ``max(sizes.volumes)``
     pairs, by whole queries."""
     path = out / "pairs.parquet"
-    if path.exists():
+    if Stage(out, marker=path.name).done:
         return pq.read_table(path)
     rng = np.random.default_rng(seed)
     forbidden = forbidden_queries(table)
@@ -252,7 +252,7 @@ class VolumeArm:
 
     def _selected(self, rows: pa.Table, keep: int, selector: Path, record: Path) -> pa.Table:
         """The pairs ``selector`` keeps, by the study's filters with a budget of ``keep`` (made once)."""
-        if record.exists():
+        if Stage(record.parent, marker=record.name).done:
             return pq.read_table(record)
         student = CrossEncoder(str(selector))
         trained = pq.read_table(selector / "rows.parquet")
@@ -282,8 +282,8 @@ class VolumeArm:
 
     def _coverage(self, path: Path, rows: pa.Table) -> None:
         """coverage@τ of the test queries by the student's training queries, kept beside it."""
-        record = path / "coverage.json"
-        if record.exists():
+        stage = Stage(path, marker="coverage.json")
+        if stage.done:
             return
         index = CoverageIndex(partial(embed, self.embedder))
         index.add(rows["query"].to_pylist())
@@ -293,7 +293,7 @@ class VolumeArm:
             "coverage": round(index.coverage(test), 4),
             "train_queries": len(index),
         }
-        record.write_text(json.dumps(figures))
+        stage.finish(figures)
 
 
 def pair_set_counts(labels: pa.Table) -> dict:

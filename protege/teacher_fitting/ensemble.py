@@ -23,6 +23,7 @@ from protege.client.models import packaged_minilm
 from protege.client.query_hash import BLEND_SHARE, held_out_for_blend
 from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.common.scores import logit
+from protege.common.stage import Stage
 from protege.server.backends import load_backend
 from protege.server.backends.ensemble import MANIFEST
 
@@ -30,6 +31,8 @@ from .bi_encoder import train_bi_encoder
 
 log = logging.getLogger("protege")
 
+# A saved SentenceTransformer folder's last file: its marker as a finished member.
+SENTENCE_TRANSFORMER = "modules.json"
 MEMBERS = (
     {"kind": "cross-encoder", "model": "cross-encoder"},
     {"kind": "bi-encoder", "model": "bi-encoder"},
@@ -111,16 +114,16 @@ def fit_ensemble_teacher(
 def _fit_members(out: Path, pairs: tuple, config: TrainingConfig, provenance: dict | None) -> None:
     """The members fitted on ``pairs`` (queries, documents, targets) and saved in ``out``; a member
     already there (a fit cut short after it) is kept."""
-    if not (out / "cross-encoder" / "provenance.json").exists():
+    if not Stage(out / "cross-encoder").done:
         log.info("ensemble teacher: fitting its cross-encoder on %d gold pairs", len(pairs[0]))
         train_cross_encoder(*pairs, config, out=out / "cross-encoder", provenance=provenance)
-    if not (out / "bi-encoder" / "modules.json").exists():
+    if not Stage(out / "bi-encoder", marker=SENTENCE_TRANSFORMER).done:
         log.info("ensemble teacher: fitting its bi-encoder on %d gold pairs", len(pairs[0]))
         options = {"epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed}
         train_bi_encoder(
             *pairs, base=config.base, out=out / "bi-encoder", progress=config.progress, **options
         )
-    if not (out / "zero-shot" / "modules.json").exists():
+    if not Stage(out / "zero-shot", marker=SENTENCE_TRANSFORMER).done:
         SentenceTransformer(config.base or packaged_minilm()).save(str(out / "zero-shot"))
 
 

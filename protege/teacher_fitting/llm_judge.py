@@ -22,12 +22,11 @@ import torch
 from transformers import Trainer, TrainingArguments
 from transformers.trainer_utils import TrainOutput
 
+from protege.common.stage import PROVENANCE
 from protege.common.trainer_arguments import quiet, shared_arguments
 from protege.server.backends.llm_judge import LLMJudgeBackend
 
 logger = logging.getLogger(__name__)
-
-PROVENANCE = "provenance.json"
 
 
 def label_targets(grades: Sequence[float], labels: int) -> np.ndarray:
