@@ -39,8 +39,9 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
 from protege.proto import teacher_pb2, teacher_pb2_grpc
+
+from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
 
 
 def rss_bytes(pid: int) -> int:
@@ -223,7 +224,7 @@ async def recovery(target: str, pairs, calls: int) -> int:
     return succeeded
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -236,7 +237,29 @@ def main() -> None:
         "--cache-memory-items", type=int, default=0, help="the server's memory LRU (default 0: none)"
     )
     parser.add_argument("--out", type=Path, default=Path("runs/load"), help="where rss.json and rss.png go")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def steady_figures(sampler: Sampler, soaked: dict, out: Path) -> dict:
+    """Memory over the soak once it is warm: start, end, growth, the second half's, the plot."""
+    warm = soaked["warm_at"] or sampler.samples[0][0]
+    steady = [sample for sample in sampler.samples if sample[0] >= warm] or sampler.samples
+    rss_start, rss_end = steady[0][1], steady[-1][1]
+    return {
+        "rss_start_mb": round(rss_start / 2**20, 1),
+        "rss_end_mb": round(rss_end / 2**20, 1),
+        "rss_growth": round(rss_end / rss_start - 1, 4),
+        "rss_max_mb": round(max(sample[1] for sample in steady) / 2**20, 1),
+        **second_half_growth(steady),
+        "cached_labels_end": sampler.samples[-1][3],
+        "steady_after_s": round(warm - sampler.samples[0][0] + 1.0, 1),
+        "max_queue_depth": max(sample[2] for sample in sampler.samples),
+        "plot": str(save_series(sampler.samples, warm, out)),
+    }
+
+
+def main() -> None:
+    args = arguments()
     model, model_name = model_or_packaged(args.model)
     pairs, source = load_pairs(20_000)
     port, metrics_port = free_port(), free_port()
@@ -245,24 +268,18 @@ def main() -> None:
     options += ["--metrics-port", str(metrics_port), "--max-queue", str(args.max_queue)]
     target, metrics_url = f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}/metrics"
     with TeacherProcess(port, *options) as teacher:
-        pid = teacher.process.pid
-        sampler = Sampler(pid, metrics_url)
+        sampler = Sampler(teacher.process.pid, metrics_url)
         sampler.start()
         log(f"soak: {args.streams} streams for {args.seconds:g} s")
         soaked = asyncio.run(soak(target, pairs, args.streams, args.pairs_per_message, args.seconds))
         sampler.stop.set()
         sampler.join()
-        warm = soaked["warm_at"] or sampler.samples[0][0]
-        steady = [sample for sample in sampler.samples if sample[0] >= warm] or sampler.samples
-        rss_start, rss_end = steady[0][1], steady[-1][1]
-        warm_seconds = round(warm - sampler.samples[0][0] + 1.0, 1)
-        late = second_half_growth(steady)
-        plot = save_series(sampler.samples, warm, args.out)
+        steady = steady_figures(sampler, soaked, args.out)
         burst_calls, per_call = 48, 256  # 12,288 pairs at once, far beyond --max-queue
         log(f"overload: {burst_calls} calls of {per_call} pairs at once (--max-queue {args.max_queue})")
         burst = asyncio.run(overload(target, pairs, burst_calls, per_call))
         recovered = asyncio.run(recovery(target, pairs, 20))
-        rss_after = rss_bytes(pid)
+        rss_after = rss_bytes(teacher.process.pid)
     failed = (
         sum(soaked["failures"].values())
         + sum(count for name, count in burst.items() if name not in ("OK", "RESOURCE_EXHAUSTED"))
@@ -278,20 +295,12 @@ def main() -> None:
             **{key: soaked[key] for key in ("messages", "pairs_per_s", "latency_p50_ms", "latency_p99_ms")},
             "soak_failures": soaked["failures"],
             "failed_requests": failed,
-            "rss_start_mb": round(rss_start / 2**20, 1),
-            "rss_end_mb": round(rss_end / 2**20, 1),
-            "rss_growth": round(rss_end / rss_start - 1, 4),
-            "rss_max_mb": round(max(sample[1] for sample in steady) / 2**20, 1),
-            **late,
-            "cached_labels_end": sampler.samples[-1][3],
-            "steady_after_s": warm_seconds,
+            **steady,
             "rss_after_overload_mb": round(rss_after / 2**20, 1),
-            "max_queue_depth": max(sample[2] for sample in sampler.samples),
             "max_queue": args.max_queue,
             "overload": burst,
             "recovered_calls": f"{recovered}/20",
             "samples": str(args.out / "rss.json"),
-            "plot": str(plot),
         }
     )
 

@@ -167,3 +167,15 @@ def test_public_functions_and_classes_have_one_home() -> None:
                 homes.setdefault(node.name, []).append(name)
     twice = {name: where for name, where in homes.items() if len(where) > 1 and name not in SHARED_NAMES}
     assert not twice
+
+
+def test_no_function_is_longer_than_sixty_lines() -> None:
+    """Functions of one job: product code and bench/ (generated code and tests aside)."""
+    paths = dict(modules()) | {f"bench.{path.stem}": path for path in sorted((REPO / "bench").glob("*.py"))}
+    long = {
+        f"{name}.{node.name}": node.end_lineno - node.lineno + 1
+        for name, path in paths.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60
+    }
+    assert not long

@@ -87,10 +87,7 @@ def run_study(
                             label="relevance"), Path("runs/study"), seeds=(0, 1, 2))
     """
     models = models or Models()
-    if not seeds:
-        raise ValueError("give at least one seed")
-    if max_rows is not None and max_rows < 1:
-        raise ValueError(f"--max-rows must be 0 (all rows) or more, not {max_rows}")
+    _check(seeds, max_rows)
     if export:
         export.require()  # before hours of work, not after
     started, out, source = time.perf_counter(), Path(out), Path(source or data)
@@ -124,6 +121,13 @@ def run_study(
         report["export"] = str(exported if exported.exists() else export_student(student, exported, export))
     report["seconds"] = round(time.perf_counter() - started, 1)
     return _written(report, out)
+
+
+def _check(seeds: tuple[int, ...], max_rows: int | None) -> None:
+    if not seeds:
+        raise ValueError("give at least one seed")
+    if max_rows is not None and max_rows < 1:
+        raise ValueError(f"--max-rows must be 0 (all rows) or more, not {max_rows}")
 
 
 def _settings(

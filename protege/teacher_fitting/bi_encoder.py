@@ -11,6 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer import (
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+    losses,
+)
 
 from protege.client.models import packaged_minilm
 from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
@@ -40,14 +47,6 @@ def train_bi_encoder(
         model = train_bi_encoder(queries, documents, (grades - 1) / 2, out="bi-encoder/")
         model.similarity(model.encode(["cordless drill"]), model.encode(["DEWALT 20V Drill"]))
     """
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer import (
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-    )
-
     if not (len(queries) == len(documents) == len(targets)) or not len(queries):
         raise ValueError("a bi-encoder trains on as many queries, documents and targets, at least one")
     torch.manual_seed(seed)
