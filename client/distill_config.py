@@ -18,17 +18,32 @@ class DistillError(RuntimeError):
 class DistillConfig:
     """What one distillation run does; ``filters=None`` keeps every labelled pair."""
 
-    rounds: int = 2
-    warmup_pairs: int = 500
-    seeds_per_round: int = 200
-    per_seed: int = 2
-    strategies: tuple[str, ...] = ("drop", "reorder", "typo")
+    rounds: int = field(default=2, metadata={"help": "rounds after round 0"})
+    warmup_pairs: int = field(
+        default=500, metadata={"help": "pool pairs labelled for round 0", "flag": "--warmup"}
+    )
+    seeds_per_round: int = field(default=200, metadata={"help": "seed queries a round augments"})
+    per_seed: int = field(default=2, metadata={"help": "generated queries per seed"})
+    strategies: tuple[str, ...] = field(
+        default=("drop", "reorder", "typo"), metadata={"help": "augmentation strategies, comma-separated"}
+    )
     top_k: int = 4
     negatives: int = 2
-    budget: int | None = None  # accepted pairs per round, the most informative first
-    label_budget: int | None = None  # teacher labels for the whole run, shared evenly by rounds 1..
-    allow_mixed_teachers: bool = False  # go on after earlier rounds labelled by another teacher version
-    retry_seconds: float = 300.0  # how long labelling waits for an unreachable teacher before stopping
+    budget: int | None = field(
+        default=None, metadata={"help": "accepted pairs per round, the most informative first"}
+    )
+    label_budget: int | None = field(
+        default=None,
+        metadata={"help": "teacher labels for the whole run, the warm-up included"},
+    )
+    allow_mixed_teachers: bool = field(
+        default=False,
+        metadata={"help": "go on where earlier rounds had another teacher version"},
+    )
+    retry_seconds: float = field(
+        default=300.0,
+        metadata={"help": "seconds to retry an unreachable teacher before stopping (finished work is kept)"},
+    )
     filters: FilterSettings | None = field(default_factory=FilterSettings)
     training: TrainingConfig = field(
         default_factory=TrainingConfig

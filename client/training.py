@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -124,17 +124,31 @@ class TrainingConfig:
         TrainingConfig(layers=3, loss="margin-mse", epochs=2, learning_rate=1e-4)
     """
 
-    base: str | None = None
-    layers: int | None = None
-    loss: str = "bce"
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 5e-5
-    max_length: int = 128
-    seed: int = 0
+    base: str | None = field(
+        default=None,
+        metadata={"help": "model to start from (default: the packaged all-MiniLM-L6-v2)"},
+    )
+    layers: int | None = field(
+        default=None, metadata={"help": "keep only the first N transformer layers (a smaller student)"}
+    )
+    loss: str = field(default="bce", metadata={"help": "training loss", "choices": LOSSES})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the training pairs"})
+    batch_size: int = field(default=32, metadata={"help": "pairs per step"})
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW's learning rate"})
+    max_length: int = field(default=128, metadata={"help": "tokens per (query, document) pair"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialisation and the data order"})
     length_grouping: bool = True
-    precision: str = "auto"
-    freeze_embeddings: bool = False
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "auto: bf16 autocast where the GPU or CPU computes bf16 in hardware (avx512_bf16, AMX)",
+            "choices": PRECISIONS,
+        },
+    )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "leave the word-embedding matrix as it is (a faster step on CPU; bench/train.py)"},
+    )
     compile: bool = False
     checkpoint_steps: int | None = None
     progress: bool = True

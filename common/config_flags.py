@@ -73,13 +73,14 @@ def add_flags(
         value, variable = default(field), _environment(field, env_prefix)
         if variable and os.environ.get(variable) is not None:
             value = _parsed(kind, os.environ[variable])
-        told = "" if value in (None, "", dataclasses.MISSING) or kind is bool else f" (default: {value})"
+        shown = ",".join(value) if isinstance(value, tuple) else value
+        told = "" if value in (None, "", dataclasses.MISSING) or kind is bool else f" (default: {shown})"
         told += f"; ${variable}" if variable else ""
         options: dict[str, Any] = {"dest": field.name, "help": field.metadata["help"] + told}
         if kind is bool:
             options |= {"action": "store_false" if value else "store_true", "default": value}
         else:
-            options |= {"type": kind, "choices": field.metadata.get("choices")}
+            options |= {"type": _parser(kind), "choices": field.metadata.get("choices")}
             if value is dataclasses.MISSING:
                 options["required"] = True
             else:
@@ -87,10 +88,20 @@ def add_flags(
         parser.add_argument(flag(field), **options)
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """``a, b,c`` as ``("a", "b", "c")``; an empty text as none."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _parser(kind: Any):
+    """What turns a flag's text into a value of the field's type."""
+    return comma_list if typing.get_origin(kind) is tuple else kind
+
+
 def _parsed(kind: type, text: str) -> Any:
     if kind is bool:
         return text.strip().lower() in ("1", "true", "yes", "on")
-    return kind(text)
+    return _parser(kind)(text)
 
 
 def from_flags(config: type, args: argparse.Namespace, **given: Any):

@@ -103,3 +103,20 @@ def test_the_study_settings_check_what_the_cli_checked() -> None:
         Models(teacher="llm-judge")
     with pytest.raises(ValueError, match="at least 1"):
         Sizes(rounds=0)
+
+
+@pytest.mark.parametrize(
+    ("command", "configs"),
+    [("train", ("TrainingConfig",)), ("distill", ("TrainingConfig", "DistillConfig"))],
+)
+def test_the_training_and_distill_flags_default_to_their_fields(
+    command: str, configs: tuple[str, ...]
+) -> None:
+    from protege.client.distill_config import DistillConfig
+    from protege.client.training import TrainingConfig
+
+    classes = {"TrainingConfig": TrainingConfig, "DistillConfig": DistillConfig}
+    args = build_parser(command).parse_args([command, "--data", "pairs.csv", "--out", "out"])
+    for config in (classes[name] for name in configs):
+        for field in _flagged(config):
+            assert getattr(args, field.name) == default(field), (config.__name__, flag(field))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from protege.client.data import DataSpec, join_folder, resolve_columns
 from protege.client.export import ExportSpec
-from protege.client.training import LOSSES, TrainingConfig
-from protege.common.trainer_arguments import PRECISIONS
+from protege.client.training import TrainingConfig
+from protege.common.config_flags import add_flags, from_flags
 
 # What a protege label or filter folder holds, read as it is rather than joined as tables.
 OUTPUT_FOLDER_MARKS = ("manifest.json", "accepted.parquet")
@@ -112,43 +112,13 @@ def label_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, loss: str = "bce") -> None:
-    parser.add_argument("--base", help="backbone or model to start from (default: packaged all-MiniLM-L6-v2)")
-    parser.add_argument(
-        "--layers", type=int, help="keep only the first N transformer layers (a smaller student)"
-    )
-    parser.add_argument("--loss", choices=LOSSES, default=loss)
-    parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-length", type=int, default=128, help="tokens per (query, document) pair")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=TrainingConfig.precision,
-        help="auto: bf16 autocast where the GPU or CPU computes bf16 in hardware (avx512_bf16, AMX)",
-    )
-    parser.add_argument(
-        "--freeze-embeddings",
-        action="store_true",
-        help="leave the word-embedding matrix as it is (a faster step on CPU; bench/train.py)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The student's training flags, made from ``TrainingConfig``'s fields."""
+    add_flags(parser, TrainingConfig)
 
 
 def training_config(args: argparse.Namespace) -> TrainingConfig:
-    return TrainingConfig(
-        base=args.base,
-        layers=args.layers,
-        loss=args.loss,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_length=args.max_length,
-        precision=args.precision,
-        freeze_embeddings=args.freeze_embeddings,
-        seed=args.seed,
-    )
+    return from_flags(TrainingConfig, args)
 
 
 def names(text: str) -> tuple[str, ...]:

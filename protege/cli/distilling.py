@@ -14,6 +14,7 @@ from protege.client.evaluation import Evaluation
 from protege.client.jobs import JobError
 from protege.client.teacher_client import TeacherError
 from protege.client.training import normalise_grades
+from protege.common.config_flags import add_flags, from_flags
 from protege.filters.settings import FilterSettings
 
 from .arguments import (
@@ -22,7 +23,6 @@ from .arguments import (
     add_training_arguments,
     data_spec,
     label_range,
-    names,
     training_config,
 )
 from .connection import add_connection_arguments, connect
@@ -39,26 +39,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_connection_arguments(distill)
     add_data_arguments(distill)
     distill.add_argument("--out", required=True, type=Path)
-    distill.add_argument("--rounds", type=int, default=2)
-    distill.add_argument("--warmup", type=int, default=500, help="pool pairs labelled for round 0")
-    distill.add_argument("--seeds-per-round", type=int, default=200)
-    distill.add_argument("--per-seed", type=int, default=2, help="generated queries per seed")
-    distill.add_argument("--strategies", type=names, default=("drop", "reorder", "typo"), help="augmentation")
-    distill.add_argument("--budget", type=int, help="accepted pairs per round, most informative first")
-    distill.add_argument(
-        "--label-budget", type=int, help="teacher labels for the whole run (warm-up included)"
-    )
-    distill.add_argument(
-        "--allow-mixed-teachers",
-        action="store_true",
-        help="go on although earlier rounds were labelled by another teacher version",
-    )
-    distill.add_argument(
-        "--retry-seconds",
-        type=float,
-        default=300,
-        help="how long to retry an unreachable teacher before stopping (finished rounds and shards are kept)",
-    )
+    add_flags(distill, DistillConfig)
     distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
     distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
     distill.add_argument(
@@ -74,16 +55,9 @@ def run_distill(args: argparse.Namespace) -> int:
     spec = data_spec(args)
     pool = read_table(spec.path, spec.columns, encoding=spec.encoding)
     targets = read_queries(args.target, spec.columns.query, spec.encoding) if args.target else None
-    config = DistillConfig(
-        rounds=args.rounds,
-        warmup_pairs=args.warmup,
-        seeds_per_round=args.seeds_per_round,
-        per_seed=args.per_seed,
-        strategies=args.strategies,
-        budget=args.budget,
-        label_budget=args.label_budget,
-        allow_mixed_teachers=args.allow_mixed_teachers,
-        retry_seconds=args.retry_seconds,
+    config = from_flags(
+        DistillConfig,
+        args,
         filters=None if args.no_filters else FilterSettings(),
         training=training_config(args),
         seed=args.seed,
