@@ -120,3 +120,14 @@ def test_the_training_and_distill_flags_default_to_their_fields(
     for config in (classes[name] for name in configs):
         for field in _flagged(config):
             assert getattr(args, field.name) == default(field), (config.__name__, flag(field))
+
+
+def test_the_experiment_choices_are_the_librarys_lists() -> None:
+    """The teacher recipes and losses were once copied into the CLI as literals."""
+    from protege.client.training_data import LOSSES
+
+    from protege.teacher_fitting import RECIPES
+
+    experiment = build_parser("experiment")._subparsers._group_actions[0].choices["experiment"]
+    choices = {action.dest: action.choices for action in experiment._actions}
+    assert tuple(choices["teacher"]) == RECIPES and tuple(choices["loss"]) == LOSSES

@@ -179,3 +179,15 @@ def test_no_function_is_longer_than_sixty_lines() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60
     }
     assert not long
+
+
+def test_tests_share_helpers_through_conftest_not_each_other() -> None:
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("test_"), f"{path.name} imports {node.module}"
+
+
+def test_the_readme_stays_short() -> None:
+    """A newcomer's page: what and why, the two commands, the headline; depth lives in docs/."""
+    assert len((REPO / "README.md").read_text().splitlines()) <= 200
