@@ -14,14 +14,13 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+from protege.common.files import write_parquet_atomic
 from protege.filters.base import Decision
 from protege.filters.profile import Profile
 from protege.filters.queries import Embed
 from protege.filters.select import Selection, select
 from protege.filters.settings import FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder
-
-from protege.common.files import write_parquet_atomic
 
 from .jobs import read_labels
 

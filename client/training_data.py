@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from datasets import Dataset
-
 from protege.common.scores import logit
 
 LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
