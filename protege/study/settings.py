@@ -47,8 +47,9 @@ class Sizes:
     quarter: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.rounds < 1 or self.per_seed < 1:
-            raise ValueError(f"rounds and per_seed must be at least 1, not {self.rounds} and {self.per_seed}")
+        for name in ("rounds", "per_seed"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
         if self.teacher_epochs <= 0 or any(not 0 < share <= 1 for share in self.budgets):
             raise ValueError("teacher_epochs must be above 0 and every budget a share in (0, 1]")
         if any(volume < 1 for volume in self.volumes) or not 0 < self.quarter < 1:
