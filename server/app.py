@@ -112,18 +112,18 @@ class TeacherServer:
     async def _load(self) -> None:
         """Loads the backend and serves it; where its upstream (an LLM endpoint) is down, stays
         NOT_SERVING and tries again every ``RECHECK_S`` in the background."""
-        config = self.config
         try:
-            backend = self._backend or await asyncio.to_thread(
-                load_backend, config.backend, config.model, **config.model_options()
-            )
+            backend = self._backend or await self._load_backend()
         except BackendUnavailable as error:
             self._watcher = asyncio.create_task(self._load_when_up(error))
             return
         await self._serve_with(backend)
 
-    async def _load_when_up(self, error: BackendUnavailable) -> None:
+    async def _load_backend(self) -> Backend:
         config = self.config
+        return await asyncio.to_thread(load_backend, config.backend, config.model, **config.model_options())
+
+    async def _load_when_up(self, error: BackendUnavailable) -> None:
         while not self._shutting_down:
             logger.warning(
                 "teacher backend unavailable (%s); NOT_SERVING, trying again in %g s", error, RECHECK_S
@@ -132,9 +132,7 @@ class TeacherServer:
             self.metrics.backend_up.set(0)
             await asyncio.sleep(RECHECK_S)
             try:
-                backend = await asyncio.to_thread(
-                    load_backend, config.backend, config.model, **config.model_options()
-                )
+                backend = await self._load_backend()
             except BackendUnavailable as again:
                 error = again
                 continue

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protege.common.config_flags import comma_list
 from protege.common.paths import cache_dir
 from protege.common.runtimes import RUNTIMES
 
@@ -104,7 +105,7 @@ class ServeConfig:
             raise ValueError("--max-length is for models served in the process, not an endpoint")
 
     def label_names(self) -> tuple[str, ...]:
-        return tuple(name.strip() for name in self.labels.split(",") if name.strip()) if self.labels else ()
+        return comma_list(self.labels) if self.labels else ()
 
     def model_options(self) -> dict[str, Any]:
         """What ``load_backend`` takes besides the kind and the model."""

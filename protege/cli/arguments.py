@@ -121,11 +121,6 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
     return from_flags(TrainingConfig, args)
 
 
-def names(text: str) -> tuple[str, ...]:
-    """``drop, typo`` as ("drop", "typo")."""
-    return tuple(name.strip() for name in text.split(",") if name.strip())
-
-
 def add_export_argument(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--export",

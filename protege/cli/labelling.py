@@ -15,12 +15,13 @@ from protege.client.embedder import embed, load_embedder
 from protege.client.filtering import filter_folder
 from protege.client.jobs import JobError, LabelJob
 from protege.client.teacher_client import TeacherClient
+from protege.common.config_flags import comma_list
 from protege.common.files import write_parquet_atomic
 from protege.filters.base import counts_table
 from protege.filters.queries import Embed
 from protege.filters.settings import FilterSettings
 
-from .arguments import add_data_arguments, data_spec, names
+from .arguments import add_data_arguments, data_spec
 from .connection import add_connection_arguments
 from .probing import ask
 
@@ -96,7 +97,7 @@ def _add_augment(subparsers: argparse._SubParsersAction) -> None:
     augment.add_argument("--out", required=True, type=Path, help="parquet file to write")
     augment.add_argument(
         "--strategies",
-        type=names,
+        type=comma_list,
         default=AugmentConfig.strategies,
         help="comma-separated, from: " + ", ".join(STRATEGIES),
     )
@@ -188,7 +189,7 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
         "the default student's backbone); 'student' uses the student's own encoder",
     )
     select.add_argument(
-        "--off", type=names, default=(), help="filters to turn off: band,ifd,plausibility,dedup"
+        "--off", type=comma_list, default=(), help="filters to turn off: band,ifd,plausibility,dedup"
     )
     select.add_argument("--batch-size", type=int, default=64)
     select.set_defaults(run=run_filter)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from protege.client.student_training import training_rows
 from protege.client.training import data_hash, normalise_grades
-from protege.common.config_flags import add_flags, from_flags
+from protege.common.config_flags import add_flags, comma_list, from_flags
 from protege.server.app import serve
 from protege.server.backends.openai_compatible import EndpointConfig
 from protege.server.config import ServeConfig
 from protege.teacher_fitting import RECIPES, fit_teacher, training_for
 
-from .arguments import add_data_arguments, data_spec, label_range, names
+from .arguments import add_data_arguments, data_spec, label_range
 
 # Every serve flag's variable: PROTEGE_PORT, PROTEGE_MODEL, … (the Dockerfile sets some).
 ENV_PREFIX = "PROTEGE_"
@@ -42,7 +42,9 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
     """The ``ServeConfig`` the flags describe (an ``EndpointConfig`` for an openai-compatible backend)."""
     endpoint = None
     if args.backend == "openai-compatible":
-        endpoint = from_flags(EndpointConfig, args, **({"labels": names(args.labels)} if args.labels else {}))
+        endpoint = from_flags(
+            EndpointConfig, args, **({"labels": comma_list(args.labels)} if args.labels else {})
+        )
     return from_flags(ServeConfig, args, endpoint=endpoint)
 
 
@@ -112,7 +114,7 @@ def run_teacher_fit(args: argparse.Namespace) -> int:
         targets,
         args.out,
         config,
-        labels=names(args.labels),
+        labels=comma_list(args.labels),
         provenance=provenance,
     )
     command = f"protege serve --backend {args.backend} --model {args.out}"

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from protege.client.training import LOSSES
+from protege.common.config_flags import comma_list
 from protege.filters.settings import FILTER_SWITCHES, FilterSettings
 from protege.study import results, volume_results
 from protege.study.run import run_study
@@ -22,7 +23,7 @@ from protege.study.settings import (
 )
 from protege.teacher_fitting import RECIPES
 
-from .arguments import add_data_arguments, add_export_argument, data_spec, label_range, names
+from .arguments import add_data_arguments, add_export_argument, data_spec, label_range
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +58,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--strategies",
-        type=names,
+        type=comma_list,
         default=Models.strategies,
         help=f"augmentation strategies; empty for none (default {','.join(Models.strategies)})",
     )
