@@ -5,7 +5,7 @@
 The teacher labels an augmented pair set (the pool's queries, their rewrites and queries cut from
 product titles, each with its judged products, the catalog's nearest ones and random negatives);
 students of the headline shape train on four log-spaced volumes of it (about 4,000 to 100,000
-labels; 1,500 to 25,000 with ``--quick``), the first seed alone at the largest; the first seed's
+labels; 1,500 to 25,000 with ``--quick``), the other seeds the two smallest again; the first seed's
 smallest student selects a quarter of the largest set, beside a random quarter, both trained for as
 many steps as the student on all of it. Runs the command a user would (a subprocess; a rerun into
 the same ``--out`` reuses every finished stage), then prints one JSON line last: the curve (labels
@@ -24,7 +24,8 @@ from common import emit, experiment
 
 
 def main() -> None:
-    results, seconds = experiment(__doc__, "runs/volume", "--volumes")
+    # OpenVINO runs the teacher's cross-encoder and scores the students (docs/study.md: the time levers).
+    results, seconds = experiment(__doc__, "runs/volume", "--volumes", "--runtime", "openvino")
     figures = ("rmse", "spearman", "ndcg@10", "runs")
     emit(
         {

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from protege.common.runtimes import CompiledCrossEncoder
 
 # nll(∅, d) below this is treated as this, so ifd stays finite for documents the student
 # already scores confidently without any query.
@@ -38,7 +39,8 @@ def label_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 class StudentLikelihood:
-    """Batched forward passes of a one-label ``CrossEncoder`` student.
+    """Batched forward passes of a one-label ``CrossEncoder`` student (or one run by ONNX Runtime or
+    OpenVINO: ``common.runtimes.load_cross_encoder``).
 
     The query-blanked logit of each document is cached, so profiling many queries against
     the same products costs one extra pass per product. A cache belongs to one state of the
@@ -63,13 +65,17 @@ class StudentLikelihood:
         if not len(queries):
             return np.zeros(0)
         self.forward_pairs += len(queries)
-        logits = self.model.predict(
-            list(zip(queries, documents, strict=True)),
-            batch_size=self.batch_size,
-            activation_fn=torch.nn.Identity(),
-            convert_to_numpy=True,
-            show_progress_bar=len(queries) >= PROGRESS_PAIRS,
-        )
+        pairs = list(zip(queries, documents, strict=True))
+        if isinstance(self.model, CompiledCrossEncoder):  # ONNX Runtime, OpenVINO
+            logits = self.model.predict(pairs, batch_size=self.batch_size, apply_sigmoid=False)
+        else:
+            logits = self.model.predict(
+                pairs,
+                batch_size=self.batch_size,
+                activation_fn=torch.nn.Identity(),
+                convert_to_numpy=True,
+                show_progress_bar=len(queries) >= PROGRESS_PAIRS,
+            )
         return np.asarray(logits, dtype=np.float64).reshape(-1)
 
     def blank_logits(self, documents: Sequence[str]) -> np.ndarray:

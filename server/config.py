@@ -76,8 +76,9 @@ class ServeConfig:
     runtime: str = field(
         default="torch",
         metadata={
-            "help": "cross-encoder: run it with torch, ONNX Runtime or OpenVINO (an exported folder, or a "
-            "torch checkpoint exported once on start); pip install 'protege[onnx]' or 'protege[openvino]'",
+            "help": "cross-encoder (and an ensemble's cross-encoders): run it with torch, ONNX Runtime or "
+            "OpenVINO (an exported folder, or a torch checkpoint exported once on start); "
+            "pip install 'protege[onnx]' or 'protege[openvino]'",
             "choices": RUNTIMES,
         },
     )
@@ -95,8 +96,10 @@ class ServeConfig:
             self.cache = None
         if self.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
-        if self.runtime != "torch" and self.backend != "cross-encoder":
-            raise ValueError(f"--runtime {self.runtime} is for --backend cross-encoder, not {self.backend}")
+        if self.runtime != "torch" and self.backend not in ("cross-encoder", "ensemble"):
+            raise ValueError(
+                f"--runtime {self.runtime} is for --backend cross-encoder or ensemble, not {self.backend}"
+            )
         if self.max_batch < 1 or self.max_queue < self.max_batch:
             raise ValueError(f"need 1 <= max_batch ({self.max_batch}) <= max_queue ({self.max_queue})")
         if self.backend == "openai-compatible" and self.endpoint is None:

@@ -59,7 +59,7 @@ def test_a_variable_sets_a_flags_default(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_the_python_api_checks_what_the_cli_checks() -> None:
     with pytest.raises(ValueError, match="needs --endpoint"):
         ServeConfig("openai-compatible", "qwen")
-    with pytest.raises(ValueError, match="--runtime onnx is for --backend cross-encoder"):
+    with pytest.raises(ValueError, match="--runtime onnx is for --backend cross-encoder or ensemble"):
         ServeConfig("bi-encoder", "m", runtime="onnx")
     with pytest.raises(ValueError, match="max_batch"):
         ServeConfig("bi-encoder", "m", max_batch=64, max_queue=32)
@@ -85,12 +85,10 @@ def test_the_experiment_flags_state_the_study_settings_defaults() -> None:
     text = " ".join(parser._subparsers._group_actions[0].choices["experiment"].format_help().split())
     assert f"(default {DEFAULT_LAYERS}, or all the base has)" in text
     args = parser.parse_args(["experiment", "--data", "x.csv", "--out", "o"])
-    assert (args.teacher, args.noise, args.loss, args.strategies) == (
-        Models.teacher,
-        Models.noise,
-        Models.loss,
-        Models.strategies,
-    )
+    fields = _flagged(Models)
+    assert {"teacher", "layers", "loss", "noise", "strategies", "runtime"} <= {f.name for f in fields}
+    for field in fields:
+        assert getattr(args, field.name) == default(field), flag(field)
     assert f"(default {Sizes.rounds})" in text and f"(default {Sizes.per_seed})" in text
 
 
@@ -103,6 +101,8 @@ def test_the_study_settings_check_what_the_cli_checked() -> None:
         Models(teacher="llm-judge")
     with pytest.raises(ValueError, match="at least 1"):
         Sizes(rounds=0)
+    with pytest.raises(ValueError, match="an llm-judge teacher runs in torch"):
+        Models(teacher="llm-judge", teacher_base="lm", runtime="openvino")
 
 
 @pytest.mark.parametrize(
@@ -125,9 +125,11 @@ def test_the_training_and_distill_flags_default_to_their_fields(
 def test_the_experiment_choices_are_the_librarys_lists() -> None:
     """The teacher recipes and losses were once copied into the CLI as literals."""
     from protege.client.training_data import LOSSES
+    from protege.common.runtimes import RUNTIMES
 
     from protege.teacher_fitting import RECIPES
 
     experiment = build_parser("experiment")._subparsers._group_actions[0].choices["experiment"]
     choices = {action.dest: action.choices for action in experiment._actions}
     assert tuple(choices["teacher"]) == RECIPES and tuple(choices["loss"]) == LOSSES
+    assert tuple(choices["runtime"]) == RUNTIMES

@@ -6,13 +6,11 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from protege.client.training import LOSSES
-from protege.common.config_flags import comma_list
+from protege.common.config_flags import add_flags, from_flags
 from protege.filters.settings import FILTER_SWITCHES, FilterSettings
 from protege.study import results, volume_results
 from protege.study.run import run_study
 from protege.study.settings import (
-    DEFAULT_LAYERS,
     FULL,
     MAX_ROWS,
     QUICK,
@@ -21,7 +19,6 @@ from protege.study.settings import (
     Models,
     Sizes,
 )
-from protege.teacher_fitting import RECIPES
 
 from .arguments import add_data_arguments, add_export_argument, data_spec, label_range
 
@@ -57,12 +54,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         f"{', '.join(f'{v:,}' for v in VOLUME_QUICK.volumes)})",
     )
     parser.add_argument(
-        "--strategies",
-        type=comma_list,
-        default=Models.strategies,
-        help=f"augmentation strategies; empty for none (default {','.join(Models.strategies)})",
-    )
-    parser.add_argument(
         "--rounds", type=int, help=f"distillation rounds after round 0 (default {Sizes.rounds})"
     )
     parser.add_argument(
@@ -87,50 +78,12 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The teacher's recipe and the students' shape."""
-    parser.add_argument(
-        "--teacher",
-        choices=RECIPES,
-        default=Models.teacher,
-        help=f"the teacher's recipe (default {Models.teacher}; ensemble: a cross-encoder, a bi-encoder "
-        "and the zero-shot model blended; llm-judge needs --teacher-base)",
-    )
-    parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
+    """The teacher's recipe and the students' shape: ``Models``'s fields."""
+    add_flags(parser, Models)
     parser.add_argument(
         "--teacher-epochs",
         type=float,
         help=f"epochs the teacher trains on gold (default {Sizes.teacher_epochs:g})",
-    )
-    parser.add_argument(
-        "--student-base",
-        help="the students' backbone (default: the teacher's cross-encoder, its first --layers layers and "
-        "head; the packaged all-MiniLM-L6-v2 for an LLM-judge teacher)",
-    )
-    parser.add_argument(
-        "--layers",
-        type=int,
-        help=f"student transformer layers to keep (default {DEFAULT_LAYERS}, or all the base has)",
-    )
-    parser.add_argument(
-        "--max-length", type=int, help="student tokens per pair (default: what fits the data)"
-    )
-    parser.add_argument(
-        "--loss",
-        choices=LOSSES,
-        default=Models.loss,
-        help=f"student loss (default {Models.loss}: score margins between products of one query, each "
-        "product scored once a step)",
-    )
-    parser.add_argument(
-        "--warm-start",
-        action="store_true",
-        help="students start from one warm-started on the zero-shot cosine of the pool's unlabelled pairs",
-    )
-    parser.add_argument(
-        "--noise",
-        type=float,
-        default=Models.noise,
-        help=f"share of pairs the noisy teacher flips, in [0, 0.5) (default {Models.noise:g}; 0: no arm)",
     )
 
 
@@ -164,18 +117,7 @@ def _sizes(args: argparse.Namespace) -> Sizes:
 
 
 def _models(args: argparse.Namespace) -> Models:
-    return Models(
-        teacher=args.teacher,
-        teacher_base=args.teacher_base,
-        student_base=args.student_base,
-        layers=args.layers,
-        max_length=args.max_length,
-        loss=args.loss,
-        warm_start=args.warm_start,
-        noise=args.noise,
-        strategies=args.strategies,
-        filters=None if args.no_filters else _filters(args.filters),
-    )
+    return from_flags(Models, args, filters=None if args.no_filters else _filters(args.filters))
 
 
 def _seed_list(text: str) -> tuple[int, ...]:

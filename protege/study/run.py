@@ -39,7 +39,6 @@ from .students import (
     Shape,
     distilled,
     random_labels,
-    student_scores,
     student_shape,
     study_student,
     warm_started,
@@ -176,14 +175,17 @@ class StudyArms:
     def run(self, teacher_dir: Path, table: pa.Table, seeds: tuple[int, ...]) -> tuple[dict, Path]:
         """The volume study where the sizes ask for one, else the budget arms; their report and
         headline student."""
-        backend = load_backend(self.models.teacher, str(teacher_dir))
+        runtime = {"runtime": self.models.runtime} if self.models.runtime != "torch" else {}
+        backend = load_backend(self.models.teacher, str(teacher_dir), **runtime)
         # A teacher loaded afresh for its speed: the served one's caches hold the test texts already.
-        fresh_teacher = partial(load_backend, self.models.teacher, str(teacher_dir))
+        fresh_teacher = partial(load_backend, self.models.teacher, str(teacher_dir), **runtime)
         if self.sizes.volumes:
             return self.volume_study(backend, teacher_dir, table, seeds, fresh_teacher)
         labels = self.run_arms(backend, teacher_dir, seeds, Limits())  # the served teacher's
         student = self.headline(seeds[0], labels.num_rows)
-        speed = measure_speed(fresh_teacher, student, self.board, self.out / "speed.json")
+        speed = measure_speed(
+            fresh_teacher, student, self.board, self.out / "speed.json", self.models.runtime
+        )
         return self.report(speed, labels.num_rows), student
 
     def run_arms(
@@ -215,8 +217,8 @@ class StudyArms:
         seeds: tuple[int, ...],
         fresh_teacher: Callable[[], Backend],
     ) -> tuple[dict, Path]:
-        """The volume arm (``volume``): the teacher labels the augmented pair set, each seed trains
-        a student per volume (the largest on the first seed only: it alone takes most of the run),
+        """The volume arm (``volume``): the teacher labels the augmented pair set, the first seed
+        trains a student per volume and the others the smallest ``repeated_volumes`` of them,
         the first seed's smallest student selects a quarter of the largest; the gold student (the
         first seed's: a reference line, not a point of the curve), the speed, the report. Returns
         the report and the headline student."""
@@ -231,10 +233,12 @@ class StudyArms:
         volumes = arm.volumes()
         first = arm.students(seeds[0], volumes)
         for seed in seeds[1:]:
-            arm.students(seed, volumes[:-1] or volumes)
+            arm.students(seed, (volumes[:-1] or volumes)[: self.sizes.repeated_volumes])
         quarter = arm.quarter(seeds[0], first[volumes[0]])
         self._gold_student(seeds[0], self.split.pool.num_rows)
-        speed = measure_speed(fresh_teacher, first[volumes[-1]], self.board, self.out / "speed.json")
+        speed = measure_speed(
+            fresh_teacher, first[volumes[-1]], self.board, self.out / "speed.json", self.models.runtime
+        )
         report = volume_results.report(self.board, volumes, folder, speed, quarter)
         report["pairs"] = pair_set_counts(labels)
         return report, first[volumes[-1]]
@@ -243,9 +247,9 @@ class StudyArms:
         self._arm("clean", teacher, labels, labels["score"].to_numpy(), seed)
         folder = self.out / f"seed-{seed}" / "clean"
         unfiltered = folder / f"random-{labels.num_rows}"
-        self.board.add("student_unfiltered", unfiltered, partial(student_scores, unfiltered))
+        self.board.add("student_unfiltered", unfiltered, self.shape.scorer(unfiltered))
         filtered = self.headline(seed, labels.num_rows)
-        self.board.add("student_filtered", filtered, partial(student_scores, filtered))
+        self.board.add("student_filtered", filtered, self.shape.scorer(filtered))
         self._gold_student(seed, json.loads((filtered.parent / "report.json").read_text())["train_pairs"])
 
     def noisy_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
@@ -283,7 +287,7 @@ class StudyArms:
     ) -> None:
         """One seed's student at one point of a learning curve, with the teacher labels it used."""
         model = f"{arm}/{selection}@{budget}"
-        self.board.add(model, path, partial(student_scores, path))
+        self.board.add(model, path, self.shape.scorer(path))
         figures = self.board.last_run(model)
         log.info(
             "%s: test RMSE %.4f, NDCG@10 %.4f",
@@ -303,7 +307,7 @@ class StudyArms:
         study_student(
             path, rows, rows["label"].to_numpy(), self.shape, seed, self.sizes.student_epochs(rows.num_rows)
         )
-        self.board.add("student_gold", path, partial(student_scores, path))
+        self.board.add("student_gold", path, self.shape.scorer(path))
 
     def report(self, speed: dict, pool_labels: int) -> dict:
         """The figures of every model and curve point, the paired differences and the goals."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from protege.client.training_data import LOSSES
+from protege.common.runtimes import RUNTIMES
 from protege.filters.settings import FilterSettings
 from protege.teacher_fitting import RECIPES
 
@@ -45,6 +46,9 @@ class Sizes:
     top_k: int = 8
     negatives: int = 2
     quarter: float = 0.25
+    # The seeds after the first train this many of the smallest volumes again (a seed's spread is
+    # widest there; the large students take most of a run: 100,000 labels about 17 minutes here).
+    repeated_volumes: int = 2
 
     def __post_init__(self) -> None:
         for name in ("rounds", "per_seed"):
@@ -54,6 +58,8 @@ class Sizes:
             raise ValueError("teacher_epochs must be above 0 and every budget a share in (0, 1]")
         if any(volume < 1 for volume in self.volumes) or not 0 < self.quarter < 1:
             raise ValueError("volumes must be positive label counts and quarter a share in (0, 1)")
+        if self.repeated_volumes < 1:
+            raise ValueError(f"repeated_volumes must be at least 1, not {self.repeated_volumes}")
 
     def student_epochs(self, labels: int) -> float:
         """Epochs over ``labels`` training pairs that make ``student_rows`` rows, within 1..MAX."""
@@ -77,20 +83,76 @@ VOLUME_QUICK = replace(QUICK, volumes=(1_500, 4_000, 10_000, 25_000))
 class Models:
     """The teacher's recipe and the students' shape (``max_length=None``: what fits the data)."""
 
-    teacher: str = "ensemble"
-    teacher_base: str | None = None
-    student_base: str | None = None
-    layers: int | None = None  # None: DEFAULT_LAYERS, or all the base has where it has fewer
-    max_length: int | None = None
-    loss: str = "group-margin-mse"  # margin-MSE, each label passed once a step (bench/train.py)
-    warm_start: bool = (
-        False  # students start from one warm-started on the zero-shot cosine (client.warm_start)
+    teacher: str = field(
+        default="ensemble",
+        metadata={
+            "help": "the teacher's recipe (ensemble: a cross-encoder, a bi-encoder and the zero-shot model "
+            "blended; llm-judge needs --teacher-base)",
+            "choices": RECIPES,
+        },
     )
-    noise: float = 0.2  # share of pairs whose score the noisy teacher flips (0: no noisy arm)
-    strategies: tuple[str, ...] = ("drop", "reorder", "typo")
+    teacher_base: str | None = field(
+        default=None, metadata={"help": "the teacher's backbone (default: packaged all-MiniLM-L6-v2)"}
+    )
+    student_base: str | None = field(
+        default=None,
+        metadata={
+            "help": "the students' backbone (default: the teacher's cross-encoder, its first --layers layers "
+            "and head; the packaged all-MiniLM-L6-v2 for an LLM-judge teacher)"
+        },
+    )
+    layers: int | None = field(
+        default=None,
+        metadata={
+            "help": f"student transformer layers to keep (default {DEFAULT_LAYERS}, or all the base has)"
+        },
+    )
+    max_length: int | None = field(
+        default=None, metadata={"help": "student tokens per pair (default: what fits the data)"}
+    )
+    # bench/train.py: margin-MSE with each label passed once a step, 3.2x the labels/s
+    loss: str = field(
+        default="group-margin-mse",
+        metadata={
+            "help": "student loss (group-margin-mse: score margins between products of one query, each "
+            "product scored once a step)",
+            "choices": LOSSES,
+        },
+    )
+    warm_start: bool = field(
+        default=False,
+        metadata={
+            "help": "students start from one warm-started on the zero-shot cosine of the pool's unlabelled "
+            "pairs (client.warm_start)"
+        },
+    )
+    noise: float = field(
+        default=0.2,
+        metadata={"help": "share of pairs the noisy teacher flips, in [0, 0.5) (0: no noisy arm)"},
+    )
+    strategies: tuple[str, ...] = field(
+        default=("drop", "reorder", "typo"),
+        metadata={"help": "augmentation strategies, comma-separated; empty for none"},
+    )
     filters: FilterSettings | None = field(default_factory=FilterSettings)
+    # OpenVINO labels 1.5x and scores students 2.3x as fast as torch on these CPUs, its scores 0.0007
+    # apart on average (docs/study.md); fitting and training stay in torch.
+    runtime: str = field(
+        default="torch",
+        metadata={
+            "help": "what runs the fitted teacher's cross-encoders and the students when they score; "
+            "pip install 'protege[openvino]' or 'protege[onnx]'",
+            "choices": RUNTIMES,
+        },
+    )
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
+        if self.runtime != "torch" and self.teacher == "llm-judge":
+            raise ValueError(
+                f"--runtime {self.runtime} runs cross-encoders; an llm-judge teacher runs in torch"
+            )
         if self.teacher not in RECIPES:
             raise ValueError(f"unknown teacher recipe {self.teacher!r}: choose one of {', '.join(RECIPES)}")
         if self.teacher == "llm-judge" and not self.teacher_base:

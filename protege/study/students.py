@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from sentence_transformers.cross_encoder import CrossEncoder
 from transformers import AutoConfig, AutoTokenizer
 
 from protege.client.distill import Distiller
@@ -23,6 +24,7 @@ from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
 from protege.client.training import TrainingConfig, train_cross_encoder
 from protege.client.warm_start import warm_start_student
+from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
 
 from .settings import DEFAULT_LAYERS, STUDENT_LEARNING_RATE, Models, Sizes
@@ -46,6 +48,7 @@ class Shape:
     layers: int | None
     max_length: int
     loss: str
+    runtime: str = "torch"  # what runs a trained student when it scores (``common.runtimes``)
 
     def training(self, seed: int = 0, epochs: float = 1.0) -> TrainingConfig:
         return TrainingConfig(
@@ -58,6 +61,10 @@ class Shape:
             epochs=epochs,
             freeze_embeddings=True,  # bench/train.py: 1.12× the rate, no RMSE cost measured
         )
+
+    def scorer(self, folder: Path) -> Callable[[Evaluation], np.ndarray]:
+        """The ``Board`` scorer of the student saved in ``folder``, run by this shape's runtime."""
+        return partial(student_scores, folder, runtime=self.runtime)
 
 
 def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | None = None) -> Shape:
@@ -88,7 +95,7 @@ def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | 
         else f"the pool's {LENGTH_QUANTILE:.0%} quantile, at most {STUDENT_TOKENS}",
         100 * float(np.mean(lengths > max_length)),
     )
-    return Shape(base, models.layers or _default_layers(backbone), max_length, models.loss)
+    return Shape(base, models.layers or _default_layers(backbone), max_length, models.loss, models.runtime)
 
 
 def _default_layers(base: str) -> int:
@@ -170,7 +177,8 @@ def distilled(
     return json.loads(report.read_text())
 
 
-def student_scores(folder: Path, evaluation: Evaluation) -> np.ndarray:
-    """The scores of the student saved in ``folder`` on ``evaluation``'s pairs (a ``Board`` scorer)."""
+def student_scores(folder: Path, evaluation: Evaluation, runtime: str = "torch") -> np.ndarray:
+    """The scores of the student saved in ``folder`` on ``evaluation``'s pairs (a ``Board`` scorer),
+    run by ``runtime``."""
     pairs = list(zip(evaluation.queries, evaluation.documents, strict=True))
-    return CrossEncoder(str(folder)).predict(pairs, batch_size=64, show_progress_bar=False)
+    return load_cross_encoder(folder, runtime).predict(pairs, batch_size=64, show_progress_bar=False)

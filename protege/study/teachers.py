@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege import teacher_fitting
 from protege.client.evaluation import Evaluation
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import PROVENANCE, Stage
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, Scores
@@ -129,17 +129,19 @@ def pairs_per_second(
 SPEED_PAIRS = 1024  # test pairs timed for the teacher's and the student's pairs/s
 
 
-def measure_speed(teacher: Callable[[], Backend], student: Path, board: Board, record: Path) -> dict:
+def measure_speed(
+    teacher: Callable[[], Backend], student: Path, board: Board, record: Path, runtime: str = "torch"
+) -> dict:
     """In-process pairs/s of the teacher (each time as ``teacher()`` loads it, its caches empty)
-    and the student on the same test pairs, batch 32, timed alternately twice (the best of each:
-    these machines are noisy); the student's cost share. Kept in ``record``, like every finished
-    stage."""
+    and the student (run by ``runtime``) on the same test pairs, batch 32, timed alternately twice
+    (the best of each: these machines are noisy); the student's cost share. Kept in ``record``,
+    like every finished stage."""
     stage = Stage(record.parent, marker=record.name)
     if stage.done:
         return stage.read()
     test = board.evaluations["test"]
     queries, documents = test.queries[:SPEED_PAIRS], test.documents[:SPEED_PAIRS]
-    model = CrossEncoder(str(student))
+    model = load_cross_encoder(student, runtime)
 
     def student_scores(q: list[str], d: list[str]) -> np.ndarray:
         return model.predict(list(zip(q, d, strict=True)), batch_size=len(q), show_progress_bar=False)

@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.augment import Augmenter, Generated, normalise
 from protege.client.catalog import Catalog
@@ -33,13 +32,14 @@ from protege.client.sampling import whole_queries
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
 from protege.common.files import write_parquet_atomic
+from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 
 from .settings import Sizes
 from .split import POOL_BUCKETS, TEST_BUCKETS
-from .students import Shape, student_scores, study_student
+from .students import Shape, study_student
 
 log = logging.getLogger("protege.study")
 
@@ -217,7 +217,7 @@ class VolumeArm:
             )
             if not (path / "rows.parquet").exists():  # what it trained on: the selector's reference
                 write_parquet_atomic(rows.select(["query", "document", "score"]), path / "rows.parquet")
-            self.board.add(self.name(volume), path, partial(student_scores, path))
+            self.board.add(self.name(volume), path, self.shape.scorer(path))
             self._coverage(path, rows)
             figures = self.board.last_run(self.name(volume))
             log.info("%s: test RMSE %.4f, NDCG@10 %.4f", path.name, figures["rmse"], figures["ndcg@10"])
@@ -247,14 +247,14 @@ class VolumeArm:
         for name, subset in chosen.items():
             path = self.out / f"seed-{seed}" / name
             study_student(path, subset, subset["score"].to_numpy(), self.shape, seed, epochs)
-            self.board.add(name, path, partial(student_scores, path))
+            self.board.add(name, path, self.shape.scorer(path))
         return {"from_labels": rows.num_rows, "kept": keep, "epochs": round(epochs, 2)}
 
     def _selected(self, rows: pa.Table, keep: int, selector: Path, record: Path) -> pa.Table:
         """The pairs ``selector`` keeps, by the study's filters with a budget of ``keep`` (made once)."""
         if Stage(record.parent, marker=record.name).done:
             return pq.read_table(record)
-        student = CrossEncoder(str(selector))
+        student = load_cross_encoder(selector, self.shape.runtime)
         trained = pq.read_table(selector / "rows.parquet")
         reference = training_profile(
             student,

@@ -48,7 +48,12 @@ class EnsembleBackend(Backend):
     kind = "ensemble"
 
     def __init__(
-        self, model: str, device: str | None = None, dtype: str | None = None, max_length: int | None = None
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_length: int | None = None,
+        runtime: str = "torch",
     ) -> None:
         folder = Path(model)
         manifest = folder / MANIFEST
@@ -70,7 +75,8 @@ class EnsembleBackend(Backend):
             )
         self.members = [
             MEMBER_KINDS[member["kind"]](
-                str(folder / member["model"]), **(shared | member.get("options", {}))
+                str(folder / member["model"]),
+                **(shared | self._runtime(member["kind"], runtime) | member.get("options", {})),
             )
             for member in spec["members"]
         ]
@@ -80,6 +86,11 @@ class EnsembleBackend(Backend):
             ).encode()
         )
         super().__init__(str(model), f"ensemble-{digest.hexdigest()[:20]}")
+
+    @staticmethod
+    def _runtime(kind: str, runtime: str) -> dict[str, str]:
+        """``runtime`` for the cross-encoder members (the costly ones); bi-encoders run in torch."""
+        return {"runtime": runtime} if kind == "cross-encoder" and runtime != "torch" else {}
 
     def score(self, queries: list[str], documents: list[str]) -> Scores:
         member_scores = np.column_stack([m.score(queries, documents).scores for m in self.members])
