@@ -2,9 +2,10 @@
 
 The input is cut into shards of ``shard_size`` pairs in input order. Each shard is labelled
 over one ``LabelStream`` and written as parquet through a temporary file and a rename, then
-recorded in ``manifest.json`` (also replaced atomically). A job started again with the same
-``out`` skips recorded shards, so a killed job or teacher loses at most the shards in flight,
-and no label is written twice.
+recorded in ``manifest.json`` (also replaced atomically). ``out`` is a ``Stage``: its
+``settings.json`` holds the input's identity and the teacher version, and a job started again with
+the same ``out`` and settings skips recorded shards, so a killed job or teacher loses at most the
+shards in flight, and no label is written twice; other settings are refused.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import grpc
 import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
+from protege.common.stage import SETTINGS, Stage
 from tqdm.auto import tqdm
 
 from .data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
@@ -70,16 +72,8 @@ class LabelJob:
         except OSError as error:
             message = f"cannot create {self.out}: {error.strerror}; choose a writable --out"
             raise OutputError(error.errno, message) from error
-        manifest = self._open_manifest()
         version = client.describe().teacher_version
-        recorded = manifest.get("teacher_version")
-        if recorded and recorded != version:
-            raise JobError(
-                f"{self.out} holds labels of teacher version {recorded}, but the teacher now reports "
-                f"{version}; labels of two teacher versions are not mixed: use a new --out"
-            )
-        manifest["teacher_version"] = version
-        write_json_atomic(self.out / MANIFEST, manifest)  # claims `out` for this input at once
+        manifest = self._claim(version)
         done: dict[str, dict] = manifest["shards"]
         total = count_rows(self.data, self.encoding)
         stats = ReadStats()
@@ -123,29 +117,38 @@ class LabelJob:
         write_json_atomic(self.out / MANIFEST, manifest)
         return manifest["summary"]
 
-    def _open_manifest(self) -> dict:
+    def _claim(self, version: str) -> dict:
+        """Claims ``out`` (a ``Stage`` whose settings are the input, its reading and the teacher
+        version: a rerun with others is refused) and returns its manifest: the shards done so far."""
         identity = {
             "data": str(self.data.resolve()),
             "data_fingerprint": _fingerprint(self.data),
             "columns": self.columns.as_dict(),
+            # As the file is read: "auto" resumes a job recorded as "utf-8".
             "encoding": resolve_encoding(self.data, self.encoding),
             "shard_size": self.shard_size,
         }
-        path = self.out / MANIFEST
-        if path.exists():
-            manifest = json.loads(path.read_text())
-            recorded = {key: manifest.get(key) for key in identity}
-            # Compared as the file is read: "auto" resumes a job recorded as "utf-8", the old default.
-            recorded["encoding"] = resolve_encoding(self.data, recorded["encoding"])
-            if recorded != json.loads(json.dumps(identity)):
-                raise JobError(
-                    f"{self.out} holds labels of another input or other settings (see {path}); "
-                    "use a new --out, or the same data, columns, encoding and --shard-size"
-                )
-            return manifest
-        if any(self.out.glob("labels-*.parquet")):
-            raise JobError(f"{self.out} holds label shards but no {MANIFEST}; use a new --out")
-        return {**identity, "shards": {}}
+        stage = Stage(self.out, settings=identity | {"teacher_version": version})
+        differ = stage.differing()
+        if "teacher_version" in differ:
+            recorded = json.loads((self.out / SETTINGS).read_text())["teacher_version"]
+            raise JobError(
+                f"{self.out} holds labels of teacher version {recorded}, but the teacher now reports "
+                f"{version}; labels of two teacher versions are not mixed: use a new --out"
+            )
+        if differ:
+            raise JobError(
+                f"{self.out} holds labels of another input or other settings ({', '.join(differ)}; see "
+                f"{self.out / SETTINGS}); use a new --out, or the same data, columns, encoding and "
+                "--shard-size"
+            )
+        if not (self.out / SETTINGS).exists() and any(self.out.glob("labels-*.parquet")):
+            raise JobError(
+                f"{self.out} holds label shards of unknown settings (no {SETTINGS}); use a new --out"
+            )
+        stage.claim()  # claims `out` for this input and teacher at once
+        manifest = self.out / MANIFEST
+        return json.loads(manifest.read_text()) if manifest.exists() else {"shards": {}}
 
     def _shards(self, stats: ReadStats) -> Iterator[tuple[int, pa.Table, int]]:
         """(index, pairs, rows skipped) per shard of ``shard_size`` pairs, in input order."""

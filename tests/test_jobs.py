@@ -72,6 +72,18 @@ def test_other_settings_in_the_same_out_are_refused(
         job(pairs_file, tmp_path / "out", encoding="latin-1").run(client)
 
 
+def test_shards_of_unrecorded_settings_are_refused(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    _, client = start_teacher(cross_encoder_backend)
+    job(pairs_file, tmp_path / "out").run(client)
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    assert settings["teacher_version"] == cross_encoder_backend.version and settings["shard_size"] == 50
+    (tmp_path / "out" / "settings.json").unlink()
+    with pytest.raises(JobError, match="label shards of unknown settings"):
+        job(pairs_file, tmp_path / "out").run(client)
+
+
 def test_a_new_teacher_version_is_not_mixed_in(
     start_teacher, cross_encoder_backend, tiny_graded_cross_encoder, pairs_file: Path, tmp_path: Path
 ) -> None:
