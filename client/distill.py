@@ -15,7 +15,6 @@ skips finished rounds.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -28,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.common.files import write_parquet_atomic
+from protege.common.stage import Stage
 from protege.filters.select import screen_queries, training_profile
 from sentence_transformers.cross_encoder import CrossEncoder
 
@@ -51,7 +51,10 @@ from .training_data import learnable
 logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("query", "document", "score")
-ROUND_RECORD = "round.json"  # written last: a round with one is finished
+ROUND_RECORD = "round.json"  # a round's Stage marker, written last: a round with one is finished
+# Settings (the config's and its training's) a rerun may change: they change no finished round's
+# pairs, labels or student (more rounds extend a run; mixed teachers are checked on their own).
+MAY_CHANGE = ("rounds", "allow_mixed_teachers", "retry_seconds", "progress", "export", "checkpoint_steps")
 
 
 @dataclass
@@ -124,9 +127,11 @@ class Distiller:
             if number and previous.exists():  # pairs paid for are not offered again
                 paid = pq.read_table(previous, columns=["query", "doc_id"])
                 state.labelled.update(zip(paid["query"].to_pylist(), paid["doc_id"].to_pylist(), strict=True))
-            if (folder / ROUND_RECORD).exists():  # finished by an earlier run of the same command
+            stage = Stage(folder, marker=ROUND_RECORD, settings=self._settings())
+            if stage.done:  # finished by an earlier run of the same command
                 self._resume(number, folder, state)
                 continue
+            stage.claim()
             pairs, screened = self._choose(number, folder, catalog, (target_vectors, seed_vectors), state)
             if number and not pairs.num_rows:
                 logger.warning(
@@ -136,8 +141,16 @@ class Distiller:
                     number - 1,
                 )
                 break
-            self._round(number, folder, pairs, screened, state, target_vectors)
+            stage.finish(self._round(number, folder, pairs, screened, state, target_vectors))
         return self._finish(state, target_vectors, started)
+
+    def _settings(self) -> dict:
+        """What a round's pairs, labels and student depend on: the pool and the config (less
+        ``MAY_CHANGE``); a round finished under others is refused (``StageMismatch``)."""
+        config = {k: v for k, v in asdict(self.config).items() if k not in MAY_CHANGE}
+        config["training"] = {k: v for k, v in config["training"].items() if k not in MAY_CHANGE}
+        config["filters"] = self.config.filters and self.config.filters.as_dict()
+        return config | {"pool": data_hash(self.pool["query"].to_pylist(), self.pool["doc_id"].to_pylist())}
 
     def _choose(
         self,
@@ -179,7 +192,7 @@ class Distiller:
         state.student = CrossEncoder(str(folder / "student"))
         state.train = pq.read_table(folder / "train.parquet")
         state.coverage.add(state.train["query"].to_pylist())
-        state.rounds.append(json.loads((folder / ROUND_RECORD).read_text()))
+        state.rounds.append(Stage(folder, marker=ROUND_RECORD).read())
         self._check_teacher(number, state.rounds[-1].get("teacher_version"))
         self.labels_used += state.rounds[-1]["labelled"]
 
@@ -191,8 +204,9 @@ class Distiller:
         screened: dict[str, int] | None,
         state: _State,
         target_vectors: np.ndarray,
-    ) -> None:
-        """Labels ``pairs``, filters the labels, trains the student on those kept, and records the round."""
+    ) -> dict:
+        """Labels ``pairs``, filters the labels, trains the student on those kept; returns the
+        round's record."""
         labels = self._label(pairs, folder)
         decision, kept = self._filter(state.student, labels, state.train, folder, screened)
         state.train = kept if state.train is None else pa.concat_tables([state.train, kept])
@@ -212,8 +226,8 @@ class Distiller:
         state.rounds.append(record)
         save_student(state.student, folder / "student", self._provenance(state.train, record))
         write_parquet_atomic(state.train, folder / "train.parquet")
-        (folder / ROUND_RECORD).write_text(json.dumps(record, indent=2))
         logger.info("round %d: %s", number, {k: v for k, v in record.items() if k != "decision"})
+        return record
 
     def _finish(self, state: _State, target_vectors: np.ndarray, started: float) -> dict:
         """The final student in ``out/student`` with its profile, and the run's report (JSON and HTML)."""

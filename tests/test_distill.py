@@ -129,6 +129,26 @@ def test_a_round_with_nothing_left_to_label_ends_the_run_with_the_last_student(
     assert (tmp_path / "run" / "student" / "provenance.json").exists()
 
 
+def test_a_rerun_resumes_its_rounds_and_refuses_other_settings(
+    cross_encoder_backend, start_teacher, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    from protege.common.stage import StageMismatch
+
+    pool = catalog_pool(products=40, queries=16, seed=7)
+    config = tiny_config(tiny_encoder, rounds=1, warmup_pairs=20, seeds_per_round=4, per_seed=1, top_k=2)
+    server, teacher = start_teacher(cross_encoder_backend)
+    first = Distiller(teacher, pool, tmp_path / "run", config).run()
+    served = server.server.metrics.pairs.labels("model")._value.get()
+    # Progress shown or not, the same run: every round is taken up as it finished, nothing labelled.
+    again = Distiller(teacher, pool, tmp_path / "run", replace(config, progress=True)).run()
+    assert again["rounds"] == first["rounds"]
+    assert server.server.metrics.pairs.labels("model")._value.get() == served
+    with pytest.raises(StageMismatch, match="other settings \\(seeds_per_round;"):
+        Distiller(teacher, pool, tmp_path / "run", replace(config, seeds_per_round=5)).run()
+    with pytest.raises(StageMismatch, match="pool"):
+        Distiller(teacher, catalog_pool(products=40, queries=16, seed=8), tmp_path / "run", config).run()
+
+
 def test_distill_refuses_to_mix_teacher_versions_unless_told(
     cross_encoder_backend, tiny_graded_cross_encoder: Path, start_teacher, tiny_encoder: Path, tmp_path: Path
 ) -> None:
