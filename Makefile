@@ -32,7 +32,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # llama.cpp's OpenAI-compatible server (llama-cpp-python, built from its sdist: minutes) serving
 # SmolLM2, and the tests that put protege in front of it (the default suite skips them).
