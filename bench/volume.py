@@ -2,6 +2,9 @@
 
     python bench/volume.py [--data FILE] [--out runs/volume] [--seeds 0,1,2] [--quick] [-- EXTRA OPTIONS]
 
+It runs the teacher's cross-encoder and the students under OpenVINO (``make test`` installs it;
+else ``pip install -e '.[openvino]'``).
+
 The teacher labels an augmented pair set (the pool's queries, their rewrites and queries cut from
 product titles, each with its judged products, the catalog's nearest ones and random negatives);
 students of the headline shape train on four log-spaced volumes of it (about 4,000 to 100,000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -381,6 +382,19 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
         "--noise is the share of labels the noisy teacher flips, in [0, 0.5), not 0.5"
         in capsys.readouterr().err
     )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_runtime_that_is_not_installed_stops_the_study_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A missing OpenVINO once stopped a volume study after its 12-minute teacher fit."""
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino fails
+    data = tmp_path / "pairs.csv"
+    data.write_text("query,document,grade\ndrill,cordless drill,3\n")
+    command = ["experiment", "--data", str(data), "--label-col", "grade", "--out", str(tmp_path / "out")]
+    assert main([*command, "--runtime", "openvino"]) == 2
+    assert "pip install 'protege[openvino]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -28,6 +28,7 @@ from protege.client.jobs import LabelJob, read_labels
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
 from protege.common.files import write_parquet_atomic
+from protege.common.runtimes import require
 from protege.common.stage import Stage, StageMismatch
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
@@ -89,6 +90,8 @@ def run_study(
     _check(seeds, max_rows)
     if export:
         export.require()  # before hours of work, not after
+    if models.runtime != "torch":
+        require(models.runtime)  # as the export: not after the teacher's fit
     started, out, source = time.perf_counter(), Path(out), Path(source or data)
     out.mkdir(parents=True, exist_ok=True)
     table, label_range, cut = load_rows(
