@@ -22,7 +22,7 @@ import pyarrow as pa
 from sentence_transformers import SentenceTransformer
 
 from .augment import Augmenter, Generated, SynonymTable
-from .catalog import Catalog
+from .catalog import CATALOG_RECORD, Catalog
 from .data import DataSpec, read_pairs
 from .embedder import load_embedder
 
@@ -80,7 +80,7 @@ def seeds_and_products(spec: DataSpec) -> tuple[list[str], dict[str, str]]:
 
 
 def _catalog(config: AugmentConfig, products: dict[str, str], embedder: SentenceTransformer) -> Catalog:
-    if config.catalog and (config.catalog / "catalog.json").exists():
+    if config.catalog and (config.catalog / CATALOG_RECORD).exists():
         catalog = Catalog.load(config.catalog)
         log.info("loaded catalog index %s (%d products)", config.catalog, len(catalog))
         return catalog

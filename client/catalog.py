@@ -20,6 +20,7 @@ PAIR_SET_COLUMNS = (
 )  # fmt: skip
 # Exact search up to this many products; an HNSW graph beyond (recall measured in bench/).
 FLAT_LIMIT = 200_000
+CATALOG_RECORD = "catalog.json"  # a saved catalog's record, written last
 
 
 def new_index(dim: int, size: int) -> faiss.Index:
@@ -71,16 +72,16 @@ class Catalog:
         faiss.write_index(self.index, str(folder / "index.faiss"))
         pq.write_table(pa.table({"doc_id": self.doc_ids, "text": self.texts}), folder / "docs.parquet")
         meta = {"embedder": self.embedder_name, "products": len(self), "dim": self.index.d}
-        (folder / "catalog.json").write_text(json.dumps(meta, indent=2))
+        (folder / CATALOG_RECORD).write_text(json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, folder: str | Path) -> Catalog:
         folder = Path(folder)
-        for name in ("index.faiss", "docs.parquet", "catalog.json"):
+        for name in ("index.faiss", "docs.parquet", CATALOG_RECORD):
             if not (folder / name).exists():
                 raise FileNotFoundError(f"{folder} is not a saved catalog: {name} is missing")
         docs = pq.read_table(folder / "docs.parquet")
-        meta = json.loads((folder / "catalog.json").read_text())
+        meta = json.loads((folder / CATALOG_RECORD).read_text())
         index = faiss.read_index(str(folder / "index.faiss"))
         if index.ntotal != docs.num_rows:
             raise ValueError(f"{folder}: the index holds {index.ntotal} vectors for {docs.num_rows} products")

@@ -22,6 +22,7 @@ Embed = Callable[[Sequence[str]], np.ndarray]
 
 FLAT_LIMIT = 200_000
 DEFAULT_TAU = 0.8
+QUERIES = "queries.json"  # a saved index's queries
 
 
 def approximate_index(vectors: np.ndarray, nprobe: int = 16, seed: int = 0) -> faiss.Index:
@@ -153,13 +154,13 @@ class CoverageIndex:
         folder.mkdir(parents=True, exist_ok=True)
         if self.index is not None:
             faiss.write_index(self.index, str(folder / "coverage.faiss"))
-        (folder / "queries.json").write_text(json.dumps(self.queries))
+        (folder / QUERIES).write_text(json.dumps(self.queries))
 
     @classmethod
     def load(cls, folder: str | Path, embed: Embed, flat_limit: int = FLAT_LIMIT) -> CoverageIndex:
         folder = Path(folder)
         index = cls(embed, flat_limit)
-        index.queries = json.loads((folder / "queries.json").read_text())
+        index.queries = json.loads((folder / QUERIES).read_text())
         index._seen = set(index.queries)
         if (folder / "coverage.faiss").exists():
             index.index = faiss.read_index(str(folder / "coverage.faiss"))

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.common.files import write_parquet_atomic
 from protege.common.stage import Stage
+from protege.filters.profile import PROFILE
 from protege.filters.select import screen_queries, training_profile
 from sentence_transformers.cross_encoder import CrossEncoder
 
@@ -40,7 +41,7 @@ from .distill_config import DistillConfig, DistillError
 from .embedder import embed, load_embedder
 from .evaluation import Evaluation, ranking_metrics
 from .export import export_student
-from .filtering import filter_labels, write_rejected
+from .filtering import REJECTED, filter_labels, write_rejected
 from .jobs import LabelJob, read_labels
 from .report import write_report
 from .sampling import whole_queries
@@ -249,7 +250,7 @@ class Distiller:
         }
         final = self.out / "student"
         save_student(state.student, final, self._provenance(state.train, state.rounds[-1]))
-        training_profile(state.student, *_train_columns(state.train)).save(final / "profile.json")
+        training_profile(state.student, *_train_columns(state.train)).save(final / PROFILE)
         if self.config.export:
             exported = self.out / f"student-{self.config.export.name}"
             shutil.rmtree(exported, ignore_errors=True)  # a resumed run's final student may be new
@@ -360,8 +361,8 @@ class Distiller:
             reference=reference,
         )
         decision = selection.decision
-        selection.profile.save(folder / "profile.json")
-        write_rejected(labels, decision, folder / "rejected.parquet")
+        selection.profile.save(folder / PROFILE)
+        write_rejected(labels, decision, folder / REJECTED)
         counts = decision.counts()
         for reason, count in (screened or {}).items():
             counts[reason] = counts.get(reason, 0) + count

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from protege.common.files import write_parquet_atomic
 from protege.filters.base import Decision
-from protege.filters.profile import Profile
+from protege.filters.profile import PROFILE, Profile
 from protege.filters.queries import Embed
 from protege.filters.select import Selection, select
 from protege.filters.settings import FilterSettings
@@ -27,6 +27,7 @@ from .jobs import read_labels
 # Columns `protege augment` writes that the refinement and query filters read, where a table has them.
 PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")
 STATISTICS = ("nll", "nll_blank", "ifd")
+ACCEPTED, REJECTED = "accepted.parquet", "rejected.parquet"  # what `protege filter` writes
 
 
 def filter_labels(
@@ -67,9 +68,9 @@ def write_selection(labels: pa.Table, selection: Selection, out: Path) -> None:
     for name in STATISTICS:
         labels = labels.append_column(name, pa.array(selection.statistics[name], pa.float64()))
     out.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(labels.filter(pa.array(selection.decision.accepted)), out / "accepted.parquet")
-    write_rejected(labels, selection.decision, out / "rejected.parquet")
-    selection.profile.save(out / "profile.json")
+    write_parquet_atomic(labels.filter(pa.array(selection.decision.accepted)), out / ACCEPTED)
+    write_rejected(labels, selection.decision, out / REJECTED)
+    selection.profile.save(out / PROFILE)
 
 
 def filter_folder(
@@ -86,7 +87,7 @@ def filter_folder(
     CrossEncoder folder or hub id) against ``profile`` (default: the student's own
     ``profile.json``, else the seed pairs among the labels), written to ``out`` with
     ``summary.json``."""
-    profile_file = profile or Path(student) / "profile.json"
+    profile_file = profile or Path(student) / PROFILE
     if profile and not profile.exists():
         raise FileNotFoundError(f"{profile}: no such profile")
     reference = Profile.load(profile_file) if profile_file.exists() else None

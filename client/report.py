@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+REPORT = "report.json"  # a run's report, beside report.html
+LEARNING_CURVE = "learning_curve.png"  # a run's curve: test figures by teacher labels
+
 
 def plot(
     report: dict, out: Path, teacher_metrics: dict | None = None, scores: dict | None = None
@@ -36,7 +39,7 @@ def plot(
         axis.set(xlabel="round", ylabel="NDCG@10", title="Student per round")
         axis.set_xticks(numbers)
         axis.legend()
-        save(figure, "learning_curve.png")
+        save(figure, LEARNING_CURVE)
     key = next((name for name in rounds[0] if name.startswith("coverage@")), None)
     if key:
         figure, axis = plt.subplots(figsize=(5, 3.2))
@@ -74,7 +77,7 @@ def write_report(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / REPORT).write_text(json.dumps(report, indent=2, default=str))
     images = plot(report, out, teacher_metrics, scores)
     rows = []
     for entry in report["rounds"]:

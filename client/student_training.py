@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from protege.filters.profile import PROFILE
 from protege.filters.select import training_profile
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from .data import Columns, DataError, read_table
+from .filtering import ACCEPTED
 from .jobs import read_labels
 from .training import TrainingConfig, data_hash, normalise_grades, train_cross_encoder
 
@@ -30,7 +32,7 @@ def training_rows(path: Path, columns: Columns, encoding: str = "auto") -> pa.Ta
     ``protege label`` folder (its labels) or a ``protege filter`` folder (its accepted pairs)."""
     if not path.is_dir():
         return read_table(path, columns, encoding=encoding)
-    accepted = path / "accepted.parquet"
+    accepted = path / ACCEPTED
     table = pq.read_table(accepted) if accepted.exists() else read_labels(path)
     if columns.label not in table.column_names:
         raise DataError(f"{path} has no column {columns.label!r} (it has: {', '.join(table.column_names)})")
@@ -58,5 +60,5 @@ def train_student(
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process writes
         sample = np.random.default_rng(config.seed).permutation(len(queries))[:PROFILE_PAIRS]
         chosen = [queries[i] for i in sample], [documents[i] for i in sample], targets[sample]
-        training_profile(model, *chosen).save(out / "profile.json")
+        training_profile(model, *chosen).save(out / PROFILE)
     return model

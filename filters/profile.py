@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+PROFILE = "profile.json"  # a student's training profile, saved beside it
+
 # Enough values to place any quantile to within 0.01% while keeping the file small.
 MAX_VALUES = 10_000
 

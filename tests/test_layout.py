@@ -15,6 +15,7 @@ each other, directly or around a loop; and imports of our modules sit at the top
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,24 @@ def test_public_functions_and_classes_have_one_home() -> None:
                 homes.setdefault(node.name, []).append(name)
     twice = {name: where for name, where in homes.items() if len(where) > 1 and name not in SHARED_NAMES}
     assert not twice
+
+
+# File names written in more than one module, and why: Hugging Face's model config, read where a
+# model is loaded; and two tables of other runs that share a name (a distill round's pairs, the
+# volume study's pair set).
+SHARED_FILE_NAMES = {"config.json", "pairs.parquet"}
+FILE_NAME = re.compile(r"^[\w-]+\.(json|parquet|npy|png|html|faiss|csv|tsv)$")
+
+
+def test_a_file_name_has_one_home() -> None:
+    """``"provenance.json"`` was once written in six modules beside two constants for it."""
+    homes: dict[str, set[str]] = {}
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and FILE_NAME.match(node.value):
+                homes.setdefault(node.value, set()).add(name)
+    twice = {file: sorted(where) for file, where in homes.items() if len(where) > 1}
+    assert not {file: where for file, where in twice.items() if file not in SHARED_FILE_NAMES}
 
 
 def test_no_function_is_longer_than_sixty_lines() -> None:

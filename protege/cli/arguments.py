@@ -8,11 +8,13 @@ from pathlib import Path
 
 from protege.client.data import DataSpec, join_folder, resolve_columns
 from protege.client.export import ExportSpec
+from protege.client.filtering import ACCEPTED
+from protege.client.jobs import MANIFEST
 from protege.client.training import TrainingConfig
 from protege.common.config_flags import add_flags, from_flags
 
 # What a protege label or filter folder holds, read as it is rather than joined as tables.
-OUTPUT_FOLDER_MARKS = ("manifest.json", "accepted.parquet")
+OUTPUT_FOLDER_MARKS = (MANIFEST, ACCEPTED)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, label_help: str | None = None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from protege.common.config_flags import add_flags, from_flags
 from protege.filters.settings import FILTER_SWITCHES, FilterSettings
 from protege.study import results, volume_results
-from protege.study.run import run_study
+from protege.study.run import RESULTS, run_study
 from protege.study.settings import (
     FULL,
     MAX_ROWS,
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         export=args.export,
     )
     print((volume_results if args.volumes is not None else results).table(report))
-    print(f"\nresults: {args.out / 'results.json'}\nlearning curves: {report['plot']}")
+    print(f"\nresults: {args.out / RESULTS}\nlearning curves: {report['plot']}")
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from protege.client.coverage import CoverageIndex, coverage_report
+from protege.client.coverage import QUERIES, CoverageIndex, coverage_report
 from protege.client.data import read_queries
 from protege.client.embedder import embed, load_embedder
 from protege.client.evaluation import Evaluation, format_table, ranking_metrics
@@ -159,7 +159,7 @@ def run_coverage(args: argparse.Namespace) -> int:
     def embed_queries(texts: list[str]) -> np.ndarray:
         return embed(model, list(texts))
 
-    if args.index and (args.index / "queries.json").exists():
+    if args.index and (args.index / QUERIES).exists():
         index = CoverageIndex.load(args.index, embed_queries)
     else:
         index = CoverageIndex(embed_queries)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from protege.client.baselines import BASELINES
+from protege.client.report import LEARNING_CURVE
 from protege.client.scoreboard import Board
 
 TABLE = (*BASELINES, "teacher", "teacher_noisy", "student_unfiltered", "student_filtered", "student_gold")
@@ -166,7 +167,7 @@ def plot(results: dict, out: Path) -> Path:
             axis.set(xlabel="teacher labels", ylabel=f"test {LABELS[key]}", title=f"{arm} teacher")
             axis.legend(fontsize=7)
     figure.tight_layout()
-    path = out / "learning_curve.png"
+    path = out / LEARNING_CURVE
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path

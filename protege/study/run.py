@@ -25,6 +25,7 @@ from protege.client.embedder import MemoEmbedder, load_embedder
 from protege.client.evaluation import Evaluation, require_ranked
 from protege.client.export import ExportSpec, export_student
 from protege.client.jobs import LabelJob, read_labels
+from protege.client.report import REPORT
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
 from protege.common.files import write_parquet_atomic
@@ -61,6 +62,7 @@ log = logging.getLogger("protege.study")
 # Fewer scored queries than this in the test or validation set are warned of: NDCG@10 over them
 # moves by points with the draw (Home Depot's --quick test set has 255).
 FEW_QUERIES = 100
+RESULTS = "results.json"  # a study's figures: its folder's marker
 
 
 def run_study(
@@ -146,7 +148,7 @@ def _written(report: dict, out: Path) -> dict:
     does not beat doing nothing says so in the log."""
     volume = "quarter" in report
     report["plot"] = str((volume_results if volume else results).plot(report, out))
-    (out / "results.json").write_text(json.dumps(report, indent=2))
+    (out / RESULTS).write_text(json.dumps(report, indent=2))
     beats = report["goals"]["student_beats_zero_shot_clearly" if volume else "beats_zero_shot"]
     if not beats:
         log.warning(results.DOING_NOTHING)
@@ -253,7 +255,7 @@ class StudyArms:
         self.board.add("student_unfiltered", unfiltered, self.shape.scorer(unfiltered))
         filtered = self.headline(seed, labels.num_rows)
         self.board.add("student_filtered", filtered, self.shape.scorer(filtered))
-        self._gold_student(seed, json.loads((filtered.parent / "report.json").read_text())["train_pairs"])
+        self._gold_student(seed, json.loads((filtered.parent / REPORT).read_text())["train_pairs"])
 
     def noisy_arm(self, teacher: TeacherClient, labels: pa.Table, seed: int) -> None:
         queries, documents = labels["query"].to_pylist(), labels["document"].to_pylist()
@@ -365,7 +367,7 @@ def claim(out: Path, settings: dict) -> None:
     """Records the study's settings in ``out``; finished stages are reused only under the same ones
     (more seeds may be added)."""
     try:
-        Stage(out, marker="results.json", settings=settings).claim()
+        Stage(out, marker=RESULTS, settings=settings).claim()
     except StageMismatch as error:
         raise ValueError(
             f"{error} (a study's finished models would be reused as if trained with these)"

@@ -20,6 +20,7 @@ from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
 from protege.client.evaluation import Evaluation
 from protege.client.models import packaged_minilm
+from protege.client.report import REPORT
 from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
 from protege.client.training import TrainingConfig, train_cross_encoder
@@ -154,7 +155,7 @@ def distilled(
     """``distill``'s loop on ``budget`` teacher labels into ``folder``; returns its report
     (``teacher_labels``, ``train_pairs``, rounds), its student in ``folder / "student"``.
     ``embedder``: shared by the study's runs (a ``MemoEmbedder``)."""
-    report = folder / "report.json"
+    report = folder / REPORT
     if Stage(folder, marker=report.name).done:
         return json.loads(report.read_text())
     warmup = min(pool.num_rows, max(1, round(sizes.warmup_share * budget)))

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from protege.client.augment import Augmenter, Generated, normalise
-from protege.client.catalog import Catalog
+from protege.client.catalog import CATALOG_RECORD, Catalog
 from protege.client.coverage import DEFAULT_TAU, CoverageIndex
 from protege.client.data import Columns
 from protege.client.embedder import MemoEmbedder, embed
@@ -111,7 +111,7 @@ def volume_pairs(table: pa.Table, sizes: Sizes, out: Path, embedder: MemoEmbedde
 
 def _catalog(table: pa.Table, folder: Path, embedder: MemoEmbedder) -> Catalog:
     """Every product of the file, indexed once (a real job knows its catalog)."""
-    if (folder / "catalog.json").exists():
+    if (folder / CATALOG_RECORD).exists():
         return Catalog.load(folder)
     products = dict(zip(table["doc_id"].to_pylist(), table["document"].to_pylist(), strict=True))
     log.info("indexing the catalog's %d products", len(products))
