@@ -208,7 +208,8 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
         return started
 
     def kill_when_round_1_labels(out: Path) -> None:
-        wait_for(lambda: (out / "round-1" / "labels" / "manifest.json").exists(), timeout=120)
+        # The label job has claimed its folder (settings.json): round 1's labelling has begun.
+        wait_for(lambda: (out / "round-1" / "labels" / "settings.json").exists(), timeout=120)
         teacher.send_signal(signal.SIGKILL)
         teacher.wait(30)
 
