@@ -37,7 +37,7 @@ from .candidates import pair_table, round_candidates, with_doc_ids
 from .catalog import Catalog
 from .coverage import CoverageIndex, steering_weights
 from .data import Columns
-from .distill_config import DistillConfig, DistillError
+from .distill_config import DistillConfig
 from .embedder import embed, load_embedder
 from .evaluation import Evaluation, ranking_metrics
 from .export import export_student
@@ -53,9 +53,6 @@ logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("query", "document", "score")
 ROUND_RECORD = "round.json"  # a round's Stage marker, written last: a round with one is finished
-# Settings (the config's and its training's) a rerun may change: they change no finished round's
-# pairs, labels or student (more rounds extend a run; mixed teachers are checked on their own).
-MAY_CHANGE = ("rounds", "allow_mixed_teachers", "retry_seconds", "progress", "export", "checkpoint_steps")
 
 
 @dataclass
@@ -119,6 +116,8 @@ class Distiller:
         products = list({row["doc_id"]: row["document"] for row in documents}.items())
         catalog = Catalog.build([p for p, _ in products], [t for _, t in products], self.embedder)
         state = _State(CoverageIndex(self.embed))
+        pool = data_hash(self.pool["query"].to_pylist(), self.pool["doc_id"].to_pylist())
+        settings = self.config.round_settings() | {"pool": pool}  # a round is refused under others
         # Targets and seeds stay the same every round: embedded once.
         target_vectors, seed_vectors = self.embed(self.targets), self.embed(self.seeds)
         for number in range(self.config.rounds + 1):
@@ -128,7 +127,7 @@ class Distiller:
             if number and previous.exists():  # pairs paid for are not offered again
                 paid = pq.read_table(previous, columns=["query", "doc_id"])
                 state.labelled.update(zip(paid["query"].to_pylist(), paid["doc_id"].to_pylist(), strict=True))
-            stage = Stage(folder, marker=ROUND_RECORD, settings=self._settings())
+            stage = Stage(folder, marker=ROUND_RECORD, settings=settings)
             if stage.done:  # finished by an earlier run of the same command
                 self._resume(number, folder, state)
                 continue
@@ -144,14 +143,6 @@ class Distiller:
                 break
             stage.finish(self._round(number, folder, pairs, screened, state, target_vectors))
         return self._finish(state, target_vectors, started)
-
-    def _settings(self) -> dict:
-        """What a round's pairs, labels and student depend on: the pool and the config (less
-        ``MAY_CHANGE``); a round finished under others is refused (``StageMismatch``)."""
-        config = {k: v for k, v in asdict(self.config).items() if k not in MAY_CHANGE}
-        config["training"] = {k: v for k, v in config["training"].items() if k not in MAY_CHANGE}
-        config["filters"] = self.config.filters and self.config.filters.as_dict()
-        return config | {"pool": data_hash(self.pool["query"].to_pylist(), self.pool["doc_id"].to_pylist())}
 
     def _choose(
         self,
@@ -194,7 +185,7 @@ class Distiller:
         state.train = pq.read_table(folder / "train.parquet")
         state.coverage.add(state.train["query"].to_pylist())
         state.rounds.append(Stage(folder, marker=ROUND_RECORD).read())
-        self._check_teacher(number, state.rounds[-1].get("teacher_version"))
+        self.config.check_teacher(folder, state.rounds[-1].get("teacher_version"), self.teacher_version)
         self.labels_used += state.rounds[-1]["labelled"]
 
     def _round(
@@ -274,22 +265,6 @@ class Distiller:
         rows = whole_queries(self.pool["query"].to_pylist(), self.config.warmup_pairs, self.rng)
         chosen = self.pool.take(pa.array(rows))
         return pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
-
-    def _check_teacher(self, number: int, version: str | None) -> None:
-        """Refuses to train one student on labels of two teacher versions, unless told to."""
-        if version and version != self.teacher_version:
-            if not self.config.allow_mixed_teachers:
-                raise DistillError(
-                    f"{self.out / f'round-{number}'} was labelled by teacher version {version}, but the "
-                    f"teacher now reports {self.teacher_version}; one student is not trained on labels of "
-                    "two teacher versions: use a new --out, or pass --allow-mixed-teachers"
-                )
-            logger.warning(
-                "round %d was labelled by teacher %s, the teacher is now %s",
-                number,
-                version,
-                self.teacher_version,
-            )
 
     def _within_budget(self, pairs: pa.Table, number: int) -> pa.Table:
         """A random share of ``pairs``, by whole queries, when the run's label budget cannot pay for all."""

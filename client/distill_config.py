@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from protege.filters.settings import FilterSettings
 
@@ -12,6 +14,13 @@ from .training import TrainingConfig
 
 class DistillError(RuntimeError):
     """A distillation run that cannot go on as asked."""
+
+
+logger = logging.getLogger(__name__)
+
+# Settings (the config's and its training's) a rerun may change: they change no finished round's
+# pairs, labels or student (more rounds extend a run; mixed teachers are checked on their own).
+MAY_CHANGE = ("rounds", "allow_mixed_teachers", "retry_seconds", "progress", "export", "checkpoint_steps")
 
 
 @dataclass
@@ -54,6 +63,26 @@ class DistillConfig:
     seed: int = 0
     progress: bool = True
     export: ExportSpec | None = None  # the final student exported so too, into OUT/student-NAME
+
+    def check_teacher(self, folder: Path, recorded: str | None, current: str) -> None:
+        """Refuses to train one student on labels of two teacher versions (``folder``'s, recorded,
+        and the teacher's now), unless ``allow_mixed_teachers``."""
+        if not recorded or recorded == current:
+            return
+        if not self.allow_mixed_teachers:
+            raise DistillError(
+                f"{folder} was labelled by teacher version {recorded}, but the teacher now reports "
+                f"{current}; one student is not trained on labels of two teacher versions: use a new "
+                "--out, or pass --allow-mixed-teachers"
+            )
+        logger.warning("%s was labelled by teacher %s, the teacher is now %s", folder, recorded, current)
+
+    def round_settings(self) -> dict:
+        """What a round's pairs, labels and student depend on: these settings less ``MAY_CHANGE``."""
+        settings = {k: v for k, v in asdict(self).items() if k not in MAY_CHANGE}
+        settings["training"] = {k: v for k, v in settings["training"].items() if k not in MAY_CHANGE}
+        settings["filters"] = self.filters and self.filters.as_dict()
+        return settings
 
     def __post_init__(self) -> None:
         if self.rounds < 0 or self.warmup_pairs < 1:
