@@ -24,11 +24,9 @@ from protege.client.data import Columns
 from protege.client.embedder import MemoEmbedder, load_embedder
 from protege.client.evaluation import Evaluation, require_ranked
 from protege.client.export import ExportSpec, export_student
-from protege.client.jobs import LabelJob, read_labels
 from protege.client.report import REPORT
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient
-from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import require
 from protege.common.stage import Stage, StageMismatch
 from protege.server.backends import Backend, load_backend
@@ -49,6 +47,7 @@ from .teachers import (
     NoisyBackend,
     add_noisy_teacher,
     cross_encoder_of,
+    label_pool,
     measure_speed,
     served,
     served_scores,
@@ -352,15 +351,6 @@ class StudyArms:
             "goals": results.goals(self.board, curve, speed, paired),
             "test_queries_scored": figures["teacher"]["queries"],
         }
-
-
-def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
-    """The teacher's labels of every pool pair (a resumable ``LabelJob``), in pool order."""
-    pool_file = out / "pool.parquet"
-    if not pool_file.exists():
-        write_parquet_atomic(pool.select(["pair_id", "query", "document", "doc_id"]), pool_file)
-    LabelJob(pool_file, Columns(pair_id="pair_id", doc_id="doc_id"), out / "pool-labels").run(teacher)
-    return read_labels(out / "pool-labels")
 
 
 def claim(out: Path, settings: dict) -> None:

@@ -20,9 +20,12 @@ import numpy as np
 import pyarrow as pa
 
 from protege import teacher_fitting
+from protege.client.data import Columns
 from protege.client.evaluation import Evaluation
+from protege.client.jobs import LabelJob, read_labels
 from protege.client.scoreboard import Board
 from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import PROVENANCE, Stage
 from protege.server.app import BackgroundTeacher, ServeConfig
@@ -164,6 +167,15 @@ def add_noisy_teacher(board: Board, share: float) -> None:
         for split, evaluation in board.evaluations.items()
     }
     board.add_scores("teacher_noisy", flipped["validation"], flipped["test"])
+
+
+def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
+    """The teacher's labels of every pool pair (a resumable ``LabelJob``), in pool order."""
+    pool_file = out / "pool.parquet"
+    if not pool_file.exists():
+        write_parquet_atomic(pool.select(["pair_id", "query", "document", "doc_id"]), pool_file)
+    LabelJob(pool_file, Columns(pair_id="pair_id", doc_id="doc_id"), out / "pool-labels").run(teacher)
+    return read_labels(out / "pool-labels")
 
 
 @contextmanager
