@@ -39,6 +39,30 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-enc"), num_labels=None)
 
 
+# The tiny ensemble's members, blend weights and bias.
+ENSEMBLE_MEMBERS = [
+    {"kind": "cross-encoder", "model": "cross-encoder"},
+    {"kind": "bi-encoder", "model": "bi-encoder"},
+]
+ENSEMBLE_WEIGHTS, ENSEMBLE_BIAS = (0.7, 2.0), -0.5
+
+
+@pytest.fixture
+def tiny_ensemble(tmp_path: Path, tiny_cross_encoder: Path, tiny_encoder: Path) -> Path:
+    """An ensemble teacher folder of the tiny cross-encoder and the tiny encoder."""
+    import shutil
+
+    import numpy as np
+
+    from protege.teacher_fitting.ensemble import write_ensemble
+
+    folder = tmp_path / "teacher"
+    shutil.copytree(tiny_cross_encoder, folder / "cross-encoder")
+    shutil.copytree(tiny_encoder, folder / "bi-encoder")
+    write_ensemble(folder, ENSEMBLE_MEMBERS, np.array(ENSEMBLE_WEIGHTS), ENSEMBLE_BIAS, held_out_pairs=10)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_llm(tmp_path_factory.mktemp("tiny-llm"))

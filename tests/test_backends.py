@@ -124,18 +124,13 @@ def test_smollm2_gguf_loads_as_llm_judge() -> None:
 
 
 def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
-    tmp_path: Path, tiny_cross_encoder: Path, tiny_encoder: Path
+    tiny_ensemble: Path, tiny_encoder: Path
 ) -> None:
+    from conftest import ENSEMBLE_MEMBERS as members
+
     from protege.teacher_fitting.ensemble import write_ensemble
 
-    folder = tmp_path / "teacher"
-    shutil.copytree(tiny_cross_encoder, folder / "cross-encoder")
-    shutil.copytree(tiny_encoder, folder / "bi-encoder")
-    members = [
-        {"kind": "cross-encoder", "model": "cross-encoder"},
-        {"kind": "bi-encoder", "model": "bi-encoder"},
-    ]
-    write_ensemble(folder, members, np.array([0.7, 2.0]), -0.5, held_out_pairs=10)
+    folder = tiny_ensemble
     backend = load_backend("ensemble", str(folder), device="cpu")
     parts = [load_backend(m["kind"], str(folder / m["model"]), device="cpu") for m in members]
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731

@@ -5,7 +5,6 @@ teacher version tells the runtimes and quantisations apart; every refusal says w
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -169,18 +168,9 @@ def test_an_openvino_export_scores_near_its_torch_source(
 
 
 def test_an_ensemble_runs_its_cross_encoders_under_the_runtime_and_is_another_teacher(
-    tiny_cross_encoder: Path, tiny_encoder: Path, tmp_path: Path
+    tiny_ensemble: Path,
 ) -> None:
-    from protege.teacher_fitting.ensemble import write_ensemble
-
-    folder = tmp_path / "teacher"
-    shutil.copytree(tiny_cross_encoder, folder / "cross-encoder")
-    shutil.copytree(tiny_encoder, folder / "bi-encoder")
-    members = [
-        {"kind": "cross-encoder", "model": "cross-encoder"},
-        {"kind": "bi-encoder", "model": "bi-encoder"},
-    ]
-    write_ensemble(folder, members, np.array([0.7, 2.0]), -0.5, held_out_pairs=10)
+    folder = tiny_ensemble
     queries, documents = [q for q, _ in PAIRS], [d for _, d in PAIRS]
     in_torch = load_backend("ensemble", str(folder), device="cpu")
     in_onnx = load_backend("ensemble", str(folder), device="cpu", runtime="onnx")
