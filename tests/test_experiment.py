@@ -19,6 +19,7 @@ from protege.common.runtimes import load_cross_encoder
 
 from protege.cli import main
 from protege.study.split import MIN_QUERIES, rows_within
+from protege.study.students import GOLD_LOSS
 
 MODELS = {
     "mean_grade",
@@ -97,6 +98,8 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
         models["student_unfiltered"]["teacher_labels"] == pool
         and models["student_gold"]["teacher_labels"] == 0
     )
+    # Gold grades train with the teacher's cross-encoder's loss, not as logits (0 and 1 are ±13.8).
+    assert json.loads((out / "seed-0" / "student_gold" / "provenance.json").read_text())["loss"] == GOLD_LOSS
     # The filtered student's budget: half the pool's labels (rounding aside), at most.
     assert 0 < models["student_filtered"]["teacher_labels"] <= round(pool / 2)
     assert models["student_filtered"]["runs"] == 2 and models["teacher"]["runs"] == 1

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from . import results, volume_results
 from .settings import DEFAULT_LAYERS, FULL, MAX_ROWS, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import Split, load_rows, split_rows
 from .students import (
+    GOLD_LOSS,
     Shape,
     distilled,
     random_labels,
@@ -308,9 +309,8 @@ class StudyArms:
         """The same small model on as many of the pool's gold grades as the filtered student trained on."""
         rows = random_labels(self.split.pool, min(pairs, self.split.pool.num_rows), seed)
         path = self.out / f"seed-{seed}" / "student_gold"
-        study_student(
-            path, rows, rows["label"].to_numpy(), self.shape, seed, self.sizes.student_epochs(rows.num_rows)
-        )
+        epochs, shape = self.sizes.student_epochs(rows.num_rows), replace(self.shape, loss=GOLD_LOSS)
+        study_student(path, rows, rows["label"].to_numpy(), shape, seed, epochs)
         self.board.add("student_gold", path, self.shape.scorer(path))
 
     def report(self, speed: dict, pool_labels: int) -> dict:
