@@ -1,9 +1,11 @@
-"""The README's study, from scratch: ``protege experiment`` on Home Depot, three seeds.
+"""The distillation study, from scratch: ``protege experiment`` on Home Depot, three seeds.
 
     python bench/quality.py [--data FILE] [--out runs/quality] [--seeds 0,1,2] [--quick] [-- EXTRA OPTIONS]
 
-Runs exactly the command the README shows (a subprocess, as a user would; a rerun into the
-same ``--out`` reuses finished stages), with no column options: the query, product, product id
+Runs ``protege experiment --runtime openvino`` as a user would (a subprocess; a rerun into the
+same ``--out`` reuses finished stages): OpenVINO runs the teacher's cross-encoder and scores the
+students (``make test`` installs it; else ``pip install -e '.[openvino]'``), level with torch in
+quality (docs/study.md). No column options: the query, product, product id
 and grade columns and the encoding are read from the file, so the same command runs on any
 relevance file (``--data``; columns as flags after ``--`` where a file's names are not the usual
 ones). Then prints one JSON line last: each model's test RMSE, Spearman and NDCG@10 beside the
@@ -22,7 +24,7 @@ from common import emit, experiment
 
 
 def main() -> None:
-    results, seconds = experiment(__doc__, "runs/quality")
+    results, seconds = experiment(__doc__, "runs/quality", "--runtime", "openvino")
     figures = ("rmse", "spearman", "ndcg@10", "teacher_labels", "pairs_per_second")
     emit(
         {
