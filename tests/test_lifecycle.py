@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -140,6 +141,46 @@ def test_health_loads_no_model_library() -> None:
     )
     check = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert check.stdout.strip() == "[]", check.stderr
+
+
+def test_the_cli_keeps_grpc_quiet_when_a_process_forks_beside_a_call() -> None:
+    # A study exports students (which forks) while its teacher is served in process: gRPC's core
+    # logged a line per fork ("skipping fork() handlers"), hundreds a run.
+    code = f"""
+import os, threading
+from concurrent import futures
+from protege.cli import main
+
+main(["health", "--teacher", "127.0.0.1:{free_port()}", "--timeout=1"])
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+server = grpc.server(futures.ThreadPoolExecutor(2))
+health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{{port}}"))
+done = threading.Event()
+
+def call():
+    while not done.is_set():
+        stub.Check(health_pb2.HealthCheckRequest())
+
+calls = threading.Thread(target=call)
+calls.start()
+done.wait(0.5)
+for _ in range(10):  # a fork while a call is in flight: most of them
+    if (child := os.fork()) == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
+done.set()
+calls.join()
+server.stop(0)
+"""
+    env = {key: value for key, value in os.environ.items() if key != "GRPC_VERBOSITY"}
+    check = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert check.returncode == 0, check.stderr
+    assert "UNAVAILABLE" in check.stderr and "fork" not in check.stderr, check.stderr
 
 
 def test_describe_command_prints_json(start_teacher, served_backend) -> None:

@@ -57,6 +57,10 @@ def _commands(subparsers: argparse._SubParsersAction) -> list[argparse.ArgumentP
 def main(argv: Sequence[str] | None = None) -> int:
     # Models load from local paths or a warm cache; never wait on an unreachable hub.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    # gRPC's documented default, which its core reads once, as the commands' modules import it: its
+    # INFO lines (fork handlers skipped each time an export forks beside a teacher served in
+    # process) say nothing a user acts on. GRPC_VERBOSITY=INFO shows them.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in argv if not word.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
