@@ -1,0 +1,106 @@
+"""The loss lever at volume: a finished volume study's student retrained on the same teacher labels
+with other losses, judged on validation (where a choice is made) and on test.
+
+    python bench/volume_loss.py --run runs/volume [--volume 11700] [--losses bce,mse] [--seed 0]
+
+Reads the study's settings (data, columns, sizes, student shape), rebuilds its split, and takes its
+labelled pair set and its student of ``--volume`` for ``--seed`` (trained with the study's loss).
+Trains one student per other loss on the same rows, for the same epochs, into RUN/loss-lever/, and
+prints one JSON line last: per loss, validation Spearman, NDCG@10 and RMSE (its grade map fitted on
+those same pairs: in-sample, alike for every loss), test RMSE and NDCG@10, and each other loss
+minus the study's on test, paired.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import emit, log
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run", type=Path, required=True, help="a finished `protege experiment --volumes` folder"
+    )
+    parser.add_argument("--volume", type=int, default=11_700)
+    parser.add_argument("--losses", default="bce,mse")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import pyarrow.parquet as pq
+    from protege.client.data import Columns
+    from protege.client.evaluation import GradeMap, yardstick
+    from protege.client.jobs import read_labels
+    from protege.client.scoreboard import Board
+
+    from protege.study.settings import Sizes
+    from protege.study.split import load_rows, split_rows
+    from protege.study.students import Shape, study_student
+    from protege.study.volume import volume_rows
+
+    results = json.loads((args.run / "results.json").read_text())
+    settings = results["settings"]
+    columns = Columns(**(settings["columns"] | {"docs": tuple(settings["columns"]["docs"])}))
+    data, label_range = Path(settings["data"]), tuple(settings["label_range"])
+    table, _, _ = load_rows(
+        data, columns, encoding="auto", label_range=label_range, max_rows=settings["max_rows"], source=data
+    )
+    sizes = Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings["sizes"].items()})
+    split = split_rows(
+        table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
+    )
+    validation = split.judged("validation", label_range)
+    board = Board(validation, split.judged("test", label_range))
+
+    folder = args.run / "volume"
+    pairs, labels = pq.read_table(folder / "pairs.parquet"), read_labels(folder / "labels")
+    scores = dict(zip(labels["pair_id"].to_pylist(), labels["score"].to_pylist(), strict=True))
+    pairs = pairs.append_column("score", [[scores[p] for p in pairs["pair_id"].to_pylist()]])
+    rows = volume_rows(pairs, args.volume, args.seed)
+    shape = Shape(**results["student_shape"])
+    students = {shape.loss: folder / f"seed-{args.seed}" / f"volume-{args.volume}"}
+    for loss in args.losses.split(","):
+        path = args.run / "loss-lever" / f"seed-{args.seed}-volume-{args.volume}-{loss}"
+        log(f"training a {loss} student on {rows.num_rows} labels into {path}")
+        epochs = sizes.student_epochs(args.volume)
+        study_student(path, rows, rows["score"].to_numpy(), replace(shape, loss=loss), args.seed, epochs)
+        students[loss] = path
+
+    figures = {}
+    for loss, path in students.items():
+        board.add(loss, path, shape.scorer(path))
+        on_validation = board.runs[loss][0]["validation"]
+        fitted = GradeMap(on_validation, validation.gold)
+        chosen_by = yardstick(validation.queries, validation.gold, on_validation, fitted)
+        test = board.figures(loss)
+        figures[loss] = {
+            "validation": {key: chosen_by[key] for key in ("spearman", "ndcg@10", "rmse")},
+            "test": {key: test[key] for key in ("rmse", "spearman", "ndcg@10")},
+        }
+    paired = {
+        f"{loss} - {shape.loss}": board.paired(loss, shape.loss) for loss in students if loss != shape.loss
+    }
+    emit(
+        {
+            "benchmark": "volume_loss",
+            "run": str(args.run),
+            "volume": args.volume,
+            "labels": rows.num_rows,
+            "seed": args.seed,
+            "study_loss": shape.loss,
+            "losses": figures,
+            "paired": paired,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
