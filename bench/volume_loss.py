@@ -7,8 +7,8 @@ Reads the study's settings (data, columns, sizes, student shape), rebuilds its s
 labelled pair set and its student of ``--volume`` for ``--seed`` (trained with the study's loss).
 Trains one student per other loss on the same rows, for the same epochs, into RUN/loss-lever/, and
 prints one JSON line last: per loss, validation Spearman, NDCG@10 and RMSE (its grade map fitted on
-those same pairs: in-sample, alike for every loss), test RMSE and NDCG@10, and each other loss
-minus the study's on test, paired.
+those same pairs: in-sample, alike for every loss), test RMSE and NDCG@10, and on test, paired,
+each loss minus the study's loss, the teacher and zero-shot (their scores as the study kept them).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,8 +86,17 @@ def main() -> None:
             "validation": {key: chosen_by[key] for key in ("spearman", "ndcg@10", "rmse")},
             "test": {key: test[key] for key in ("rmse", "spearman", "ndcg@10")},
         }
+    # The study's teacher and zero-shot, from the scores it kept (nothing is scored again).
+    for name, kept in (
+        ("teacher", args.run / "teacher"),
+        ("zero_shot", args.run / "baselines" / "zero_shot"),
+    ):
+        board.add(name, kept, partial(_not_kept, kept))
     paired = {
-        f"{loss} - {shape.loss}": board.paired(loss, shape.loss) for loss in students if loss != shape.loss
+        f"{loss} - {other}": board.paired(loss, other)
+        for loss in students
+        for other in (shape.loss, "teacher", "zero_shot")
+        if loss != other
     }
     emit(
         {
@@ -100,6 +110,10 @@ def main() -> None:
             "paired": paired,
         }
     )
+
+
+def _not_kept(folder: Path, evaluation) -> None:
+    raise SystemExit(f"{folder} holds no scores of this split: is --run a finished volume study?")
 
 
 if __name__ == "__main__":
