@@ -20,6 +20,18 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+from protege.client.data import Columns
+from protege.client.evaluation import GradeMap, yardstick
+from protege.client.jobs import read_labels
+from protege.client.scoreboard import Board
+
+from protege.study.settings import Sizes
+from protege.study.split import load_rows, split_rows
+from protege.study.students import Shape, study_student
+from protege.study.volume import volume_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, log
 
@@ -36,56 +48,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    import pyarrow.parquet as pq
-    from protege.client.data import Columns
-    from protege.client.evaluation import GradeMap, yardstick
-    from protege.client.jobs import read_labels
-    from protege.client.scoreboard import Board
-
-    from protege.study.settings import Sizes
-    from protege.study.split import load_rows, split_rows
-    from protege.study.students import Shape, study_student
-    from protege.study.volume import volume_rows
-
     results = json.loads((args.run / "results.json").read_text())
-    settings = results["settings"]
-    columns = Columns(**(settings["columns"] | {"docs": tuple(settings["columns"]["docs"])}))
-    data, label_range = Path(settings["data"]), tuple(settings["label_range"])
-    table, _, _ = load_rows(
-        data, columns, encoding="auto", label_range=label_range, max_rows=settings["max_rows"], source=data
+    sizes = Sizes(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in results["settings"]["sizes"].items()}
     )
-    sizes = Sizes(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings["sizes"].items()})
-    split = split_rows(
-        table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
-    )
-    validation = split.judged("validation", label_range)
-    board = Board(validation, split.judged("test", label_range))
-
-    folder = args.run / "volume"
-    pairs, labels = pq.read_table(folder / "pairs.parquet"), read_labels(folder / "labels")
-    scores = dict(zip(labels["pair_id"].to_pylist(), labels["score"].to_pylist(), strict=True))
-    pairs = pairs.append_column("score", [[scores[p] for p in pairs["pair_id"].to_pylist()]])
-    rows = volume_rows(pairs, args.volume, args.seed)
+    board = study_board(results, sizes)
+    rows = volume_rows(labelled_pairs(args.run / "volume"), args.volume, args.seed)
     shape = Shape(**results["student_shape"])
-    students = {shape.loss: folder / f"seed-{args.seed}" / f"volume-{args.volume}"}
+    students = {shape.loss: args.run / "volume" / f"seed-{args.seed}" / f"volume-{args.volume}"}
     for loss in args.losses.split(","):
         path = args.run / "loss-lever" / f"seed-{args.seed}-volume-{args.volume}-{loss}"
         log(f"training a {loss} student on {rows.num_rows} labels into {path}")
         epochs = sizes.student_epochs(args.volume)
         study_student(path, rows, rows["score"].to_numpy(), replace(shape, loss=loss), args.seed, epochs)
         students[loss] = path
-
-    figures = {}
-    for loss, path in students.items():
-        board.add(loss, path, shape.scorer(path))
-        on_validation = board.runs[loss][0]["validation"]
-        fitted = GradeMap(on_validation, validation.gold)
-        chosen_by = yardstick(validation.queries, validation.gold, on_validation, fitted)
-        test = board.figures(loss)
-        figures[loss] = {
-            "validation": {key: chosen_by[key] for key in ("spearman", "ndcg@10", "rmse")},
-            "test": {key: test[key] for key in ("rmse", "spearman", "ndcg@10")},
-        }
+    figures = {loss: judged(board, loss, path, shape) for loss, path in students.items()}
     # The study's teacher and zero-shot, from the scores it kept (nothing is scored again).
     for name, kept in (
         ("teacher", args.run / "teacher"),
@@ -110,6 +87,39 @@ def main() -> None:
             "paired": paired,
         }
     )
+
+
+def study_board(results: dict, sizes: Sizes) -> Board:
+    """The study's validation and test pairs, split again from its settings."""
+    settings = results["settings"]
+    columns = Columns(**(settings["columns"] | {"docs": tuple(settings["columns"]["docs"])}))
+    data, label_range = Path(settings["data"]), tuple(settings["label_range"])
+    table, _, _ = load_rows(
+        data, columns, encoding="auto", label_range=label_range, max_rows=settings["max_rows"], source=data
+    )
+    split = split_rows(
+        table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
+    )
+    return Board(split.judged("validation", label_range), split.judged("test", label_range))
+
+
+def labelled_pairs(folder: Path) -> pa.Table:
+    """The study's pair set with the teacher's score of each pair."""
+    pairs, labels = pq.read_table(folder / "pairs.parquet"), read_labels(folder / "labels")
+    scores = dict(zip(labels["pair_id"].to_pylist(), labels["score"].to_pylist(), strict=True))
+    return pairs.append_column("score", [[scores[p] for p in pairs["pair_id"].to_pylist()]])
+
+
+def judged(board: Board, name: str, path: Path, shape: Shape) -> dict:
+    """A student's validation figures (where a loss is chosen) and test figures."""
+    board.add(name, path, shape.scorer(path))
+    validation, scores = board.evaluations["validation"], board.runs[name][0]["validation"]
+    chosen_by = yardstick(validation.queries, validation.gold, scores, GradeMap(scores, validation.gold))
+    test = board.figures(name)
+    return {
+        "validation": {key: chosen_by[key] for key in ("spearman", "ndcg@10", "rmse")},
+        "test": {key: test[key] for key in ("rmse", "spearman", "ndcg@10")},
+    }
 
 
 def _not_kept(folder: Path, evaluation) -> None:
