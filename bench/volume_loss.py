@@ -20,17 +20,15 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.client.data import Columns
 from protege.client.evaluation import GradeMap, yardstick
-from protege.client.jobs import read_labels
 from protege.client.scoreboard import Board
 
 from protege.study.settings import Sizes
 from protege.study.split import load_rows, split_rows
 from protege.study.students import Shape, study_student
-from protege.study.volume import volume_rows
+from protege.study.volume import volume_rows, with_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, log
@@ -53,9 +51,10 @@ def main() -> None:
         **{k: tuple(v) if isinstance(v, list) else v for k, v in results["settings"]["sizes"].items()}
     )
     board = study_board(results, sizes)
-    rows = volume_rows(labelled_pairs(args.run / "volume"), args.volume, args.seed)
+    folder = args.run / "volume"
+    rows = volume_rows(with_labels(pq.read_table(folder / "pairs.parquet"), folder), args.volume, args.seed)
     shape = Shape(**results["student_shape"])
-    students = {shape.loss: args.run / "volume" / f"seed-{args.seed}" / f"volume-{args.volume}"}
+    students = {shape.loss: folder / f"seed-{args.seed}" / f"volume-{args.volume}"}
     for loss in args.losses.split(","):
         path = args.run / "loss-lever" / f"seed-{args.seed}-volume-{args.volume}-{loss}"
         log(f"training a {loss} student on {rows.num_rows} labels into {path}")
@@ -101,13 +100,6 @@ def study_board(results: dict, sizes: Sizes) -> Board:
         table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
     )
     return Board(split.judged("validation", label_range), split.judged("test", label_range))
-
-
-def labelled_pairs(folder: Path) -> pa.Table:
-    """The study's pair set with the teacher's score of each pair."""
-    pairs, labels = pq.read_table(folder / "pairs.parquet"), read_labels(folder / "labels")
-    scores = dict(zip(labels["pair_id"].to_pylist(), labels["score"].to_pylist(), strict=True))
-    return pairs.append_column("score", [[scores[p] for p in pairs["pair_id"].to_pylist()]])
 
 
 def judged(board: Board, name: str, path: Path, shape: Shape) -> dict:

@@ -168,6 +168,11 @@ def label_pairs(teacher: TeacherClient, pairs: pa.Table, out: Path) -> pa.Table:
     """The teacher's labels of every pair (a resumable ``LabelJob`` over ``LabelStream``), with the
     pairs' provenance columns."""
     LabelJob(out / "pairs.parquet", Columns(pair_id="pair_id", doc_id="doc_id"), out / "labels").run(teacher)
+    return with_labels(pairs, out)
+
+
+def with_labels(pairs: pa.Table, out: Path) -> pa.Table:
+    """``pairs`` with the teacher's ``score`` of each, as ``label_pairs`` recorded it in ``out``."""
     labels = read_labels(out / "labels")
     scores = dict(zip(labels["pair_id"].to_pylist(), labels["score"].to_pylist(), strict=True))
     return pairs.append_column(
