@@ -26,7 +26,7 @@ from .jobs import read_labels
 
 # Columns `protege augment` writes that the refinement and query filters read, where a table has them.
 PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")
-STATISTICS = ("nll", "nll_blank", "ifd")
+STATISTICS = ("nll", "nll_blank", "ifd", "excess")
 ACCEPTED, REJECTED = "accepted.parquet", "rejected.parquet"  # what `protege filter` writes
 
 

@@ -40,19 +40,3 @@ class IfdCeiling:
         reasons = no_reasons(len(candidates))
         reasons[candidates["ifd"] > 1.0 + self.margin] = "contradictory"
         return reasons
-
-
-@dataclass
-class Budget:
-    """Keeps at most ``max_pairs``, the most informative first (highest ``ifd``: the query
-    still carries what the student has to learn)."""
-
-    max_pairs: int
-
-    def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
-        reasons = no_reasons(len(candidates))
-        rows = np.flatnonzero(alive)
-        if len(rows) > self.max_pairs:
-            order = rows[np.argsort(-candidates["ifd"][rows], kind="stable")]
-            reasons[order[self.max_pairs :]] = "over budget"
-        return reasons

@@ -6,7 +6,11 @@ For student logit ``s`` and teacher soft label ``y`` in 0..1:
 * ``nll(∅, d)`` — the same with the query blanked, computed once per document;
 * ``ifd = nll(q, d) / nll(∅, d)`` — near 1: the student cannot use the query yet
   (informative); well below 1: already learned; above 1: the query makes the label less
-  likely (contradictory, beyond the frontier, or a teacher error).
+  likely (contradictory, beyond the frontier, or a teacher error);
+* ``excess = nll(q, d) − H(y)`` — the KL divergence of the student's label from the teacher's:
+  the part of the loss the student can still remove. For a soft label ``nll`` never falls below
+  the label's entropy ``H(y)``, so near ``y = 0.5`` raw ``nll`` and ``ifd`` measure the teacher's
+  uncertainty, not what the student knows.
 """
 
 from __future__ import annotations
@@ -23,6 +27,20 @@ from protege.common.runtimes import CompiledCrossEncoder
 MIN_BLANK_NLL = 1e-4
 # Passes of at least this many pairs show a progress bar (100,000 pairs are minutes on a CPU).
 PROGRESS_PAIRS = 10_000
+
+
+def label_entropy(targets: np.ndarray) -> np.ndarray:
+    """The entropy ``H(y)`` of soft labels in 0..1: the least ``label_nll`` any logit reaches.
+
+    Example::
+
+        >>> label_entropy(np.array([0.5, 1.0])).round(4)
+        array([0.6931, 0.    ])
+    """
+    y = np.clip(np.asarray(targets, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 · log 0 is taken as 0
+        terms = np.where(y > 0, y * np.log(y), 0.0) + np.where(y < 1, (1.0 - y) * np.log1p(-y), 0.0)
+    return -terms
 
 
 def label_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -92,7 +110,7 @@ class StudentLikelihood:
     def statistics(
         self, queries: Sequence[str], documents: Sequence[str], targets: Sequence[float]
     ) -> dict[str, np.ndarray]:
-        """``logit``, ``nll``, ``nll_blank`` and ``ifd`` per pair."""
+        """``logit``, ``nll``, ``nll_blank``, ``ifd`` and ``excess`` per pair."""
         targets = np.clip(np.asarray(targets, dtype=np.float64), 0.0, 1.0)
         logits = self.logits(queries, documents)
         nll = label_nll(logits, targets)
@@ -102,4 +120,5 @@ class StudentLikelihood:
             "nll": nll,
             "nll_blank": nll_blank,
             "ifd": nll / np.maximum(nll_blank, MIN_BLANK_NLL),
+            "excess": np.maximum(nll - label_entropy(targets), 0.0),
         }

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Candidates, Decision, Filter, FilterPipeline, is_seed
-from .frontier import Budget, FrontierBand, IfdCeiling
+from .budget import Budget
+from .frontier import FrontierBand, IfdCeiling
 from .likelihood import StudentLikelihood
 from .profile import Profile
 from .queries import Embed, NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
@@ -35,10 +36,12 @@ def _likelihood_filters(settings: FilterSettings) -> list[Filter]:
     return filters
 
 
-def _last_filters(settings: FilterSettings, refinements: bool) -> list[Filter]:
+def _last_filters(settings: FilterSettings, refinements: bool, embed: Embed | None) -> list[Filter]:
     """What runs after every other filter: refinement acceptance (where pairs have origins), the budget."""
     filters: list[Filter] = [RefinementAcceptance()] if settings.refinement and refinements else []
-    return filters + ([Budget(settings.budget)] if settings.budget is not None else [])
+    if settings.budget is not None:
+        filters.append(Budget(settings.budget, settings.budget_rule, embed))
+    return filters
 
 
 def select(
@@ -88,10 +91,10 @@ def select(
     }
     filters = _likelihood_filters(settings)
     embed = query_embedder
-    if embed is None and (settings.plausibility_quantile is not None or settings.dedup_threshold is not None):
-        embed = StudentQueryEmbedder(student)  # only when a query filter will use it
+    if embed is None and _compares_queries(settings):
+        embed = StudentQueryEmbedder(student)  # only when a filter will use it
     on_queries, seed_profile = query_filters(queries, seeds, settings, embed)
-    filters += on_queries + _last_filters(settings, refinements=origin_query is not None)
+    filters += on_queries + _last_filters(settings, origin_query is not None, embed)
     profile_input.update(seed_profile)
     profile = Profile.from_statistics(profile_input)
     if reference is not None:
@@ -99,6 +102,12 @@ def select(
         profile.counts.update({name: reference.counts[name] for name in kept})
     decision = FilterPipeline(filters)(Candidates(columns), profile)
     return Selection(decision, profile, statistics, likelihood.forward_pairs)
+
+
+def _compares_queries(settings: FilterSettings) -> bool:
+    """Whether a filter of ``settings`` embeds queries."""
+    clusters = settings.budget is not None and settings.budget_rule.clusters > 0
+    return clusters or settings.plausibility_quantile is not None or settings.dedup_threshold is not None
 
 
 def query_filters(

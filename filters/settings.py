@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 # The filters an ablation can keep on alone, by the settings that turn each off.
 FILTER_SWITCHES = {
@@ -13,6 +13,46 @@ FILTER_SWITCHES = {
     "dedup": {"dedup_threshold": None},
     "refinement": {"refinement": False},
 }
+
+
+# How the budget picks (``filters.budget``); the first is protege's original rule.
+BUDGET_RULES = ("top-ifd", "random", "excess", "strata")
+
+
+@dataclass(frozen=True)
+class BudgetRule:
+    """How ``FilterSettings.budget`` chooses what the student keeps (``filters.budget`` has the rules)."""
+
+    rule: str = field(
+        default="top-ifd",
+        metadata={
+            "help": "how a budget picks: top-ifd (single pairs, highest ifd), random (whole queries), "
+            "excess (whole queries, most excess loss first), strata (whole queries spread evenly over "
+            "difficulty bands, CCS)",
+            "choices": BUDGET_RULES,
+            "flag": "--budget-rule",
+        },
+    )
+    noise_tail: float = field(
+        default=0.05,
+        metadata={"help": "share of the hardest queries excess and strata drop as likely teacher noise"},
+    )
+    strata: int = field(default=8, metadata={"help": "difficulty bands of the strata rule"})
+    clusters: int = field(
+        default=0,
+        metadata={"help": "k-means query clusters the strata rule draws from in turns (0: none)"},
+    )
+    seed: int = 0  # the random draws of random and strata
+
+    def __post_init__(self) -> None:
+        if self.rule not in BUDGET_RULES:
+            raise ValueError(f"unknown budget rule {self.rule!r}: choose from {', '.join(BUDGET_RULES)}")
+        if not 0 <= self.noise_tail < 1:
+            raise ValueError(f"--noise-tail is a share in [0, 1), not {self.noise_tail:g}")
+        if self.strata < 1 or self.clusters < 0:
+            raise ValueError(
+                f"--strata must be at least 1 and --clusters at least 0, not {self.strata}, {self.clusters}"
+            )
 
 
 @dataclass(frozen=True)
@@ -31,6 +71,7 @@ class FilterSettings:
     dedup_threshold: float | None = 0.98
     refinement: bool = True
     budget: int | None = None
+    budget_rule: BudgetRule = field(default_factory=BudgetRule)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from protege.filters.base import Candidates, FilterPipeline, counts_table
-from protege.filters.frontier import Budget, FrontierBand, IfdCeiling
+from protege.filters.budget import Budget
+from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.profile import Profile
 from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
