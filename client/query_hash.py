@@ -1,6 +1,6 @@
 """Where a query (or pair) falls, from one hash of its text: the shared split's bucket, its
 validation queries, the ensemble teacher's blend queries, and the order a cut file takes queries
-in. Each reads its own part of ``digest``, so the four are independent of one another and the
+in, and the halves of the validation queries. Each reads its own part of ``digest``, so the five are independent of one another and the
 same on every machine (``../shared/data/README.md`` defines the first).
 
 Example::
@@ -15,6 +15,7 @@ import hashlib
 
 BUCKETS = 10  # digit 0
 VALIDATION_SHARE = 5  # digit 1: one pool query in this many is held out for validation
+HALVES = 2  # digit 2: the two halves of the validation queries, for grade maps fitted across them
 BLEND_SHARE = 5  # digit 3: one gold query in this many fits the ensemble's blend
 KEY_BITS = 62  # sort keys fit an int64
 
@@ -32,6 +33,12 @@ def bucket(query: str) -> int:
 def is_validation(query: str) -> bool:
     """Whether a pool query is held out for validation: the next decimal digit of the hash."""
     return digest(query) // BUCKETS % VALIDATION_SHARE == 0
+
+
+def validation_half(query: str) -> int:
+    """0 or 1: which half of the validation queries ``query`` is in, so a grade map fitted on one
+    half judges the other (a validation RMSE not fitted on the pairs it scores)."""
+    return digest(query) // 100 % HALVES
 
 
 def held_out_for_blend(query: str) -> bool:

@@ -19,9 +19,11 @@ from .evaluation import (
     paired_difference,
     paired_rmse_difference,
     query_ndcgs,
+    ranking_metrics,
     require_ranked,
     yardstick,
 )
+from .query_hash import validation_half
 
 SPLITS = ("validation", "test")
 
@@ -96,6 +98,42 @@ class Board:
         if first not in UNRANKED and second not in UNRANKED:
             result[self.ndcg] = paired_difference(self._query_ndcgs(first), self._query_ndcgs(second))
         return result
+
+    def validation_figures(self, name: str) -> dict:
+        """Validation RMSE (grade maps cross-fitted, ``cross_fitted``), Spearman and NDCG@10, means
+        over the runs: what a setting may be chosen on."""
+        validation = self.evaluations["validation"]
+        runs = []
+        for run, predicted in zip(self.runs[name], self.cross_fitted(name), strict=True):
+            ranking = ranking_metrics(validation.queries, validation.gold, run["validation"], self.k)
+            rmse = float(np.sqrt(np.mean((predicted - np.asarray(validation.gold)) ** 2)))
+            runs.append({"rmse": rmse, "spearman": ranking["spearman"], self.ndcg: ranking[self.ndcg]})
+        return {key: float(np.mean([run[key] for run in runs])) for key in runs[0]} | {"runs": len(runs)}
+
+    def validation_paired(self, first: str, second: str) -> dict:
+        """``first`` minus ``second`` in validation RMSE (cross-fitted grade maps), with its 95%
+        bootstrap interval over validation queries."""
+        validation = self.evaluations["validation"]
+        return paired_rmse_difference(
+            validation.queries, validation.gold, self.cross_fitted(first), self.cross_fitted(second)
+        )
+
+    def cross_fitted(self, name: str) -> np.ndarray:
+        """Predicted validation grades, one row per run: each half of the validation queries
+        (``query_hash.validation_half``) mapped by the grade map fitted on the other half."""
+        validation = self.evaluations["validation"]
+        gold = np.asarray(validation.gold, dtype=np.float64)
+        half = np.array([validation_half(query) for query in validation.queries])
+        if len(set(half.tolist())) < 2:
+            raise ValueError("the validation queries all fall in one half: too few to cross-fit grade maps")
+        rows = []
+        for run in self.runs[name]:
+            predicted = np.empty(len(gold))
+            for side in (0, 1):
+                fit = half != side
+                predicted[~fit] = GradeMap(run["validation"][fit], gold[fit])(run["validation"][~fit])
+            rows.append(predicted)
+        return np.stack(rows)
 
     def against(self, baseline: str) -> dict[str, dict]:
         """Every model's ``figures``, each but ``baseline`` with its paired differences from it:

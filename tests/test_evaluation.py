@@ -196,3 +196,20 @@ def test_a_scoreboard_refuses_scores_kept_for_another_split(tmp_path: Path) -> N
     np.save(tmp_path / "scores-test.npy", np.zeros(3))  # kept from a split of other sizes
     with pytest.raises(ValueError, match=r"scores-test\.npy holds 3 scores, but the test set has 4 pairs"):
         board.add("model", tmp_path, lambda evaluation: np.zeros(len(evaluation.gold)))
+
+
+def test_validation_rmse_is_cross_fitted_so_noise_cannot_fit_itself() -> None:
+    rng = np.random.default_rng(0)
+    queries = [f"query {i // 4}" for i in range(200)]
+    gold = rng.choice([1.0, 2.0, 3.0], 200)
+    validation = Evaluation(queries, [""] * 200, gold.tolist())
+    board = Board(validation, validation)
+    noise = rng.normal(size=200)
+    board.add_scores("noise", noise, noise)
+    board.add_scores("signal", gold + rng.normal(0, 0.3, 200), noise)
+    in_sample = np.sqrt(np.mean((GradeMap(noise, gold)(noise) - gold) ** 2))
+    crossed = board.validation_figures("noise")["rmse"]
+    assert in_sample < np.std(gold) < crossed  # fitted on its own pairs, a map beats the mean on noise
+    assert board.validation_figures("signal")["rmse"] < 0.5
+    paired = board.validation_paired("signal", "noise")
+    assert paired["interval95"][1] < 0 and paired["queries"] == 50
