@@ -135,3 +135,23 @@ def experiment(description: str, out: str, *flags: str) -> tuple[dict, float]:
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return json.loads((args.out / "results.json").read_text()), round(time.perf_counter() - started, 1)
+
+
+def study_board(results: dict, sizes):
+    """A ``Board`` of a finished study's validation and test pairs (``results``: its
+    results.json; ``sizes``: its ``Sizes``), split again from its settings."""
+    from protege.client.data import Columns
+    from protege.client.scoreboard import Board
+
+    from protege.study.split import load_rows, split_rows
+
+    settings = results["settings"]
+    columns = Columns(**(settings["columns"] | {"docs": tuple(settings["columns"]["docs"])}))
+    data, label_range = Path(settings["data"]), tuple(settings["label_range"])
+    table, _, _ = load_rows(
+        data, columns, encoding="auto", label_range=label_range, max_rows=settings["max_rows"], source=data
+    )
+    split = split_rows(
+        table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
+    )
+    return Board(split.judged("validation", label_range), split.judged("test", label_range))

@@ -21,17 +21,15 @@ from functools import partial
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from protege.client.data import Columns
 from protege.client.evaluation import GradeMap, yardstick
 from protege.client.scoreboard import Board
 
 from protege.study.settings import Sizes
-from protege.study.split import load_rows, split_rows
 from protege.study.students import Shape, study_student
 from protege.study.volume import volume_rows, with_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log
+from common import emit, log, study_board
 
 
 def main() -> None:
@@ -86,20 +84,6 @@ def main() -> None:
             "paired": paired,
         }
     )
-
-
-def study_board(results: dict, sizes: Sizes) -> Board:
-    """The study's validation and test pairs, split again from its settings."""
-    settings = results["settings"]
-    columns = Columns(**(settings["columns"] | {"docs": tuple(settings["columns"]["docs"])}))
-    data, label_range = Path(settings["data"]), tuple(settings["label_range"])
-    table, _, _ = load_rows(
-        data, columns, encoding="auto", label_range=label_range, max_rows=settings["max_rows"], source=data
-    )
-    split = split_rows(
-        table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
-    )
-    return Board(split.judged("validation", label_range), split.judged("test", label_range))
 
 
 def judged(board: Board, name: str, path: Path, shape: Shape) -> dict:

@@ -39,7 +39,7 @@ class DistillConfig:
     top_k: int = 4
     negatives: int = 2
     budget: int | None = field(
-        default=None, metadata={"help": "accepted pairs per round, the most informative first"}
+        default=None, metadata={"help": "accepted pairs per round, chosen by --budget-rule"}
     )
     label_budget: int | None = field(
         default=None,

@@ -1,7 +1,7 @@
 """Where a query (or pair) falls, from one hash of its text: the shared split's bucket, its
-validation queries, the ensemble teacher's blend queries, and the order a cut file takes queries
-in, and the halves of the validation queries. Each reads its own part of ``digest``, so the five are independent of one another and the
-same on every machine (``../shared/data/README.md`` defines the first).
+validation queries and their two halves, the ensemble teacher's blend queries, and the order a cut
+file takes queries in. Each reads its own part of ``digest``, so the five are independent of one
+another and the same on every machine (``../shared/data/README.md`` defines the first).
 
 Example::
 

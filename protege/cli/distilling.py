@@ -15,7 +15,7 @@ from protege.client.jobs import JobError
 from protege.client.teacher_client import TeacherError
 from protege.client.training import normalise_grades
 from protege.common.config_flags import add_flags, from_flags
-from protege.filters.settings import FilterSettings
+from protege.filters.settings import BudgetRule, FilterSettings
 
 from .arguments import (
     add_data_arguments,
@@ -40,6 +40,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_data_arguments(distill)
     distill.add_argument("--out", required=True, type=Path)
     add_flags(distill, DistillConfig)
+    add_flags(distill.add_argument_group("how --budget picks"), BudgetRule)
     distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
     distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
     distill.add_argument(
@@ -58,7 +59,7 @@ def run_distill(args: argparse.Namespace) -> int:
     config = from_flags(
         DistillConfig,
         args,
-        filters=None if args.no_filters else FilterSettings(),
+        filters=None if args.no_filters else FilterSettings(budget_rule=from_flags(BudgetRule, args)),
         training=training_config(args),
         seed=args.seed,
         export=args.export,

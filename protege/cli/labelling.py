@@ -15,11 +15,11 @@ from protege.client.embedder import embed, load_embedder
 from protege.client.filtering import filter_folder
 from protege.client.jobs import JobError, LabelJob
 from protege.client.teacher_client import TeacherClient
-from protege.common.config_flags import comma_list
+from protege.common.config_flags import add_flags, comma_list, from_flags
 from protege.common.files import write_parquet_atomic
 from protege.filters.base import counts_table
 from protege.filters.queries import Embed
-from protege.filters.settings import FilterSettings
+from protege.filters.settings import BudgetRule, FilterSettings
 
 from .arguments import add_data_arguments, data_spec
 from .connection import add_connection_arguments
@@ -182,7 +182,8 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
     )
     select.add_argument("--dedup", type=float, default=defaults.dedup_threshold, help="near-duplicate cosine")
     select.add_argument("--no-refinement", action="store_true", help="keep refinements without comparing")
-    select.add_argument("--budget", type=int, help="keep at most this many pairs, most informative first")
+    select.add_argument("--budget", type=int, help="keep at most this many pairs, by --budget-rule")
+    add_flags(select.add_argument_group("how --budget picks"), BudgetRule)
     select.add_argument(
         "--query-embedder",
         help="sentence-transformers model that compares queries (default: the packaged all-MiniLM-L6-v2, "
@@ -206,6 +207,7 @@ def filter_settings(args: argparse.Namespace) -> FilterSettings:
         dedup_threshold=None if "dedup" in off else args.dedup,
         refinement=not args.no_refinement,
         budget=args.budget,
+        budget_rule=from_flags(BudgetRule, args),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from protege.common.config_flags import add_flags, from_flags
-from protege.filters.settings import FILTER_SWITCHES, FilterSettings
+from protege.filters.settings import FILTER_SWITCHES, BudgetRule, FilterSettings
 from protege.study import results, volume_results
 from protege.study.run import RESULTS, run_study
 from protege.study.settings import (
@@ -65,6 +65,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--filters",
         help=f"keep only these filters on, comma-separated, for ablations ({', '.join(FILTER_SWITCHES)})",
     )
+    add_flags(
+        parser.add_argument_group("how distill's budget and the volume study's quarter pick"), BudgetRule
+    )
     parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
     add_export_argument(parser, "the headline student")
     parser.add_argument(
@@ -117,7 +120,11 @@ def _sizes(args: argparse.Namespace) -> Sizes:
 
 
 def _models(args: argparse.Namespace) -> Models:
-    return from_flags(Models, args, filters=None if args.no_filters else _filters(args.filters))
+    if args.no_filters:
+        return from_flags(Models, args, filters=None)
+    return from_flags(
+        Models, args, filters=replace(_filters(args.filters), budget_rule=from_flags(BudgetRule, args))
+    )
 
 
 def _seed_list(text: str) -> tuple[int, ...]:

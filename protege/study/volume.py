@@ -240,10 +240,16 @@ class VolumeArm:
         largest = max(self.volumes())
         rows = volume_rows(self.labels, largest, seed)
         keep = max(2, round(self.sizes.quarter * rows.num_rows))
+        settings = self.filters or NO_FILTERS
         epochs = self.sizes.student_epochs(largest) * rows.num_rows / keep
         chosen = {
-            "quarter_selected": self._selected(
-                rows, keep, selector, self.out / f"seed-{seed}" / "selection.parquet"
+            "quarter_selected": selected(
+                rows,
+                replace(settings, budget=keep, budget_rule=replace(settings.budget_rule, seed=seed)),
+                selector,
+                self.shape.runtime,
+                self.embedder,
+                self.out / f"seed-{seed}" / "selection.parquet",
             ),
             "quarter_random": rows.take(
                 pa.array(whole_queries(rows["query"].to_pylist(), keep, np.random.default_rng(seed)))
@@ -254,36 +260,6 @@ class VolumeArm:
             study_student(path, subset, subset["score"].to_numpy(), self.shape, seed, epochs)
             self.board.add(name, path, self.shape.scorer(path))
         return {"from_labels": rows.num_rows, "kept": keep, "epochs": round(epochs, 2)}
-
-    def _selected(self, rows: pa.Table, keep: int, selector: Path, record: Path) -> pa.Table:
-        """The pairs ``selector`` keeps, by the study's filters with a budget of ``keep`` (made once)."""
-        if Stage(record.parent, marker=record.name).done:
-            return pq.read_table(record)
-        student = load_cross_encoder(selector, self.shape.runtime)
-        trained = pq.read_table(selector / "rows.parquet")
-        reference = training_profile(
-            student,
-            trained["query"].to_pylist(),
-            trained["document"].to_pylist(),
-            trained["score"].to_pylist(),
-        )
-        settings = replace(self.filters or NO_FILTERS, budget=keep)
-        selection = select(
-            student,
-            rows["query"].to_pylist(),
-            rows["document"].to_pylist(),
-            rows["score"].to_pylist(),
-            origin_query=rows["origin_query"].to_pylist(),
-            strategy=rows["strategy"].to_pylist(),
-            doc_id=rows["doc_id"].to_pylist(),
-            settings=settings,
-            query_embedder=partial(embed, self.embedder),
-            reference=reference,
-        )
-        log.info("selection of a quarter: %s", selection.decision.counts())
-        chosen = rows.filter(pa.array(selection.decision.accepted))
-        write_parquet_atomic(chosen, record)
-        return chosen
 
     def _coverage(self, path: Path, rows: pa.Table) -> None:
         """coverage@τ of the test queries by the student's training queries, kept beside it."""
@@ -299,6 +275,43 @@ class VolumeArm:
             "train_queries": len(index),
         }
         stage.finish(figures)
+
+
+def selected(
+    rows: pa.Table,
+    settings: FilterSettings,
+    selector: Path,
+    runtime: str,
+    embedder: MemoEmbedder,
+    record: Path,
+) -> pa.Table:
+    """The rows of ``rows`` that the student in ``selector`` keeps under ``settings`` (its budget the
+    pairs to keep), against the profile of what it trained on (``selector/rows.parquet``); kept in
+    ``record``, made once."""
+    if Stage(record.parent, marker=record.name).done:
+        return pq.read_table(record)
+    student = load_cross_encoder(selector, runtime)
+    trained = pq.read_table(selector / "rows.parquet")
+    reference = training_profile(
+        student, trained["query"].to_pylist(), trained["document"].to_pylist(), trained["score"].to_pylist()
+    )
+    selection = select(
+        student,
+        rows["query"].to_pylist(),
+        rows["document"].to_pylist(),
+        rows["score"].to_pylist(),
+        origin_query=rows["origin_query"].to_pylist(),
+        strategy=rows["strategy"].to_pylist(),
+        doc_id=rows["doc_id"].to_pylist(),
+        settings=settings,
+        query_embedder=partial(embed, embedder),
+        reference=reference,
+    )
+    log.info("selection of %d pairs: %s", settings.budget or rows.num_rows, selection.decision.counts())
+    chosen = rows.filter(pa.array(selection.decision.accepted))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(chosen, record)
+    return chosen
 
 
 def pair_set_counts(labels: pa.Table) -> dict:
