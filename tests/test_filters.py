@@ -13,6 +13,7 @@ from protege.filters.likelihood import StudentLikelihood
 from protege.filters.profile import Profile
 from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
 from protege.filters.refinement import RefinementAcceptance
+from protege.filters.settings import BudgetRule
 from stand_ins import DesignedStudent
 
 EVERYONE = np.ones(1, dtype=bool)
@@ -136,7 +137,7 @@ def test_a_refinement_worse_than_its_original_is_dropped_and_a_better_one_replac
 def test_budget_keeps_the_most_informative() -> None:
     pairs = candidates(ifd=[0.2, 0.9, 0.5, 0.7])
     alive = np.array([True, True, True, False])
-    assert Budget(2)(pairs, alive, Profile({})).tolist() == ["over budget", "", "", ""]
+    assert Budget(2, BudgetRule("top-ifd"))(pairs, alive, Profile({})).tolist() == ["over budget", "", "", ""]
 
 
 def test_the_band_moves_when_the_student_improves() -> None:
@@ -163,7 +164,9 @@ def test_the_band_moves_when_the_student_improves() -> None:
 def test_pipeline_gives_each_rejection_its_first_reason() -> None:
     profile = reference_profile(np.random.default_rng(0))
     pairs = candidates(nll=[0.1, 1.0, 1.1, 1.2, 9.0], ifd=[0.5, 3.0, 0.9, 0.7, 5.0])
-    decision = FilterPipeline([FrontierBand(), IfdCeiling(), Budget(1)])(pairs, profile)
+    decision = FilterPipeline([FrontierBand(), IfdCeiling(), Budget(1, BudgetRule("top-ifd"))])(
+        pairs, profile
+    )
     assert decision.reasons.tolist() == ["known", "contradictory", "", "over budget", "beyond frontier"]
     expected = {"accepted": 1, "known": 1, "contradictory": 1, "over budget": 1, "beyond frontier": 1}
     assert decision.counts() == expected
