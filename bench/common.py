@@ -155,3 +155,14 @@ def study_board(results: dict, sizes):
         table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, results["seeds"][0], data
     )
     return Board(split.judged("validation", label_range), split.judged("test", label_range))
+
+
+def add_kept_scores(board, run: Path) -> None:
+    """The study in ``run``'s teacher and zero-shot on ``board``, from the scores it kept (nothing is
+    scored again)."""
+    for name, kept in (("teacher", run / "teacher"), ("zero_shot", run / "baselines" / "zero_shot")):
+        board.add(name, kept, lambda evaluation, kept=kept: _not_kept(kept))
+
+
+def _not_kept(folder: Path) -> None:
+    raise SystemExit(f"{folder} holds no scores of this split: is the run a finished volume study?")

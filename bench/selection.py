@@ -26,7 +26,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +45,7 @@ from protege.study.teachers import with_flips
 from protege.study.volume import selected, volume_rows, with_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOMEDEPOT, emit, log, study_board
+from common import HOMEDEPOT, add_kept_scores, emit, log, study_board
 
 COLUMNS = Columns(query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance")
 # Quick: every validation pair (the pool is not cut: 7,527 on Home Depot, not 466), two volumes.
@@ -87,8 +86,7 @@ def main() -> None:
     labels = with_labels(pq.read_table(folder / "pairs.parquet"), folder)
     arms = Arms(board, shape, sizes, filters, labels, run / "selection", MemoEmbedder(load_embedder()))
     rules = args.rules.split(",")
-    for name, kept_in in (("teacher", run / "teacher"), ("zero_shot", run / "baselines" / "zero_shot")):
-        board.add(name, kept_in, partial(not_kept, kept_in))  # the study's scores, nothing scored again
+    add_kept_scores(board, run)
     kept = {}
     for seed in seeds:
         kept[seed] = arms.world(seed, rules, 0.0)
@@ -173,10 +171,6 @@ class Arms:
         if name:
             self.board.add(name, path, self.shape.scorer(path))
         return path
-
-
-def not_kept(folder: Path, evaluation) -> None:
-    raise SystemExit(f"{folder} holds no scores of this split: is --run a finished volume study?")
 
 
 def budget_rule(spec: str, seed: int) -> BudgetRule:

@@ -17,7 +17,6 @@ import argparse
 import json
 import sys
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -29,7 +28,7 @@ from protege.study.students import Shape, study_student
 from protege.study.volume import volume_rows, with_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log, study_board
+from common import add_kept_scores, emit, log, study_board
 
 
 def main() -> None:
@@ -60,12 +59,7 @@ def main() -> None:
         study_student(path, rows, rows["score"].to_numpy(), replace(shape, loss=loss), args.seed, epochs)
         students[loss] = path
     figures = {loss: judged(board, loss, path, shape) for loss, path in students.items()}
-    # The study's teacher and zero-shot, from the scores it kept (nothing is scored again).
-    for name, kept in (
-        ("teacher", args.run / "teacher"),
-        ("zero_shot", args.run / "baselines" / "zero_shot"),
-    ):
-        board.add(name, kept, partial(_not_kept, kept))
+    add_kept_scores(board, args.run)
     paired = {
         f"{loss} - {other}": board.paired(loss, other)
         for loss in students
@@ -96,10 +90,6 @@ def judged(board: Board, name: str, path: Path, shape: Shape) -> dict:
         "validation": {key: chosen_by[key] for key in ("spearman", "ndcg@10", "rmse")},
         "test": {key: test[key] for key in ("rmse", "spearman", "ndcg@10")},
     }
-
-
-def _not_kept(folder: Path, evaluation) -> None:
-    raise SystemExit(f"{folder} holds no scores of this split: is --run a finished volume study?")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,13 @@ def is_seed(origin_query: Sequence | None, strategy: Sequence | None, size: int)
     return seed
 
 
+def seed_rows(candidates: Candidates) -> np.ndarray:
+    """``is_seed`` of each candidate, from its ``origin_query`` and ``strategy`` columns where it has them."""
+    origins = candidates["origin_query"].tolist() if "origin_query" in candidates else None
+    strategies = candidates["strategy"].tolist() if "strategy" in candidates else None
+    return is_seed(origins, strategies, len(candidates))
+
+
 def no_reasons(size: int) -> np.ndarray:
     return np.full(size, "", dtype=object)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from .base import Candidates, is_seed, no_reasons
+from .base import Candidates, no_reasons, seed_rows
 from .profile import Profile
 from .queries import Embed
 from .settings import BudgetRule
@@ -67,9 +67,7 @@ class Budget:
     def _by_queries(self, candidates: Candidates, rows: np.ndarray) -> np.ndarray:
         """Rows of whole queries: seeds and generated queries each within their share of the budget."""
         rng = np.random.default_rng(self.rule.seed)
-        origins = candidates["origin_query"].tolist() if "origin_query" in candidates else None
-        strategies = candidates["strategy"].tolist() if "strategy" in candidates else None
-        seed = is_seed(origins, strategies, len(candidates))[rows]
+        seed = seed_rows(candidates)[rows]
         seed_budget = round(self.max_pairs * seed.mean())
         seeds = self._pick(candidates, rows[seed], seed_budget, rng)
         generated = self._pick(candidates, rows[~seed], self.max_pairs - len(seeds), rng)

@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 import torch
 
-from .base import Candidates, is_seed, no_reasons
+from .base import Candidates, no_reasons, seed_rows
 from .profile import Profile
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -69,12 +69,6 @@ def seed_distances(seed_vectors: np.ndarray) -> np.ndarray:
     return 1.0 - similarities[:, 1]
 
 
-def _is_generated(candidates: Candidates) -> np.ndarray:
-    origins = candidates["origin_query"].tolist() if "origin_query" in candidates else None
-    strategies = candidates["strategy"].tolist() if "strategy" in candidates else None
-    return ~is_seed(origins, strategies, len(candidates))
-
-
 @dataclass
 class Plausibility:
     """Rejects generated queries farther from every seed query than the seeds' own
@@ -89,7 +83,7 @@ class Plausibility:
 
     def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
         reasons = no_reasons(len(candidates))
-        rows = np.flatnonzero(alive & _is_generated(candidates))
+        rows = np.flatnonzero(alive & ~seed_rows(candidates))
         if not len(rows):
             return reasons
         limit = profile.quantile("seed_distance", self.quantile)
@@ -123,7 +117,7 @@ class NearDuplicates:
         if not len(rows):
             return reasons
         texts = candidates["query"][rows].astype(str)
-        generated = _is_generated(candidates)[rows]
+        generated = ~seed_rows(candidates)[rows]
         order = np.lexsort((rows, generated))  # seeds first, then row order
         unique: dict[str, None] = dict.fromkeys(texts[order].tolist())
         queries = list(unique)
