@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.common.files import write_parquet_atomic
 from protege.common.stage import Stage
+from protege.filters.likelihood import StudentLikelihood
+from protege.filters.prelabel import prelabel
 from protege.filters.profile import PROFILE
 from protege.filters.select import screen_queries, training_profile
 from sentence_transformers.cross_encoder import CrossEncoder
@@ -177,7 +179,7 @@ class Distiller:
             self.rng,
         )
         pairs, screened = self._screen(pairs, folder, state.coverage.queries)
-        return self._within_budget(pairs, number), screened
+        return self._within_budget(pairs, number, state.student), screened
 
     def _resume(self, number: int, folder: Path, state: _State) -> None:
         """Takes up round ``number`` as an earlier run finished it."""
@@ -266,15 +268,25 @@ class Distiller:
         chosen = self.pool.take(pa.array(rows))
         return pair_table(chosen, [f"w{i}" for i in range(chosen.num_rows)], None, "seed")
 
-    def _within_budget(self, pairs: pa.Table, number: int) -> pa.Table:
-        """A random share of ``pairs``, by whole queries, when the run's label budget cannot pay for all."""
+    def _within_budget(self, pairs: pa.Table, number: int, student: CrossEncoder | None) -> pa.Table:
+        """``pairs`` less what the run's label budget cannot pay for: whole queries, picked by
+        ``config.prelabel`` (the student's choice before any label) or at random."""
         if self.config.label_budget is None:
             return pairs
         rounds_left = self.config.rounds - number + 1
         allowance = max(0, (self.config.label_budget - self.labels_used) // rounds_left)
         if pairs.num_rows <= allowance:
             return pairs
-        return pairs.take(pa.array(whole_queries(pairs["query"].to_pylist(), allowance, self.rng)))
+        rule = self.config.prelabel
+        if rule.prelabel_rule == "random" and not rule.prelabel_clusters:
+            return pairs.take(pa.array(whole_queries(pairs["query"].to_pylist(), allowance, self.rng)))
+        queries, documents = pairs["query"].to_pylist(), pairs["document"].to_pylist()
+        logits = StudentLikelihood(student, batch_size=64).logits(queries, documents)
+        cosines = np.sum(self.embed(queries) * self.embed(documents), axis=1)  # unit vectors
+        rows = prelabel(
+            queries, logits, cosines, allowance, replace(rule, seed=self.config.seed + number), self.embed
+        )
+        return pairs.take(pa.array(rows))
 
     def _screen(
         self, pairs: pa.Table, folder: Path, trained: list[str]

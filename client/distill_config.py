@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from protege.filters.settings import FilterSettings
+from protege.filters.settings import FilterSettings, PrelabelRule
 
 from .export import ExportSpec
 from .training import TrainingConfig
@@ -45,6 +45,9 @@ class DistillConfig:
         default=None,
         metadata={"help": "teacher labels for the whole run, the warm-up included"},
     )
+    prelabel: PrelabelRule = field(
+        default_factory=PrelabelRule, metadata={"nested": True}
+    )  # which candidates a round sends to the teacher when --label-budget cannot pay for all
     allow_mixed_teachers: bool = field(
         default=False,
         metadata={"help": "go on where earlier rounds had another teacher version"},

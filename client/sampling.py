@@ -4,10 +4,10 @@ pairs drawn one by one leave most queries with a single labelled document)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+from protege.filters.budget import query_groups, take_in_order
 
 
 def whole_queries(queries: Sequence[str], size: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -21,13 +21,5 @@ def whole_queries(queries: Sequence[str], size: int | None, rng: np.random.Gener
     """
     if size is None or size >= len(queries):
         return np.arange(len(queries))
-    rows_of: dict[str, list[int]] = defaultdict(list)
-    for row, query in enumerate(queries):
-        rows_of[query].append(row)
-    groups = list(rows_of.values())
-    chosen: list[int] = []
-    for group in rng.permutation(len(groups)):
-        chosen.extend(groups[group][: size - len(chosen)])
-        if len(chosen) == size:
-            break
-    return np.sort(np.asarray(chosen, dtype=np.int64))
+    groups = query_groups(np.asarray(queries, dtype=object))
+    return np.sort(take_in_order([groups[i] for i in rng.permutation(len(groups))], size))

@@ -17,8 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.filters.profile import PROFILE
 from protege.filters.select import training_profile
+from protege.filters.settings import FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder
 
+from .curriculum import CurriculumConfig, train_curriculum
 from .data import Columns, DataError, read_table
 from .filtering import ACCEPTED
 from .jobs import read_labels
@@ -46,17 +48,22 @@ def train_student(
     *,
     label_range: tuple[float, float] | None = None,
     provenance: dict | None = None,
+    curriculum: CurriculumConfig | None = None,
+    filters: FilterSettings | None = None,
 ) -> CrossEncoder:
     """A cross-encoder trained on ``rows``' label (mapped from ``label_range`` to 0..1 when given)
-    and saved to ``out``, with ``profile.json``: what its own training set looks like to it."""
+    and saved to ``out``, with ``profile.json``: what its own training set looks like to it. With
+    ``curriculum`` rounds, trained in rounds, each drawn by ``filters`` (``client.curriculum``)."""
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = normalise_grades(rows["label"].to_numpy(zero_copy_only=False), label_range)
     record = {"data_hash": data_hash(queries, documents, targets.tolist()), "label_range": label_range}
     if "teacher_version" in rows.column_names:
         record["teacher_version"] = rows["teacher_version"][0].as_py()
-    model = train_cross_encoder(
-        queries, documents, targets, config, out=out, provenance=record | (provenance or {})
-    )
+    record |= provenance or {}
+    if curriculum and curriculum.curriculum_rounds:
+        model = train_curriculum(rows, targets, config, curriculum, filters, out, provenance=record)
+    else:
+        model = train_cross_encoder(queries, documents, targets, config, out=out, provenance=record)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process writes
         sample = np.random.default_rng(config.seed).permutation(len(queries))[:PROFILE_PAIRS]
         chosen = [queries[i] for i in sample], [documents[i] for i in sample], targets[sample]

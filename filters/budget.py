@@ -102,22 +102,24 @@ class Budget:
         if self.rule.rule == "excess":
             return eligible[np.argsort(-difficulty[eligible], kind="stable")].tolist()
         sizes = np.array([len(group) for group in groups])
-        clusters = self._clusters(candidates["query"][rows], groups, rng)
+        queries = [str(candidates["query"][rows[group[0]]]) for group in groups]
+        clusters = query_clusters(queries, self.rule.clusters, self.embed, rng)
         return stratified_order(difficulty, sizes, eligible, self.rule.strata, budget, clusters, rng)
 
-    def _clusters(
-        self, queries: np.ndarray, groups: list[np.ndarray], rng: np.random.Generator
-    ) -> np.ndarray:
-        """A k-means cluster per query (all 0 without ``rule.clusters``)."""
-        count = min(self.rule.clusters, len(groups))
-        if count < 2:
-            return np.zeros(len(groups), dtype=np.int64)
-        vectors = np.ascontiguousarray(self.embed([str(queries[group[0]]) for group in groups]), np.float32)
-        kmeans = faiss.Kmeans(
-            vectors.shape[1], count, niter=20, seed=int(rng.integers(2**31)), spherical=True
-        )
-        kmeans.train(vectors)
-        return kmeans.index.search(vectors, 1)[1][:, 0]
+
+def query_clusters(
+    queries: list[str], count: int, embed: Embed | None, rng: np.random.Generator
+) -> np.ndarray:
+    """A spherical k-means cluster of each query's embedding, ``count`` clusters (all 0 below 2)."""
+    count = min(count, len(queries))
+    if count < 2:
+        return np.zeros(len(queries), dtype=np.int64)
+    if embed is None:
+        raise ValueError("spreading over query clusters needs a query embedder")
+    vectors = np.ascontiguousarray(embed(queries), np.float32)
+    kmeans = faiss.Kmeans(vectors.shape[1], count, niter=20, seed=int(rng.integers(2**31)), spherical=True)
+    kmeans.train(vectors)
+    return kmeans.index.search(vectors, 1)[1][:, 0]
 
 
 def query_groups(queries: np.ndarray) -> list[np.ndarray]:
@@ -166,7 +168,7 @@ def stratified_order(
     left = budget
     for number, members in enumerate(bands):
         share = left // (len(bands) - number)
-        drawn = _in_turns(members, clusters, rng)
+        drawn = interleaved(rng.permutation(members).tolist(), clusters)
         taken = 0
         for query in drawn:
             if taken >= share:
@@ -177,14 +179,19 @@ def stratified_order(
     return order
 
 
-def _in_turns(members: np.ndarray, clusters: np.ndarray, rng: np.random.Generator) -> list[int]:
-    """``members`` shuffled, then interleaved so consecutive queries come from different clusters."""
-    shuffled = rng.permutation(members)
-    by_cluster: dict[int, list[int]] = defaultdict(list)
-    for query in shuffled.tolist():
-        by_cluster[int(clusters[query])].append(query)
-    queues = [by_cluster[c] for c in rng.permutation(sorted(by_cluster)).tolist()]
-    order: list[int] = []
-    for turn in range(max(len(queue) for queue in queues)):
-        order += [queue[turn] for queue in queues if turn < len(queue)]
-    return order
+def interleaved(order: list[int], clusters: np.ndarray) -> list[int]:
+    """``order`` (queries) rearranged so consecutive ones come from different ``clusters``, each
+    cluster's own queries kept in ``order``, clusters in order of their first query.
+
+    Example::
+
+        >>> interleaved([0, 1, 2, 3], np.array([0, 0, 1, 1]))
+        [0, 2, 1, 3]
+    """
+    queues: dict[int, list[int]] = defaultdict(list)
+    for query in order:
+        queues[int(clusters[query])].append(query)
+    turns: list[int] = []
+    for turn in range(max((len(queue) for queue in queues.values()), default=0)):
+        turns += [queue[turn] for queue in queues.values() if turn < len(queue)]
+    return turns

@@ -58,6 +58,43 @@ class BudgetRule:
             )
 
 
+# Which candidate pairs go to the teacher when its labels cannot pay for all (``filters.prelabel``).
+PRELABEL_RULES = ("random", "uncertainty", "disagreement")
+
+
+@dataclass(frozen=True)
+class PrelabelRule:
+    """How the student picks, before any label, the candidate pairs the teacher is asked about when
+    the label budget cannot pay for all (``filters.prelabel`` has the rules). ``random`` is the
+    default: no rule has yet beaten it at equal teacher labels (docs/study.md)."""
+
+    prelabel_rule: str = field(
+        default="random",
+        metadata={
+            "help": "which candidates are labelled when the label budget cannot pay for all: random (whole "
+            "queries), uncertainty (queries whose scores the student is least sure of first), "
+            "disagreement (queries where the student and the zero-shot embedding order products most "
+            "differently first)",
+            "choices": PRELABEL_RULES,
+        },
+    )
+    prelabel_clusters: int = field(
+        default=0,
+        metadata={
+            "help": "k-means query clusters the pre-label pick takes in turns (0: none)",
+        },
+    )
+    seed: int = 0  # the random draw and ties
+
+    def __post_init__(self) -> None:
+        if self.prelabel_rule not in PRELABEL_RULES:
+            raise ValueError(
+                f"unknown pre-label rule {self.prelabel_rule!r}: choose from {', '.join(PRELABEL_RULES)}"
+            )
+        if self.prelabel_clusters < 0:
+            raise ValueError(f"--prelabel-clusters must be at least 0, not {self.prelabel_clusters}")
+
+
 @dataclass(frozen=True)
 class FilterSettings:
     """Which filters run, and their thresholds (quantiles of the profile where so named).

@@ -285,3 +285,26 @@ def test_teacher_scores_match_the_backend_and_show_progress(
     expected = cross_encoder_backend.score(queries, documents).scores
     np.testing.assert_allclose(shown, quiet)
     np.testing.assert_allclose(quiet, expected, atol=1e-5)
+
+
+def test_a_label_budget_too_small_for_a_round_sends_the_teacher_the_students_pick(
+    tiny_cross_encoder: Path, tiny_encoder: Path, tmp_path: Path
+) -> None:
+    """With --prelabel-rule uncertainty, the pairs a round may pay for are the queries the student
+    is least sure of: the same rows ``filters.prelabel`` picks from its logits."""
+    from protege.filters.likelihood import StudentLikelihood
+    from protege.filters.prelabel import prelabel
+    from protege.filters.settings import PrelabelRule
+
+    pool = catalog_pool(products=40, queries=16, seed=8)
+    rule = PrelabelRule("uncertainty")
+    config = replace(tiny_config(tiny_encoder, rounds=1, warmup_pairs=10), label_budget=30, prelabel=rule)
+    distiller = Distiller(None, pool, tmp_path / "run", config)
+    distiller.labels_used = 10
+    student = CrossEncoder(str(tiny_cross_encoder))
+    chosen = distiller._within_budget(pool, 1, student)
+    queries, documents = pool["query"].to_pylist(), pool["document"].to_pylist()
+    logits = StudentLikelihood(student).logits(queries, documents)
+    expected = prelabel(queries, logits, np.zeros(len(queries)), 20, replace(rule, seed=1))
+    assert chosen.num_rows == 20
+    assert chosen["query"].to_pylist() == pool["query"].take(pa.array(expected)).to_pylist()

@@ -11,13 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from protege.client.coverage import QUERIES, CoverageIndex, coverage_report
+from protege.client.curriculum import CurriculumConfig
 from protege.client.data import read_queries
 from protege.client.embedder import embed, load_embedder
 from protege.client.evaluation import Evaluation, format_table, ranking_metrics
 from protege.client.scoreboard import beside_baselines, read_judged
 from protege.client.student_training import train_student, training_rows
 from protege.client.teacher_client import teacher_scores
+from protege.common.config_flags import add_flags, from_flags
 from protege.common.runtimes import RUNTIMES, load_cross_encoder
+from protege.filters.settings import BudgetRule, FilterSettings
 
 from .arguments import (
     add_data_arguments,
@@ -54,6 +57,10 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, type=Path, help="folder for the model (loads with CrossEncoder)"
     )
     add_training_arguments(train)
+    add_flags(
+        train.add_argument_group("a curriculum (the student picks each round's share)"), CurriculumConfig
+    )
+    add_flags(train.add_argument_group("how a curriculum round picks"), BudgetRule)
     train.set_defaults(run=run_train)
 
 
@@ -63,7 +70,15 @@ def run_train(args: argparse.Namespace) -> int:
         spec = replace(spec, columns=replace(spec.columns, label="score"))
     rows = training_rows(spec.path, spec.columns, spec.encoding)
     provenance = {"data": str(args.data), "label": spec.columns.label}
-    train_student(rows, training_config(args), args.out, label_range=args.label_range, provenance=provenance)
+    train_student(
+        rows,
+        training_config(args),
+        args.out,
+        label_range=args.label_range,
+        provenance=provenance,
+        curriculum=from_flags(CurriculumConfig, args),
+        filters=FilterSettings(budget_rule=from_flags(BudgetRule, args)),
+    )
     print(json.dumps({"out": str(args.out), "pairs": rows.num_rows}))
     return 0
 

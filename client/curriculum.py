@@ -1,0 +1,161 @@
+"""A drifting-band curriculum: the student trains in rounds over one labelled set, and before each
+round after the first it profiles itself again and draws the round's share from its own current
+frontier (the filters, their budget the share), so what it learns from moves as it learns.
+
+Without filters the rounds draw random whole queries: the baseline at the same number of steps.
+
+Example::
+
+    config = CurriculumConfig(curriculum_rounds=4, curriculum_share=0.25)
+    student = train_curriculum(
+        rows, rows["score"].to_numpy(), TrainingConfig(layers=4), config, FilterSettings(), Path("student/")
+    )
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from protege.common.stage import Stage
+from protege.filters.select import select, training_profile
+from protege.filters.settings import FilterSettings
+from sentence_transformers.cross_encoder import CrossEncoder
+
+from .sampling import whole_queries
+from .training import TrainingConfig, save_student, train_cross_encoder
+
+logger = logging.getLogger(__name__)
+
+CURRICULUM_RECORD = "curriculum.json"
+CHOSEN = "rows.npy"  # a round's rows of the labelled set
+PROFILED_PAIRS = 10_000  # of what the student trained on, profiled before a round: quantiles to ~1%
+PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")  # what refinement acceptance reads
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """How many rounds a curriculum has and how much of the labels each trains on."""
+
+    curriculum_rounds: int = field(
+        default=0,
+        metadata={
+            "help": "train in this many rounds, each on a share of the labels the student draws from its "
+            "own frontier after the round before (0: all labels at once)"
+        },
+    )
+    curriculum_share: float = field(
+        default=0.25, metadata={"help": "share of the labelled pairs each curriculum round trains on"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.curriculum_rounds < 0 or not 0 < self.curriculum_share <= 1:
+            raise ValueError(
+                "--curriculum-rounds is at least 0 and --curriculum-share a share in (0, 1], not "
+                f"{self.curriculum_rounds} and {self.curriculum_share:g}"
+            )
+
+
+def train_curriculum(
+    rows: pa.Table,
+    targets: np.ndarray,
+    training: TrainingConfig,
+    config: CurriculumConfig,
+    filters: FilterSettings | None,
+    out: Path,
+    *,
+    query_embedder=None,
+    provenance: dict | None = None,
+) -> CrossEncoder:
+    """A student trained in ``config.curriculum_rounds`` rounds on ``rows`` (query, document;
+    provenance columns where present) with ``targets`` in 0..1, each round ``training.epochs`` over
+    its share, saved in ``out`` with what each round kept (``curriculum.json``) and ``provenance``.
+    Round 0 draws random whole queries; later rounds what ``filters`` keep with the student as it
+    is then (random again when ``filters`` is None). Each round is kept in ``out/round-N``: a rerun
+    goes on from the last."""
+    if config.curriculum_rounds < 1:
+        raise ValueError("a curriculum has at least one round (--curriculum-rounds)")
+    rows = rows.select(["query", "document", *(c for c in PROVENANCE_COLUMNS if c in rows.column_names)])
+    rows = rows.append_column("score", pa.array(np.asarray(targets, dtype=np.float64)))
+    keep = max(2, round(config.curriculum_share * rows.num_rows))
+    model: CrossEncoder | None = None
+    trained = np.zeros(rows.num_rows, dtype=bool)
+    record = []
+    for number in range(config.curriculum_rounds):
+        folder = out / f"round-{number}"
+        if Stage(folder).done:  # finished by an earlier run: its rows and its student
+            chosen = np.load(folder / CHOSEN)
+            model = CrossEncoder(str(folder))
+        else:
+            chosen = _round_rows(rows, model, trained, keep, filters, training.seed + number, query_embedder)
+            folder.mkdir(parents=True, exist_ok=True)
+            np.save(folder / CHOSEN, chosen)
+            subset = rows.take(pa.array(chosen))
+            settings = training if model is None else replace(training, layers=None)
+            model = train_cross_encoder(
+                subset["query"].to_pylist(),
+                subset["document"].to_pylist(),
+                subset["score"].to_numpy(),
+                replace(settings, seed=training.seed + number),
+                model=model,
+                out=folder,
+            )
+        record.append(_described(rows, chosen, trained, number))
+        logger.info("curriculum round %d: %s", number, record[-1])
+        trained[chosen] = True
+    filtered = filters and filters.as_dict()
+    save_student(model, out, (provenance or {}) | {"curriculum": record, "filter_settings": filtered})
+    (out / CURRICULUM_RECORD).write_text(json.dumps(record, indent=2))
+    return model
+
+
+def _round_rows(
+    rows: pa.Table,
+    model: CrossEncoder | None,
+    trained: np.ndarray,
+    keep: int,
+    filters: FilterSettings | None,
+    seed: int,
+    query_embedder,
+) -> np.ndarray:
+    """The rows a round trains on: ``keep`` of ``rows`` by whole queries, random in round 0 and
+    without filters, else what the filters keep against the profile of what the student trained on."""
+    queries = rows["query"].to_pylist()
+    if model is None or filters is None:
+        return np.sort(whole_queries(queries, keep, np.random.default_rng(seed)))
+    seen = np.flatnonzero(trained)
+    seen = np.random.default_rng(seed).permutation(seen)[:PROFILED_PAIRS]
+    reference = training_profile(
+        model,
+        [queries[i] for i in seen],
+        rows["document"].take(pa.array(seen)).to_pylist(),
+        rows["score"].take(pa.array(seen)).to_pylist(),
+    )
+    given = {name: rows[name].to_pylist() for name in PROVENANCE_COLUMNS if name in rows.column_names}
+    selection = select(
+        model,
+        queries,
+        rows["document"].to_pylist(),
+        rows["score"].to_pylist(),
+        settings=replace(filters, budget=keep, budget_rule=replace(filters.budget_rule, seed=seed)),
+        query_embedder=query_embedder,
+        reference=reference,
+        **given,
+    )
+    return np.flatnonzero(selection.decision.accepted)
+
+
+def _described(rows: pa.Table, chosen: np.ndarray, trained: np.ndarray, number: int) -> dict:
+    """What a round trained on: pairs, queries, score quartiles, the share trained on before."""
+    scores = rows["score"].to_numpy()[chosen]
+    return {
+        "round": number,
+        "pairs": len(chosen),
+        "queries": len(set(rows["query"].take(pa.array(chosen)).to_pylist())),
+        "score_quartiles": np.round(np.quantile(scores, [0.25, 0.5, 0.75]), 3).tolist(),
+        "seen_before": round(float(trained[chosen].mean()), 3),
+    }
