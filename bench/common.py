@@ -158,9 +158,15 @@ def study_board(results: dict, sizes):
 
 
 def add_kept_scores(board, run: Path) -> None:
-    """The study in ``run``'s teacher and zero-shot on ``board``, from the scores it kept (nothing is
-    scored again)."""
-    for name, kept in (("teacher", run / "teacher"), ("zero_shot", run / "baselines" / "zero_shot")):
+    """The study in ``run``'s teacher, zero-shot and mean-grade baseline on ``board``, from the scores
+    it kept (nothing is scored again)."""
+    baselines = run / "baselines"
+    kept_by = {
+        "teacher": run / "teacher",
+        "zero_shot": baselines / "zero_shot",
+        "mean_grade": baselines / "mean_grade",
+    }
+    for name, kept in kept_by.items():
         board.add(name, kept, lambda evaluation, kept=kept: _not_kept(kept))
 
 
