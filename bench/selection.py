@@ -72,19 +72,22 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HOMEDEPOT)
     parser.add_argument("--run", type=Path, help="a volume study's folder (default runs/selection[-quick])")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seeds", help="comma-separated (default: 0 with --quick, else 0,1)")
+    parser.add_argument("--seeds", help=f"comma-separated (default: {_defaults('seeds')})")
     parser.add_argument(
         "--rules",
-        help="budget rules to compare, comma-separated; options after colons: strata:clusters=16 "
-        f"(default: {DEFAULTS['quick']['rules']} with --quick, else {DEFAULTS['full']['rules']})",
+        help=f"budget rules to compare, comma-separated; options after colons: strata:clusters=16 "
+        f"(default: {_defaults('rules')})",
     )
     parser.add_argument("--curricula", default="excess", help="budget rules of the curriculum arms")
     parser.add_argument(
         "--prelabel",
         default="random,uncertainty,disagreement",
-        help="pre-label rules, comma-separated; options after colons: uncertainty:clusters=16",
+        help="pre-label rules beside random (always run: the baseline), comma-separated; options after "
+        "colons: uncertainty:clusters=16",
     )
-    parser.add_argument("--budgets", help="pre-label teacher-label budgets (default: 750,1500,3000 quick)")
+    parser.add_argument(
+        "--budgets", help=f"pre-label teacher-label budgets (default: {_defaults('budgets')})"
+    )
     parser.add_argument("--noise", type=float, default=0.2, help="share of labels flipped (0: no noisy arm)")
     parser.add_argument(
         "--no-refinement", action="store_true", help="selection without refinement acceptance"
@@ -106,8 +109,9 @@ def main() -> None:
     folder = run / "volume"
     labels = with_labels(pq.read_table(folder / "pairs.parquet"), folder)
     arms = Arms(board, shape, sizes, filters, labels, run / "selection", MemoEmbedder(load_embedder()))
-    rules, curricula = args.rules.split(","), args.curricula.split(",")
-    prelabels, budgets = args.prelabel.split(","), [int(b) for b in args.budgets.split(",")]
+    rules, curricula = args.rules.split(","), [rule for rule in args.curricula.split(",") if rule]
+    prelabels = ["random", *(rule for rule in args.prelabel.split(",") if rule != "random")]
+    budgets = sorted(int(budget) for budget in args.budgets.split(","))
     add_kept_scores(board, run)
     grades = human_grades(Path(results["settings"]["data"]), tuple(results["settings"]["label_range"]))
     kept = {}
@@ -122,6 +126,10 @@ def main() -> None:
             board, rules, curricula, prelabels, budgets, kept, args, round(time.perf_counter() - started, 1)
         )
     )
+
+
+def _defaults(key: str) -> str:
+    return f"{DEFAULTS['quick'][key]} with --quick, else {DEFAULTS['full'][key]}"
 
 
 def finished_study(run: Path, data: Path, sizes: Sizes, seed: int) -> dict:
@@ -156,7 +164,7 @@ def report(
     prelabels: list[str],
     budgets: list[int],
     kept: dict,
-    args,
+    args: argparse.Namespace,
     seconds: float,
 ) -> dict:
     """Per arm: validation (cross-fitted) and test figures; paired differences; the goals."""
@@ -250,16 +258,17 @@ def goals(
         found["noisy_quarter_beats_random"] = (
             test(rule, f"{noisy}/{RANDOM}", 1) < 0 and test(rule, f"{noisy}/all", 1) < 0
         )
-    curriculum = best([f"clean/curriculum-{rule}" for rule in curricula], "clean/random_rounds")
-    found["best_curriculum"] = curriculum.split("curriculum-")[1]
-    found["curriculum_beats_random_rounds"] = test(curriculum, "clean/random_rounds", 1) < 0
-    largest, half = budgets[-1], max((b for b in budgets if b <= budgets[-1] // 2), default=budgets[0])
+    if curricula:
+        curriculum = best([f"clean/curriculum-{rule}" for rule in curricula], "clean/random_rounds")
+        found["best_curriculum"] = curriculum.split("curriculum-")[1]
+        found["curriculum_beats_random_rounds"] = test(curriculum, "clean/random_rounds", 1) < 0
+    largest, halves = budgets[-1], [budget for budget in budgets if budget <= budgets[-1] // 2]
     chosen = [rule for rule in prelabels if rule != "random"]
-    if chosen:
+    if chosen and halves:
         rule = best([f"prelabel-{r}@{largest}" for r in chosen], f"prelabel-random@{largest}")
         found["best_prelabel"] = rule.split("prelabel-")[1].split("@")[0]
         # Reaching random's RMSE with half the labels: the point difference at most 0.
-        at_half = paired[f"prelabel-{found['best_prelabel']}@{half} - prelabel-random@{largest}"]
+        at_half = paired[f"prelabel-{found['best_prelabel']}@{halves[-1]} - prelabel-random@{largest}"]
         found["selection_saves_labels"] = at_half["test_rmse"]["difference"] <= 0
     return found
 

@@ -18,7 +18,7 @@ from protege.client.scoreboard import Board
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
-from protege.filters.budget import query_groups, take_in_order
+from protege.filters.grouping import query_groups, take_in_order
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.prelabel import prelabel
 from protege.filters.settings import BudgetRule, FilterSettings, PrelabelRule
@@ -46,7 +46,7 @@ class Arms:
         labels: pa.Table,
         out: Path,
         embedder: MemoEmbedder,
-    ):
+    ) -> None:
         self.board, self.shape, self.sizes, self.filters = board, shape, sizes, filters
         self.labels, self.out, self.embedder = labels, out, embedder
         self.volumes = sorted({min(v, labels.num_rows) for v in sizes.volumes})
@@ -65,7 +65,7 @@ class Arms:
             self._noisy(volume_rows(self.labels, self.volumes[0], seed), noise),
         )
         keep = max(2, round(self.sizes.quarter * rows.num_rows))
-        epochs = self.sizes.student_epochs(rows.num_rows)
+        epochs = self.sizes.student_epochs(max(self.volumes))  # the study's, for the students it made
         places = {
             "selector": study / f"volume-{self.volumes[0]}",
             "all": study / f"volume-{max(self.volumes)}",
@@ -75,7 +75,7 @@ class Arms:
             name: path if not noise and Stage(path).done else folder / name for name, path in places.items()
         }
         selector = self._student(
-            place["selector"], smallest, seed, self.sizes.student_epochs(smallest.num_rows)
+            place["selector"], smallest, seed, self.sizes.student_epochs(self.volumes[0])
         )
         self._student(place["all"], rows, seed, epochs, f"{world}/all")
         in_band = self._in_band(rows, selector, folder)
@@ -94,7 +94,7 @@ class Arms:
             described[name] = describe(subset)
             log(f"{world} seed {seed} {name}: {described[name]}")
             path = place[RANDOM] if name == RANDOM else folder / name
-            self._student(path, subset, seed, epochs * rows.num_rows / keep, f"{world}/{name}")
+            self._student(path, subset, seed, epochs * rows.num_rows / subset.num_rows, f"{world}/{name}")
         for rule in [None, *curricula]:
             name = f"curriculum-{rule}" if rule else "random_rounds"
             described[name] = self._curriculum(folder / name, rows, seed, epochs, rule, f"{world}/{name}")
@@ -110,12 +110,9 @@ class Arms:
         candidates = rows.filter(
             pa.array(~np.isin(rows["pair_id"].to_numpy(False), warm["pair_id"].to_numpy(False)))
         )
-        selector = load_cross_encoder(
-            self.out.parent / "volume" / f"seed-{seed}" / f"volume-{self.volumes[0]}", self.shape.runtime
-        )
-        queries, documents = candidates["query"].to_pylist(), candidates["document"].to_pylist()
-        logits = StudentLikelihood(selector).logits(queries, documents)
-        cosines = np.sum(embed(self.embedder, queries) * embed(self.embedder, documents), axis=1)
+        folder = self.out / f"seed-{seed}" / "prelabel"
+        queries = candidates["query"].to_pylist()
+        logits, cosines = self._signals(candidates, seed, folder / "signals.npz")
         kept = {}
         for spec in rules:
             rule = prelabel_rule(spec, seed)
@@ -126,9 +123,23 @@ class Arms:
                 name = f"prelabel-{spec}@{budget}"
                 kept[name] = describe(picked)
                 train = pa.concat_tables([warm.select(picked.column_names), picked])
-                path = self.out / f"seed-{seed}" / "prelabel" / name
+                path = folder / name
                 self._student(path, train, seed, self.sizes.student_epochs(train.num_rows), name)
         return kept
+
+    def _signals(self, candidates: pa.Table, seed: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """The selector's logit and the zero-shot cosine of each candidate (made once, in ``path``)."""
+        if not path.exists():
+            selector = self.out.parent / "volume" / f"seed-{seed}" / f"volume-{self.volumes[0]}"
+            queries, documents = candidates["query"].to_pylist(), candidates["document"].to_pylist()
+            logits = StudentLikelihood(load_cross_encoder(selector, self.shape.runtime)).logits(
+                queries, documents
+            )
+            cosines = np.sum(embed(self.embedder, queries) * embed(self.embedder, documents), axis=1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, logits=logits, cosines=cosines)
+        signals = np.load(path)
+        return signals["logits"], signals["cosines"]
 
     def _noisy(self, rows: pa.Table, noise: float) -> pa.Table:
         if not noise:

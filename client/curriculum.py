@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from protege.common.stage import Stage
+from protege.filters.queries import Embed
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from .sampling import whole_queries
-from .training import TrainingConfig, save_student, train_cross_encoder
+from .training import FINGERPRINT_SKIPS, TrainingConfig, data_hash, save_student, train_cross_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -68,49 +69,62 @@ def train_curriculum(
     filters: FilterSettings | None,
     out: Path,
     *,
-    query_embedder=None,
+    query_embedder: Embed | None = None,
     provenance: dict | None = None,
 ) -> CrossEncoder:
     """A student trained in ``config.curriculum_rounds`` rounds on ``rows`` (query, document;
     provenance columns where present) with ``targets`` in 0..1, each round ``training.epochs`` over
     its share, saved in ``out`` with what each round kept (``curriculum.json``) and ``provenance``.
     Round 0 draws random whole queries; later rounds what ``filters`` keep with the student as it
-    is then (random again when ``filters`` is None). Each round is kept in ``out/round-N``: a rerun
-    goes on from the last."""
+    is then (random again when ``filters`` is None); a round the filters leave short of its share
+    trains as many steps as a full one. Each round is kept in ``out/round-N``: a rerun with the same
+    data and settings goes on from the last (``StageMismatch`` under others)."""
     if config.curriculum_rounds < 1:
-        raise ValueError("a curriculum has at least one round (--curriculum-rounds)")
+        raise ValueError("a curriculum has at least one round")
     rows = rows.select(["query", "document", *(c for c in PROVENANCE_COLUMNS if c in rows.column_names)])
     rows = rows.append_column("score", pa.array(np.asarray(targets, dtype=np.float64)))
     keep = max(2, round(config.curriculum_share * rows.num_rows))
+    identity = {
+        "data": data_hash(rows["query"].to_pylist(), rows["document"].to_pylist(), rows["score"].to_pylist()),
+        "share": config.curriculum_share,
+        "filters": filters and filters.as_dict(),
+        "training": {k: v for k, v in asdict(training).items() if k not in FINGERPRINT_SKIPS},
+    }
     model: CrossEncoder | None = None
     trained = np.zeros(rows.num_rows, dtype=bool)
     record = []
     for number in range(config.curriculum_rounds):
-        folder = out / f"round-{number}"
-        if Stage(folder).done:  # finished by an earlier run: its rows and its student
-            chosen = np.load(folder / CHOSEN)
-            model = CrossEncoder(str(folder))
+        stage = Stage(out / f"round-{number}", settings=identity)
+        if stage.done:  # finished by an earlier run: its rows and its student
+            chosen = np.load(stage.folder / CHOSEN)
+            model = CrossEncoder(str(stage.folder))
         else:
             chosen = _round_rows(rows, model, trained, keep, filters, training.seed + number, query_embedder)
-            folder.mkdir(parents=True, exist_ok=True)
-            np.save(folder / CHOSEN, chosen)
+            stage.claim()
+            np.save(stage.folder / CHOSEN, chosen)
             subset = rows.take(pa.array(chosen))
             settings = training if model is None else replace(training, layers=None)
             model = train_cross_encoder(
                 subset["query"].to_pylist(),
                 subset["document"].to_pylist(),
                 subset["score"].to_numpy(),
-                replace(settings, seed=training.seed + number),
+                replace(settings, seed=training.seed + number, epochs=training.epochs * keep / len(chosen)),
                 model=model,
-                out=folder,
+                out=stage.folder,
             )
         record.append(_described(rows, chosen, trained, number))
         logger.info("curriculum round %d: %s", number, record[-1])
         trained[chosen] = True
+    (out / CURRICULUM_RECORD).write_text(json.dumps(record, indent=2))  # before the marker
     filtered = filters and filters.as_dict()
     save_student(model, out, (provenance or {}) | {"curriculum": record, "filter_settings": filtered})
-    (out / CURRICULUM_RECORD).write_text(json.dumps(record, indent=2))
     return model
+
+
+def curriculum_rows(out: Path) -> np.ndarray:
+    """The rows (sorted) of the labelled set that any round of the curriculum in ``out`` trained on."""
+    rounds = sorted(out.glob(f"round-*/{CHOSEN}"))
+    return np.unique(np.concatenate([np.load(path) for path in rounds])) if rounds else np.zeros(0, np.int64)
 
 
 def _round_rows(
@@ -120,7 +134,7 @@ def _round_rows(
     keep: int,
     filters: FilterSettings | None,
     seed: int,
-    query_embedder,
+    query_embedder: Embed | None,
 ) -> np.ndarray:
     """The rows a round trains on: ``keep`` of ``rows`` by whole queries, random in round 0 and
     without filters, else what the filters keep against the profile of what the student trained on."""

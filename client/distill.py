@@ -281,8 +281,11 @@ class Distiller:
         if rule.prelabel_rule == "random" and not rule.prelabel_clusters:
             return pairs.take(pa.array(whole_queries(pairs["query"].to_pylist(), allowance, self.rng)))
         queries, documents = pairs["query"].to_pylist(), pairs["document"].to_pylist()
-        logits = StudentLikelihood(student, batch_size=64).logits(queries, documents)
-        cosines = np.sum(self.embed(queries) * self.embed(documents), axis=1)  # unit vectors
+        logits, cosines = None, None
+        if rule.prelabel_rule != "random":  # round 0 is the warm-up: a later round has a student
+            logits = StudentLikelihood(student, batch_size=64).logits(queries, documents)
+        if rule.prelabel_rule == "disagreement":
+            cosines = np.sum(self.embed(queries) * self.embed(documents), axis=1)  # unit vectors
         rows = prelabel(
             queries, logits, cosines, allowance, replace(rule, seed=self.config.seed + number), self.embed
         )

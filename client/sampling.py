@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from protege.filters.budget import query_groups, take_in_order
+from protege.filters.grouping import query_groups, take_in_order
 
 
 def whole_queries(queries: Sequence[str], size: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -20,7 +20,7 @@ from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder
 
-from .curriculum import CurriculumConfig, train_curriculum
+from .curriculum import CurriculumConfig, curriculum_rows, train_curriculum
 from .data import Columns, DataError, read_table
 from .filtering import ACCEPTED
 from .jobs import read_labels
@@ -65,7 +65,10 @@ def train_student(
     else:
         model = train_cross_encoder(queries, documents, targets, config, out=out, provenance=record)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, the first process writes
-        sample = np.random.default_rng(config.seed).permutation(len(queries))[:PROFILE_PAIRS]
+        trained = (
+            curriculum_rows(out) if curriculum and curriculum.curriculum_rounds else np.arange(len(queries))
+        )
+        sample = np.random.default_rng(config.seed).permutation(trained)[:PROFILE_PAIRS]
         chosen = [queries[i] for i in sample], [documents[i] for i in sample], targets[sample]
         training_profile(model, *chosen).save(out / PROFILE)
     return model

@@ -20,13 +20,12 @@ queries each get their part of the budget, and rewrites compete only with rewrit
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 
 from .base import Candidates, no_reasons, seed_rows
+from .grouping import interleaved, query_clusters, query_groups, take_in_order
 from .profile import Profile
 from .queries import Embed
 from .settings import BudgetRule
@@ -107,41 +106,6 @@ class Budget:
         return stratified_order(difficulty, sizes, eligible, self.rule.strata, budget, clusters, rng)
 
 
-def query_clusters(
-    queries: list[str], count: int, embed: Embed | None, rng: np.random.Generator
-) -> np.ndarray:
-    """A spherical k-means cluster of each query's embedding, ``count`` clusters (all 0 below 2)."""
-    count = min(count, len(queries))
-    if count < 2:
-        return np.zeros(len(queries), dtype=np.int64)
-    if embed is None:
-        raise ValueError("spreading over query clusters needs a query embedder")
-    vectors = np.ascontiguousarray(embed(queries), np.float32)
-    kmeans = faiss.Kmeans(vectors.shape[1], count, niter=20, seed=int(rng.integers(2**31)), spherical=True)
-    kmeans.train(vectors)
-    return kmeans.index.search(vectors, 1)[1][:, 0]
-
-
-def query_groups(queries: np.ndarray) -> list[np.ndarray]:
-    """Positions of each distinct query's rows, queries in order of first appearance."""
-    positions: dict[str, list[int]] = defaultdict(list)
-    for position, query in enumerate(queries.tolist()):
-        positions[query].append(position)
-    return [np.asarray(group, dtype=np.int64) for group in positions.values()]
-
-
-def take_in_order(groups: list[np.ndarray], budget: int) -> np.ndarray:
-    """The rows of ``groups`` in turn until ``budget`` are taken, the last group cut to fit."""
-    taken: list[np.ndarray] = []
-    left = budget
-    for group in groups:
-        if left <= 0:
-            break
-        taken.append(group[:left])
-        left -= len(taken[-1])
-    return np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
-
-
 def stratified_order(
     difficulty: np.ndarray,
     sizes: np.ndarray,
@@ -168,7 +132,8 @@ def stratified_order(
     left = budget
     for number, members in enumerate(bands):
         share = left // (len(bands) - number)
-        drawn = interleaved(rng.permutation(members).tolist(), clusters)
+        shuffled = rng.permutation(members).tolist()
+        drawn = interleaved(shuffled, clusters, rng.permutation(np.unique(clusters[members])).tolist())
         taken = 0
         for query in drawn:
             if taken >= share:
@@ -177,21 +142,3 @@ def stratified_order(
             taken += int(sizes[query])
         left -= taken
     return order
-
-
-def interleaved(order: list[int], clusters: np.ndarray) -> list[int]:
-    """``order`` (queries) rearranged so consecutive ones come from different ``clusters``, each
-    cluster's own queries kept in ``order``, clusters in order of their first query.
-
-    Example::
-
-        >>> interleaved([0, 1, 2, 3], np.array([0, 0, 1, 1]))
-        [0, 2, 1, 3]
-    """
-    queues: dict[int, list[int]] = defaultdict(list)
-    for query in order:
-        queues[int(clusters[query])].append(query)
-    turns: list[int] = []
-    for turn in range(max((len(queue) for queue in queues.values()), default=0)):
-        turns += [queue[turn] for queue in queues.values() if turn < len(queue)]
-    return turns

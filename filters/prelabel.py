@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .budget import interleaved, query_clusters, query_groups, take_in_order
+from .grouping import interleaved, query_clusters, query_groups, take_in_order
 from .queries import Embed
 from .settings import PrelabelRule
 
@@ -42,11 +42,10 @@ def prelabel(
     the cheap signal's score of each pair (``disagreement``); ``embed``: for ``prelabel_clusters``."""
     if budget < 0:
         raise ValueError(f"a pre-label budget is at least 0 pairs, not {budget}")
-    needs = {"uncertainty": (logits,), "disagreement": (logits, cheap)}.get(rule.prelabel_rule, ())
-    if any(values is None for values in needs):
-        raise ValueError(
-            f"the {rule.prelabel_rule} pre-label rule needs the student's scores and the cheap ones"
-        )
+    needs = {"uncertainty": {"student": logits}, "disagreement": {"student": logits, "cheap": cheap}}
+    missing = [name for name, values in needs.get(rule.prelabel_rule, {}).items() if values is None]
+    if missing:
+        raise ValueError(f"the {rule.prelabel_rule} pre-label rule needs the {' and '.join(missing)} scores")
     groups = query_groups(np.asarray(queries, dtype=object))
     rng = np.random.default_rng(rule.seed)
     order = rng.permutation(len(groups))

@@ -60,7 +60,9 @@ def test_clusters_spread_the_pick_over_the_inputs() -> None:
 def test_rules_say_what_they_need() -> None:
     with pytest.raises(ValueError, match="unknown pre-label rule 'smart'"):
         PrelabelRule("smart")
-    with pytest.raises(ValueError, match="disagreement pre-label rule needs"):
+    with pytest.raises(ValueError, match="disagreement pre-label rule needs the cheap scores"):
         prelabel(queries_of(2), np.zeros(6), None, 3, PrelabelRule("disagreement"))
+    with pytest.raises(ValueError, match="uncertainty pre-label rule needs the student scores"):
+        prelabel(queries_of(2), None, None, 3, PrelabelRule("uncertainty"))
     with pytest.raises(ValueError, match="needs a query embedder"):
         prelabel(queries_of(4), np.zeros(12), None, 3, PrelabelRule("uncertainty", prelabel_clusters=2))
