@@ -50,6 +50,7 @@ class Arms:
         self.board, self.shape, self.sizes, self.filters = board, shape, sizes, filters
         self.labels, self.out, self.embedder = labels, out, embedder
         self.volumes = sorted({min(v, labels.num_rows) for v in sizes.volumes})
+        self.selectors: dict[int, Path] = {}  # each seed's clean selector, which picks before labels too
 
     def world(
         self, seed: int, rules: list[str], curricula: list[str], noise: float, grades: dict
@@ -77,6 +78,8 @@ class Arms:
         selector = self._student(
             place["selector"], smallest, seed, self.sizes.student_epochs(self.volumes[0])
         )
+        if not noise:
+            self.selectors[seed] = selector
         self._student(place["all"], rows, seed, epochs, f"{world}/all")
         in_band = self._in_band(rows, selector, folder)
         chosen = {
@@ -104,7 +107,8 @@ class Arms:
 
     def prelabel_curve(self, seed: int, rules: list[str], budgets: list[int]) -> dict:
         """Clean labels: the selector's own labels plus ``budget`` more, picked from the rest of the
-        largest volume's candidates before their labels are read, by each rule; a fresh student each."""
+        largest volume's candidates before their labels are read, by each rule; a fresh student each.
+        Runs after ``world(seed, …, noise=0)``, which makes the selector."""
         rows = volume_rows(self.labels, max(self.volumes), seed)
         warm = volume_rows(self.labels, self.volumes[0], seed)
         candidates = rows.filter(
@@ -130,7 +134,7 @@ class Arms:
     def _signals(self, candidates: pa.Table, seed: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """The selector's logit and the zero-shot cosine of each candidate (made once, in ``path``)."""
         if not path.exists():
-            selector = self.out.parent / "volume" / f"seed-{seed}" / f"volume-{self.volumes[0]}"
+            selector = self.selectors[seed]
             queries, documents = candidates["query"].to_pylist(), candidates["document"].to_pylist()
             logits = StudentLikelihood(load_cross_encoder(selector, self.shape.runtime)).logits(
                 queries, documents
