@@ -8,6 +8,7 @@ from pathlib import Path
 
 from protege.study import volume_results
 from protege.study.demo import run_demo
+from protege.study.settings import DEMO_QUERIES
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="fit a teacher, serve it, label an augmented set of a generated catalog, train students on it",
     )
     parser.add_argument("--out", type=Path, default=Path("demo-run"), help="folder for everything it writes")
-    parser.add_argument("--queries", type=int, default=300, help="queries in the generated catalog")
+    parser.add_argument("--queries", type=int, default=DEMO_QUERIES, help="queries in the generated catalog")
     parser.add_argument("--teacher-base", help="the teacher's backbone (default: packaged all-MiniLM-L6-v2)")
     parser.add_argument(
         "--student-base",

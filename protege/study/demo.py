@@ -20,7 +20,7 @@ from protege.client.data import Columns
 from protege.client.synthetic import write_catalog
 
 from .run import run_study
-from .settings import DEMO, Models
+from .settings import DEMO, DEMO_QUERIES, Models
 
 CATALOG_COLUMNS = Columns(
     query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance"
@@ -28,7 +28,10 @@ CATALOG_COLUMNS = Columns(
 
 
 def run_demo(
-    out: Path, queries: int = 300, teacher_base: str | None = None, student_base: str | None = None
+    out: Path,
+    queries: int = DEMO_QUERIES,
+    teacher_base: str | None = None,
+    student_base: str | None = None,
 ) -> dict:
     """The volume study on a catalog of ``queries`` queries and twice as many products, in ``out``."""
     data = out / "catalog.csv"
