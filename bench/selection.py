@@ -57,10 +57,11 @@ COLUMNS = Columns(query="search_term", docs=("product_title",), doc_id="product_
 # Quick: every validation pair (the pool is not cut: 7,527 on Home Depot, not 466), two volumes.
 QUICK = replace(VOLUME_QUICK, pool_pairs=None, volumes=(1_500, 8_000))
 # What each size compares by default: at --quick, the rules that led on validation there (top-ifd and
-# strata lost to a random quarter on validation, docs/study.md 2026-12-07), one seed, so it stays
-# within 40 minutes on 2 cores; every rule and two seeds at full size.
+# strata lost to a random quarter on validation, docs/study.md 2026-12-07), one seed and the two
+# budgets selection_saves_labels compares, so it stays within 40 minutes on 2 cores; every rule and
+# two seeds at full size.
 DEFAULTS = {
-    "quick": {"seeds": "0", "rules": "random,excess", "budgets": "750,1500,3000"},
+    "quick": {"seeds": "0", "rules": "random,excess", "budgets": "1500,3000"},
     "full": {"seeds": "0,1", "rules": "top-ifd,random,excess,strata", "budgets": "2000,8000,32000"},
 }
 
