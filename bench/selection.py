@@ -95,8 +95,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     for key, value in DEFAULTS["quick" if args.quick else "full"].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+        setattr(args, key, getattr(args, key) or value)
     started = time.perf_counter()
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     run = args.run or Path("runs/selection-quick" if args.quick else "runs/selection")
@@ -192,13 +191,12 @@ def report(
     names = [f"prelabel-{rule}@{budget}" for rule in prelabels for budget in budgets]
     for name in names:
         figures[name] = _figures(board, name)
-    random_name = "prelabel-random@{}"
     for rule in prelabels:
         for budget in budgets:
             if rule != "random":
-                pair(f"prelabel-{rule}@{budget}", random_name.format(budget))
+                pair(f"prelabel-{rule}@{budget}", f"prelabel-random@{budget}")
         for budget in budgets[:-1]:
-            pair(f"prelabel-{rule}@{budget}", random_name.format(budgets[-1]))
+            pair(f"prelabel-{rule}@{budget}", f"prelabel-random@{budgets[-1]}")
     for name in ("mean_grade", "zero_shot", "teacher"):
         test = board.figures(name)
         figures[name] = {"test": {key: test[key] for key in ("rmse", "spearman", "ndcg@10") if key in test}}
