@@ -19,8 +19,7 @@ from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
 from protege.filters.grouping import query_groups, take_in_order
-from protege.filters.likelihood import StudentLikelihood
-from protege.filters.prelabel import prelabel
+from protege.filters.prelabel import prelabel, prelabel_signals
 from protege.filters.settings import BudgetRule, FilterSettings, PrelabelRule
 
 from common import log
@@ -134,12 +133,10 @@ class Arms:
     def _signals(self, candidates: pa.Table, seed: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """The selector's logit and the zero-shot cosine of each candidate (made once, in ``path``)."""
         if not path.exists():
-            selector = self.selectors[seed]
+            selector = load_cross_encoder(self.selectors[seed], self.shape.runtime)
             queries, documents = candidates["query"].to_pylist(), candidates["document"].to_pylist()
-            logits = StudentLikelihood(load_cross_encoder(selector, self.shape.runtime)).logits(
-                queries, documents
-            )
-            cosines = np.sum(embed(self.embedder, queries) * embed(self.embedder, documents), axis=1)
+            embedded = partial(embed, self.embedder)
+            logits, cosines = prelabel_signals("disagreement", selector, queries, documents, embedded)
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(path, logits=logits, cosines=cosines)
         signals = np.load(path)
@@ -155,13 +152,7 @@ class Arms:
 
     def _in_band(self, rows: pa.Table, selector: Path, folder: Path) -> np.ndarray:
         """Which of ``rows`` the selector's likelihood band keeps (the band alone, no budget)."""
-        band = FilterSettings(
-            band_low=self.filters.band_low,
-            band_high=self.filters.band_high,
-            plausibility_quantile=None,
-            dedup_threshold=None,
-            refinement=False,
-        )
+        band = self.filters.keeping({"nll"})
         kept = selected(
             rows, band, selector, self.shape.runtime, self.embedder, folder / "band" / "selection.parquet"
         )

@@ -28,8 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from protege.common.files import write_parquet_atomic
 from protege.common.stage import Stage
-from protege.filters.likelihood import StudentLikelihood
-from protege.filters.prelabel import prelabel
+from protege.filters.prelabel import prelabel_pairs
 from protege.filters.profile import PROFILE
 from protege.filters.select import screen_queries, training_profile
 from sentence_transformers.cross_encoder import CrossEncoder
@@ -281,15 +280,8 @@ class Distiller:
         if rule.prelabel_rule == "random" and not rule.prelabel_clusters:
             return pairs.take(pa.array(whole_queries(pairs["query"].to_pylist(), allowance, self.rng)))
         queries, documents = pairs["query"].to_pylist(), pairs["document"].to_pylist()
-        logits, cosines = None, None
-        if rule.prelabel_rule != "random":  # round 0 is the warm-up: a later round has a student
-            logits = StudentLikelihood(student, batch_size=64).logits(queries, documents)
-        if rule.prelabel_rule == "disagreement":
-            cosines = np.sum(self.embed(queries) * self.embed(documents), axis=1)  # unit vectors
-        rows = prelabel(
-            queries, logits, cosines, allowance, replace(rule, seed=self.config.seed + number), self.embed
-        )
-        return pairs.take(pa.array(rows))
+        rule = replace(rule, seed=self.config.seed + number)  # round 0 is the warm-up: a student is here
+        return pairs.take(pa.array(prelabel_pairs(student, queries, documents, allowance, rule, self.embed)))
 
     def _screen(
         self, pairs: pa.Table, folder: Path, trained: list[str]

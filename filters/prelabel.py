@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .grouping import interleaved, query_clusters, query_groups, take_in_order
+from .likelihood import StudentLikelihood
 from .queries import Embed
 from .settings import PrelabelRule
 
@@ -57,6 +58,34 @@ def prelabel(
         firsts = [str(queries[group[0]]) for group in groups]
         order = interleaved(order, query_clusters(firsts, rule.prelabel_clusters, embed, rng))
     return np.sort(take_in_order([groups[i] for i in order], budget))
+
+
+def prelabel_pairs(
+    student, queries: Sequence[str], documents: Sequence[str], budget: int, rule: PrelabelRule, embed: Embed
+) -> np.ndarray:
+    """``prelabel``'s pick of at most ``budget`` of the candidate pairs, from the signals ``rule``
+    reads (``prelabel_signals``)."""
+    signals = prelabel_signals(rule.prelabel_rule, student, queries, documents, embed)
+    return prelabel(queries, *signals, budget, rule, embed)
+
+
+def prelabel_signals(
+    rule: str, student, queries: Sequence[str], documents: Sequence[str], embed: Embed
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """What ``rule`` reads of each candidate pair: the ``student``'s logit (``uncertainty``,
+    ``disagreement``) and the cosine of ``embed``'s unit vectors of query and document
+    (``disagreement``); None for what it does not read.
+
+    Example::
+
+        logits, cheap = prelabel_signals("disagreement", student, queries, documents, embed)
+    """
+    logits, cheap = None, None
+    if rule != "random":
+        logits = StudentLikelihood(student, batch_size=64).logits(queries, documents)
+    if rule == "disagreement":
+        cheap = np.sum(embed(queries) * embed(documents), axis=1)
+    return logits, cheap
 
 
 def _query_values(
