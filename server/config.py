@@ -54,7 +54,7 @@ class ServeConfig:
     tls_client_ca: str | None = field(
         default=None, metadata={"help": "CA that client certificates must chain to (mTLS)"}
     )
-    reflection: bool = field(default=True, metadata={"help": "do not serve gRPC server reflection"})
+    reflection: bool = field(default=True, metadata={"help": "serve gRPC server reflection"})
     cache: str | None = field(
         default_factory=lambda: str(default_cache_path()),
         metadata={"help": "SQLite label cache ('none': memory only)"},

@@ -5,9 +5,11 @@ the batcher's 4096, --metrics-port 9095 against ServeConfig's 0)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
-from protege.common.config_flags import default, flag
+import yaml
+from protege.common.config_flags import Unset, default, flag
 from protege.server.backends.openai_compatible import EndpointConfig
 from protege.server.cache import LabelCache
 from protege.server.config import ServeConfig
@@ -15,7 +17,7 @@ from protege.server.labeler import Labeler
 from protege.server.servicer import TeacherServicer
 from protege.server.validation import Limits
 
-from protege.cli import build_parser
+from protege.cli import build_parser, main
 from protege.cli.serving import serve_config
 
 
@@ -133,3 +135,93 @@ def test_the_experiment_choices_are_the_librarys_lists() -> None:
     choices = {action.dest: action.choices for action in experiment._actions}
     assert tuple(choices["teacher"]) == RECIPES and tuple(choices["loss"]) == LOSSES
     assert tuple(choices["runtime"]) == RUNTIMES
+
+
+def _serve(*flags: str) -> ServeConfig:
+    return serve_config(
+        build_parser("serve").parse_args(["serve", "--backend", "bi-encoder", "--model", "m", *flags])
+    )
+
+
+def test_a_bad_variable_is_a_usage_error_naming_it_and_help_still_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Variables were parsed while the parser was built: a traceback, even for --help."""
+    monkeypatch.setenv("PROTEGE_MAX_QUEUE", "lots")
+    with pytest.raises(SystemExit) as shown:
+        main(["serve", "--help"])
+    assert shown.value.code == 0
+    with pytest.raises(SystemExit) as refused:
+        main(["serve", "--backend", "bi-encoder", "--model", "m"])
+    assert refused.value.code == 2
+    assert "$PROTEGE_MAX_QUEUE='lots'" in capsys.readouterr().err
+
+
+def test_a_kubernetes_service_link_is_not_a_port(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kubernetes sets PROTEGE_PORT=tcp://… in a namespace with a Service named protege."""
+    monkeypatch.setenv("PROTEGE_PORT", "tcp://10.0.0.1:50051")
+    assert _serve().port == ServeConfig("bi-encoder", "m").port
+    assert "service link" in caplog.text
+
+
+@pytest.mark.parametrize(("variable", "flags", "expected"), [
+    ("0", (), False), ("0", ("--reflection",), True), ("1", ("--no-reflection",), False), ("yes", (), True),
+])  # fmt: skip
+def test_a_switch_and_its_variable_agree(
+    monkeypatch: pytest.MonkeyPatch, variable: str, flags: tuple[str, ...], expected: bool
+) -> None:
+    """With PROTEGE_REFLECTION=0 set, --no-reflection once turned reflection on."""
+    monkeypatch.setenv("PROTEGE_REFLECTION", variable)
+    assert _serve(*flags).reflection is expected
+
+
+def test_every_variable_is_its_flags_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--grace was $PROTEGE_GRACE_S and --max-pairs $PROTEGE_MAX_PAIRS_PER_REQUEST."""
+    serve = build_parser("serve")._subparsers._group_actions[0].choices["serve"]
+    for action in serve._actions:
+        if isinstance(action.default, Unset):
+            name = action.option_strings[0].removeprefix("--").replace("-", "_").upper()
+            assert action.default.variable == f"PROTEGE_{name}"
+    monkeypatch.setenv("PROTEGE_MAX_PAIRS", "8")
+    monkeypatch.setenv("PROTEGE_GRACE", "5")
+    config = _serve("--grace", "7")
+    assert (config.limits.max_pairs_per_request, config.grace_s) == (8, 7.0)
+
+
+def test_unknown_and_abbreviated_flags_get_the_commands_usage(capsys: pytest.CaptureFixture) -> None:
+    for flags in (["--bogus"], ["--max-qu", "3"]):
+        with pytest.raises(SystemExit) as refused:
+            main(["serve", "--backend", "bi-encoder", "--model", "m", *flags])
+        assert refused.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: protege serve") and f"unrecognized arguments: {flags[0]}" in err
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_config_file_fills_what_the_command_line_leaves(tmp_path, suffix: str) -> None:
+    values = {"data": "pool.csv", "out": "run", "epochs": 5, "layers": 2, "no-filters": True,
+              "no_freeze_embeddings": True, "strategies": ["typo", "drop"]}  # fmt: skip
+    path = tmp_path / f"distill{suffix}"
+    path.write_text(json.dumps(values) if suffix == ".json" else yaml.safe_dump(values))
+    args = build_parser("distill").parse_args(["distill", "--config", str(path), "--epochs", "2"])
+    assert (str(args.data), str(args.out), args.epochs, args.layers) == ("pool.csv", "run", 2.0, 2)
+    assert (args.no_filters, args.freeze_embeddings, args.strategies) == (True, False, ("typo", "drop"))
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("epoch: 5\n", "'epoch' is not a flag of this command"),
+    ("loss: hinge\n", "loss: 'hinge' is not one of"),
+    ("layers: 2.5\n", "layers: 2.5 is not a whole number"),
+    ("- 1\n", "a config file holds one mapping of flag names"),
+])  # fmt: skip
+def test_a_bad_config_file_is_a_usage_error_naming_the_key(
+    tmp_path, capsys: pytest.CaptureFixture, text: str, said: str
+) -> None:
+    path = tmp_path / "distill.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as refused:
+        main(["distill", "--config", str(path), "--data", "pool.csv", "--out", "run"])
+    assert refused.value.code == 2
+    assert f"--config {path}: {said}" in capsys.readouterr().err

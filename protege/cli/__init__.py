@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from protege import __version__
 from protege.common import verbosity
+from protege.common.config_flags import LayeredParser
 
 # The module of each command, imported only for the command that runs (all of them for --help):
 # the model libraries take seconds to load, and `protege health` is a container's health probe.
@@ -29,7 +30,7 @@ COMMANDS = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of ``command`` alone where it is one."""
-    parser = argparse.ArgumentParser(
+    parser = LayeredParser(
         prog="protege",
         description="Distillation with student-side filtering: serve, label, filter, train, evaluate.",
     )

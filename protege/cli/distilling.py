@@ -14,7 +14,7 @@ from protege.client.evaluation import Evaluation
 from protege.client.jobs import JobError
 from protege.client.teacher_client import TeacherError
 from protege.client.training import normalise_grades
-from protege.common.config_flags import add_flags, from_flags
+from protege.common.config_flags import add_config_flag, add_flags, from_flags
 from protege.filters.settings import BudgetRule, FilterSettings
 
 from .arguments import (
@@ -49,6 +49,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     distill.add_argument("--label-range", type=label_range, help="LOW,HIGH of --eval-data grades")
     add_export_argument(distill, "the final student")
     add_training_arguments(distill)
+    add_config_flag(distill)
     distill.set_defaults(run=run_distill)
 
 

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from protege.common.config_flags import add_flags, from_flags
+from protege.common.config_flags import add_config_flag, add_flags, from_flags
 from protege.filters.settings import FILTER_SWITCHES, BudgetRule, FilterSettings
 from protege.study import results, volume_results
 from protege.study.run import RESULTS, run_study
@@ -77,6 +77,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help=f"graded rows read at most, queries in hash order, fewer documents each where a file has few "
         f"queries (default {MAX_ROWS:,}; 0: all)",
     )
+    add_config_flag(parser)
     parser.set_defaults(run=run)
 
 

@@ -82,10 +82,7 @@ class EndpointConfig:
 
     endpoint: str | None = field(
         default=None,
-        metadata={
-            "help": "base URL of the OpenAI-compatible API, e.g. http://vllm:8000/v1",
-            "env": "PROTEGE_ENDPOINT",
-        },
+        metadata={"help": "base URL of the OpenAI-compatible API, e.g. http://vllm:8000/v1"},
     )
     api_key_file: str | None = field(
         default=None,
