@@ -94,6 +94,25 @@ def test_auto_encoding_reads_utf8_as_utf8_and_anything_else_as_latin1(
     assert resolve_encoding(latin, "cp1252") == "cp1252"  # a stated encoding is kept
 
 
+def test_auto_encoding_finds_a_multi_byte_encoding_and_refuses_bytes_that_fit_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GBK file once came out of "auto" as latin-1 mojibake, with no word."""
+    gbk = tmp_path / "gbk.csv"
+    lines = [f"电钻{i},博世电钻套装{i},3\n螺丝刀{i},十字螺丝刀,2\n" for i in range(30)]
+    gbk.write_bytes(("查询,商品,相关度\n" + "".join(lines)).encode("gbk"))
+    columns = Columns(query="查询", docs=("商品",), label="相关度")
+    rows = read_all(gbk, columns, encoding="auto")
+    assert (rows[0]["query"], rows[1]["document"]) == ("电钻0", "十字螺丝刀")
+    assert "gbk.csv is not UTF-8: reading it as gb18030, as detected" in caplog.text
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"q,title,grade\n" + bytes(range(128, 256)) * 20 + b",x,1\n")
+    with pytest.raises(
+        DataError, match=r"binary\.csv: data row 1 \(line 2\), column 'q'.*at byte 14.*--encoding"
+    ):
+        read_all(binary, encoding="auto")
+
+
 def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufeffq,title,grade\ndrill,DEWALT Drill,3\n".encode())

@@ -1,5 +1,6 @@
-"""How a CSV or TSV file is written, read from the file itself: its encoding (UTF-8, else
-latin-1), delimiter, whether its first row is a header, and whether its quote marks quote."""
+"""How a CSV or TSV file is written, read from the file itself: its encoding (UTF-8, a detected
+multi-byte encoding, else latin-1), delimiter, whether its first row is a header, and whether its
+quote marks quote."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import logging
 from pathlib import Path
 from typing import BinaryIO
 
+import charset_normalizer
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from charset_normalizer.utils import is_multi_byte_encoding
 
 from .files import compression_of, file_format, open_binary, open_text
 from .spec import DataError
@@ -31,8 +34,11 @@ HEADER_CHECK_ROWS = 1_000
 
 
 def resolve_encoding(path: str | Path, encoding: str) -> str:
-    """``encoding`` as given, except ``"auto"``: UTF-8 when the whole file decodes as UTF-8,
-    else latin-1, which reads any bytes (a warning says so). JSONL and parquet are UTF-8.
+    """``encoding`` as given, except ``"auto"``: UTF-8 when the whole file decodes as UTF-8; else
+    the multi-byte encoding charset-normalizer finds (GBK, Big5, Shift-JIS, …) where the whole file
+    decodes with it; else latin-1 for text in a single-byte code page, the usual non-UTF-8 file (a
+    warning says so); else a ``DataError`` naming the first bytes that are not UTF-8. JSONL and
+    parquet are UTF-8.
 
     Example::
 
@@ -47,19 +53,40 @@ def resolve_encoding(path: str | Path, encoding: str) -> str:
     return _detected_encoding(path.resolve(), status.st_size, status.st_mtime_ns)
 
 
+# Bytes charset-normalizer reads to guess a file's encoding (it samples chunks of them).
+DETECTION_BYTES = 1 << 22
+
+
 @functools.lru_cache(maxsize=16)
 def _detected_encoding(path: Path, size: int, modified: int) -> str:
     # size and modified are part of the cache key: a file rewritten in place is looked at again.
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    if _decodes(path, "utf-8"):
+        return "utf-8"
+    with open_binary(path) as file:
+        head = file.read(DETECTION_BYTES)
+    guess = charset_normalizer.from_bytes(head).best()
+    if guess is not None and is_multi_byte_encoding(guess.encoding) and _decodes(path, guess.encoding):
+        log.warning(
+            "%s is not UTF-8: reading it as %s, as detected (pass --encoding to choose)", path, guess.encoding
+        )
+        return guess.encoding
+    if guess is not None and not is_multi_byte_encoding(guess.encoding):
+        log.warning("%s is not UTF-8: reading it as latin-1 (pass --encoding to choose another)", path)
+        return "latin-1"
+    raise DataError(f"{locate_bad_text(path, 'utf-8')} (no encoding was found that fits the whole file)")
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    """Whether the whole file decodes as ``encoding``, read in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
     with open_binary(path) as file:
         try:
             while chunk := file.read(1 << 24):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            log.warning("%s is not UTF-8: reading it as latin-1 (pass --encoding to choose another)", path)
-            return "latin-1"
-    return "utf-8"
+            return False
+    return True
 
 
 def is_headerless(path: str | Path, encoding: str = "auto") -> bool:
@@ -209,6 +236,8 @@ def locate_bad_text(path: Path, encoding: str) -> str:
         return f"{path}: line {line} is not valid {encoding} ({reason} at byte {offset}); try --encoding"
     text = data[:offset].decode(encoding, errors="replace")
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter(path, encoding)))
+    if not text or text.endswith(("\n", "\r")):  # the bad bytes start a row: its first column
+        rows.append([""])
     header, headerless = csv_head(path, encoding)
     column = header[len(rows[-1]) - 1] if rows and 0 < len(rows[-1]) <= len(header) else "?"
     row = len(rows) if headerless else max(len(rows) - 1, 1)
