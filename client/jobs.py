@@ -67,12 +67,12 @@ class LabelJob:
 
     def run(self, client: TeacherClient) -> dict:
         """Labels every pair not labelled yet; returns the job summary (also in the manifest)."""
+        version = self._teacher_version(client)  # before ``out`` exists: a teacher down leaves nothing
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             message = f"cannot create {self.out}: {error.strerror}; choose a writable --out"
             raise OutputError(error.errno, message) from error
-        version = client.describe().teacher_version
         manifest = self._claim(version)
         done: dict[str, dict] = manifest["shards"]
         total = count_rows(self.data, self.encoding)
@@ -116,6 +116,25 @@ class LabelJob:
         }
         write_json_atomic(self.out / MANIFEST, manifest)
         return manifest["summary"]
+
+    def _teacher_version(self, client: TeacherClient) -> str:
+        """The teacher's version, asked again while it is unreachable, for ``retry_seconds``."""
+        delay, started = 0.5, time.monotonic()
+        while True:
+            try:
+                return client.describe().teacher_version
+            except TeacherError as error:
+                if error.code not in RETRYABLE:
+                    raise JobError(f"the teacher at {client.target} refused Describe: {error}") from None
+                if time.monotonic() - started + delay > self.retry_seconds:
+                    raise JobError(
+                        f"cannot reach the teacher at {client.target} (tried for "
+                        f"{time.monotonic() - started:.0f} s of the {self.retry_seconds:g} s allowed): "
+                        f"{error}; nothing was written"
+                    ) from None
+                logger.warning("teacher %s: %s; asking again in %.1f s", client.target, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def _claim(self, version: str) -> dict:
         """Claims ``out`` (a ``Stage`` whose settings are the input, its reading and the teacher

@@ -59,7 +59,10 @@ class TeacherError(RuntimeError):
     def __init__(self, target: str, method: str, error: grpc.RpcError) -> None:
         self.code: grpc.StatusCode = error.code()
         self.details: str = error.details() or ""
-        super().__init__(f"teacher {target} {method}: {self.code.name}: {self.details}")
+        told = f"{self.code.name}: {self.details}"
+        if self.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            told += " (no answer within the call's timeout: nothing listening there, a firewall, or busy)"
+        super().__init__(f"teacher {target} {method}: {told}")
 
 
 class TeacherClient:

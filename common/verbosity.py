@@ -38,7 +38,7 @@ def configure(verbose: bool) -> None:
         root.removeHandler(handler)
     if not root.handlers:  # as logging.basicConfig: a host that set up logging keeps its handlers
         handler = _StderrHandler()
-        pattern = "%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(asctime)s %(message)s"
+        pattern = "%(asctime)s %(levelname)s " + ("%(name)s: %(message)s" if verbose else "%(message)s")
         handler.setFormatter(logging.Formatter(pattern, datefmt="%H:%M:%S"))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,8 @@ from conftest import capture, free_port, health, serve_process, wait_for
 from protege.client import TeacherClient
 from protege.client.data import Columns
 from protege.client.jobs import JobError, LabelJob, read_labels
+
+from protege.cli import main
 
 N = 600
 
@@ -415,6 +418,15 @@ def test_disk_full_or_read_only_stops_the_job_clearly_and_loses_nothing(
     assert read_labels(out)["pair_id"].to_pylist() == [str(i) for i in range(N)]
 
 
+class ReachableTeacher:
+    """A teacher that answers Describe (the job asks before it creates its folder)."""
+
+    target = "stand-in"
+
+    def describe(self) -> SimpleNamespace:
+        return SimpleNamespace(teacher_version="stand-in:1")
+
+
 def test_an_output_folder_that_cannot_be_created_is_named(pairs_file: Path, monkeypatch) -> None:
     from protege.client import jobs
 
@@ -423,4 +435,22 @@ def test_an_output_folder_that_cannot_be_created_is_named(pairs_file: Path, monk
 
     monkeypatch.setattr(jobs.Path, "mkdir", refuse)
     with pytest.raises(jobs.OutputError, match=r"cannot create /mnt/ro/labels: Read-only file system"):
-        job(pairs_file, Path("/mnt/ro/labels")).run(None)
+        job(pairs_file, Path("/mnt/ro/labels")).run(ReachableTeacher())
+
+
+def test_an_unreachable_teacher_is_asked_again_then_named_and_nothing_is_written(
+    pairs_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The first Describe was outside the retry loop, and the job left an empty --out behind."""
+    address = f"localhost:{free_port()}"
+    started = time.monotonic()
+    with TeacherClient(address, timeout=0.5) as client, pytest.raises(JobError) as failed:
+        job(pairs_file, tmp_path / "out", retry_seconds=2).run(client)
+    assert 1.5 < time.monotonic() - started < 10
+    assert f"cannot reach the teacher at {address}" in str(failed.value)
+    assert "nothing was written" in str(failed.value) and not (tmp_path / "out").exists()
+    argv = ["label", "--teacher", address, "--data", str(pairs_file), "--query-col", "search"]
+    argv += ["--doc-col", "title", "--out", str(tmp_path / "cli"), "--retry-seconds", "0", "--timeout", "0.5"]
+    assert main(argv) == 1
+    assert f"protege label: cannot reach the teacher at {address}" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
