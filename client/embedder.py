@@ -4,6 +4,7 @@ memoising wrapper, and unit-length vectors."""
 from __future__ import annotations
 
 import numpy as np
+from protege.common.paths import local_or_hub
 from sentence_transformers import SentenceTransformer
 
 from .models import packaged_minilm
@@ -11,7 +12,7 @@ from .models import packaged_minilm
 
 def load_embedder(path: str | None = None, device: str | None = None) -> SentenceTransformer:
     """The bi-encoder at ``path`` (a folder or hub id), else the packaged all-MiniLM-L6-v2."""
-    return SentenceTransformer(path or packaged_minilm(), device=device)
+    return SentenceTransformer(local_or_hub(path) if path else packaged_minilm(), device=device)
 
 
 class MemoEmbedder:

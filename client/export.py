@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+from protege.common.paths import local_or_hub
 from protege.common.runtimes import ONNX_FILE, OPENVINO_FILE, export_onnx, onnx_to_openvino, require
 from protege.common.stage import PROVENANCE
 from sentence_transformers import CrossEncoder
@@ -83,7 +84,7 @@ def export_student(model: Path | str, out: Path, spec: ExportSpec) -> Path:
     spec.require()
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    source = CrossEncoder(str(model))
+    source = CrossEncoder(local_or_hub(model))
     source.save(str(staging))
     onnx_file = export_onnx(source, staging / ONNX_FILE)
     if spec.optimize:

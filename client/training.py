@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset
+from protege.common.paths import local_or_hub
 from protege.common.stage import PROVENANCE, Stage
 from protege.common.trainer_arguments import PRECISIONS, quiet, shared_arguments, uses_bf16
 from sentence_transformers.base.sampler import DefaultBatchSampler
@@ -91,7 +92,8 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
 def load_student(base: str | None = None, layers: int | None = None, max_length: int = 128) -> CrossEncoder:
     """A one-label CrossEncoder from ``base`` (default: the packaged MiniLM-L6), keeping only
     its first ``layers`` transformer layers when given (a smaller, faster student)."""
-    model = CrossEncoder(base or packaged_minilm(), num_labels=1, max_length=max_length)
+    base = local_or_hub(base) if base else packaged_minilm()
+    model = CrossEncoder(base, num_labels=1, max_length=max_length)
     if layers is not None:
         network = model.transformers_model
         stack = getattr(getattr(network.base_model, "encoder", None), "layer", None)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .paths import cache_dir
+from .paths import cache_dir, local_or_hub
 
 log = logging.getLogger("protege")
 
@@ -63,6 +63,7 @@ def load_cross_encoder(
     """``path`` (a local folder or hub id) as a model with ``CrossEncoder``'s ``predict``: a
     sentence-transformers ``CrossEncoder`` under torch (``torch_options`` go to it), else a
     ``CompiledCrossEncoder``."""
+    path = local_or_hub(path)
     if runtime == "torch":
         from sentence_transformers import CrossEncoder
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from protege.common.paths import local_or_hub
+
 from .base import Backend, BackendUnavailable, Scores, teacher_version
 from .bi_encoder import BiEncoderBackend
 from .cross_encoder import CrossEncoderBackend
@@ -33,7 +35,8 @@ def load_backend(kind: str, model: str, **options: Any) -> Backend:
     """Loads ``model`` (a local path or hub id) as a teacher of the given kind."""
     if kind not in BACKENDS:
         raise ValueError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
-    return BACKENDS[kind](model, **options)
+    # An openai-compatible backend's model is the name the endpoint serves, not a folder.
+    return BACKENDS[kind](model if kind == "openai-compatible" else local_or_hub(model), **options)
 
 
 __all__ = ["BACKEND_KINDS", "Backend", "BackendUnavailable", "Scores", "load_backend", "teacher_version"]

@@ -1,0 +1,48 @@
+"""What each command answers a user can act on, and its exit code: 0 done, 1 failed (a teacher down
+or refusing), 2 usage or data (a flag, a variable, a file, a missing model folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+
+from protege import __version__
+from protege.cli import main
+
+
+def _exit_code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as stopped:  # argparse's usage errors, --help and --version
+        return int(stopped.code or 0)
+
+
+def test_version_and_help_exit_0(capsys: pytest.CaptureFixture) -> None:
+    assert _exit_code(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"protege {__version__}"
+    assert _exit_code(["label", "--help"]) == 0
+
+
+def test_a_missing_command_or_flag_value_is_a_usage_error() -> None:
+    assert _exit_code([]) == 2
+    assert _exit_code(["train", "--data", "x.csv", "--out", "o", "--epochs", "many"]) == 2
+
+
+@pytest.mark.parametrize("command", [
+    ["serve", "--backend", "cross-encoder", "--model", "{missing}", "--metrics-port", "0", "--port", "{p}"],
+    ["eval", "--data", "{judged}", "--model", "{missing}"],
+    ["export", "--model", "{missing}", "--to", "{out}"],
+])  # fmt: skip
+def test_a_missing_model_folder_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture, command: list[str]
+) -> None:
+    """They answered with the hub's "Repo id must use alphanumeric chars"."""
+    judged = tmp_path / "judged.csv"
+    judged.write_text("query,document,grade\ndrill,DEWALT drill,3\ndrill,box of nails,1\n")
+    missing = tmp_path / "runs" / "student"
+    values = {"missing": missing, "judged": judged, "out": tmp_path / "export", "p": free_port()}
+    assert _exit_code([word.format(**values) for word in command]) == 2
+    err = capsys.readouterr().err
+    assert f"model folder {missing} not found" in err and "Repo id" not in err
