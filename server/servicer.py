@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
-from .backends import BackendUnavailable
+from .backends import BackendRefused, BackendUnavailable
 from .batcher import QueueFull
 from .config import ServeConfig
 from .labeler import Labeler
@@ -100,6 +100,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
             )
         except BackendUnavailable as error:
             await self._unavailable(context, error)
+        except BackendRefused as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"teacher backend refused: {error}")
 
     async def LabelStream(self, request_iterator, context) -> AsyncIterator[teacher_pb2.LabelResponse]:
         """Works on up to ``stream_window`` requests at once; answers in request order."""
@@ -137,6 +139,10 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
                     )
                 except BackendUnavailable as error:
                     await self._unavailable(context, error)
+                except BackendRefused as error:
+                    await context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION, f"teacher backend refused: {error}"
+                    )
                 pending.remove(answer)
                 window.release()
                 yield response
@@ -169,6 +175,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
             )
         except BackendUnavailable as error:
             await self._unavailable(context, error)
+        except BackendRefused as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"teacher backend refused: {error}")
         return teacher_pb2.RefineResponse(
             rewrites=[teacher_pb2.Rewrite(query=text) for text in rewrites],
             teacher_version=labeler.backend.version,

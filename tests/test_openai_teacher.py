@@ -22,7 +22,7 @@ from protege.client import TeacherClient
 from protege.client.teacher_client import TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
-from protege.server.backends import BackendUnavailable, load_backend
+from protege.server.backends import BackendRefused, BackendUnavailable, load_backend
 from protege.server.backends.llm_answers import GENERATED, LOGPROBS, UnreadableAnswer, answer
 from protege.server.backends.openai_compatible import EndpointConfig
 
@@ -93,6 +93,7 @@ class Endpoint(ThreadingHTTPServer):
     def __init__(self, port: int = 0, refusals: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.refusals = refusals
+        self.status: int | None = None  # set: every request answered with this error status
         self.requests: list[dict] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -107,11 +108,17 @@ class Endpoint(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.server.status:
+            self._send(self.server.status, {"error": {"message": "Incorrect API key provided: sk-…"}})
+            return
         self._send(200, {"object": "list", "data": [{"id": "judge", "object": "model", "owned_by": "test"}]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
+        if self.server.status:
+            self._send(self.server.status, {"error": {"message": "Incorrect API key provided: sk-…"}})
+            return
         if self.server.refusals:
             self.server.refusals -= 1
             self._send(429, {"error": {"message": "slow down", "type": "rate_limit"}}, {"Retry-After": "1"})
@@ -225,3 +232,38 @@ def test_an_endpoint_that_is_down_makes_the_service_not_serving_until_it_answers
             assert not hammer.cached  # the failed call cached nothing
         finally:
             endpoint.stop()
+
+
+@pytest.mark.parametrize(("status", "hint"), [
+    (401, "check the key in --api-key-file"), (403, "no access"), (404, "check --endpoint"),
+])  # fmt: skip
+def test_a_wrong_key_url_or_model_fails_at_once_with_what_the_endpoint_said(
+    endpoint: Endpoint, status: int, hint: str
+) -> None:
+    """401, 403 and 404 were taken for an endpoint that is down: NOT_SERVING, retried forever."""
+    endpoint.status = status
+    started = time.monotonic()
+    with pytest.raises(
+        BackendRefused, match=f"{endpoint.url} answered {status}: .*Incorrect API key.*{hint}"
+    ):
+        load_backend("openai-compatible", "judge", config=EndpointConfig(endpoint.url))
+    assert time.monotonic() - started < 5
+
+
+def test_a_key_revoked_while_serving_fails_calls_with_failed_precondition(
+    endpoint: Endpoint, tmp_path: Path
+) -> None:
+    serve = ServeConfig(
+        "openai-compatible", "judge", host="127.0.0.1", port=0, cache=str(tmp_path / "labels.sqlite"),
+        metrics_port=0, endpoint=EndpointConfig(endpoint.url),
+    )  # fmt: skip
+    with (
+        BackgroundTeacher(serve) as teacher,
+        TeacherClient(f"127.0.0.1:{teacher.port}", timeout=10) as client,
+    ):
+        wait_for(lambda: client.health() == "SERVING", timeout=10)
+        endpoint.status = 401
+        with pytest.raises(
+            TeacherError, match="FAILED_PRECONDITION: teacher backend refused: .* answered 401"
+        ):
+            client.label([("0", "drill", "DEWALT drill")])

@@ -14,7 +14,7 @@ from typing import Any
 
 from protege.common.paths import local_or_hub
 
-from .base import Backend, BackendUnavailable, Scores, teacher_version
+from .base import Backend, BackendRefused, BackendUnavailable, Scores, teacher_version
 from .bi_encoder import BiEncoderBackend
 from .cross_encoder import CrossEncoderBackend
 from .ensemble import EnsembleBackend
@@ -39,4 +39,12 @@ def load_backend(kind: str, model: str, **options: Any) -> Backend:
     return BACKENDS[kind](model if kind == "openai-compatible" else local_or_hub(model), **options)
 
 
-__all__ = ["BACKEND_KINDS", "Backend", "BackendUnavailable", "Scores", "load_backend", "teacher_version"]
+__all__ = [
+    "BACKEND_KINDS",
+    "Backend",
+    "BackendRefused",
+    "BackendUnavailable",
+    "Scores",
+    "load_backend",
+    "teacher_version",
+]

@@ -35,6 +35,12 @@ class BackendUnavailable(RuntimeError):
     calls UNAVAILABLE until it does; the message carries the upstream's error."""
 
 
+class BackendRefused(ValueError):
+    """The backend's upstream answered that it will not serve protege as configured (a wrong key,
+    a model or path it does not have): waiting will not help, so serving stops or the call fails
+    with FAILED_PRECONDITION, carrying what the upstream said."""
+
+
 class Backend(ABC):
     """A teacher model. ``score`` is called from one model worker thread at a time."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import openai
 
-from .base import Backend, BackendUnavailable, Scores, expected_grade
+from .base import Backend, BackendRefused, BackendUnavailable, Scores, expected_grade
 from .llm_answers import answer, generated_text, rewrites_from
 from .llm_judge import REFINE_PROMPT
 
@@ -47,10 +47,13 @@ UNAVAILABLE = (
     openai.APIConnectionError,  # refused, reset, timed out
     openai.RateLimitError,
     openai.InternalServerError,
-    openai.AuthenticationError,
-    openai.PermissionDeniedError,
-    openai.NotFoundError,
 )
+# Answers that say protege is set up wrong: a wrong key, a key without access, a wrong URL or model.
+REFUSALS = {
+    openai.AuthenticationError: "check the key in --api-key-file",
+    openai.PermissionDeniedError: "the key has no access to this model",
+    openai.NotFoundError: "check --endpoint (the base URL, e.g. http://vllm:8000/v1) and --model",
+}
 
 
 def read_prompt(path: str | None) -> str:
@@ -176,6 +179,10 @@ class OpenAICompatibleBackend(Backend):
             return call(**arguments)
         except UNAVAILABLE as error:
             raise BackendUnavailable(f"{self.endpoint}: {error}") from error
+        except tuple(REFUSALS) as error:
+            raise BackendRefused(
+                f"{self.endpoint} answered {error.status_code}: {error.message}; {REFUSALS[type(error)]}"
+            ) from error
         except openai.APIStatusError as error:
             raise ValueError(f"{self.endpoint} refused the request: {error}") from error
 
