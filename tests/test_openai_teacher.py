@@ -264,6 +264,6 @@ def test_a_key_revoked_while_serving_fails_calls_with_failed_precondition(
         wait_for(lambda: client.health() == "SERVING", timeout=10)
         endpoint.status = 401
         with pytest.raises(
-            TeacherError, match="FAILED_PRECONDITION: teacher backend refused: .* answered 401"
+            TeacherError, match=r"FAILED_PRECONDITION: teacher backend refused: .* answered 401"
         ):
             client.label([("0", "drill", "DEWALT drill")])
