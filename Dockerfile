@@ -11,8 +11,8 @@ FROM python:${PYTHON_VERSION}-slim
 ARG PYTHON_VERSION
 # cpu: torch's CPU build (small); cuda: the default build from the package index (CUDA).
 ARG DEVICE=cpu
-# Optional extras: llm (GGUF judges), onnx (ONNX Runtime), openvino.
-ARG EXTRAS=llm
+# Optional extras: llm (GGUF judges), openai (an OpenAI-compatible endpoint as teacher), onnx, openvino.
+ARG EXTRAS=llm,openai
 ARG TORCH_CPU_VERSION=2.13.0
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -19,7 +19,7 @@ from protege.common.paths import cache_dir
 from protege.common.runtimes import RUNTIMES
 
 from .backends import BACKEND_KINDS
-from .backends.openai_compatible import EndpointConfig
+from .backends.endpoint import EndpointConfig
 from .validation import Limits
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 import yaml
 from protege.common.config_flags import Unset, default, flag
-from protege.server.backends.openai_compatible import EndpointConfig
+from protege.server.backends.endpoint import EndpointConfig
 from protege.server.cache import LabelCache
 from protege.server.config import ServeConfig
 from protege.server.labeler import Labeler

@@ -9,6 +9,7 @@ tests/test_llm_server.py.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +24,8 @@ from protege.client.teacher_client import TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import BackendRefused, BackendUnavailable, load_backend
+from protege.server.backends.endpoint import EndpointConfig
 from protege.server.backends.llm_answers import GENERATED, LOGPROBS, UnreadableAnswer, answer
-from protege.server.backends.openai_compatible import EndpointConfig
 
 LABELS = ("0", "1", "2", "3")
 # The endpoint below answers P(2) = 0.8, P(3) = 0.15, P(1) = 0.05: this expected grade, in 0..1.
@@ -267,3 +268,13 @@ def test_a_key_revoked_while_serving_fails_calls_with_failed_precondition(
             TeacherError, match=r"FAILED_PRECONDITION: teacher backend refused: .* answered 401"
         ):
             client.label([("0", "drill", "DEWALT drill")])
+
+
+def test_without_openai_the_backend_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """openai is an extra: the rest of protege imports and serves without it."""
+    monkeypatch.setitem(sys.modules, "openai", None)
+    monkeypatch.delitem(sys.modules, "protege.server.backends.openai_compatible", raising=False)
+    with pytest.raises(
+        ImportError, match=r"needs openai, which is not installed: pip install 'protege\[openai\]'"
+    ):
+        load_backend("openai-compatible", "judge", config=EndpointConfig("http://llm/v1"))

@@ -10,7 +10,7 @@ from protege.client.student_training import training_rows
 from protege.client.training import data_hash, normalise_grades
 from protege.common.config_flags import add_flags, comma_list, from_flags
 from protege.server.app import serve
-from protege.server.backends.openai_compatible import EndpointConfig
+from protege.server.backends.endpoint import EndpointConfig
 from protege.server.config import ServeConfig
 from protege.teacher_fitting import RECIPES, fit_teacher, training_for
 

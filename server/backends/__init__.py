@@ -10,33 +10,48 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from protege.common.paths import local_or_hub
 
 from .base import Backend, BackendRefused, BackendUnavailable, Scores, teacher_version
-from .bi_encoder import BiEncoderBackend
-from .cross_encoder import CrossEncoderBackend
-from .ensemble import EnsembleBackend
-from .llm_judge import LLMJudgeBackend
-from .openai_compatible import OpenAICompatibleBackend
 
-BACKENDS: dict[str, type[Backend]] = {
-    "cross-encoder": CrossEncoderBackend,
-    "llm-judge": LLMJudgeBackend,
-    "bi-encoder": BiEncoderBackend,
-    "ensemble": EnsembleBackend,
-    "openai-compatible": OpenAICompatibleBackend,
+# Each kind's module and class, imported only when a backend of that kind loads: the model
+# libraries take seconds to import (``protege --help`` should not), and ``openai`` is an extra.
+BACKENDS = {
+    "cross-encoder": "cross_encoder:CrossEncoderBackend",
+    "llm-judge": "llm_judge:LLMJudgeBackend",
+    "bi-encoder": "bi_encoder:BiEncoderBackend",
+    "ensemble": "ensemble:EnsembleBackend",
+    "openai-compatible": "openai_compatible:OpenAICompatibleBackend",
 }
 BACKEND_KINDS = tuple(BACKENDS)
+# The extra that installs what a kind's module imports beyond the core dependencies.
+EXTRAS = {"openai-compatible": ("openai", "openai")}
+
+
+def backend_class(kind: str) -> type[Backend]:
+    """The class of a kind of backend, its module imported now."""
+    if kind not in BACKENDS:
+        raise ValueError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
+    module, name = BACKENDS[kind].split(":")
+    try:
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    except ModuleNotFoundError as error:
+        package, extra = EXTRAS.get(kind, (None, None))
+        if error.name != package:
+            raise
+        raise ImportError(
+            f"the {kind} backend needs {package}, which is not installed: pip install 'protege[{extra}]'"
+        ) from error
 
 
 def load_backend(kind: str, model: str, **options: Any) -> Backend:
     """Loads ``model`` (a local path or hub id) as a teacher of the given kind."""
-    if kind not in BACKENDS:
-        raise ValueError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
+    backend = backend_class(kind)
     # An openai-compatible backend's model is the name the endpoint serves, not a folder.
-    return BACKENDS[kind](model if kind == "openai-compatible" else local_or_hub(model), **options)
+    return backend(model if kind == "openai-compatible" else local_or_hub(model), **options)
 
 
 __all__ = [
@@ -45,6 +60,7 @@ __all__ = [
     "BackendRefused",
     "BackendUnavailable",
     "Scores",
+    "backend_class",
     "load_backend",
     "teacher_version",
 ]
