@@ -14,6 +14,8 @@ ARG DEVICE=cpu
 # Optional extras: llm (GGUF judges), openai (an OpenAI-compatible endpoint as teacher), onnx, openvino.
 ARG EXTRAS=llm,openai
 ARG TORCH_CPU_VERSION=2.13.0
+# hadolint takes TOKENIZERS_PARALLELISM for a secret; it is a switch.
+# hadolint ignore=DL3064
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
@@ -34,9 +36,10 @@ COPY proto proto
 COPY server server
 COPY client client
 COPY filters filters
-RUN pip install ".[${EXTRAS}]"
-
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin protege
+# The checkout itself, its dependencies at the floors pyproject.toml states (make test-floors).
+# hadolint ignore=DL3013
+RUN pip install ".[${EXTRAS}]" \
+    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin protege
 USER 10001
 ENV PROTEGE_CACHE_DIR=/home/protege/.cache/protege \
     PROTEGE_BACKEND=bi-encoder \

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test lint proto clean llm-server-test
+.PHONY: demo test test-floors lint proto clean llm-server-test
 
 # A torch already installed for $(PYTHON) is reused (the venv sees its site-packages).
 $(PY):
@@ -34,6 +34,19 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q --durations=15
 
+# The declared dependency floors, installed as they are (scripts/floors.py pins each `>=X` to X;
+# torch is the machine's build), then the tests that load no real model: proof the floors suffice.
+FLOORS_VENV ?= .venv-floors
+$(FLOORS_VENV)/.installed: pyproject.toml scripts/floors.py scripts/install-torch.sh
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	scripts/install-torch.sh $(FLOORS_VENV)/bin/python
+	$(PYTHON) scripts/floors.py openai onnx > $(FLOORS_VENV)/floors.txt
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -c $(FLOORS_VENV)/floors.txt -e '.[test,openai,onnx]'
+	touch $@
+
+test-floors: $(FLOORS_VENV)/.installed
+	$(FLOORS_VENV)/bin/python -m pytest -q -m "not slow"
+
 # llama.cpp's OpenAI-compatible server (llama-cpp-python, built from its sdist: minutes) serving
 # SmolLM2, and the tests that put protege in front of it (the default suite skips them).
 $(VENV)/.installed-llm-server: $(VENV)/.installed-test
@@ -51,4 +64,4 @@ proto: $(VENV)/.installed-test
 	$(PY) -m protege.proto.generate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache .ruff_cache

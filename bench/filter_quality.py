@@ -31,7 +31,8 @@ from protege.client.augment import drop_token, reorder, typo
 from protege.client.embedder import embed as sentence_embed
 from protege.client.embedder import load_embedder
 from protege.client.query_hash import bucket
-from protege.client.training import TrainingConfig, train_cross_encoder
+from protege.client.training import train_cross_encoder
+from protege.client.training_config import TrainingConfig
 from protege.filters.base import Candidates, FilterPipeline
 from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood

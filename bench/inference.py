@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from protege.client.data import Columns
 from protege.client.export import ExportSpec, export_student
 from protege.client.scoreboard import Board
-from protege.client.training import TrainingConfig, train_cross_encoder
+from protege.client.training import train_cross_encoder
+from protege.client.training_config import TrainingConfig
 from protege.common.runtimes import load_cross_encoder
 
 from common import HOMEDEPOT, emit, log

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from protege.client.curriculum import CURRICULUM_RECORD, CurriculumConfig, train_curriculum
+from protege.client.curriculum import CURRICULUM_RECORD, train_curriculum
 from protege.client.embedder import MemoEmbedder, embed
 from protege.client.scoreboard import Board
+from protege.client.training_config import CurriculumConfig
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage

@@ -84,7 +84,8 @@ def levers(compile_too: bool) -> dict[str, dict]:
 
 def timed(queries, documents, targets, settings: dict) -> dict:
     """One epoch of protege's trainer: labels/s and model pairs/s."""
-    from protege.client.training import TrainingConfig, train_cross_encoder
+    from protege.client.training import train_cross_encoder
+    from protege.client.training_config import TrainingConfig
 
     with tempfile.TemporaryDirectory() as scratch:
         train_cross_encoder(queries, documents, targets, TrainingConfig(**settings), out=Path(scratch) / "m")
@@ -134,7 +135,8 @@ def quality(settings: dict, new: dict, train_pairs: int, test_queries: int) -> d
     """Today's recipe and ``new`` on the same gold grades; paired RMSE (new − today) on test pairs."""
     from protege.client.data import Columns
     from protege.client.scoreboard import Board
-    from protege.client.training import TrainingConfig, train_cross_encoder
+    from protege.client.training import train_cross_encoder
+    from protege.client.training_config import TrainingConfig
 
     from protege.study.split import load_rows, split_rows
 

@@ -20,7 +20,7 @@ from .teacher_client import Pair, TeacherClient, TeacherError, TeacherLabel
 _LAZY = {
     "Distiller": ".distill",
     "DistillConfig": ".distill_config",
-    "TrainingConfig": ".training",
+    "TrainingConfig": ".training_config",
     "train_cross_encoder": ".training",
 }
 

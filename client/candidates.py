@@ -16,15 +16,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-from sentence_transformers import SentenceTransformer
 
 from .augment import Augmenter, Generated, SynonymTable
 from .catalog import CATALOG_RECORD, Catalog
 from .data import DataSpec, read_pairs
 from .embedder import load_embedder
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 

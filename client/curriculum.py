@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,8 @@ from protege.filters.settings import FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from .sampling import whole_queries
-from .training import FINGERPRINT_SKIPS, TrainingConfig, data_hash, save_student, train_cross_encoder
+from .training import FINGERPRINT_SKIPS, data_hash, save_student, train_cross_encoder
+from .training_config import CurriculumConfig, TrainingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -36,29 +37,6 @@ CURRICULUM_RECORD = "curriculum.json"
 CHOSEN = "rows.npy"  # a round's rows of the labelled set
 PROFILED_PAIRS = 10_000  # of what the student trained on, profiled before a round: quantiles to ~1%
 PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")  # what refinement acceptance reads
-
-
-@dataclass(frozen=True)
-class CurriculumConfig:
-    """How many rounds a curriculum has and how much of the labels each trains on."""
-
-    curriculum_rounds: int = field(
-        default=0,
-        metadata={
-            "help": "train in this many rounds, each on a share of the labels the student draws from its "
-            "own frontier after the round before (0: all labels at once)"
-        },
-    )
-    curriculum_share: float = field(
-        default=0.25, metadata={"help": "share of the labelled pairs each curriculum round trains on"}
-    )
-
-    def __post_init__(self) -> None:
-        if self.curriculum_rounds < 0 or not 0 < self.curriculum_share <= 1:
-            raise ValueError(
-                "--curriculum-rounds is at least 0 and --curriculum-share a share in (0, 1], not "
-                f"{self.curriculum_rounds} and {self.curriculum_share:g}"
-            )
 
 
 def train_curriculum(

@@ -9,7 +9,7 @@ from pathlib import Path
 from protege.filters.settings import FilterSettings, PrelabelRule
 
 from .export import ExportSpec
-from .training import TrainingConfig
+from .training_config import TrainingConfig
 
 
 class DistillError(RuntimeError):

@@ -3,15 +3,21 @@ memoising wrapper, and unit-length vectors."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from protege.common.paths import local_or_hub
-from sentence_transformers import SentenceTransformer
 
 from .models import packaged_minilm
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 def load_embedder(path: str | None = None, device: str | None = None) -> SentenceTransformer:
     """The bi-encoder at ``path`` (a folder or hub id), else the packaged all-MiniLM-L6-v2."""
+    from sentence_transformers import SentenceTransformer
+
     return SentenceTransformer(local_or_hub(path) if path else packaged_minilm(), device=device)
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from protege.common.paths import local_or_hub
 from protege.common.runtimes import ONNX_FILE, OPENVINO_FILE, export_onnx, onnx_to_openvino, require
 from protege.common.stage import PROVENANCE
-from sentence_transformers import CrossEncoder
 
 log = logging.getLogger("protege")
 
@@ -84,6 +83,8 @@ def export_student(model: Path | str, out: Path, spec: ExportSpec) -> Path:
     spec.require()
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
+    from sentence_transformers import CrossEncoder  # here: ExportSpec is read by --help
+
     source = CrossEncoder(local_or_hub(model))
     source.save(str(staging))
     onnx_file = export_onnx(source, staging / ONNX_FILE)

@@ -20,11 +20,12 @@ from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder
 
-from .curriculum import CurriculumConfig, curriculum_rows, train_curriculum
+from .curriculum import curriculum_rows, train_curriculum
 from .data import Columns, DataError, read_table
 from .filtering import ACCEPTED
 from .jobs import read_labels
-from .training import TrainingConfig, data_hash, normalise_grades, train_cross_encoder
+from .training import data_hash, normalise_grades, train_cross_encoder
+from .training_config import CurriculumConfig, TrainingConfig
 
 PROFILE_PAIRS = 10_000  # training pairs profiled after training: quantiles to ~1%, a bounded cost
 

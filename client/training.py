@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ import torch
 from datasets import Dataset
 from protege.common.paths import local_or_hub
 from protege.common.stage import PROVENANCE, Stage
-from protege.common.trainer_arguments import PRECISIONS, quiet, shared_arguments, uses_bf16
+from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 from sentence_transformers.base.sampler import DefaultBatchSampler
 from sentence_transformers.cross_encoder import (
     CrossEncoder,
@@ -34,7 +34,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .losses import GroupMarginMSELoss
 from .models import PACKAGED_MINILM, packaged_minilm
-from .training_data import LOSSES, pairs_per_epoch, rows_per_batch, training_dataset
+from .training_config import TrainingConfig
+from .training_data import pairs_per_epoch, rows_per_batch, training_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -106,60 +107,6 @@ def load_student(base: str | None = None, layers: int | None = None, max_length:
         network.base_model.encoder.layer = stack[:layers]
         network.config.num_hidden_layers = layers
     return model
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """How a cross-encoder trains, as sentence-transformers' training arguments say it.
-
-    ``loss``: ``bce`` (soft binary cross-entropy: calibrated scores, which the filters read),
-    ``mse`` (on sigmoid scores), or ``margin-mse`` (score differences between documents of
-    one query, in logit space; Hofstätter et al.). ``base`` (default: the packaged MiniLM-L6)
-    keeps its first ``layers`` transformer layers when given. ``checkpoint_steps`` defaults to
-    a tenth of the run, at least 50 steps. ``precision``: ``auto`` computes in bf16 (autocast)
-    where the GPU or CPU does it in hardware. ``freeze_embeddings`` keeps the word-embedding
-    matrix as it is (most of a small student's weights: its optimizer step is most of a CPU
-    step's cost); ``compile`` runs the model through ``torch.compile``.
-
-    Example::
-
-        TrainingConfig(layers=3, loss="margin-mse", epochs=2, learning_rate=1e-4)
-    """
-
-    base: str | None = field(
-        default=None,
-        metadata={"help": "model to start from (default: the packaged all-MiniLM-L6-v2)"},
-    )
-    layers: int | None = field(
-        default=None, metadata={"help": "keep only the first N transformer layers (a smaller student)"}
-    )
-    loss: str = field(default="bce", metadata={"help": "training loss", "choices": LOSSES})
-    epochs: float = field(default=1.0, metadata={"help": "passes over the training pairs"})
-    batch_size: int = field(default=32, metadata={"help": "pairs per step"})
-    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW's learning rate"})
-    max_length: int = field(default=128, metadata={"help": "tokens per (query, document) pair"})
-    seed: int = field(default=0, metadata={"help": "seed of the initialisation and the data order"})
-    length_grouping: bool = True
-    precision: str = field(
-        default="auto",
-        metadata={
-            "help": "auto: bf16 autocast where the GPU or CPU computes bf16 in hardware (avx512_bf16, AMX)",
-            "choices": PRECISIONS,
-        },
-    )
-    freeze_embeddings: bool = field(
-        default=False,
-        metadata={"help": "leave the word-embedding matrix as it is (a faster step on CPU; bench/train.py)"},
-    )
-    compile: bool = False
-    checkpoint_steps: int | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}: choose from {', '.join(LOSSES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}: choose from {', '.join(PRECISIONS)}")
 
 
 def train_cross_encoder(

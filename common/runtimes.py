@@ -31,6 +31,8 @@ from .paths import cache_dir, local_or_hub
 log = logging.getLogger("protege")
 
 RUNTIMES = ("torch", "onnx", "openvino")
+# How a model computes where it trains: auto is bf16 autocast where the hardware does bf16.
+PRECISIONS = ("auto", "bf16", "fp32")
 ONNX_FILE = Path("onnx") / "model.onnx"
 OPENVINO_FILE = Path("openvino") / "openvino_model.xml"
 # What each runtime needs beyond torch, and the extra that installs it.

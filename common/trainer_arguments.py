@@ -13,8 +13,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerControl, TrainerState
 
 from . import verbosity
-
-PRECISIONS = ("auto", "bf16", "fp32")
+from .runtimes import PRECISIONS
 
 
 @cache

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
-import torch
 
 from .base import Candidates, no_reasons, seed_rows
 from .profile import Profile
@@ -33,8 +32,9 @@ class StudentQueryEmbedder:
         self.batch_size = batch_size
         self.max_length = min(getattr(model, "max_length", None) or 128, 128)
 
-    @torch.inference_mode()
     def __call__(self, queries: Sequence[str]) -> np.ndarray:
+        import torch  # here: the filters' settings load without it (protege --help)
+
         device = next(self.encoder.parameters()).device
         parts = []
         for start in range(0, len(queries), self.batch_size):
@@ -45,7 +45,8 @@ class StudentQueryEmbedder:
                 max_length=self.max_length,
                 return_tensors="pt",
             ).to(device)
-            hidden = self.encoder(**batch).last_hidden_state.float()
+            with torch.inference_mode():
+                hidden = self.encoder(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
             parts.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())

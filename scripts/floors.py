@@ -17,7 +17,9 @@ UNPINNED = {"torch"}
 
 
 def floors(extras: list[str]) -> list[str]:
-    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())[
+        "project"
+    ]
     requirements = project["dependencies"] + [r for e in extras for r in project["optional-dependencies"][e]]
     pins = {}
     for requirement in requirements:

@@ -27,12 +27,17 @@ logger = logging.getLogger("protege.server")
 RECHECK_S = 5.0
 
 
+# The health service a liveness probe asks: the process is up, whatever its model's upstream does.
+LIVENESS = "liveness"
+
+
 class TeacherServer:
     """A running teacher: gRPC (Teacher, Health, reflection) plus the metrics endpoint.
 
-    Health is NOT_SERVING from the moment the port is bound until the model is loaded,
-    then SERVING; on ``shutdown`` it turns NOT_SERVING, new calls get UNAVAILABLE, and
-    calls in progress finish (up to ``grace_s``) before the server stops.
+    Health (``""`` and ``protege.v1.Teacher``: ready to label) is NOT_SERVING from the moment the
+    port is bound until the model is loaded, and while an upstream LLM is down, then SERVING;
+    ``LIVENESS`` is SERVING while the process answers. On ``shutdown`` all turn NOT_SERVING, new
+    calls get UNAVAILABLE, and calls in progress finish (up to ``grace_s``) before the server stops.
 
     Example::
 
@@ -78,6 +83,9 @@ class TeacherServer:
         )
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        # Liveness apart from readiness: an upstream LLM that is down makes the teacher not ready,
+        # not dead, so a Kubernetes liveness probe must not restart it for that.
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self.servicer.add_to_server(self._server)
         if config.reflection:
@@ -148,6 +156,9 @@ class TeacherServer:
         self.metrics.backend_up.set(0)
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        # Liveness apart from readiness: an upstream LLM that is down makes the teacher not ready,
+        # not dead, so a Kubernetes liveness probe must not restart it for that.
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         self._watcher = asyncio.create_task(self._watch_backend())
 
     async def _watch_backend(self) -> None:

@@ -115,7 +115,7 @@ def test_the_training_and_distill_flags_default_to_their_fields(
     command: str, configs: tuple[str, ...]
 ) -> None:
     from protege.client.distill_config import DistillConfig
-    from protege.client.training import TrainingConfig
+    from protege.client.training_config import TrainingConfig
 
     classes = {"TrainingConfig": TrainingConfig, "DistillConfig": DistillConfig}
     args = build_parser(command).parse_args([command, "--data", "pairs.csv", "--out", "out"])

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from protege.client import curriculum as curriculum_module
-from protege.client.curriculum import CURRICULUM_RECORD, CurriculumConfig, train_curriculum
-from protege.client.training import TrainingConfig
+from protege.client.curriculum import CURRICULUM_RECORD, train_curriculum
+from protege.client.training_config import CurriculumConfig, TrainingConfig
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import BudgetRule, FilterSettings
 from sentence_transformers.cross_encoder import CrossEncoder

@@ -16,7 +16,7 @@ from protege.client.distill_config import DistillConfig
 from protege.client.evaluation import Evaluation
 from protege.client.export import ExportSpec
 from protege.client.synthetic import generate_catalog
-from protege.client.training import TrainingConfig
+from protege.client.training_config import TrainingConfig
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import PrelabelRule
 from sentence_transformers import CrossEncoder

@@ -9,7 +9,9 @@
     protege/cli      the commands: they parse arguments and call one library function
 
 A module imports modules of its own layer or those below it, never above; no two modules import
-each other, directly or around a loop; and imports of our modules sit at the top of a module.
+each other, directly or around a loop; and imports of our modules sit at the top of a module, but
+in the commands (protege/cli), which import the library a command calls in that command: ``protege
+--help`` builds every parser and stays under a second without torch.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def test_our_modules_are_imported_at_the_top_of_a_module() -> None:
     late = {
         name: sorted(GRAPH[name] - imports(name, path, set(modules()), top_only=True))
         for name, path in modules().items()
+        if not name.startswith("protege.cli")
     }
     assert not {name: found for name, found in late.items() if found}
 

@@ -213,6 +213,8 @@ def test_an_endpoint_that_is_down_makes_the_service_not_serving_until_it_answers
         TeacherClient(f"127.0.0.1:{teacher.port}", timeout=10) as client,
     ):
         assert client.health() == "NOT_SERVING"
+        # Not ready, yet alive: a liveness probe must not restart a replica for its upstream.
+        assert client.health(app.LIVENESS) == "SERVING"
         with pytest.raises(
             TeacherError, match=r"UNAVAILABLE: teacher backend unavailable: .*Connection error"
         ):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from protege.client.embedder import embed, load_embedder
-from protege.client.training import TrainingConfig
+from protege.client.training_config import TrainingConfig
 from protege.client.warm_start import NEAREST, RANDOM, warm_start_pairs, warm_start_student
 from sentence_transformers import CrossEncoder
 

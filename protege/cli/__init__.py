@@ -1,5 +1,7 @@
 """The ``protege`` command: one entry point for the teacher and student sides. Each module here
-adds one group of commands and turns their arguments into a config for one library call.
+adds one group of commands and turns their arguments into a config for one library call. A module
+imports at its top only the configs its flags are made from; the library a command calls is
+imported in the command (``protege --help`` builds every parser, and should not load torch).
 
 Example::
 

@@ -8,13 +8,8 @@ from pathlib import Path
 
 from protege.client.data import DataSpec, join_folder, resolve_columns
 from protege.client.export import ExportSpec
-from protege.client.filtering import ACCEPTED
-from protege.client.jobs import MANIFEST
-from protege.client.training import TrainingConfig
+from protege.client.training_config import TrainingConfig
 from protege.common.config_flags import add_flags, from_flags
-
-# What a protege label or filter folder holds, read as it is rather than joined as tables.
-OUTPUT_FOLDER_MARKS = (MANIFEST, ACCEPTED)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, label_help: str | None = None) -> None:
@@ -77,7 +72,11 @@ def data_spec(args: argparse.Namespace, path: Path | None = None, *, gold: bool 
 
 def is_output_folder(path: Path) -> bool:
     """Whether ``path`` is a protege label or filter folder, read as it is rather than joined."""
-    return path.is_dir() and any((path / mark).exists() for mark in OUTPUT_FOLDER_MARKS)
+    from protege.client.filtering import ACCEPTED
+    from protege.client.jobs import MANIFEST
+
+    # What a protege label or filter folder holds, read as it is rather than joined as tables.
+    return path.is_dir() and any((path / mark).exists() for mark in (MANIFEST, ACCEPTED))
 
 
 def _named(args: argparse.Namespace) -> dict[str, str | tuple[str, ...] | None]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from protege.study import volume_results
-from protege.study.demo import run_demo
 from protege.study.settings import DEMO_QUERIES
 
 
@@ -27,6 +25,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from protege.study import volume_results
+    from protege.study.demo import run_demo
+
     results = run_demo(args.out, args.queries, args.teacher_base, args.student_base)
     print()
     print(volume_results.table(results))

@@ -6,14 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from protege.client.data import read_queries, read_table
-from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig, DistillError
-from protege.client.evaluation import Evaluation
-from protege.client.jobs import JobError
-from protege.client.teacher_client import TeacherError
-from protege.client.training import normalise_grades
 from protege.common.config_flags import add_config_flag, add_flags, from_flags
 from protege.filters.settings import BudgetRule, FilterSettings
 
@@ -26,6 +21,9 @@ from .arguments import (
     training_config,
 )
 from .connection import add_connection_arguments, connect
+
+if TYPE_CHECKING:
+    from protege.client.evaluation import Evaluation
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +52,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
+    from protege.client.data import read_queries, read_table
+    from protege.client.distill import Distiller
+    from protege.client.jobs import JobError
+    from protege.client.teacher_client import TeacherError
+
     spec = data_spec(args)
     pool = read_table(spec.path, spec.columns, encoding=spec.encoding)
     targets = read_queries(args.target, spec.columns.query, spec.encoding) if args.target else None
@@ -78,6 +81,10 @@ def run_distill(args: argparse.Namespace) -> int:
 
 def _evaluation(args: argparse.Namespace) -> Evaluation | None:
     """``--eval-data``'s judged pairs, grades mapped to 0..1, to measure each round on."""
+    from protege.client.data import read_table
+    from protege.client.evaluation import Evaluation
+    from protege.client.training import normalise_grades
+
     if not args.eval_data:
         return None
     spec = data_spec(args, args.eval_data, gold=True)

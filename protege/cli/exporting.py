@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from protege.client.export import FORMATS, OPTIMIZATIONS, QUANTIZATIONS, ExportSpec, export_student
+from protege.client.export import FORMATS, OPTIMIZATIONS, QUANTIZATIONS, ExportSpec
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from protege.client.export import export_student
+
     spec = ExportSpec(args.format, args.quantize, args.optimize)
     out = export_student(args.model, args.to, spec)
     print(json.dumps({"out": str(out), "export": spec.name}))

@@ -8,22 +8,19 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protege.client.augment import STRATEGIES
-from protege.client.candidates import AugmentConfig, augmented_pairs
-from protege.client.embedder import embed, load_embedder
-from protege.client.filtering import filter_folder
-from protege.client.jobs import JobError, LabelJob
-from protege.client.teacher_client import TeacherClient
+from protege.client.candidates import AugmentConfig
 from protege.common.config_flags import add_flags, comma_list, from_flags
-from protege.common.files import write_parquet_atomic
-from protege.filters.base import counts_table
-from protege.filters.queries import Embed
 from protege.filters.settings import BudgetRule, FilterSettings
 
 from .arguments import add_data_arguments, data_spec
 from .connection import add_connection_arguments
 from .probing import ask
+
+if TYPE_CHECKING:
+    from protege.filters.queries import Embed
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +56,9 @@ def _add_label(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_label(args: argparse.Namespace) -> int:
+    from protege.client.jobs import JobError, LabelJob
+    from protege.client.teacher_client import TeacherClient
+
     spec = data_spec(args)
     job = LabelJob(
         data=spec.path,
@@ -120,6 +120,10 @@ def _add_augment(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_augment(args: argparse.Namespace) -> int:
+    from protege.client.candidates import augmented_pairs
+    from protege.client.teacher_client import TeacherClient
+    from protege.common.files import write_parquet_atomic
+
     config = AugmentConfig(
         strategies=args.strategies,
         per_seed=args.per_seed,
@@ -212,6 +216,9 @@ def filter_settings(args: argparse.Namespace) -> FilterSettings:
 
 
 def run_filter(args: argparse.Namespace) -> int:
+    from protege.client.filtering import filter_folder
+    from protege.filters.base import counts_table
+
     selection = filter_folder(
         args.student,
         args.labels,
@@ -228,6 +235,8 @@ def run_filter(args: argparse.Namespace) -> int:
 def _query_embedder(args: argparse.Namespace) -> Embed | None:
     """What compares queries: a sentence-embedding model, or ``None`` for the student's own encoder
     (and where the query filters are off)."""
+    from protege.client.embedder import embed, load_embedder
+
     if args.query_embedder == "student" or {"plausibility", "dedup"} <= set(args.off):
         return None
     model = load_embedder(args.query_embedder)

@@ -6,13 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from protege.client.student_training import training_rows
-from protege.client.training import data_hash, normalise_grades
 from protege.common.config_flags import add_flags, comma_list, from_flags
-from protege.server.app import serve
 from protege.server.backends.endpoint import EndpointConfig
 from protege.server.config import ServeConfig
-from protege.teacher_fitting import RECIPES, fit_teacher, training_for
+from protege.teacher_fitting import RECIPES, training_for
 
 from .arguments import add_data_arguments, data_spec, label_range
 
@@ -49,6 +46,8 @@ def serve_config(args: argparse.Namespace) -> ServeConfig:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from protege.server.app import serve
+
     serve(serve_config(args))
     return 0
 
@@ -84,8 +83,13 @@ def _add_teacher_fit(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_teacher_fit(args: argparse.Namespace) -> int:
+    from protege.teacher_fitting import fit_teacher
+
     if args.backend == "llm-judge" and not args.base:
         raise ValueError("--backend llm-judge needs --base: a causal LM folder, hub id or .gguf file")
+    from protege.client.student_training import training_rows
+    from protege.client.training import data_hash, normalise_grades
+
     spec = data_spec(args, gold=True)
     rows = training_rows(spec.path, spec.columns, spec.encoding)
     if not rows.num_rows:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from protege.common.config_flags import add_config_flag, add_flags, from_flags
 from protege.filters.settings import FILTER_SWITCHES, BudgetRule, FilterSettings
-from protege.study import results, volume_results
-from protege.study.run import RESULTS, run_study
 from protege.study.settings import (
     FULL,
     MAX_ROWS,
@@ -92,6 +90,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from protege.study import results, volume_results
+    from protege.study.run import RESULTS, run_study
+
     spec = data_spec(args, gold=True)
     report = run_study(
         spec.path,

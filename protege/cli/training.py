@@ -7,19 +7,13 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from protege.client.coverage import QUERIES, CoverageIndex, coverage_report
-from protege.client.curriculum import CurriculumConfig
-from protege.client.data import read_queries
-from protege.client.embedder import embed, load_embedder
-from protege.client.evaluation import Evaluation, format_table, ranking_metrics
-from protege.client.scoreboard import beside_baselines, read_judged
-from protege.client.student_training import train_student, training_rows
-from protege.client.teacher_client import teacher_scores
+from protege.client.training_config import CurriculumConfig
 from protege.common.config_flags import add_flags, from_flags
-from protege.common.runtimes import RUNTIMES, load_cross_encoder
+from protege.common.runtimes import RUNTIMES
 from protege.filters.settings import BudgetRule, FilterSettings
 
 from .arguments import (
@@ -32,6 +26,9 @@ from .arguments import (
     training_config,
 )
 from .connection import add_connection_arguments, connect
+
+if TYPE_CHECKING:
+    from protege.client.evaluation import Evaluation
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +62,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from protege.client.student_training import train_student, training_rows
+
     spec = data_spec(args, gold=True)
     if not args.label_col and is_output_folder(args.data):
         spec = replace(spec, columns=replace(spec.columns, label="score"))
@@ -115,6 +114,10 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from protege.client.embedder import load_embedder
+    from protege.client.evaluation import format_table, ranking_metrics
+    from protege.client.scoreboard import beside_baselines, read_judged
+
     specs = {"test": data_spec(args, gold=True)}
     if args.validation:
         specs["validation"] = data_spec(args, args.validation, gold=True)
@@ -135,6 +138,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _scores(args: argparse.Namespace, judged: dict[str, Evaluation]) -> dict[str, np.ndarray]:
     """The scores of ``--model`` (in process) or ``--teacher`` (over gRPC) of each split's pairs."""
+    from protege.client.teacher_client import teacher_scores
+    from protege.common.runtimes import load_cross_encoder
+
     if args.model:
         model = load_cross_encoder(args.model, args.runtime)
         return {
@@ -169,6 +175,10 @@ def _add_coverage(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_coverage(args: argparse.Namespace) -> int:
+    from protege.client.coverage import QUERIES, CoverageIndex, coverage_report
+    from protege.client.data import read_queries
+    from protege.client.embedder import embed, load_embedder
+
     model = load_embedder(args.embedder)
 
     def embed_queries(texts: list[str]) -> np.ndarray:

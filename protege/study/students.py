@@ -23,7 +23,8 @@ from protege.client.models import packaged_minilm
 from protege.client.report import REPORT
 from protege.client.sampling import whole_queries
 from protege.client.teacher_client import TeacherClient
-from protege.client.training import TrainingConfig, train_cross_encoder
+from protege.client.training import train_cross_encoder
+from protege.client.training_config import TrainingConfig
 from protege.client.warm_start import warm_start_student
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage

@@ -9,6 +9,15 @@ Example::
     fit_teacher("ensemble", queries, documents, (grades - 1) / 2, Path("teacher/"))
 """
 
-from .recipes import RECIPES, fit_teacher, training_for
+import importlib
+
+from .settings import RECIPES, training_for
 
 __all__ = ["RECIPES", "fit_teacher", "training_for"]
+
+
+def __getattr__(name: str):
+    # fit_teacher is imported when first used: it loads torch, which RECIPES' readers do not need.
+    if name != "fit_teacher":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return importlib.import_module(".recipes", __name__).fit_teacher

@@ -14,24 +14,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from protege.client.training import TrainingConfig, train_cross_encoder
+from protege.client.training import train_cross_encoder
+from protege.client.training_config import TrainingConfig
 
 from .ensemble import fit_ensemble_teacher
 from .llm_judge import train_llm_judge
+from .settings import RECIPES
 
 log = logging.getLogger("protege")
-
-# Per recipe: (pairs per step, tokens per pair) where not given.
-RECIPE_DEFAULTS = {"cross-encoder": (32, 128), "ensemble": (32, 128), "llm-judge": (16, 256)}
-RECIPES = tuple(RECIPE_DEFAULTS)
-
-
-def training_for(recipe: str, **settings: object) -> TrainingConfig:
-    """A ``TrainingConfig`` for ``recipe``: its batch size and max length unless given (``None``
-    leaves a setting at its default), soft BCE."""
-    batch_size, max_length = RECIPE_DEFAULTS[recipe]
-    given = {name: value for name, value in settings.items() if value is not None}
-    return TrainingConfig(**({"batch_size": batch_size, "max_length": max_length, "loss": "bce"} | given))
 
 
 def fit_teacher(

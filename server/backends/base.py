@@ -7,10 +7,12 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +77,16 @@ class Backend(ABC):
 def resolve_device(device: str | None) -> str:
     """``None``/``"auto"`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     if device in (None, "auto"):
+        import torch  # here, not at the top: the configs that name backends load without it
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
 
 def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     """``None``/``"auto"`` → bfloat16 on a GPU that supports it, float32 otherwise."""
+    import torch
+
     if dtype in (None, "auto"):
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.bfloat16
@@ -110,6 +116,8 @@ def teacher_version(kind: str, module: torch.nn.Module, config: dict[str, Any]) 
         >>> teacher_version("bi-encoder", torch.nn.Linear(2, 1), {"max_length": 8})[:3]
         'bi-'
     """
+    import torch
+
     digest = hashlib.sha256()
     digest.update(json.dumps({"kind": kind, **config}, sort_keys=True, default=str).encode())
     for name, tensor in sorted(module.state_dict().items()):
