@@ -12,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from protege.client.augment import normalise
+from protege.client.data import Columns
 from protege.client.query_hash import bucket, is_validation
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
-from protege.study.split import POOL_BUCKETS, TEST_BUCKETS
+from protege.study.split import POOL_BUCKETS, TEST_BUCKETS, load_rows
 from protege.study.volume import volume_rows
 
 GOALS = {
@@ -108,3 +109,21 @@ def test_volumes_must_be_counts(tmp_path: Path, capsys: pytest.CaptureFixture) -
     with pytest.raises(SystemExit):
         main(["experiment", "--data", str(tmp_path / "x.csv"), "--out", str(tmp_path), "--volumes", "1k"])
     assert "comma-separated label counts" in capsys.readouterr().err
+
+
+def test_a_file_without_product_ids_keys_its_products_by_their_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no id column every product's id was None: the volume study indexed a catalog of one
+    product and paired each query with it alone, and said nothing."""
+    rows = generate_catalog(products=60, queries=30, seed=2)
+    path = tmp_path / "graded.csv"
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["search_term", "product_title", "relevance"])
+        writer.writerows((row["search_term"], row["product_title"], row["relevance"]) for row in rows)
+    columns = Columns(query="search_term", docs=("product_title",), label="relevance")
+    table, _, _ = load_rows(path, columns, encoding="utf-8", label_range=None, max_rows=None, source=path)
+    catalog = dict(zip(table["doc_id"].to_pylist(), table["document"].to_pylist(), strict=True))
+    assert len(catalog) == len({row["product_title"] for row in rows}) > 1
+    assert "have no product id (no --doc-id-col found): their products are keyed by their text" in caplog.text

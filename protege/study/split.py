@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from protege.client.candidates import with_doc_ids
 from protege.client.data import read_table
 from protege.client.evaluation import Evaluation
 from protege.client.query_hash import bucket, is_validation, pair_order_key, query_order_key
@@ -161,6 +162,21 @@ def rows_within(queries: list[str], documents: list[str], limit: int | None) -> 
     return np.sort(order[group_ends <= limit])
 
 
+def _products_keyed(table: pa.Table, source: Path) -> pa.Table:
+    """``table`` with every product keyed: by its id, else by its text. Keyed by a missing id, a
+    file with no product-id column once made a catalog of one product and one pair a query."""
+    missing = table["doc_id"].null_count
+    if missing:
+        log.warning(
+            "%s: %d of %d rows have no product id (no --doc-id-col found): their products are keyed "
+            "by their text",
+            source,
+            missing,
+            table.num_rows,
+        )
+    return with_doc_ids(table)
+
+
 def load_rows(
     data: Path,
     columns,
@@ -184,6 +200,7 @@ def load_rows(
         )
         table = table.filter(pc.invert(ungraded))
     table = cut_long_texts(table, text_limit, source)
+    table = _products_keyed(table, source)
     grades = table["label"].to_numpy(zero_copy_only=False)
     if label_range is None and len(grades) and np.nanmin(grades) == np.nanmax(grades):
         raise ValueError(
