@@ -83,14 +83,15 @@ def test_latin1_csv_needs_its_encoding_and_errors_name_row_and_column(tmp_path: 
         read_table(headerless, columns)
 
 
-def test_auto_encoding_reads_utf8_as_utf8_and_anything_else_as_latin1(
+def test_auto_encoding_reads_utf8_as_utf8_and_western_text_in_its_code_page(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     rows = [dict(ROWS[0]), {**ROWS[1], "title": "Paslode 30° Nails"}]
     utf8, latin = write_csv(tmp_path / "utf8.csv", rows), write_csv(tmp_path / "latin.csv", rows, "latin-1")
     assert resolve_encoding(utf8, "auto") == "utf-8" and not caplog.text
     assert read_all(latin, encoding="auto")[1]["document"] == "Paslode 30° Nails. flat white"
-    assert "latin.csv is not UTF-8: reading it as latin-1" in caplog.text
+    # No byte in 0x80-0x9F: cp1252 and latin-1 read it alike.
+    assert "latin.csv is not UTF-8: reading it as cp1252" in caplog.text
     assert resolve_encoding(latin, "cp1252") == "cp1252"  # a stated encoding is kept
 
 
@@ -105,6 +106,13 @@ def test_auto_encoding_finds_a_multi_byte_encoding_and_refuses_bytes_that_fit_no
     rows = read_all(gbk, columns, encoding="auto")
     assert (rows[0]["query"], rows[1]["document"]) == ("电钻0", "十字螺丝刀")
     assert "gbk.csv is not UTF-8: reading it as gb18030, as detected" in caplog.text
+    windows = tmp_path / "windows.csv"
+    windows.write_bytes("q,title,grade\n“drill” – cordless,DEWALT Drill,3\n".encode("cp1252"))
+    windows_columns = Columns(query="q", docs=("title",), label="grade")
+    assert read_all(windows, windows_columns, encoding="auto")[0]["query"] == "“drill” – cordless"
+    beyond = tmp_path / "beyond.csv"  # 0x8d is no cp1252 character: latin-1, as the Home Depot file
+    beyond.write_bytes(b"q,title,grade\ncaf\xe9 \x8d,DEWALT Drill,3\n")
+    assert read_all(beyond, windows_columns, encoding="auto")[0]["query"] == "café \x8d"
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"q,title,grade\n" + bytes(range(128, 256)) * 20 + b",x,1\n")
     with pytest.raises(

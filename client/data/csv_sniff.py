@@ -36,9 +36,9 @@ HEADER_CHECK_ROWS = 1_000
 def resolve_encoding(path: str | Path, encoding: str) -> str:
     """``encoding`` as given, except ``"auto"``: UTF-8 when the whole file decodes as UTF-8; else
     the multi-byte encoding charset-normalizer finds (GBK, Big5, Shift-JIS, …) where the whole file
-    decodes with it; else latin-1 for text in a single-byte code page, the usual non-UTF-8 file (a
-    warning says so); else a ``DataError`` naming the first bytes that are not UTF-8. JSONL and
-    parquet are UTF-8.
+    decodes with it; else, for text in a single-byte code page, cp1252 where the whole file decodes
+    with it, else latin-1 (a warning says which); else a ``DataError`` naming the first bytes that
+    are not UTF-8. JSONL and parquet are UTF-8.
 
     Example::
 
@@ -71,8 +71,11 @@ def _detected_encoding(path: Path, size: int, modified: int) -> str:
         )
         return guess.encoding
     if guess is not None and not is_multi_byte_encoding(guess.encoding):
-        log.warning("%s is not UTF-8: reading it as latin-1 (pass --encoding to choose another)", path)
-        return "latin-1"
+        # cp1252 where it fits (Windows' curly quotes and dashes sit in 0x80-0x9F, which latin-1
+        # reads as control characters); latin-1, which reads any bytes, where it does not.
+        single = "cp1252" if _decodes(path, "cp1252") else "latin-1"
+        log.warning("%s is not UTF-8: reading it as %s (pass --encoding to choose another)", path, single)
+        return single
     raise DataError(f"{locate_bad_text(path, 'utf-8')} (no encoding was found that fits the whole file)")
 
 
