@@ -64,13 +64,19 @@ def _detected_encoding(path: Path, size: int, modified: int) -> str:
         return "utf-8"
     with open_binary(path) as file:
         head = file.read(DETECTION_BYTES)
-    guess = charset_normalizer.from_bytes(head).best()
-    if guess is not None and is_multi_byte_encoding(guess.encoding) and _decodes(path, guess.encoding):
-        log.warning(
-            "%s is not UTF-8: reading it as %s, as detected (pass --encoding to choose)", path, guess.encoding
-        )
-        return guess.encoding
-    if guess is not None and not is_multi_byte_encoding(guess.encoding):
+    matches = list(charset_normalizer.from_bytes(head))  # best first
+    if matches and is_multi_byte_encoding(matches[0].encoding):
+        # The first multi-byte guess the whole file decodes with (gb18030 reads most bytes, so only
+        # where the best guess is multi-byte at all).
+        for match in (m for m in matches if is_multi_byte_encoding(m.encoding)):
+            if _decodes(path, match.encoding):
+                log.warning(
+                    "%s is not UTF-8: reading it as %s, as detected (--encoding to choose)",
+                    path,
+                    match.encoding,
+                )
+                return match.encoding
+    elif matches:
         # cp1252 where it fits (Windows' curly quotes and dashes sit in 0x80-0x9F, which latin-1
         # reads as control characters); latin-1, which reads any bytes, where it does not.
         single = "cp1252" if _decodes(path, "cp1252") else "latin-1"
