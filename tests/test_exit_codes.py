@@ -3,6 +3,8 @@ or refusing), 2 usage or data (a flag, a variable, a file, a missing model folde
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,14 @@ def test_a_missing_model_folder_is_named_as_such(
     assert _exit_code([word.format(**values) for word in command]) == 2
     err = capsys.readouterr().err
     assert f"model folder {missing} not found" in err and "Repo id" not in err
+
+
+def test_log_lines_carry_their_level() -> None:
+    """A WARNING line once looked like an INFO one: the time and the message, no level."""
+    code = (
+        "import logging\nfrom protege.common import verbosity\nverbosity.configure(False)\n"
+        "logging.getLogger('protege').warning('teacher down')\nlogging.getLogger('protege').info('labelled')"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    lines = shown.stderr.strip().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["WARNING teacher down", "INFO labelled"]
