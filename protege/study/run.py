@@ -231,9 +231,9 @@ class StudyArms:
         pairs = volume_pairs(table, self.sizes, folder, self.embedder, seeds[0])
         if pairs.num_rows < max(self.sizes.volumes):
             log.warning(
-                "the augmented pair set holds %d pairs, fewer than the largest volume asked (%d): the "
-                "largest volume is cut to the labels there are (ask for at most %d with --volumes, or give a file with "
-                "more queries or products)",
+                "the augmented pair set holds %d pairs, fewer than the largest volume asked (%d): "
+                "the largest volume is cut to the labels there are (ask for at most %d with --volumes, "
+                "or give a file with more queries or products)",
                 pairs.num_rows,
                 max(self.sizes.volumes),
                 pairs.num_rows,
