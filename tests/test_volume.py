@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from protege.client.augment import normalise
@@ -17,8 +18,9 @@ from protege.client.query_hash import bucket, is_validation
 from protege.client.synthetic import generate_catalog
 
 from protege.cli import main
+from protege.study.settings import Sizes
 from protege.study.split import POOL_BUCKETS, TEST_BUCKETS, load_rows
-from protege.study.volume import volume_rows
+from protege.study.volume import catalog_shortfall, volume_rows
 
 GOALS = {
     "volume_keeps_paying",
@@ -127,3 +129,7 @@ def test_a_file_without_product_ids_keys_its_products_by_their_text(
     catalog = dict(zip(table["doc_id"].to_pylist(), table["document"].to_pylist(), strict=True))
     assert len(catalog) == len({row["product_title"] for row in rows}) > 1
     assert "have no product id (no --doc-id-col found): their products are keyed by their text" in caplog.text
+    assert catalog_shortfall(table, Sizes(volumes=(500,))) is None
+    few = table.filter(pc.is_in(table["doc_id"], pa.array(sorted(catalog)[:3])))
+    told = catalog_shortfall(few, Sizes(volumes=(500,)))
+    assert told.startswith("a catalog of 3 products gives each query at most 3 pairs")

@@ -55,7 +55,7 @@ from .teachers import (
     study_teacher,
     with_flips,
 )
-from .volume import VolumeArm, label_pairs, pair_set_counts, volume_pairs
+from .volume import VolumeArm, catalog_shortfall, label_pairs, pair_set_counts, volume_pairs
 
 log = logging.getLogger("protege.study")
 
@@ -99,6 +99,8 @@ def run_study(
     table, label_range, cut = load_rows(
         data, columns, encoding=encoding, label_range=label_range, max_rows=max_rows, source=source
     )
+    if shortfall := catalog_shortfall(table, sizes):
+        log.warning("%s: %s", source, shortfall)
     settings = _settings(source, columns, label_range, sizes, models, max_rows if cut else None)
     claim(out, settings)
     split = split_rows(table, sizes.teacher_pairs, sizes.pool_pairs, sizes.test_queries, seeds[0], source)

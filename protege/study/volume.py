@@ -65,6 +65,18 @@ class PairPlan:
         return cls(pool, max(0, total - products - pool), products)
 
 
+def catalog_shortfall(table: pa.Table, sizes: Sizes) -> str | None:
+    """Before any work: why the pair set could not hold the largest volume, where the catalog is
+    too small to give each query its ``top_k + negatives`` products (else ``None``)."""
+    products, per_query = len(set(table["doc_id"].to_pylist())), sizes.top_k + sizes.negatives
+    if not sizes.volumes or products >= per_query:
+        return None
+    return (
+        f"a catalog of {products} products gives each query at most {products} pairs (a full pair set "
+        f"takes {per_query}): the pair set may not fill the largest volume asked ({max(sizes.volumes)})"
+    )
+
+
 def forbidden_queries(table: pa.Table) -> set[str]:
     """Every validation and test query of the file, normalised: none may enter the pair set."""
     held = set()
