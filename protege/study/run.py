@@ -89,11 +89,7 @@ def run_study(
                             label="relevance"), Path("runs/study"), seeds=(0, 1, 2))
     """
     models = models or Models()
-    _check(seeds, max_rows)
-    if export:
-        export.require()  # before hours of work, not after
-    if models.runtime != "torch":
-        require(models.runtime)  # as the export: not after the teacher's fit
+    _check(seeds, max_rows, export, models.runtime)
     started, out, source = time.perf_counter(), Path(out), Path(source or data)
     out.mkdir(parents=True, exist_ok=True)
     table, label_range, cut = load_rows(
@@ -129,11 +125,16 @@ def run_study(
     return _written(report, out)
 
 
-def _check(seeds: tuple[int, ...], max_rows: int | None) -> None:
+def _check(seeds: tuple[int, ...], max_rows: int | None, export: ExportSpec | None, runtime: str) -> None:
+    """What stops a study before any work: bad settings, an export or a runtime not installed."""
     if not seeds:
         raise ValueError("give at least one seed")
     if max_rows is not None and max_rows < 1:
         raise ValueError(f"--max-rows must be 0 (all rows) or more, not {max_rows}")
+    if export:
+        export.require()  # before hours of work, not after
+    if runtime != "torch":
+        require(runtime)  # as the export: not after the teacher's fit
 
 
 def _settings(
