@@ -232,15 +232,6 @@ class StudyArms:
         the report and the headline student."""
         folder = self.out / "volume"
         pairs = volume_pairs(table, self.sizes, folder, self.embedder, seeds[0])
-        if pairs.num_rows < max(self.sizes.volumes):
-            log.warning(
-                "the augmented pair set holds %d pairs, fewer than the largest volume asked (%d): "
-                "the largest volume is cut to the labels there are (ask for at most %d with --volumes, "
-                "or give a file with more queries or products)",
-                pairs.num_rows,
-                max(self.sizes.volumes),
-                pairs.num_rows,
-            )
         with served(backend, self.out / "labels.sqlite", Limits()) as teacher:
             self.board.add("teacher", teacher_dir, partial(served_scores, teacher))
             labels = label_pairs(teacher, pairs, folder)

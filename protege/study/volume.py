@@ -117,6 +117,15 @@ def volume_pairs(table: pa.Table, sizes: Sizes, out: Path, embedder: MemoEmbedde
         [Generated(query, "seed") for query in seeds] + made, embedder, sizes.top_k, sizes.negatives, rng
     )
     pairs = _with_judged(retrieved, table, set(seeds))
+    if pairs.num_rows < max(sizes.volumes):
+        log.warning(
+            "the augmented pair set holds %d pairs, fewer than the largest volume asked (%d): "
+            "the largest volume is cut to the labels there are (ask for at most %d with --volumes, "
+            "or give a file with more queries or products)",
+            pairs.num_rows,
+            max(sizes.volumes),
+            pairs.num_rows,
+        )
     write_parquet_atomic(pairs, path)
     return pairs
 
