@@ -46,6 +46,11 @@ class RuntimeUnavailable(ImportError):
     """A runtime whose package is not installed."""
 
 
+def not_installed(what: str, module: str, extra: str) -> str:
+    """What to tell a user whose ``what`` needs ``module``, which the ``extra`` installs."""
+    return f"{what} needs {module}, which is not installed: pip install 'protege[{extra}]'"
+
+
 def require(runtime: str) -> Any:
     """The module that runs ``runtime`` (``onnxruntime``, ``openvino``), or a clear error."""
     if runtime not in REQUIRES:
@@ -54,9 +59,7 @@ def require(runtime: str) -> Any:
     try:
         return __import__(module)
     except ImportError as error:
-        raise RuntimeUnavailable(
-            f"the {runtime} runtime needs {module}, which is not installed: pip install 'protege[{extra}]'"
-        ) from error
+        raise RuntimeUnavailable(not_installed(f"the {runtime} runtime", module, extra)) from error
 
 
 def load_cross_encoder(

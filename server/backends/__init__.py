@@ -14,6 +14,7 @@ import importlib
 from typing import Any
 
 from protege.common.paths import local_or_hub
+from protege.common.runtimes import not_installed
 
 from .base import Backend, BackendRefused, BackendUnavailable, Scores, teacher_version
 
@@ -42,16 +43,13 @@ def backend_class(kind: str) -> type[Backend]:
         package, extra = EXTRAS.get(kind, (None, None))
         if error.name != package:
             raise
-        raise ImportError(
-            f"the {kind} backend needs {package}, which is not installed: pip install 'protege[{extra}]'"
-        ) from error
+        raise ImportError(not_installed(f"the {kind} backend", package, extra)) from error
 
 
 def load_backend(kind: str, model: str, **options: Any) -> Backend:
     """Loads ``model`` (a local path or hub id) as a teacher of the given kind."""
     backend = backend_class(kind)
-    # An openai-compatible backend's model is the name the endpoint serves, not a folder.
-    return backend(model if kind == "openai-compatible" else local_or_hub(model), **options)
+    return backend(local_or_hub(model) if backend.model_is_a_path else model, **options)
 
 
 __all__ = [

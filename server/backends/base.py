@@ -48,6 +48,8 @@ class Backend(ABC):
 
     kind: ClassVar[str]
     supports_refine: ClassVar[bool] = False
+    # A folder or hub id to load (checked for a missing folder first), or a name another server knows.
+    model_is_a_path: ClassVar[bool] = True
 
     def __init__(self, model_name: str, version: str, class_names: tuple[str, ...] = ()) -> None:
         self.model_name = model_name

@@ -85,6 +85,7 @@ class OpenAICompatibleBackend(Backend):
 
     kind = "openai-compatible"
     supports_refine = True
+    model_is_a_path = False  # the name the endpoint serves
 
     def __init__(self, model: str, config: EndpointConfig) -> None:
         self.endpoint, self.labels, self.api = config.endpoint, config.labels, config.api
