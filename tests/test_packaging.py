@@ -5,6 +5,7 @@ the model libraries."""
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -38,8 +39,11 @@ def test_every_import_is_declared_and_every_dependency_used() -> None:
 def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) -> None:
     # The dependencies come from this environment (a path file: torch "already present"); protege
     # itself only from the wheel, so a module or data file the wheel leaves out fails here.
+    # Built from a copy: setuptools writes build/ beside the sources, which is not the checkout's to keep.
+    skipped = shutil.ignore_patterns(".*", "build", "dist", "runs", "demo-run", "__pycache__", "*.egg-info")
+    source = shutil.copytree(REPO, tmp_path / "source", ignore=skipped)
     build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist")]
-    built = subprocess.run([*build, str(REPO)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run([*build, str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
     python = tmp_path / "env" / "bin" / "python"
