@@ -16,6 +16,11 @@ from protege.teacher_fitting import RECIPES
 DEFAULT_LAYERS = 4
 # The students' learning rate: 1e-4 was as good or better than 5e-5 on validation (docs/study.md).
 STUDENT_LEARNING_RATE = 1e-4
+# Pairs a student step: at 32 a student of a few thousand rows takes ~150 steps and can stay where
+# BCE's first steps put it, near one score for every pair (the --quick selector did: score sd 0.008,
+# Spearman 0.23 with the teacher on held-out pool pairs); 16 at the same epochs gave sd 0.10 and
+# Spearman 0.78, while 2e-4 at 32 did not help (docs/study.md, 2026-12-07 night).
+STUDENT_BATCH_SIZE = 16
 # A full study reads at most this many graded rows (Home Depot has 74,067): more take queries in
 # hash order (``split.rows_within``), so a file of millions of rows gives a study of hours, not days.
 MAX_ROWS = 80_000

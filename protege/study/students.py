@@ -29,7 +29,7 @@ from protege.client.warm_start import warm_start_student
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
 
-from .settings import DEFAULT_LAYERS, STUDENT_LEARNING_RATE, Models, Sizes
+from .settings import DEFAULT_LAYERS, STUDENT_BATCH_SIZE, STUDENT_LEARNING_RATE, Models, Sizes
 from .split import sample
 
 log = logging.getLogger("protege.study")
@@ -63,6 +63,7 @@ class Shape:
             max_length=self.max_length,
             loss=self.loss,
             learning_rate=STUDENT_LEARNING_RATE,
+            batch_size=STUDENT_BATCH_SIZE,
             seed=seed,
             epochs=epochs,
             freeze_embeddings=True,  # bench/train.py: 1.12× the rate, no RMSE cost measured
