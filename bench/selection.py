@@ -3,14 +3,16 @@ labelled set, a drifting-band curriculum and pre-label selection, beside random 
 size and all of it, under the clean teacher and under a teacher that flips a share of its labels.
 
     python bench/selection.py [--quick] [--data FILE] [--run DIR] [--seeds 0,1] [--rules random,excess]
-        [--curricula excess] [--prelabel random,uncertainty,disagreement] [--budgets 2000,8000,32000]
+        [--curricula excess] [--prelabel random,uncertainty,disagreement] [--budgets 4000,8000]
 
 Runs the volume study first where ``--run`` holds none (``--quick``: 1,500 and 8,000 labels, every
-validation pair, 300 test queries; else ``VOLUME``'s sizes), or reuses a finished one (its settings
-read from its ``results.json``). Then, for each seed: its smallest volume's student is the selector;
-from its largest volume's labels each rule of ``--rules`` (``filters.budget``, with the study's
-filters before it) keeps a quarter, and a student trains on it for as many steps as the student on
-all of them; the same again with ``--noise`` of the labels flipped, selector included. Beside them:
+validation pair, 300 test queries; else every split whole at 4,000 and 20,000 labels), or reuses a
+finished one (its settings read from its ``results.json``). Then, for each seed: its smallest
+volume's student is the selector; from its largest volume's labels each rule of ``--rules``
+(``filters.budget``, with the study's filters before it) keeps a quarter (the study's own quarter
+reused where the study's filters are the rule's), and a student trains on it for as many steps as
+the student on all of them; the same again with ``--noise`` of the labels flipped, selector included.
+Beside them:
 
 * ``band_swapped``: the random quarter with the pairs beyond the selector's frontier swapped for
   in-band pairs of the next random queries (it differs from the random quarter only by the band),
@@ -18,7 +20,8 @@ all of them; the same again with ``--noise`` of the labels flipped, selector inc
 * ``curriculum-RULE``: a student trained in four quarters at the steps of all the labels, each
   drawn from its own current frontier (``client.curriculum``), against ``random_rounds``;
 * clean, ``prelabel-RULE@B``: the selector's own labels plus ``B`` more, picked by ``RULE``
-  (``filters.prelabel``) before the teacher's label is read, each ``--budgets`` size.
+  (``filters.prelabel``) before the teacher's label is read, each ``--budgets`` size (none: no
+  pre-label arms).
 
 What each selection keeps is logged before it trains, and kept in RUN/selection/kept.json (score
 deciles, pairs per query, single-pair queries, strategies). A rerun reuses every finished student.
@@ -56,13 +59,29 @@ from common import HOMEDEPOT, add_kept_scores, emit, log, study_board
 COLUMNS = Columns(query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance")
 # Quick: every validation pair (the pool is not cut: 7,527 on Home Depot, not 466), two volumes.
 QUICK = replace(VOLUME_QUICK, pool_pairs=None, volumes=(1_500, 8_000))
-# What each size compares by default: at --quick, the rules that led on validation there (top-ifd and
-# strata lost to a random quarter on validation, docs/study.md 2026-12-07), one seed and the two
-# budgets selection_saves_labels compares, so it stays within 40 minutes on 2 cores; every rule and
-# two seeds at full size.
+# Full: the volume study's whole splits and teacher, its largest volume cut to 20,000 labels so that
+# the comparison runs within 2 hours on 2 cores (a student on 100,000 labels takes 17 minutes here
+# and this bench trains a dozen at that size; docs/study.md).
+FULL = replace(VOLUME, volumes=(4_000, 20_000))
+# What each size compares by default: the rules that led on validation at --quick (top-ifd and strata
+# lost to a random quarter there, docs/study.md 2026-12-07), one seed and the two budgets
+# selection_saves_labels compares; at full size no curriculum (measured at --quick) and one pre-label
+# rule beside random, to stay within the 2 hours.
 DEFAULTS = {
-    "quick": {"seeds": "0", "rules": "random,excess", "budgets": "1500,3000"},
-    "full": {"seeds": "0,1", "rules": "top-ifd,random,excess,strata", "budgets": "2000,8000,32000"},
+    "quick": {
+        "seeds": "0",
+        "rules": "random,excess",
+        "curricula": "excess",
+        "prelabel": "random,uncertainty,disagreement",
+        "budgets": "1500,3000",
+    },
+    "full": {
+        "seeds": "0",
+        "rules": "random,excess",
+        "curricula": "",
+        "prelabel": "random,uncertainty",
+        "budgets": "4000,8000",
+    },
 }
 
 
@@ -79,12 +98,13 @@ def main() -> None:
         help=f"budget rules to compare, comma-separated; options after colons: strata:clusters=16 "
         f"(default: {_defaults('rules')})",
     )
-    parser.add_argument("--curricula", default="excess", help="budget rules of the curriculum arms")
+    parser.add_argument(
+        "--curricula", help=f"budget rules of the curriculum arms (default: {_defaults('curricula')})"
+    )
     parser.add_argument(
         "--prelabel",
-        default="random,uncertainty,disagreement",
         help="pre-label rules beside random (always run: the baseline), comma-separated; options after "
-        "colons: uncertainty:clusters=16",
+        f"colons: uncertainty:clusters=16 (default: {_defaults('prelabel')})",
     )
     parser.add_argument(
         "--budgets", help=f"pre-label teacher-label budgets (default: {_defaults('budgets')})"
@@ -95,23 +115,27 @@ def main() -> None:
     )
     args = parser.parse_args()
     for key, value in DEFAULTS["quick" if args.quick else "full"].items():
-        setattr(args, key, getattr(args, key) or value)
+        setattr(args, key, value if getattr(args, key) is None else getattr(args, key))
     started = time.perf_counter()
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     run = args.run or Path("runs/selection-quick" if args.quick else "runs/selection")
-    results = finished_study(run, args.data, QUICK if args.quick else VOLUME, seeds[0])
+    results = finished_study(run, args.data, QUICK if args.quick else FULL, seeds[0])
     sizes = Sizes(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in results["settings"]["sizes"].items()}
     )
     board, shape = study_board(results, sizes), Shape(**results["student_shape"])
-    filters = FilterSettings(**{**results["settings"]["models"]["filters"], "budget_rule": BudgetRule()})
-    filters = replace(filters, refinement=filters.refinement and not args.no_refinement)
+    given = results["settings"]["models"]["filters"]
+    study_filters = FilterSettings(**{**given, "budget_rule": BudgetRule(**given["budget_rule"])})
+    filters = replace(
+        study_filters, budget_rule=BudgetRule(), refinement=given["refinement"] and not args.no_refinement
+    )
     folder = run / "volume"
     labels = with_labels(pq.read_table(folder / "pairs.parquet"), folder)
-    arms = Arms(board, shape, sizes, filters, labels, run / "selection", MemoEmbedder(load_embedder()))
+    embedder = MemoEmbedder(load_embedder())
+    arms = Arms(board, shape, sizes, filters, labels, run / "selection", embedder, study_filters)
     rules, curricula = args.rules.split(","), [rule for rule in args.curricula.split(",") if rule]
-    prelabels = ["random", *(rule for rule in args.prelabel.split(",") if rule != "random")]
-    budgets = sorted(int(budget) for budget in args.budgets.split(","))
+    prelabels = ["random", *(rule for rule in args.prelabel.split(",") if rule not in ("", "random"))]
+    budgets = sorted(int(budget) for budget in args.budgets.split(",") if budget)
     add_kept_scores(board, run)
     grades = human_grades(Path(results["settings"]["data"]), tuple(results["settings"]["label_range"]))
     kept = {}
@@ -119,7 +143,8 @@ def main() -> None:
         kept[seed] = arms.world(seed, rules, curricula, 0.0, grades)
         if args.noise:
             kept[seed] |= arms.world(seed, rules, curricula, args.noise, grades)
-        kept[seed]["prelabel"] = arms.prelabel_curve(seed, prelabels, budgets)
+        if budgets:
+            kept[seed]["prelabel"] = arms.prelabel_curve(seed, prelabels, budgets)
     (run / "selection" / "kept.json").write_text(json.dumps(kept, indent=2))
     emit(
         report(
@@ -261,7 +286,8 @@ def goals(
         curriculum = best([f"clean/curriculum-{rule}" for rule in curricula], "clean/random_rounds")
         found["best_curriculum"] = curriculum.split("curriculum-")[1]
         found["curriculum_beats_random_rounds"] = test(curriculum, "clean/random_rounds", 1) < 0
-    largest, halves = budgets[-1], [budget for budget in budgets if budget <= budgets[-1] // 2]
+    largest = budgets[-1] if budgets else 0
+    halves = [budget for budget in budgets if budget <= largest // 2]
     chosen = [rule for rule in prelabels if rule != "random"]
     if chosen and halves:
         rule = best([f"prelabel-{r}@{largest}" for r in chosen], f"prelabel-random@{largest}")

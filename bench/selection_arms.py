@@ -46,8 +46,10 @@ class Arms:
         labels: pa.Table,
         out: Path,
         embedder: MemoEmbedder,
+        study_filters: FilterSettings,
     ) -> None:
         self.board, self.shape, self.sizes, self.filters = board, shape, sizes, filters
+        self.study_filters = study_filters  # what made the study's own quarter_selected
         self.labels, self.out, self.embedder = labels, out, embedder
         self.volumes = sorted({min(v, labels.num_rows) for v in sizes.volumes})
         self.selectors: dict[int, Path] = {}  # each seed's clean selector, which picks before labels too
@@ -86,9 +88,17 @@ class Arms:
             RANDOM: random_labels(rows, keep, seed),
             "band_swapped": band_swapped(rows, in_band, keep, seed),
         }
+        study_quarter = replace(
+            self.study_filters,
+            budget=keep,
+            budget_rule=replace(self.study_filters.budget_rule, seed=seed),
+        )
         for rule in rules:
             settings = replace(self.filters, budget=keep, budget_rule=budget_rule(rule, seed))
             record = folder / f"rule-{rule}" / "selection.parquet"
+            if not noise and settings == study_quarter and Stage(study / "quarter_selected").done:
+                # The study's own quarter: the same rows, selector and settings, so the same student.
+                place[f"rule-{rule}"], record = study / "quarter_selected", study / "selection.parquet"
             chosen[f"rule-{rule}"] = selected(
                 rows, settings, selector, self.shape.runtime, self.embedder, record
             )
@@ -96,7 +106,7 @@ class Arms:
         for name, subset in chosen.items():
             described[name] = describe(subset)
             log(f"{world} seed {seed} {name}: {described[name]}")
-            path = place[RANDOM] if name == RANDOM else folder / name
+            path = place.get(name, folder / name)
             self._student(path, subset, seed, epochs * rows.num_rows / subset.num_rows, f"{world}/{name}")
         for rule in [None, *curricula]:
             name = f"curriculum-{rule}" if rule else "random_rounds"
