@@ -61,7 +61,7 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 
 proto: $(VENV)/.installed-test
-	$(PY) -m protege.proto.generate
+	$(PY) proto/generate.py
 
 clean:
 	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache .ruff_cache

@@ -142,7 +142,6 @@ def study_board(results: dict, sizes):
     results.json; ``sizes``: its ``Sizes``), split again from its settings."""
     from protege.client.data import Columns
     from protege.client.scoreboard import Board
-
     from protege.study.split import load_rows, split_rows
 
     settings = results["settings"]

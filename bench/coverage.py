@@ -53,6 +53,7 @@ def main() -> None:
     args = arguments()
 
     import faiss
+
     from protege.client.coverage import approximate_index
 
     rng = np.random.default_rng(args.seed)

@@ -27,6 +27,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.cross_encoder import CrossEncoder
+
+from common import HOMEDEPOT, emit, log
 from protege.client.augment import drop_token, reorder, typo
 from protege.client.embedder import embed as sentence_embed
 from protege.client.embedder import load_embedder
@@ -40,10 +44,6 @@ from protege.filters.profile import Profile
 from protege.filters.queries import Plausibility, StudentQueryEmbedder, seed_distances
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.cross_encoder import CrossEncoder
-
-from common import HOMEDEPOT, emit, log
 
 
 def gibberish(rng: np.random.Generator) -> str:

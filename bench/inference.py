@@ -26,14 +26,13 @@ from importlib.util import find_spec
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import HOMEDEPOT, emit, log
 from protege.client.data import Columns
 from protege.client.export import ExportSpec, export_student
 from protege.client.scoreboard import Board
 from protege.client.training import train_cross_encoder
 from protege.client.training_config import TrainingConfig
 from protege.common.runtimes import load_cross_encoder
-
-from common import HOMEDEPOT, emit, log
 from protege.study.split import load_rows, split_rows
 
 COLUMNS = Columns(query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance")

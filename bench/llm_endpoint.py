@@ -60,6 +60,7 @@ def llama_server() -> Iterator[tuple[str, str]]:
 def direct_rate(url: str, model: str, pairs: list[tuple[str, str]], concurrency: int) -> float:
     """Pairs per second of the backend's request sent straight to the server."""
     import openai
+
     from protege.server.backends.openai_compatible import GRADE_PROMPT, TOP_LOGPROBS
 
     client = openai.OpenAI(base_url=url, api_key="none")
@@ -100,12 +101,12 @@ def quality(target: str, pairs: int) -> dict:
     fitted on as many validation pairs) beside the zero-shot bi-encoder's, paired."""
     import numpy as np
     import pyarrow as pa
+
     from protege.client.baselines import zero_shot_scores
     from protege.client.data import Columns
     from protege.client.sampling import whole_queries
     from protege.client.scoreboard import Board
     from protege.client.teacher_client import TeacherClient, teacher_scores
-
     from protege.study.split import load_rows, split_rows
 
     columns = Columns(query="search_term", docs=("product_title",), label="relevance", doc_id="product_uid")

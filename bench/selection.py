@@ -41,11 +41,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
 from protege.client.data import Columns, read_table
 from protege.client.embedder import MemoEmbedder, load_embedder
 from protege.client.scoreboard import Board
 from protege.filters.settings import BudgetRule, FilterSettings
-
 from protege.study.run import run_study
 from protege.study.settings import VOLUME, VOLUME_QUICK, Models, Sizes
 from protege.study.students import Shape
@@ -86,36 +86,7 @@ DEFAULTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=HOMEDEPOT)
-    parser.add_argument("--run", type=Path, help="a volume study's folder (default runs/selection[-quick])")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seeds", help=f"comma-separated (default: {_defaults('seeds')})")
-    parser.add_argument(
-        "--rules",
-        help=f"budget rules to compare, comma-separated; options after colons: strata:clusters=16 "
-        f"(default: {_defaults('rules')})",
-    )
-    parser.add_argument(
-        "--curricula", help=f"budget rules of the curriculum arms (default: {_defaults('curricula')})"
-    )
-    parser.add_argument(
-        "--prelabel",
-        help="pre-label rules beside random (always run: the baseline), comma-separated; options after "
-        f"colons: uncertainty:clusters=16 (default: {_defaults('prelabel')})",
-    )
-    parser.add_argument(
-        "--budgets", help=f"pre-label teacher-label budgets (default: {_defaults('budgets')})"
-    )
-    parser.add_argument("--noise", type=float, default=0.2, help="share of labels flipped (0: no noisy arm)")
-    parser.add_argument(
-        "--no-refinement", action="store_true", help="selection without refinement acceptance"
-    )
-    args = parser.parse_args()
-    for key, value in DEFAULTS["quick" if args.quick else "full"].items():
-        setattr(args, key, value if getattr(args, key) is None else getattr(args, key))
+    args = arguments()
     started = time.perf_counter()
     seeds = tuple(int(seed) for seed in args.seeds.split(","))
     run = args.run or Path("runs/selection-quick" if args.quick else "runs/selection")
@@ -153,8 +124,43 @@ def main() -> None:
     )
 
 
+def arguments() -> argparse.Namespace:
+    """The command line; a comparison list left out is its size's ``DEFAULTS``."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=HOMEDEPOT)
+    parser.add_argument("--run", type=Path, help="a volume study's folder (default runs/selection[-quick])")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", help=f"comma-separated (default: {_defaults('seeds')})")
+    parser.add_argument(
+        "--rules",
+        help=f"budget rules to compare, comma-separated; options after colons: strata:clusters=16 "
+        f"(default: {_defaults('rules')})",
+    )
+    parser.add_argument(
+        "--curricula", help=f"budget rules of the curriculum arms (default: {_defaults('curricula')})"
+    )
+    parser.add_argument(
+        "--prelabel",
+        help="pre-label rules beside random (always run: the baseline), comma-separated; options after "
+        f"colons: uncertainty:clusters=16 (default: {_defaults('prelabel')})",
+    )
+    parser.add_argument(
+        "--budgets", help=f"pre-label teacher-label budgets (default: {_defaults('budgets')})"
+    )
+    parser.add_argument("--noise", type=float, default=0.2, help="share of labels flipped (0: no noisy arm)")
+    parser.add_argument(
+        "--no-refinement", action="store_true", help="selection without refinement acceptance"
+    )
+    args = parser.parse_args()
+    for key, value in DEFAULTS["quick" if args.quick else "full"].items():
+        setattr(args, key, value if getattr(args, key) is None else getattr(args, key))
+    return args
+
+
 def _defaults(key: str) -> str:
-    return f"{DEFAULTS['quick'][key]} with --quick, else {DEFAULTS['full'][key]}"
+    return f"{DEFAULTS['quick'][key] or 'none'} with --quick, else {DEFAULTS['full'][key] or 'none'}"
 
 
 def finished_study(run: Path, data: Path, sizes: Sizes, seed: int) -> dict:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+from common import log
 from protege.client.curriculum import CURRICULUM_RECORD, train_curriculum
 from protege.client.embedder import MemoEmbedder, embed
 from protege.client.scoreboard import Board
@@ -22,8 +24,6 @@ from protege.common.stage import Stage
 from protege.filters.grouping import query_groups, take_in_order
 from protege.filters.prelabel import prelabel, prelabel_signals
 from protege.filters.settings import BudgetRule, FilterSettings, PrelabelRule
-
-from common import log
 from protege.study.settings import Sizes
 from protege.study.students import Shape, random_labels, study_student
 from protege.study.teachers import with_flips

@@ -100,10 +100,11 @@ def timed(queries, documents, targets, settings: dict) -> dict:
 
 def plain(queries, documents, targets, max_length: int, layers: int) -> dict:
     """sentence-transformers' documented margin-MSE recipe on the same rows, nothing added."""
-    from protege.client.training import load_student
-    from protege.client.training_data import training_dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import MarginMSELoss
+
+    from protege.client.training import load_student
+    from protege.client.training_data import training_dataset
 
     model = load_student(layers=layers, max_length=max_length)
     dataset = training_dataset(queries, documents, targets, "margin-mse", seed=0)
@@ -137,7 +138,6 @@ def quality(settings: dict, new: dict, train_pairs: int, test_queries: int) -> d
     from protege.client.scoreboard import Board
     from protege.client.training import train_cross_encoder
     from protege.client.training_config import TrainingConfig
-
     from protege.study.split import load_rows, split_rows
 
     columns = Columns(query="search_term", docs=("product_title",), label="relevance", doc_id="product_uid")

@@ -20,9 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
 from protege.client.evaluation import GradeMap, yardstick
 from protege.client.scoreboard import Board
-
 from protege.study.settings import Sizes
 from protege.study.students import Shape, study_student
 from protege.study.volume import volume_rows, with_labels

@@ -1,14 +1,13 @@
-"""Regenerates the Python stubs of the wire contract.
+"""Regenerates the Python stubs of the wire contract, as protoc writes them (``protege.v1``).
 
 The stubs are committed; ``tests/test_proto.py`` fails when they drift from
 ``teacher.proto``. Needs the test extras (``grpcio-tools``, pinned)::
 
-    python -m protege.proto.generate
+    python proto/generate.py
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -31,13 +30,7 @@ def generate(out_dir: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed on {PROTO_FILES}")
-    written = sorted(out_dir.rglob("*_pb2*.py*"))
-    for path in written:
-        # protoc writes absolute imports (`from protege.v1 import …`); the stubs live inside
-        # `protege.proto`, so sibling imports must be relative.
-        text = re.sub(r"^from protege\.v1 import ", "from . import ", path.read_text(), flags=re.M)
-        path.write_text(text)
-    return written
+    return sorted(out_dir.rglob("*_pb2*.py*"))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # failed TLS handshakes are expected here
 
+from tiny_models import make_tiny_bert, make_tiny_llm
+
 from protege.client import TeacherClient
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends import Backend, load_backend
-from tiny_models import make_tiny_bert, make_tiny_llm
 
 REPO = Path(__file__).resolve().parent.parent
 

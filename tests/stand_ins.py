@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+
 from protege.server.backends import Backend, Scores
 
 RELEVANT = [

@@ -4,6 +4,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from protege.client.augment import (
     Augmenter,
     SynonymTable,

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sentence_transformers import CrossEncoder, SentenceTransformer
+
 from protege.server.backends import Backend, load_backend
 from protege.server.backends.llm_judge import split_gguf
-from sentence_transformers import CrossEncoder, SentenceTransformer
 
 QUERIES = ["cordless drill", "white ceiling paint", "angle bracket"]
 DOCUMENTS = [
@@ -156,7 +157,6 @@ def test_an_ensemble_serves_the_logistic_blend_of_its_members_as_one_version(
 
 def test_the_blend_fit_recovers_the_weights_that_made_soft_targets() -> None:
     from protege.common.scores import logit
-
     from protege.teacher_fitting.ensemble import fit_blend
 
     rng = np.random.default_rng(0)

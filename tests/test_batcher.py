@@ -4,6 +4,7 @@ import asyncio
 import time
 
 import pytest
+
 from protege.server.batcher import DynamicBatcher, QueueFull
 from protege.server.config import ServeConfig
 

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from protege.filters.base import Candidates
 from protege.filters.budget import Budget, stratified_order
 from protege.filters.likelihood import label_entropy, label_nll

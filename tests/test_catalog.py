@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from protege.client.augment import Generated
 from protege.client.catalog import Catalog
 from protege.client.embedder import MemoEmbedder, embed, load_embedder

@@ -9,6 +9,9 @@ import json
 
 import pytest
 import yaml
+
+from protege.cli import build_parser, main
+from protege.cli.serving import serve_config
 from protege.common.config_flags import Unset, default, flag
 from protege.server.backends.endpoint import EndpointConfig
 from protege.server.cache import LabelCache
@@ -16,9 +19,6 @@ from protege.server.config import ServeConfig
 from protege.server.labeler import Labeler
 from protege.server.servicer import TeacherServicer
 from protege.server.validation import Limits
-
-from protege.cli import build_parser, main
-from protege.cli.serving import serve_config
 
 
 def _flagged(config: type) -> list[dataclasses.Field]:
@@ -128,7 +128,6 @@ def test_the_experiment_choices_are_the_librarys_lists() -> None:
     """The teacher recipes and losses were once copied into the CLI as literals."""
     from protege.client.training_data import LOSSES
     from protege.common.runtimes import RUNTIMES
-
     from protege.teacher_fitting import RECIPES
 
     experiment = build_parser("experiment")._subparsers._group_actions[0].choices["experiment"]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from protege.client.coverage import CoverageIndex, approximate_index, steering_weights
 
 # Queries are "<topic> <n>": one direction per topic plus a little per-query noise, so the

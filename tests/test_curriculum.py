@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from sentence_transformers.cross_encoder import CrossEncoder
+
 from protege.client import curriculum as curriculum_module
 from protege.client.curriculum import CURRICULUM_RECORD, train_curriculum
 from protege.client.training_config import CurriculumConfig, TrainingConfig
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import BudgetRule, FilterSettings
-from sentence_transformers.cross_encoder import CrossEncoder
 
 # Only the budget runs, so a round's pick is the excess rule's alone.
 BUDGET_ONLY = FilterSettings(

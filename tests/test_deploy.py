@@ -14,10 +14,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from conftest import REPO
-from protege.proto import SERVICE_NAME
-from protege.server.app import LIVENESS
 
 from protege.cli import build_parser
+from protege.server.app import LIVENESS
+from protege.v1 import SERVICE_NAME
 
 K8S = REPO / "deploy" / "k8s"
 KUSTOMIZATIONS = ("overlays/cpu", "overlays/gpu", "student")

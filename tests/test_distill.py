@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sentence_transformers import CrossEncoder
+
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
 from protege.client.evaluation import Evaluation
@@ -19,7 +21,6 @@ from protege.client.synthetic import generate_catalog
 from protege.client.training_config import TrainingConfig
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import PrelabelRule
-from sentence_transformers import CrossEncoder
 
 
 def test_distill_rounds_label_filter_train_and_report(
@@ -184,6 +185,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
 
     import numpy as np
     from conftest import capture, free_port, health, serve_process, wait_for
+
     from protege.client import TeacherClient
     from protege.client.jobs import JobError, read_labels
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from protege.client.evaluation import (
     Evaluation,
     GradeMap,

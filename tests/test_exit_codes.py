@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import REPO, free_port
 
-from protege import __version__
 from protege.cli import main
 
 
@@ -23,7 +23,8 @@ def _exit_code(argv: list[str]) -> int:
 
 def test_version_and_help_exit_0(capsys: pytest.CaptureFixture) -> None:
     assert _exit_code(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == f"protege {__version__}"
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"protege {declared}"
     assert _exit_code(["label", "--help"]) == 0
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
+from protege.cli import main
 from protege.client.jobs import read_labels
 from protege.client.query_hash import bucket, is_validation
 from protege.client.synthetic import generate_catalog
 from protege.common.runtimes import load_cross_encoder
-
-from protege.cli import main
 from protege.study.split import MIN_QUERIES, rows_within
 from protege.study.students import GOLD_LOSS
 
@@ -321,7 +321,6 @@ def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
 ) -> None:
     from protege.client.data import Columns
     from protege.client.distill import Distiller
-
     from protege.study.run import run_study
     from protege.study.settings import Models, Sizes
 
@@ -409,7 +408,6 @@ def test_experiment_explains_an_empty_split(
     data.write_text("query,document,grade\ndrill,cordless drill,3\ndrill,paint,1\n")
     with pytest.raises(ValueError, match="the split left"):
         from protege.client.data import Columns
-
         from protege.study.run import run_study
 
         run_study(data, Columns(label="grade"), tmp_path / "out")
@@ -427,7 +425,6 @@ def test_experiment_explains_an_empty_split(
 
 def test_experiment_explains_queries_judged_on_one_document(tmp_path: Path) -> None:
     from protege.client.data import Columns
-
     from protege.study.run import run_study
 
     data = tmp_path / "one-each.csv"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stand_ins import DesignedStudent
+
 from protege.filters.base import Candidates, FilterPipeline, counts_table
 from protege.filters.budget import Budget
 from protege.filters.frontier import FrontierBand, IfdCeiling
@@ -14,7 +16,6 @@ from protege.filters.profile import Profile
 from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
 from protege.filters.refinement import RefinementAcceptance
 from protege.filters.settings import BudgetRule
-from stand_ins import DesignedStudent
 
 EVERYONE = np.ones(1, dtype=bool)
 
@@ -187,6 +188,7 @@ def test_filter_command_writes_accepted_rejected_and_profile(
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from protege.client.data import Columns
     from protege.client.jobs import LabelJob, read_labels
 

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 from conftest import REPO, SERVED_RUNTIMES, free_port, health, serve_process, wait_for
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
 from protege.client import TeacherClient
 from protege.client.synthetic import generate_catalog
 
 INTEROP = REPO / "tests" / "interop"
 
 # The in-process reference, in a fresh interpreter. A checkpoint without a classification head
-# (like this one) gets the head that seed 0 initialises: see server/backends/cross_encoder.py.
+# (like this one) gets the head that seed 0 initialises: see server/protege/server/backends/cross_encoder.py.
 REFERENCE = """
 import json, sys, torch
 from sentence_transformers import CrossEncoder

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import capture, free_port, health, serve_process, wait_for
+
+from protege.cli import main
 from protege.client import TeacherClient
 from protege.client.data import Columns
 from protege.client.jobs import JobError, LabelJob, read_labels
-
-from protege.cli import main
 
 N = 600
 

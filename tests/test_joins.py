@@ -6,10 +6,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from protege.client.data import DataError, join_folder, read_table
 
 from protege.cli import build_parser, main
 from protege.cli.arguments import data_spec
+from protege.client.data import DataError, join_folder, read_table
 
 
 def write_tsv(path: Path, header: str, *rows: str) -> Path:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from protege.server.backends import load_backend
-from protege.server.backends.base import expected_grade
 from stand_ins import IRRELEVANT, RELEVANT
 
+from protege.server.backends import load_backend
+from protege.server.backends.base import expected_grade
 from protege.teacher_fitting.llm_judge import label_targets, train_llm_judge
 
 

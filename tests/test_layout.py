@@ -1,11 +1,11 @@
 """The layers of protege point one way. The rule, bottom to top:
 
     common           what everything shares; imports nothing of ours
-    proto            the wire contract
+    v1               the wire contract (proto/)
     filters          pure student-side filters
     server           the teacher service
     client           the student side: data, labelling, training, distillation
-    protege          the teacher recipes and the study (protege/*.py, protege/study/)
+    protege          the teacher recipes and the study (protege/study/, protege/teacher_fitting/)
     protege/cli      the commands: they parse arguments and call one library function
 
 A module imports modules of its own layer or those below it, never above; no two modules import
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,31 +27,40 @@ from conftest import REPO
 
 LAYERS = (
     "protege.common",
-    "protege.proto",
+    "protege.v1",
     "protege.filters",
     "protege.server",
     "protege.client",
     "protege",
     "protege.cli",
 )
-FOLDERS = {
-    "common": "protege.common",
-    "proto": "protege.proto",
-    "filters": "protege.filters",
-    "server": "protege.server",
-    "client": "protege.client",
-}
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]
+
+
+def import_roots() -> list[Path]:
+    """The folders pyproject's package-dir puts packages under, each package at the path its import
+    names: client/protege/client is protege.client under client/."""
+    roots = []
+    for package, folder in PYPROJECT["setuptools"]["package-dir"].items():
+        parts = package.split(".")
+        assert Path(folder).parts[-len(parts) :] == tuple(parts), f"{package} is not at its path: {folder}"
+        roots.append(REPO.joinpath(*Path(folder).parts[: -len(parts)]))
+    return list(dict.fromkeys(roots))
+
+
+ROOTS = import_roots()
 
 
 def modules() -> dict[str, Path]:
-    """Every module of ours by its dotted name (generated gRPC code left out)."""
+    """Every module of ours by its dotted name: its path under its import root (generated gRPC code
+    left out)."""
     found = {}
-    for folder, package in {**FOLDERS, "protege": "protege"}.items():
-        for path in sorted((REPO / folder).rglob("*.py")):
+    for root in ROOTS:
+        for path in sorted((root / "protege").rglob("*.py")):
             if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
                 continue
-            parts = path.relative_to(REPO / folder).with_suffix("").parts
-            name = ".".join((package, *parts)).removesuffix(".__init__")
+            name = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            assert name not in found, f"{name} is in two import roots: {found[name]} and {path}"
             found[name] = path
     return found
 
@@ -117,30 +128,51 @@ def test_our_modules_are_imported_at_the_top_of_a_module() -> None:
     assert not {name: found for name, found in late.items() if found}
 
 
-def test_a_checkout_imports_its_own_folders_without_an_editable_install(tmp_path: Path) -> None:
-    # A copy of the checkout: Python started inside it imports `protege` from it, where the
-    # installed package's folder mapping does not apply (a `pip install .` run from the checkout).
+def test_every_import_path_names_its_file() -> None:
+    """A newcomer greps ``protege.client.jobs`` and opens client/protege/client/jobs.py."""
+    import importlib.util
+
+    found = {name: importlib.util.find_spec(name).origin for name in modules()}
+    assert {name: origin for name, origin in found.items() if origin != str(modules()[name])} == {}
+
+
+def test_protege_is_one_namespace_without_path_edits() -> None:
+    assert [root for root in ROOTS if (root / "protege" / "__init__.py").exists()] == []
+    assert [name for name, path in modules().items() if "__path__" in path.read_text()] == []
+
+
+def test_pyright_searches_the_import_roots() -> None:
+    searched = [REPO / path for path in PYPROJECT["pyright"]["extraPaths"]]
+    assert sorted(searched) == sorted(ROOTS)
+
+
+def test_pyright_resolves_every_import_of_ours() -> None:
+    """What Pylance shows a newcomer: every ``protege`` import of the editable install found."""
+    import json
     import shutil
     import subprocess
-    import sys
 
-    for name in ("protege", "common", "proto", "server", "client", "filters"):
-        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", tmp_path)
-    code = "import protege.client.data.pairs as r, protege.filters as f; print(r.__file__); print(f.__file__)"
-    shown = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split() == [
-        str(tmp_path / "client" / "data" / "pairs.py"),
-        str(tmp_path / "filters" / "__init__.py"),
+    pyright = shutil.which("pyright", path=str(Path(sys.executable).parent))
+    shown = subprocess.run(
+        [pyright, "--outputjson", "--pythonpath", sys.executable],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    report = json.loads(shown.stdout)
+    assert report["summary"]["filesAnalyzed"] > len(modules()), shown.stderr
+    missing = [
+        f"{Path(d['file']).relative_to(REPO)}: {d['message']}"
+        for d in report["generalDiagnostics"]
+        if d.get("rule") == "reportMissingImports" and '"protege' in d["message"]
     ]
+    assert missing == []
 
 
 def test_every_package_is_in_the_built_distribution() -> None:
     # A package pyproject leaves out is missing from `pip install .` (the container's install).
-    import tomllib
-
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(PYPROJECT["setuptools"]["packages"])
     packages = {name for name, path in modules().items() if path.name == "__init__.py"}
     assert packages - listed == set()
 

@@ -14,11 +14,12 @@ import grpc
 import numpy as np
 import pytest
 from conftest import SERVED_RUNTIMES, free_port, health, protege_process, serve_process, wait_for
+from sentence_transformers import CrossEncoder
+from stand_ins import SlowBackend
+
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server import app
 from protege.server.app import BackgroundTeacher, ServeConfig
-from sentence_transformers import CrossEncoder
-from stand_ins import SlowBackend
 
 
 def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from protege.filters.likelihood import StudentLikelihood, label_nll
-from protege.filters.profile import MAX_VALUES, Profile
 from sentence_transformers import CrossEncoder
 from stand_ins import DesignedStudent
+
+from protege.filters.likelihood import StudentLikelihood, label_nll
+from protege.filters.profile import MAX_VALUES, Profile
 
 
 def test_label_nll_is_binary_cross_entropy_and_stable() -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import openai
 import pytest
 from conftest import free_port
+
 from protege.client import Pair, TeacherClient
 from protege.server.app import BackgroundTeacher, ServeConfig
 from protege.server.backends.endpoint import EndpointConfig

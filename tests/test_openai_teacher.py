@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import free_port, wait_for
+
 from protege.client import TeacherClient
 from protege.client.teacher_client import TeacherError
 from protege.server import app

@@ -53,7 +53,7 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
     pip = [str(python), "-m", "pip", "install", "--no-index", "--no-build-isolation", str(wheel)]
     installed = subprocess.run(pip, capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
-    code = "import protege.server.app as a; from protege.proto import teacher_pb2 as p; print(a.__file__)"
+    code = "import protege.server.app as a; from protege.v1 import teacher_pb2 as p; print(a.__file__)"
     code += "; print(p.__file__)"
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     shown = subprocess.run(

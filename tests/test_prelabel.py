@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from protege.filters.prelabel import prelabel
 from protege.filters.settings import PrelabelRule
 

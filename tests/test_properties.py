@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from protege.client import Pair, TeacherError
 from protege.client.data import Columns, DataError, read_table
 from protege.server.backends import Backend

@@ -12,13 +12,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from protege.cli.arguments import label_map
 from protege.client.data import Columns, DataError, ReadStats, count_rows, read_header, read_pairs, read_table
 from protege.client.data.columns import KNOWN_COLUMNS, find_columns
 from protege.client.data.content_roles import find_columns_by_content
 from protege.client.data.csv_sniff import is_headerless, resolve_encoding
 from protege.client.data.formats import sample_rows
-
-from protege.cli.arguments import label_map
 
 ROWS = [
     {"q": "cordless drill", "title": "DEWALT Drill", "desc": "20V MAX kit", "pid": "p1", "grade": "3"},

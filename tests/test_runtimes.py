@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from protege.client.export import ExportSpec, export_student
-from protege.common.runtimes import ONNX_FILE, RuntimeUnavailable, load_cross_encoder, require
-from protege.server.backends import load_backend
 from sentence_transformers import CrossEncoder
 
 from protege.cli import main
+from protege.client.export import ExportSpec, export_student
+from protege.common.runtimes import ONNX_FILE, RuntimeUnavailable, load_cross_encoder, require
+from protege.server.backends import load_backend
 
 PAIRS = [
     ("cordless drill", "DEWALT 20V MAX cordless drill kit"),

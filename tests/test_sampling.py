@@ -1,4 +1,5 @@
 import numpy as np
+
 from protege.client.sampling import whole_queries
 
 QUERIES = ["drill", "drill", "saw", "saw", "saw", "paint", "hose", "hose"]

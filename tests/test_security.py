@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 from certs import make_certs
+
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server.backends import Backend
 

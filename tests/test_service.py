@@ -11,10 +11,11 @@ import grpc
 import numpy as np
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from protege.client import Pair, TeacherError
-from protege.proto import teacher_pb2
-from protege.server.backends import Backend
 from stand_ins import SlowBackend
+
+from protege.client import Pair, TeacherError
+from protege.server.backends import Backend
+from protege.v1 import teacher_pb2
 
 QUERIES = ["cordless drill", "white ceiling paint", "angle bracket", "deck over"]
 DOCUMENTS = ["drill driver kit", "flat white ceiling paint", "corner brace", "wood and concrete coating"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from protege.common.stage import SETTINGS, Stage, StageMismatch
 
 

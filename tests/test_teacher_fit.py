@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from protege.server.backends import load_backend
 from stand_ins import IRRELEVANT, RELEVANT
 
 from protege.cli import main
+from protege.server.backends import load_backend
 
 
 def graded_file(folder: Path, copies: int = 10) -> tuple[Path, list[str], list[str], np.ndarray]:
@@ -99,7 +99,6 @@ def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
 ) -> None:
     from protege.client.query_hash import held_out_for_blend
     from protege.common.scores import logit
-
     from protege.teacher_fitting.ensemble import fit_blend
 
     data, queries, titles, grades = graded_file(tmp_path)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sentence_transformers import CrossEncoder
+
 from protege.client.training import (
     PROVENANCE,
     LengthGroupedBatchSampler,
@@ -15,7 +17,6 @@ from protege.client.training import (
     train_cross_encoder,
 )
 from protege.client.training_data import training_dataset
-from sentence_transformers import CrossEncoder
 
 
 def test_trained_model_is_saved_and_loads_as_a_crossencoder(tiny_encoder: Path, tmp_path: Path) -> None:
@@ -245,9 +246,10 @@ def test_group_margin_mse_groups_a_query_s_documents_and_matches_margin_mse_on_p
     tiny_encoder: Path,
 ) -> None:
     import torch
+    from sentence_transformers.cross_encoder.losses import MarginMSELoss
+
     from protege.client.losses import GroupMarginMSELoss
     from protege.client.training_data import GROUP_SIZE
-    from sentence_transformers.cross_encoder.losses import MarginMSELoss
 
     queries = ["drill"] * 19 + ["paint"] * 2 + ["lamp"] * 3
     documents = [f"product {i}" for i in range(24)]

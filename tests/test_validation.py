@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from protege.proto import teacher_pb2
+
 from protege.server.validation import InvalidRequest, Limits, check_label_request, lenient_deserializer
+from protege.v1 import teacher_pb2
 
 LIMITS = Limits(max_pairs_per_request=3, max_text_chars=20)
 

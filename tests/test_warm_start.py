@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from sentence_transformers import CrossEncoder
+
 from protege.client.embedder import embed, load_embedder
 from protege.client.training_config import TrainingConfig
 from protege.client.warm_start import NEAREST, RANDOM, warm_start_pairs, warm_start_student
-from sentence_transformers import CrossEncoder
 
 QUERIES = ["cordless drill", "cordless drill", "white paint", "angle bracket", "light bulb", "hammer"]
 DOCUMENTS = [

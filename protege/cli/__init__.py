@@ -15,8 +15,8 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
-from protege import __version__
 from protege.common import verbosity
 from protege.common.config_flags import LayeredParser
 
@@ -36,7 +36,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="protege",
         description="Distillation with student-side filtering: serve, label, filter, train, evaluate.",
     )
-    parser.add_argument("--version", action="version", version=f"protege {__version__}")
+    parser.add_argument("--version", action="version", version=f"protege {version('protege')}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
     for group in groups:

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from . import teacher_pb2 as protege_dot_v1_dot_teacher__pb2
+from protege.v1 import teacher_pb2 as protege_dot_v1_dot_teacher__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

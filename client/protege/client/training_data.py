@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from datasets import Dataset
+
 from protege.common.scores import logit
 
 LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")

@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sentence_transformers.cross_encoder import CrossEncoder
+
 from protege.common.files import write_parquet_atomic
 from protege.common.stage import Stage
 from protege.filters.prelabel import prelabel_pairs
 from protege.filters.profile import PROFILE
 from protege.filters.select import screen_queries, training_profile
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from .augment import Augmenter
 from .candidates import pair_table, round_candidates, with_doc_ids

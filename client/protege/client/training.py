@@ -20,9 +20,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset
-from protege.common.paths import local_or_hub
-from protege.common.stage import PROVENANCE, Stage
-from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 from sentence_transformers.base.sampler import DefaultBatchSampler
 from sentence_transformers.cross_encoder import (
     CrossEncoder,
@@ -31,6 +28,10 @@ from sentence_transformers.cross_encoder import (
     losses,
 )
 from transformers.trainer_utils import get_last_checkpoint
+
+from protege.common.paths import local_or_hub
+from protege.common.stage import PROVENANCE, Stage
+from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 
 from .losses import GroupMarginMSELoss
 from .models import PACKAGED_MINILM, packaged_minilm

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from protege.filters.grouping import query_groups, take_in_order
 
 

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from protege.common.files import write_parquet_atomic
 from protege.common.paths import cache_dir
 

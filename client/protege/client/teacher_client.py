@@ -14,8 +14,9 @@ from typing import NamedTuple
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 from tqdm.auto import tqdm
+
+from protege.v1 import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
 # Labels are pure functions of (teacher version, texts), so every call is safe to retry.
 # Streams are left out: a stream retried by the channel can wait forever on a teacher that

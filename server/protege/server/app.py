@@ -11,7 +11,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from protege.proto import SERVICE_NAME
+
+from protege.v1 import SERVICE_NAME
 
 from .backends import Backend, BackendUnavailable, load_backend
 from .cache import LabelCache

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
-from protege.proto import teacher_pb2
+
+from protege.v1 import teacher_pb2
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from sentence_transformers.cross_encoder import CrossEncoder
+
 from protege.filters.profile import PROFILE
 from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from .curriculum import curriculum_rows, train_curriculum
 from .data import Columns, DataError, read_table

@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+from sentence_transformers.cross_encoder import CrossEncoder
+
 from protege.common.files import write_parquet_atomic
 from protege.filters.base import Decision
 from protege.filters.profile import PROFILE, Profile
 from protege.filters.queries import Embed
 from protege.filters.select import Selection, select
 from protege.filters.settings import FilterSettings
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from .jobs import read_labels
 

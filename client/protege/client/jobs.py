@@ -23,9 +23,10 @@ from pathlib import Path
 import grpc
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
 from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
 from protege.common.stage import SETTINGS, Stage
-from tqdm.auto import tqdm
 
 from .data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
 from .teacher_client import Pair, TeacherClient, TeacherError

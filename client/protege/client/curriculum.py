@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from sentence_transformers.cross_encoder import CrossEncoder
+
 from protege.common.stage import Stage
 from protege.filters.queries import Embed
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
-from sentence_transformers.cross_encoder import CrossEncoder
 
 from .sampling import whole_queries
 from .training import FINGERPRINT_SKIPS, data_hash, save_student, train_cross_encoder

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
 from protege.common.runtimes import CompiledCrossEncoder
 
 # nll(∅, d) below this is treated as this, so ifd stays finite for documents the student

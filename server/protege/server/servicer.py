@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
-from protege.proto import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
+
+from protege.v1 import SERVICE_NAME, teacher_pb2, teacher_pb2_grpc
 
 from .backends import BackendRefused, BackendUnavailable
 from .batcher import QueueFull

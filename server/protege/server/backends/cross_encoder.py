@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import torch
+
 from protege.common.runtimes import CompiledCrossEncoder, load_cross_encoder
 
 from .base import (

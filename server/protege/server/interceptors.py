@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
-from protege.proto import SERVICE_NAME
+
+from protege.v1 import SERVICE_NAME
 
 from .metrics import Metrics
 

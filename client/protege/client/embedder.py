@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from protege.common.paths import local_or_hub
 
 from .models import packaged_minilm

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from protege.common.scores import logit
 
 from .base import Backend, Scores
