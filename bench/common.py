@@ -44,7 +44,7 @@ def load_pairs(n: int, data: Path | None = None) -> tuple[list[tuple[str, str]],
             pairs = list(dict.fromkeys((row["search_term"], row["product_title"]) for row in rows))
         if len(pairs) >= n:
             return pairs[:n], str(path.name)
-    from protege.client.synthetic import generate_catalog
+    from protege.client.data.synthetic import generate_catalog
 
     rows = generate_catalog(products=max(100, n // 4), queries=max(50, n // 5))
     cycle = itertools.islice(itertools.cycle(rows), n)
@@ -141,7 +141,7 @@ def study_board(results: dict, sizes):
     """A ``Board`` of a finished study's validation and test pairs (``results``: its
     results.json; ``sizes``: its ``Sizes``), split again from its settings."""
     from protege.client.data import Columns
-    from protege.client.scoreboard import Board
+    from protege.client.evaluation.scoreboard import Board
     from protege.study.split import load_rows, split_rows
 
     settings = results["settings"]

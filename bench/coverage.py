@@ -54,7 +54,7 @@ def main() -> None:
 
     import faiss
 
-    from protege.client.coverage import approximate_index
+    from protege.client.retrieval.coverage import approximate_index
 
     rng = np.random.default_rng(args.seed)
     centres = rng.standard_normal((20_000, args.dim), dtype=np.float32)

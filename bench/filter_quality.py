@@ -32,11 +32,11 @@ from sentence_transformers.cross_encoder import CrossEncoder
 
 from common import HOMEDEPOT, emit, log
 from protege.client.augment import drop_token, reorder, typo
-from protege.client.embedder import embed as sentence_embed
-from protege.client.embedder import load_embedder
-from protege.client.query_hash import bucket
-from protege.client.training import train_cross_encoder
-from protege.client.training_config import TrainingConfig
+from protege.client.data.query_hash import bucket
+from protege.client.retrieval.embedder import embed as sentence_embed
+from protege.client.retrieval.embedder import load_embedder
+from protege.client.training.config import TrainingConfig
+from protege.client.training.trainer import train_cross_encoder
 from protege.filters.base import Candidates, FilterPipeline
 from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood

@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HOMEDEPOT, emit, log
 from protege.client.data import Columns
+from protege.client.evaluation.scoreboard import Board
 from protege.client.export import ExportSpec, export_student
-from protege.client.scoreboard import Board
-from protege.client.training import train_cross_encoder
-from protege.client.training_config import TrainingConfig
+from protege.client.training.config import TrainingConfig
+from protege.client.training.trainer import train_cross_encoder
 from protege.common.runtimes import load_cross_encoder
 from protege.study.split import load_rows, split_rows
 

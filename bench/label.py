@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
 from protege.client import TeacherClient
 from protege.client.data import Columns
-from protege.client.jobs import LabelJob
+from protege.client.labelling.jobs import LabelJob
 
 
 def model_pairs(metrics_port: int) -> float:

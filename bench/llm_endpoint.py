@@ -102,11 +102,11 @@ def quality(target: str, pairs: int) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from protege.client.baselines import zero_shot_scores
     from protege.client.data import Columns
-    from protege.client.sampling import whole_queries
-    from protege.client.scoreboard import Board
-    from protege.client.teacher_client import TeacherClient, teacher_scores
+    from protege.client.data.sampling import whole_queries
+    from protege.client.evaluation.baselines import zero_shot_scores
+    from protege.client.evaluation.scoreboard import Board
+    from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
     from protege.study.split import load_rows, split_rows
 
     columns = Columns(query="search_term", docs=("product_title",), label="relevance", doc_id="product_uid")

@@ -18,7 +18,7 @@ Beside them:
   in-band pairs of the next random queries (it differs from the random quarter only by the band),
   and on the human-graded pairs, how often the teacher's label is wrong where the band rejects it;
 * ``curriculum-RULE``: a student trained in four quarters at the steps of all the labels, each
-  drawn from its own current frontier (``client.curriculum``), against ``random_rounds``;
+  drawn from its own current frontier (``client.training.curriculum``), against ``random_rounds``;
 * clean, ``prelabel-RULE@B``: the selector's own labels plus ``B`` more, picked by ``RULE``
   (``filters.prelabel``) before the teacher's label is read, each ``--budgets`` size (none: no
   pre-label arms).
@@ -43,8 +43,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from protege.client.data import Columns, read_table
-from protege.client.embedder import MemoEmbedder, load_embedder
-from protege.client.scoreboard import Board
+from protege.client.evaluation.scoreboard import Board
+from protege.client.retrieval.embedder import MemoEmbedder, load_embedder
 from protege.filters.settings import BudgetRule, FilterSettings
 from protege.study.run import run_study
 from protege.study.settings import VOLUME, VOLUME_QUICK, Models, Sizes

@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 
 from common import log
-from protege.client.curriculum import CURRICULUM_RECORD, train_curriculum
-from protege.client.embedder import MemoEmbedder, embed
-from protege.client.scoreboard import Board
-from protege.client.training_config import CurriculumConfig
+from protege.client.evaluation.scoreboard import Board
+from protege.client.retrieval.embedder import MemoEmbedder, embed
+from protege.client.training.config import CurriculumConfig
+from protege.client.training.curriculum import CURRICULUM_RECORD, train_curriculum
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage

@@ -13,7 +13,7 @@ before (margin-MSE, float32, batch 32, length-grouped batches):
   - ``frozen_embeddings``: the word-embedding matrix left as it is (no gradient, no optimizer step);
   - ``batch_64``: 64 pairs a step;
   - ``group_margin_mse``: margin-MSE over every pair of a query's documents, each document scored
-    once a step (``client.losses``): an epoch passes each label once, not twice;
+    once a step (``client.training.losses``): an epoch passes each label once, not twice;
   - ``compile`` (with ``--compile``: on 2 cores it compiled for minutes without finishing).
 Rates: teacher labels per second (an epoch over the labels, over its seconds: what a study
 waits for) and model pairs per second (query-document passes through the model).
@@ -84,8 +84,8 @@ def levers(compile_too: bool) -> dict[str, dict]:
 
 def timed(queries, documents, targets, settings: dict) -> dict:
     """One epoch of protege's trainer: labels/s and model pairs/s."""
-    from protege.client.training import train_cross_encoder
-    from protege.client.training_config import TrainingConfig
+    from protege.client.training.config import TrainingConfig
+    from protege.client.training.trainer import train_cross_encoder
 
     with tempfile.TemporaryDirectory() as scratch:
         train_cross_encoder(queries, documents, targets, TrainingConfig(**settings), out=Path(scratch) / "m")
@@ -103,8 +103,8 @@ def plain(queries, documents, targets, max_length: int, layers: int) -> dict:
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import MarginMSELoss
 
-    from protege.client.training import load_student
-    from protege.client.training_data import training_dataset
+    from protege.client.training.rows import training_dataset
+    from protege.client.training.trainer import load_student
 
     model = load_student(layers=layers, max_length=max_length)
     dataset = training_dataset(queries, documents, targets, "margin-mse", seed=0)
@@ -135,9 +135,9 @@ def plain(queries, documents, targets, max_length: int, layers: int) -> dict:
 def quality(settings: dict, new: dict, train_pairs: int, test_queries: int) -> dict:
     """Today's recipe and ``new`` on the same gold grades; paired RMSE (new − today) on test pairs."""
     from protege.client.data import Columns
-    from protege.client.scoreboard import Board
-    from protege.client.training import train_cross_encoder
-    from protege.client.training_config import TrainingConfig
+    from protege.client.evaluation.scoreboard import Board
+    from protege.client.training.config import TrainingConfig
+    from protege.client.training.trainer import train_cross_encoder
     from protege.study.split import load_rows, split_rows
 
     columns = Columns(query="search_term", docs=("product_title",), label="relevance", doc_id="product_uid")

@@ -18,8 +18,9 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # failed TLS handshakes are ex
 from tiny_models import make_tiny_bert, make_tiny_llm
 
 from protege.client import TeacherClient
-from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.app import BackgroundTeacher
 from protege.server.backends import Backend, load_backend
+from protege.server.config import ServeConfig
 
 REPO = Path(__file__).resolve().parent.parent
 

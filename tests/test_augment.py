@@ -62,7 +62,7 @@ def test_synonym_swaps_a_token_for_a_neighbour() -> None:
 
 
 def test_synonym_table_from_real_embeddings(minilm_path) -> None:
-    from protege.client.embedder import load_embedder
+    from protege.client.retrieval.embedder import load_embedder
 
     texts = [
         "cordless drill",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from protege.client.augment import Generated
-from protege.client.catalog import Catalog
-from protege.client.embedder import MemoEmbedder, embed, load_embedder
+from protege.client.retrieval.catalog import Catalog
+from protege.client.retrieval.embedder import MemoEmbedder, embed, load_embedder
 
 PRODUCTS = {
     "p1": "DEWALT 20-Volt MAX Cordless Drill/Driver Kit",

@@ -115,7 +115,7 @@ def test_the_training_and_distill_flags_default_to_their_fields(
     command: str, configs: tuple[str, ...]
 ) -> None:
     from protege.client.distill_config import DistillConfig
-    from protege.client.training_config import TrainingConfig
+    from protege.client.training.config import TrainingConfig
 
     classes = {"TrainingConfig": TrainingConfig, "DistillConfig": DistillConfig}
     args = build_parser(command).parse_args([command, "--data", "pairs.csv", "--out", "out"])
@@ -126,7 +126,7 @@ def test_the_training_and_distill_flags_default_to_their_fields(
 
 def test_the_experiment_choices_are_the_librarys_lists() -> None:
     """The teacher recipes and losses were once copied into the CLI as literals."""
-    from protege.client.training_data import LOSSES
+    from protege.client.training.rows import LOSSES
     from protege.common.runtimes import RUNTIMES
     from protege.teacher_fitting import RECIPES
 

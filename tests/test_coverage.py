@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protege.client.coverage import CoverageIndex, approximate_index, steering_weights
+from protege.client.retrieval.coverage import CoverageIndex, approximate_index, steering_weights
 
 # Queries are "<topic> <n>": one direction per topic plus a little per-query noise, so the
 # nearest training query of a target is close exactly when it shares the topic.

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from sentence_transformers.cross_encoder import CrossEncoder
 
-from protege.client import curriculum as curriculum_module
-from protege.client.curriculum import CURRICULUM_RECORD, train_curriculum
-from protege.client.training_config import CurriculumConfig, TrainingConfig
+from protege.client.training import curriculum as curriculum_module
+from protege.client.training.config import CurriculumConfig, TrainingConfig
+from protege.client.training.curriculum import CURRICULUM_RECORD, train_curriculum
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import BudgetRule, FilterSettings
 

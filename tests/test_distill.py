@@ -13,12 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from sentence_transformers import CrossEncoder
 
+from protege.client.data.synthetic import generate_catalog
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
-from protege.client.evaluation import Evaluation
+from protege.client.evaluation.yardstick import Evaluation
 from protege.client.export import ExportSpec
-from protege.client.synthetic import generate_catalog
-from protege.client.training_config import TrainingConfig
+from protege.client.training.config import TrainingConfig
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import PrelabelRule
 
@@ -187,7 +187,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
     from conftest import capture, free_port, health, serve_process, wait_for
 
     from protege.client import TeacherClient
-    from protege.client.jobs import JobError, read_labels
+    from protege.client.labelling.jobs import JobError, read_labels
 
     pool = catalog_pool(products=120, queries=80, seed=5)
     config = tiny_config(
@@ -278,7 +278,7 @@ def test_teacher_killed_mid_distill_loses_and_duplicates_nothing(
 def test_teacher_scores_match_the_backend_and_show_progress(
     cross_encoder_backend, start_teacher, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from protege.client.teacher_client import teacher_scores
+    from protege.client.labelling.teacher_client import teacher_scores
 
     queries, documents = ["drill", "drill", "paint"], ["cordless drill", "garden hose", "white paint"]
     _, teacher = start_teacher(cross_encoder_backend)

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protege.client.evaluation import (
+from protege.client.evaluation.scoreboard import Board
+from protege.client.evaluation.yardstick import (
     Evaluation,
     GradeMap,
     ndcg_at_k,
@@ -16,7 +17,6 @@ from protege.client.evaluation import (
     ranking_metrics,
     yardstick,
 )
-from protege.client.scoreboard import Board
 
 
 def test_ndcg_is_one_for_the_ideal_order_and_matches_a_hand_computation() -> None:

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from protege.cli import main
-from protege.client.jobs import read_labels
-from protege.client.query_hash import bucket, is_validation
-from protege.client.synthetic import generate_catalog
+from protege.client.data.query_hash import bucket, is_validation
+from protege.client.data.synthetic import generate_catalog
+from protege.client.labelling.jobs import read_labels
 from protege.common.runtimes import load_cross_encoder
 from protege.study.split import MIN_QUERIES, rows_within
 from protege.study.students import GOLD_LOSS

@@ -190,7 +190,7 @@ def test_filter_command_writes_accepted_rejected_and_profile(
     import pyarrow.parquet as pq
 
     from protege.client.data import Columns
-    from protege.client.jobs import LabelJob, read_labels
+    from protege.client.labelling.jobs import LabelJob, read_labels
 
     seeds = [f"{thing} {n}" for thing in ("drill", "paint", "bracket", "bulb") for n in range(10)]
     rows = [

@@ -18,7 +18,7 @@ from conftest import REPO, SERVED_RUNTIMES, free_port, health, serve_process, wa
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from protege.client import TeacherClient
-from protege.client.synthetic import generate_catalog
+from protege.client.data.synthetic import generate_catalog
 
 INTEROP = REPO / "tests" / "interop"
 

@@ -21,7 +21,7 @@ from conftest import capture, free_port, health, serve_process, wait_for
 from protege.cli import main
 from protege.client import TeacherClient
 from protege.client.data import Columns
-from protege.client.jobs import JobError, LabelJob, read_labels
+from protege.client.labelling.jobs import JobError, LabelJob, read_labels
 
 N = 600
 
@@ -392,7 +392,7 @@ def test_disk_full_or_read_only_stops_the_job_clearly_and_loses_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from protege.client import jobs
+    from protege.client.labelling import jobs
 
     _, client = start_teacher(cross_encoder_backend)
     real_write, writes = pq.write_table, []
@@ -428,7 +428,7 @@ class ReachableTeacher:
 
 
 def test_an_output_folder_that_cannot_be_created_is_named(pairs_file: Path, monkeypatch) -> None:
-    from protege.client import jobs
+    from protege.client.labelling import jobs
 
     def refuse(self, *args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")

@@ -77,7 +77,8 @@ def imports(name: str, path: Path, known: set[str], top_only: bool) -> set[str]:
     """The modules of ours that module ``name`` imports (anywhere, or at its top level only)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     tree = ast.parse(path.read_text())
-    nodes = tree.body if top_only else ast.walk(tree)
+    typing_only = {id(node) for block in _type_checking_blocks(tree) for node in ast.walk(block)}
+    nodes = tree.body if top_only else [node for node in ast.walk(tree) if id(node) not in typing_only]
     found = set()
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -90,6 +91,15 @@ def imports(name: str, path: Path, known: set[str], top_only: bool) -> set[str]:
             continue
         found.update(target for target in targets if target in known)
     return found - {name}
+
+
+def _type_checking_blocks(tree: ast.Module) -> list[ast.If]:
+    """``if TYPE_CHECKING:`` blocks: imports for static tools, never run."""
+    return [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+    ]
 
 
 GRAPH = {name: imports(name, path, set(modules()), top_only=False) for name, path in modules().items()}
@@ -129,7 +139,8 @@ def test_our_modules_are_imported_at_the_top_of_a_module() -> None:
 
 
 def test_every_import_path_names_its_file() -> None:
-    """A newcomer greps ``protege.client.jobs`` and opens client/protege/client/jobs.py."""
+    """A newcomer greps ``protege.client.labelling.jobs`` and opens
+    client/protege/client/labelling/jobs.py."""
     import importlib.util
 
     found = {name: importlib.util.find_spec(name).origin for name in modules()}
@@ -168,6 +179,29 @@ def test_pyright_resolves_every_import_of_ours() -> None:
         if d.get("rule") == "reportMissingImports" and '"protege' in d["message"]
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(n for n, p in modules().items() if p.name == "__init__.py" and "HOMES = {" in p.read_text()),
+)
+def test_a_lazy_package_shows_static_tools_what_it_runs(name: str) -> None:
+    """Each name a package imports when first read (HOMES) is in its __all__, and its TYPE_CHECKING
+    block imports it from the same module: Pylance's go-to-definition lands where Python does."""
+    import importlib
+
+    package = importlib.import_module(name)
+    tree = ast.parse(modules()[name].read_text())
+    static = {
+        alias.asname or alias.name: "." * node.level + (node.module or "")
+        for block in _type_checking_blocks(tree)
+        for node in ast.walk(block)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert static == package.HOMES
+    assert set(package.HOMES) <= set(package.__all__)
+    assert all(getattr(package, exported) is not None for exported in package.__all__)
 
 
 def test_every_package_is_in_the_built_distribution() -> None:

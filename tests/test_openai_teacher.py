@@ -21,12 +21,13 @@ import pytest
 from conftest import free_port, wait_for
 
 from protege.client import TeacherClient
-from protege.client.teacher_client import TeacherError
+from protege.client.labelling.teacher_client import TeacherError
 from protege.server import app
-from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.app import BackgroundTeacher
 from protege.server.backends import BackendRefused, BackendUnavailable, load_backend
 from protege.server.backends.endpoint import EndpointConfig
 from protege.server.backends.llm_answers import GENERATED, LOGPROBS, UnreadableAnswer, answer
+from protege.server.config import ServeConfig
 
 LABELS = ("0", "1", "2", "3")
 # The endpoint below answers P(2) = 0.8, P(3) = 0.15, P(1) = 0.05: this expected grade, in 0..1.

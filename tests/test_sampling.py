@@ -1,6 +1,6 @@
 import numpy as np
 
-from protege.client.sampling import whole_queries
+from protege.client.data.sampling import whole_queries
 
 QUERIES = ["drill", "drill", "saw", "saw", "saw", "paint", "hose", "hose"]
 

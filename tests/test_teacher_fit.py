@@ -97,7 +97,7 @@ def test_teacher_fit_names_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureF
 def test_an_ensemble_teacher_blends_its_members_on_queries_none_of_them_saw(
     tiny_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from protege.client.query_hash import held_out_for_blend
+    from protege.client.data.query_hash import held_out_for_blend
     from protege.common.scores import logit
     from protege.teacher_fitting.ensemble import fit_blend
 

@@ -7,16 +7,13 @@ import numpy as np
 import pytest
 from sentence_transformers import CrossEncoder
 
-from protege.client.training import (
-    PROVENANCE,
-    LengthGroupedBatchSampler,
-    TrainingConfig,
-    data_hash,
-    load_student,
-    normalise_grades,
-    train_cross_encoder,
-)
-from protege.client.training_data import training_dataset
+from protege.client.data.grades import normalise_grades
+from protege.client.training.config import TrainingConfig
+from protege.client.training.rows import training_dataset
+from protege.client.training.sampler import LengthGroupedBatchSampler
+from protege.client.training.saving import data_hash
+from protege.client.training.trainer import load_student, train_cross_encoder
+from protege.common.stage import PROVENANCE
 
 
 def test_trained_model_is_saved_and_loads_as_a_crossencoder(tiny_encoder: Path, tmp_path: Path) -> None:
@@ -248,8 +245,8 @@ def test_group_margin_mse_groups_a_query_s_documents_and_matches_margin_mse_on_p
     import torch
     from sentence_transformers.cross_encoder.losses import MarginMSELoss
 
-    from protege.client.losses import GroupMarginMSELoss
-    from protege.client.training_data import GROUP_SIZE
+    from protege.client.training.losses import GroupMarginMSELoss
+    from protege.client.training.rows import GROUP_SIZE
 
     queries = ["drill"] * 19 + ["paint"] * 2 + ["lamp"] * 3
     documents = [f"product {i}" for i in range(24)]

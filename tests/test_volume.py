@@ -16,8 +16,8 @@ import pytest
 from protege.cli import main
 from protege.client.augment import normalise
 from protege.client.data import Columns
-from protege.client.query_hash import bucket, is_validation
-from protege.client.synthetic import generate_catalog
+from protege.client.data.query_hash import bucket, is_validation
+from protege.client.data.synthetic import generate_catalog
 from protege.study.settings import Sizes
 from protege.study.split import POOL_BUCKETS, TEST_BUCKETS, load_rows
 from protege.study.volume import catalog_shortfall, volume_rows

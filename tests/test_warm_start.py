@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers import CrossEncoder
 
-from protege.client.embedder import embed, load_embedder
-from protege.client.training_config import TrainingConfig
-from protege.client.warm_start import NEAREST, RANDOM, warm_start_pairs, warm_start_student
+from protege.client.retrieval.embedder import embed, load_embedder
+from protege.client.training.config import TrainingConfig
+from protege.client.training.warm_start import NEAREST, RANDOM, warm_start_pairs, warm_start_student
 
 QUERIES = ["cordless drill", "cordless drill", "white paint", "angle bracket", "light bulb", "hammer"]
 DOCUMENTS = [

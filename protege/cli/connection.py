@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from protege.client.teacher_client import TeacherClient
+from protege.client.labelling.teacher_client import TeacherClient
 
 DEFAULT_TEACHER = "localhost:50051"
 

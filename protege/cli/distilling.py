@@ -23,7 +23,7 @@ from .arguments import (
 from .connection import add_connection_arguments, connect
 
 if TYPE_CHECKING:
-    from protege.client.evaluation import Evaluation
+    from protege.client.evaluation.yardstick import Evaluation
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -54,8 +54,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def run_distill(args: argparse.Namespace) -> int:
     from protege.client.data import read_queries, read_table
     from protege.client.distill import Distiller
-    from protege.client.jobs import JobError
-    from protege.client.teacher_client import TeacherError
+    from protege.client.labelling.jobs import JobError
+    from protege.client.labelling.teacher_client import TeacherError
 
     spec = data_spec(args)
     pool = read_table(spec.path, spec.columns, encoding=spec.encoding)
@@ -82,8 +82,8 @@ def run_distill(args: argparse.Namespace) -> int:
 def _evaluation(args: argparse.Namespace) -> Evaluation | None:
     """``--eval-data``'s judged pairs, grades mapped to 0..1, to measure each round on."""
     from protege.client.data import read_table
-    from protege.client.evaluation import Evaluation
-    from protege.client.training import normalise_grades
+    from protege.client.data.grades import normalise_grades
+    from protege.client.evaluation.yardstick import Evaluation
 
     if not args.eval_data:
         return None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from protege.client.augment import STRATEGIES
-from protege.client.candidates import AugmentConfig
+from protege.client.retrieval.candidates import AugmentConfig
 from protege.common.config_flags import add_flags, comma_list, from_flags
 from protege.filters.settings import BudgetRule, FilterSettings
 
@@ -56,8 +56,8 @@ def _add_label(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from protege.client.jobs import JobError, LabelJob
-    from protege.client.teacher_client import TeacherClient
+    from protege.client.labelling.jobs import JobError, LabelJob
+    from protege.client.labelling.teacher_client import TeacherClient
 
     spec = data_spec(args)
     job = LabelJob(
@@ -120,8 +120,8 @@ def _add_augment(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_augment(args: argparse.Namespace) -> int:
-    from protege.client.candidates import augmented_pairs
-    from protege.client.teacher_client import TeacherClient
+    from protege.client.labelling.teacher_client import TeacherClient
+    from protege.client.retrieval.candidates import augmented_pairs
     from protege.common.files import write_parquet_atomic
 
     config = AugmentConfig(
@@ -235,7 +235,7 @@ def run_filter(args: argparse.Namespace) -> int:
 def _query_embedder(args: argparse.Namespace) -> Embed | None:
     """What compares queries: a sentence-embedding model, or ``None`` for the student's own encoder
     (and where the query filters are off)."""
-    from protege.client.embedder import embed, load_embedder
+    from protege.client.retrieval.embedder import embed, load_embedder
 
     if args.query_embedder == "student" or {"plausibility", "dedup"} <= set(args.off):
         return None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from google.protobuf import json_format
 
-from protege.client.teacher_client import TeacherClient, TeacherError
+from protege.client.labelling.teacher_client import TeacherClient, TeacherError
 
 from .connection import add_connection_arguments, connect
 

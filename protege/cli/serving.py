@@ -87,8 +87,9 @@ def run_teacher_fit(args: argparse.Namespace) -> int:
 
     if args.backend == "llm-judge" and not args.base:
         raise ValueError("--backend llm-judge needs --base: a causal LM folder, hub id or .gguf file")
-    from protege.client.student_training import training_rows
-    from protege.client.training import data_hash, normalise_grades
+    from protege.client.data.grades import normalise_grades
+    from protege.client.training.saving import data_hash
+    from protege.client.training.student import training_rows
 
     spec = data_spec(args, gold=True)
     rows = training_rows(spec.path, spec.columns, spec.encoding)

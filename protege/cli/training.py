@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from protege.client.training_config import CurriculumConfig
+from protege.client.training.config import CurriculumConfig
 from protege.common.config_flags import add_flags, from_flags
 from protege.common.runtimes import RUNTIMES
 from protege.filters.settings import BudgetRule, FilterSettings
@@ -28,7 +28,7 @@ from .arguments import (
 from .connection import add_connection_arguments, connect
 
 if TYPE_CHECKING:
-    from protege.client.evaluation import Evaluation
+    from protege.client.evaluation.yardstick import Evaluation
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +62,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from protege.client.student_training import train_student, training_rows
+    from protege.client.training.student import train_student, training_rows
 
     spec = data_spec(args, gold=True)
     if not args.label_col and is_output_folder(args.data):
@@ -114,9 +114,9 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from protege.client.embedder import load_embedder
-    from protege.client.evaluation import format_table, ranking_metrics
-    from protege.client.scoreboard import beside_baselines, read_judged
+    from protege.client.evaluation.scoreboard import beside_baselines, read_judged
+    from protege.client.evaluation.yardstick import format_table, ranking_metrics
+    from protege.client.retrieval.embedder import load_embedder
 
     specs = {"test": data_spec(args, gold=True)}
     if args.validation:
@@ -138,7 +138,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _scores(args: argparse.Namespace, judged: dict[str, Evaluation]) -> dict[str, np.ndarray]:
     """The scores of ``--model`` (in process) or ``--teacher`` (over gRPC) of each split's pairs."""
-    from protege.client.teacher_client import teacher_scores
+    from protege.client.labelling.teacher_client import teacher_scores
     from protege.common.runtimes import load_cross_encoder
 
     if args.model:
@@ -175,9 +175,9 @@ def _add_coverage(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_coverage(args: argparse.Namespace) -> int:
-    from protege.client.coverage import QUERIES, CoverageIndex, coverage_report
     from protege.client.data import read_queries
-    from protege.client.embedder import embed, load_embedder
+    from protege.client.retrieval.coverage import QUERIES, CoverageIndex, coverage_report
+    from protege.client.retrieval.embedder import embed, load_embedder
 
     model = load_embedder(args.embedder)
 

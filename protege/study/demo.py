@@ -1,6 +1,6 @@
 """The demo: the volume study at demo size on a generated catalog, in a few minutes on a laptop CPU.
 
-Writes a synthetic relevance file (``protege.client.synthetic``), then runs the study on it: fits
+Writes a synthetic relevance file (``protege.client.data.synthetic``), then runs the study on it: fits
 a teacher on gold grades, serves it over real gRPC on localhost, has it label an augmented pair set
 (pool queries, their rewrites, queries from product titles, each with its nearest products), trains
 students on growing shares of the labels, and lets the filters pick a quarter. Running it again
@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from protege.client.data import Columns
-from protege.client.synthetic import write_catalog
+from protege.client.data.synthetic import write_catalog
 
 from .run import run_study
 from .settings import DEMO, DEMO_QUERIES, Models

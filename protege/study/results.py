@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protege.client.baselines import BASELINES
+from protege.client.evaluation.baselines import BASELINES
+from protege.client.evaluation.scoreboard import Board
 from protege.client.report import LEARNING_CURVE
-from protege.client.scoreboard import Board
 
 TABLE = (*BASELINES, "teacher", "teacher_noisy", "student_unfiltered", "student_filtered", "student_gold")
 PAIRS = (

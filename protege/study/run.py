@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from protege.client.baselines import BASELINES, baseline_scores
 from protege.client.data import Columns
-from protege.client.embedder import MemoEmbedder, load_embedder
-from protege.client.evaluation import Evaluation, require_ranked
+from protege.client.evaluation.baselines import BASELINES, baseline_scores
+from protege.client.evaluation.scoreboard import Board
+from protege.client.evaluation.yardstick import Evaluation, require_ranked
 from protege.client.export import ExportSpec, export_student
+from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.report import REPORT
-from protege.client.scoreboard import Board
-from protege.client.teacher_client import TeacherClient
+from protege.client.retrieval.embedder import MemoEmbedder, load_embedder
 from protege.common.runtimes import require
 from protege.common.stage import Stage, StageMismatch
 from protege.server.backends import Backend, load_backend

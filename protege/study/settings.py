@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from protege.client.training_data import LOSSES
+from protege.client.training.rows import LOSSES
 from protege.common.runtimes import RUNTIMES
 from protege.filters.settings import FilterSettings
 from protege.teacher_fitting import RECIPES
@@ -131,7 +131,7 @@ class Models:
         default=False,
         metadata={
             "help": "students start from one warm-started on the zero-shot cosine of the pool's unlabelled "
-            "pairs (client.warm_start)"
+            "pairs (client.training.warm_start)"
         },
     )
     noise: float = field(

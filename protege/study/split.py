@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from protege.client.candidates import with_doc_ids
 from protege.client.data import read_table
-from protege.client.evaluation import Evaluation
-from protege.client.query_hash import bucket, is_validation, pair_order_key, query_order_key
-from protege.client.sampling import whole_queries
-from protege.client.training import normalise_grades
+from protege.client.data.grades import normalise_grades
+from protege.client.data.query_hash import bucket, is_validation, pair_order_key, query_order_key
+from protege.client.data.sampling import whole_queries
+from protege.client.evaluation.yardstick import Evaluation
+from protege.client.retrieval.candidates import with_doc_ids
 from protege.server.validation import Limits
 
 log = logging.getLogger("protege.study")
@@ -98,7 +98,7 @@ def sample(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.n
 def _whole_queries(
     rows: np.ndarray, size: int | None, queries: list[str], rng: np.random.Generator
 ) -> np.ndarray:
-    """``size`` of ``rows``, drawn by whole queries (``client.sampling``)."""
+    """``size`` of ``rows``, drawn by whole queries (``client.data.sampling``)."""
     return rows[whole_queries([queries[row] for row in rows], size, rng)]
 
 

@@ -16,16 +16,16 @@ import numpy as np
 import pyarrow as pa
 from transformers import AutoConfig, AutoTokenizer
 
+from protege.client.data.sampling import whole_queries
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
-from protege.client.evaluation import Evaluation
+from protege.client.evaluation.yardstick import Evaluation
+from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.models import packaged_minilm
 from protege.client.report import REPORT
-from protege.client.sampling import whole_queries
-from protege.client.teacher_client import TeacherClient
-from protege.client.training import train_cross_encoder
-from protege.client.training_config import TrainingConfig
-from protege.client.warm_start import warm_start_student
+from protege.client.training.config import TrainingConfig
+from protege.client.training.trainer import train_cross_encoder
+from protege.client.training.warm_start import warm_start_student
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
 
@@ -120,7 +120,8 @@ def _default_layers(base: str) -> int:
 
 def warm_started(shape: Shape, pool: pa.Table, folder: Path, embedder) -> Shape:
     """``shape`` starting from a student warm-started on the zero-shot cosine of the pool's unlabelled
-    pairs (``client.warm_start``), made once in ``folder`` and shared by every student of the study."""
+    pairs (``client.training.warm_start``), made once in ``folder`` and shared by every student of the
+    study."""
     if not Stage(folder).done:
         log.info("warm-starting the students' backbone on the zero-shot cosine of unlabelled pool pairs")
         queries, documents = pool["query"].to_pylist(), pool["document"].to_pylist()

@@ -21,16 +21,17 @@ import pyarrow as pa
 
 from protege import teacher_fitting
 from protege.client.data import Columns
-from protege.client.evaluation import Evaluation
-from protege.client.jobs import LabelJob, read_labels
-from protege.client.scoreboard import Board
-from protege.client.teacher_client import TeacherClient, teacher_scores
+from protege.client.evaluation.scoreboard import Board
+from protege.client.evaluation.yardstick import Evaluation
+from protege.client.labelling.jobs import LabelJob, read_labels
+from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import PROVENANCE, Stage
-from protege.server.app import BackgroundTeacher, ServeConfig
+from protege.server.app import BackgroundTeacher
 from protege.server.backends import Backend, Scores
 from protege.server.backends.ensemble import MANIFEST as ENSEMBLE_MANIFEST
+from protege.server.config import ServeConfig
 from protege.server.validation import Limits
 
 log = logging.getLogger("protege.study")

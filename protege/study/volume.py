@@ -22,15 +22,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from protege.client.augment import Augmenter, Generated, normalise
-from protege.client.catalog import CATALOG_RECORD, Catalog
-from protege.client.coverage import DEFAULT_TAU, CoverageIndex
 from protege.client.data import Columns
-from protege.client.embedder import MemoEmbedder, embed
-from protege.client.jobs import LabelJob, read_labels
-from protege.client.query_hash import bucket, is_validation
-from protege.client.sampling import whole_queries
-from protege.client.scoreboard import Board
-from protege.client.teacher_client import TeacherClient
+from protege.client.data.query_hash import bucket, is_validation
+from protege.client.data.sampling import whole_queries
+from protege.client.evaluation.scoreboard import Board
+from protege.client.labelling.jobs import LabelJob, read_labels
+from protege.client.labelling.teacher_client import TeacherClient
+from protege.client.retrieval.catalog import CATALOG_RECORD, Catalog
+from protege.client.retrieval.coverage import DEFAULT_TAU, CoverageIndex
+from protege.client.retrieval.embedder import MemoEmbedder, embed
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage

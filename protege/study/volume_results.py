@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from protege.client.baselines import BASELINES
-from protege.client.scoreboard import Board
+from protege.client.evaluation.baselines import BASELINES
+from protege.client.evaluation.scoreboard import Board
 
 from .results import STUDENT_COST_SHARE, STUDENT_RMSE_SLACK
 

@@ -19,10 +19,10 @@ import numpy as np
 from scipy.optimize import minimize
 from sentence_transformers import SentenceTransformer
 
+from protege.client.data.query_hash import BLEND_SHARE, held_out_for_blend
 from protege.client.models import packaged_minilm
-from protege.client.query_hash import BLEND_SHARE, held_out_for_blend
-from protege.client.training import train_cross_encoder
-from protege.client.training_config import TrainingConfig
+from protege.client.training.config import TrainingConfig
+from protege.client.training.trainer import train_cross_encoder
 from protege.common.scores import logit
 from protege.common.stage import Stage
 from protege.server.backends import load_backend

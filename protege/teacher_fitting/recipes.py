@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from protege.client.training import train_cross_encoder
-from protege.client.training_config import TrainingConfig
+from protege.client.training.config import TrainingConfig
+from protege.client.training.trainer import train_cross_encoder
 
 from .ensemble import fit_ensemble_teacher
 from .llm_judge import train_llm_judge

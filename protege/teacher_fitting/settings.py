@@ -8,7 +8,7 @@ Example::
 
 from __future__ import annotations
 
-from protege.client.training_config import TrainingConfig
+from protege.client.training.config import TrainingConfig
 
 # Per recipe: (pairs per step, tokens per pair) where not given.
 RECIPE_DEFAULTS = {"cross-encoder": (32, 128), "ensemble": (32, 128), "llm-judge": (16, 256)}

@@ -9,26 +9,33 @@ Example::
         report = Distiller(teacher, pool, "runs/distill", DistillConfig(label_budget=5000)).run()
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-import importlib
-
-from .teacher_client import Pair, TeacherClient, TeacherError, TeacherLabel
+from protege.client.labelling import Pair, TeacherClient, TeacherError, TeacherLabel
+from protege.common.lazy import lazy_exports
 
 # Imported when first used: they load torch and sentence-transformers, which a client that only
 # labels (and `protege health`, a container's probe) does not need.
-_LAZY = {
+HOMES = {
     "Distiller": ".distill",
     "DistillConfig": ".distill_config",
-    "TrainingConfig": ".training_config",
-    "train_cross_encoder": ".training",
+    "TrainingConfig": ".training.config",
+    "train_cross_encoder": ".training.trainer",
 }
+__all__ = [
+    "DistillConfig",
+    "Distiller",
+    "Pair",
+    "TeacherClient",
+    "TeacherError",
+    "TeacherLabel",
+    "TrainingConfig",
+    "train_cross_encoder",
+]
+__getattr__ = lazy_exports(__name__, HOMES)
 
-__all__ = ["DistillConfig", "Distiller", "Pair", "TeacherClient", "TeacherError", "TeacherLabel"]
-__all__ += ["TrainingConfig", "train_cross_encoder"]
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name], __name__), name)
+if TYPE_CHECKING:  # what static tools read; HOMES is what runs (tests/test_layout.py checks both)
+    from .distill import Distiller
+    from .distill_config import DistillConfig
+    from .training.config import TrainingConfig
+    from .training.trainer import train_cross_encoder

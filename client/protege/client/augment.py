@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embedder import embed
+from protege.client.retrieval.embedder import embed
 
 LOCAL_STRATEGIES = ("drop", "reorder", "typo", "synonym", "product")
 STRATEGIES = (*LOCAL_STRATEGIES, "refine")

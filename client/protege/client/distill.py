@@ -28,28 +28,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sentence_transformers.cross_encoder import CrossEncoder
 
+from protege.client.augment import Augmenter
+from protege.client.data import Columns
+from protege.client.data.sampling import whole_queries
+from protege.client.distill_config import DistillConfig
+from protege.client.evaluation.yardstick import Evaluation, ranking_metrics
+from protege.client.export import export_student
+from protege.client.filtering import REJECTED, filter_labels, write_rejected
+from protege.client.labelling.jobs import LabelJob, read_labels
+from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
+from protege.client.report import write_report
+from protege.client.retrieval.candidates import pair_table, round_candidates, with_doc_ids
+from protege.client.retrieval.catalog import Catalog
+from protege.client.retrieval.coverage import CoverageIndex, steering_weights
+from protege.client.retrieval.embedder import embed, load_embedder
+from protege.client.training.rows import learnable
+from protege.client.training.saving import data_hash, save_student
+from protege.client.training.trainer import train_cross_encoder
 from protege.common.files import write_parquet_atomic
 from protege.common.stage import Stage
 from protege.filters.prelabel import prelabel_pairs
 from protege.filters.profile import PROFILE
 from protege.filters.select import screen_queries, training_profile
-
-from .augment import Augmenter
-from .candidates import pair_table, round_candidates, with_doc_ids
-from .catalog import Catalog
-from .coverage import CoverageIndex, steering_weights
-from .data import Columns
-from .distill_config import DistillConfig
-from .embedder import embed, load_embedder
-from .evaluation import Evaluation, ranking_metrics
-from .export import export_student
-from .filtering import REJECTED, filter_labels, write_rejected
-from .jobs import LabelJob, read_labels
-from .report import write_report
-from .sampling import whole_queries
-from .teacher_client import TeacherClient, teacher_scores
-from .training import data_hash, save_student, train_cross_encoder
-from .training_data import learnable
 
 logger = logging.getLogger(__name__)
 

@@ -6,10 +6,9 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from protege.client.export import ExportSpec
+from protege.client.training.config import TrainingConfig
 from protege.filters.settings import FilterSettings, PrelabelRule
-
-from .export import ExportSpec
-from .training_config import TrainingConfig
 
 
 class DistillError(RuntimeError):

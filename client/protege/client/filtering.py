@@ -16,14 +16,13 @@ from pathlib import Path
 import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
+from protege.client.labelling.jobs import read_labels
 from protege.common.files import write_parquet_atomic
 from protege.filters.base import Decision
 from protege.filters.profile import PROFILE, Profile
 from protege.filters.queries import Embed
 from protege.filters.select import Selection, select
 from protege.filters.settings import FilterSettings
-
-from .jobs import read_labels
 
 # Columns `protege augment` writes that the refinement and query filters read, where a table has them.
 PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")

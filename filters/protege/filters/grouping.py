@@ -1,6 +1,6 @@
 """Queries as the unit of selection: each query's rows together, taken in an order until a budget
 is spent, spread over clusters of the query embeddings. Shared by the budget, pre-label selection and
-``client.sampling``'s random whole queries."""
+``client.data.sampling``'s random whole queries."""
 
 from __future__ import annotations
 

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -122,3 +124,31 @@ def as_numbers(raw: pa.Array) -> pa.Array | None:
 
 def _folded(mapping: dict[str, float]) -> dict[str, float]:
     return {str(word).strip().lower(): float(grade) for word, grade in mapping.items()}
+
+
+def normalise_grades(grades: Sequence[float], label_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Gold grades mapped to 0..1 targets by ``(g - low) / (high - low)``; without a range,
+    labels already within 0..1 are taken as they are.
+
+    Example::
+
+        >>> normalise_grades([1.0, 2.0, 3.0], (1, 3)).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    values = np.asarray(grades, dtype=np.float64)
+    if np.isnan(values).any():
+        raise ValueError(f"{int(np.isnan(values).sum())} rows have no label")
+    if label_range is None:
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(
+                f"labels run from {values.min():g} to {values.max():g}: "
+                "give --label-range LOW,HIGH to map them to 0..1"
+            )
+        return values
+    low, high = label_range
+    if high <= low:
+        raise ValueError(f"--label-range needs LOW < HIGH, not {low:g},{high:g}")
+    outside = (values < low) | (values > high)
+    if outside.any():
+        raise ValueError(f"{int(outside.sum())} labels lie outside --label-range {low:g},{high:g}")
+    return (values - low) / (high - low)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from .augment import Augmenter, Generated, SynonymTable
-from .catalog import CATALOG_RECORD, Catalog
-from .data import DataSpec, read_pairs
-from .embedder import load_embedder
+from protege.client.augment import Augmenter, Generated, SynonymTable
+from protege.client.data import DataSpec, read_pairs
+from protege.client.retrieval.catalog import CATALOG_RECORD, Catalog
+from protege.client.retrieval.embedder import load_embedder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

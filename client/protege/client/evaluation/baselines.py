@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .embedder import embed, load_embedder
+from protege.client.retrieval.embedder import embed, load_embedder
 
 BASELINES = ("mean_grade", "random", "zero_shot")
 UNRANKED = ("mean_grade",)  # one score for every pair: it has no ranking figures

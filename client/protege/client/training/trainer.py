@@ -7,20 +7,17 @@ under ``torchrun`` the trainer runs DDP and only the first process saves.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from datasets import Dataset
-from sentence_transformers.base.sampler import DefaultBatchSampler
 from sentence_transformers.cross_encoder import (
     CrossEncoder,
     CrossEncoderTrainer,
@@ -29,66 +26,23 @@ from sentence_transformers.cross_encoder import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
+from protege.client.models import PACKAGED_MINILM, packaged_minilm
+from protege.client.training.config import TrainingConfig
+from protege.client.training.losses import GroupMarginMSELoss
+from protege.client.training.rows import pairs_per_epoch, rows_per_batch, training_dataset
+from protege.client.training.sampler import LengthGroupedBatchSampler
+from protege.client.training.saving import data_hash, save_student
 from protege.common.paths import local_or_hub
-from protege.common.stage import PROVENANCE, Stage
+from protege.common.stage import Stage
 from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
-
-from .losses import GroupMarginMSELoss
-from .models import PACKAGED_MINILM, packaged_minilm
-from .training_config import TrainingConfig
-from .training_data import pairs_per_epoch, rows_per_batch, training_dataset
 
 logger = logging.getLogger(__name__)
 
 # Short runs are cheaper to redo than to checkpoint (a MiniLM checkpoint with optimizer state is ~270 MB).
 CHECKPOINT_MIN_STEPS = 50
+
 # Settings that change neither the data nor the optimisation a checkpoint holds.
 FINGERPRINT_SKIPS = ("progress", "checkpoint_steps")
-
-
-class LengthGroupedBatchSampler(DefaultBatchSampler):
-    """Shuffles, then sorts each window of ``50 × batch_size`` rows by text length and cuts it
-    into batches, served in random order: batches of like lengths pad less (``bench/train.py``
-    measures the gain), and every epoch still sees a new order.
-
-    Example::
-
-        CrossEncoderTrainingArguments(..., batch_sampler=LengthGroupedBatchSampler)
-    """
-
-    WINDOW_BATCHES = 50
-
-    def __init__(
-        self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None, generator=None, seed=0
-    ):
-        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
-        text_columns = [
-            name for name in dataset.column_names if name not in (valid_label_columns or ["label"])
-        ]
-        self.lengths = np.zeros(len(dataset), dtype=np.int64)
-        for name in text_columns:
-            lengths = (len(text) if isinstance(text, str) else sum(map(len, text)) for text in dataset[name])
-            self.lengths += np.fromiter(lengths, np.int64, len(dataset))
-
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng(self.seed + self.epoch)
-        order = rng.permutation(len(self.lengths))
-        window = self.batch_size * self.WINDOW_BATCHES
-        batches = []
-        for start in range(0, len(order), window):
-            chunk = order[start : start + window]
-            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [
-                chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)
-            ]
-        if self.drop_last:
-            batches = [batch for batch in batches if len(batch) == self.batch_size]
-        for number in rng.permutation(len(batches)):
-            yield batches[number]
-
-    def __len__(self) -> int:
-        full, rest = divmod(len(self.lengths), self.batch_size)
-        return full if self.drop_last else full + bool(rest)
 
 
 def load_student(base: str | None = None, layers: int | None = None, max_length: int = 128) -> CrossEncoder:
@@ -240,53 +194,3 @@ def _last_checkpoint(folder: Path, fingerprint: dict) -> Path | None:
 
 def _step(checkpoint: Path) -> int:
     return int(checkpoint.name.rsplit("-", 1)[-1])
-
-
-def save_student(model, out: str | Path, provenance: dict) -> None:
-    """Saves ``model`` where ``CrossEncoder(out)`` loads it, with its provenance as JSON and
-    as a section of the model card."""
-    out = Path(out)
-    model.save_pretrained(str(out))
-    (out / PROVENANCE).write_text(json.dumps(provenance, indent=2, default=str))
-    card = out / "README.md"
-    lines = "\n".join(f"- **{key}**: `{value}`" for key, value in provenance.items())
-    text = card.read_text() if card.exists() else ""
-    card.write_text(f"{text}\n\n## protege provenance\n\n{lines}\n")
-
-
-def data_hash(*columns: Sequence) -> str:
-    """A short fingerprint of training data, for provenance."""
-    digest = hashlib.sha256()
-    for column in columns:
-        for value in column:
-            digest.update(repr(value).encode("utf-8"))
-            digest.update(b"\x1f")
-    return digest.hexdigest()[:16]
-
-
-def normalise_grades(grades: Sequence[float], label_range: tuple[float, float] | None = None) -> np.ndarray:
-    """Gold grades mapped to 0..1 targets by ``(g - low) / (high - low)``; without a range,
-    labels already within 0..1 are taken as they are.
-
-    Example::
-
-        >>> normalise_grades([1.0, 2.0, 3.0], (1, 3)).tolist()
-        [0.0, 0.5, 1.0]
-    """
-    values = np.asarray(grades, dtype=np.float64)
-    if np.isnan(values).any():
-        raise ValueError(f"{int(np.isnan(values).sum())} rows have no label")
-    if label_range is None:
-        if values.min() < 0 or values.max() > 1:
-            raise ValueError(
-                f"labels run from {values.min():g} to {values.max():g}: "
-                "give --label-range LOW,HIGH to map them to 0..1"
-            )
-        return values
-    low, high = label_range
-    if high <= low:
-        raise ValueError(f"--label-range needs LOW < HIGH, not {low:g},{high:g}")
-    outside = (values < low) | (values > high)
-    if outside.any():
-        raise ValueError(f"{int(outside.sum())} labels lie outside --label-range {low:g},{high:g}")
-    return (values - low) / (high - low)

@@ -1,6 +1,6 @@
 """How a cross-encoder student trains: ``TrainingConfig`` and, in rounds from its own frontier,
 ``CurriculumConfig``, importable without torch (the ``protege`` command makes its flags from them;
-``client.training`` and ``client.curriculum`` run them).
+``client.training.trainer`` and ``client.training.curriculum`` run them).
 
 Example::
 
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from protege.client.training.rows import LOSSES
 from protege.common.runtimes import PRECISIONS
-
-from .training_data import LOSSES
 
 
 @dataclass(frozen=True)

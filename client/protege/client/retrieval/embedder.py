@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from protege.client.models import packaged_minilm
 from protege.common.paths import local_or_hub
-
-from .models import packaged_minilm
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

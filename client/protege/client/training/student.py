@@ -17,16 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sentence_transformers.cross_encoder import CrossEncoder
 
+from protege.client.data import Columns, DataError, read_table
+from protege.client.data.grades import normalise_grades
+from protege.client.filtering import ACCEPTED
+from protege.client.labelling.jobs import read_labels
+from protege.client.training.config import CurriculumConfig, TrainingConfig
+from protege.client.training.curriculum import curriculum_rows, train_curriculum
+from protege.client.training.saving import data_hash
+from protege.client.training.trainer import train_cross_encoder
 from protege.filters.profile import PROFILE
 from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
-
-from .curriculum import curriculum_rows, train_curriculum
-from .data import Columns, DataError, read_table
-from .filtering import ACCEPTED
-from .jobs import read_labels
-from .training import data_hash, normalise_grades, train_cross_encoder
-from .training_config import CurriculumConfig, TrainingConfig
 
 PROFILE_PAIRS = 10_000  # training pairs profiled after training: quantiles to ~1%, a bounded cost
 
@@ -55,7 +56,7 @@ def train_student(
 ) -> CrossEncoder:
     """A cross-encoder trained on ``rows``' label (mapped from ``label_range`` to 0..1 when given)
     and saved to ``out``, with ``profile.json``: what its own training set looks like to it. With
-    ``curriculum`` rounds, trained in rounds, each drawn by ``filters`` (``client.curriculum``)."""
+    ``curriculum`` rounds, trained in rounds, each drawn by ``filters`` (``client.training.curriculum``)."""
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = normalise_grades(rows["label"].to_numpy(zero_copy_only=False), label_range)
     record = {"data_hash": data_hash(queries, documents, targets.tolist()), "label_range": label_range}

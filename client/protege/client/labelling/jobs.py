@@ -25,11 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from protege.client.data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
+from protege.client.labelling.teacher_client import Pair, TeacherClient, TeacherError
 from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
 from protege.common.stage import SETTINGS, Stage
-
-from .data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
-from .teacher_client import Pair, TeacherClient, TeacherError
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .augment import Generated
-from .embedder import embed
+from protege.client.augment import Generated
+from protege.client.retrieval.embedder import embed
 
 PAIR_SET_COLUMNS = (
     "pair_id", "query", "document", "doc_id", "origin_query", "origin_doc_id", "strategy", "retrieval",

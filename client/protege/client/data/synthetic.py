@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import typo
+from protege.client.augment import typo
 
 TYPES = {
     "cordless drill": ("drill bit set", "impact driver"),

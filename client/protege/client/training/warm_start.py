@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from .embedder import embed, load_embedder
-from .training import train_cross_encoder
-from .training_config import TrainingConfig
+from protege.client.retrieval.embedder import embed, load_embedder
+from protege.client.training.config import TrainingConfig
+from protege.client.training.trainer import train_cross_encoder
 
 NEAREST, RANDOM = 4, 4  # products paired with each query beside its own: nearest by embedding, random
 SCALE_QUANTILES = (0.01, 0.99)  # cosines at these quantiles map to targets 0 and 1

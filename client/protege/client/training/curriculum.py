@@ -23,14 +23,14 @@ import numpy as np
 import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
+from protege.client.data.sampling import whole_queries
+from protege.client.training.config import CurriculumConfig, TrainingConfig
+from protege.client.training.saving import data_hash, save_student
+from protege.client.training.trainer import FINGERPRINT_SKIPS, train_cross_encoder
 from protege.common.stage import Stage
 from protege.filters.queries import Embed
 from protege.filters.select import select, training_profile
 from protege.filters.settings import FilterSettings
-
-from .sampling import whole_queries
-from .training import FINGERPRINT_SKIPS, data_hash, save_student, train_cross_encoder
-from .training_config import CurriculumConfig, TrainingConfig
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from .baselines import UNRANKED, baseline_scores
-from .data import DataError, DataSpec, read_table
-from .evaluation import (
+from protege.client.data import DataError, DataSpec, read_table
+from protege.client.data.query_hash import validation_half
+from protege.client.evaluation.baselines import UNRANKED, baseline_scores
+from protege.client.evaluation.yardstick import (
     Evaluation,
     GradeMap,
     paired_difference,
@@ -23,7 +24,6 @@ from .evaluation import (
     require_ranked,
     yardstick,
 )
-from .query_hash import validation_half
 
 SPLITS = ("validation", "test")
 
