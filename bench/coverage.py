@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log
+from harness import emit, log
 
 
 def vectors(count: int, centres: np.ndarray, rng: np.random.Generator, spread: float) -> np.ndarray:

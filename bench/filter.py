@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, load_pairs, log, model_or_packaged
+from harness import emit, load_pairs, log, model_or_packaged
+
 from protege.filters.select import select
 
 

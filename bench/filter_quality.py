@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import HOMEDEPOT, emit, log
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.cross_encoder import CrossEncoder
 
-from common import HOMEDEPOT, emit, log
 from protege.client.augment import drop_token, reorder, typo
 from protege.client.data.query_hash import bucket
 from protege.client.retrieval.embedder import embed as sentence_embed

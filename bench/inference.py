@@ -26,7 +26,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOMEDEPOT, emit, log
+from harness import HOMEDEPOT, emit, log
+
 from protege.client.data import Columns
 from protege.client.evaluation.scoreboard import Board
 from protege.client.export import ExportSpec, export_student

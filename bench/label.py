@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+from harness import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+
 from protege.client import TeacherClient
 from protege.client.data import Columns
 from protege.client.labelling.jobs import LabelJob

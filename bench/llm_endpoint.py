@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOMEDEPOT, TeacherProcess, emit, free_port, load_pairs, log
+from harness import HOMEDEPOT, TeacherProcess, emit, free_port, load_pairs, log
 
 
 @contextlib.contextmanager

@@ -39,7 +39,8 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+from harness import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+
 from protege.v1 import teacher_pb2, teacher_pb2_grpc
 
 

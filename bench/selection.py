@@ -52,9 +52,8 @@ from protege.study.students import Shape
 from protege.study.volume import with_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import HOMEDEPOT, add_kept_scores, emit, log, study_board
 from selection_arms import RANDOM, Arms
-
-from common import HOMEDEPOT, add_kept_scores, emit, log, study_board
 
 COLUMNS = Columns(query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance")
 # Quick: every validation pair (the pool is not cut: 7,527 on Home Depot, not 466), two volumes.

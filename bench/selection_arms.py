@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from harness import log
 
-from common import log
 from protege.client.evaluation.scoreboard import Board
 from protege.client.retrieval.embedder import MemoEmbedder, embed
 from protege.client.training.config import CurriculumConfig

@@ -27,7 +27,8 @@ from pathlib import Path
 import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+from harness import TeacherProcess, emit, free_port, load_pairs, log, model_or_packaged
+
 from protege.client.export import ExportSpec, export_student
 from protege.v1 import teacher_pb2, teacher_pb2_grpc
 

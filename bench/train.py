@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOMEDEPOT, emit, load_pairs, log
+from harness import HOMEDEPOT, emit, load_pairs, log
 
 
 def shared_query_pairs(n: int) -> tuple[list[tuple[str, str]], str]:

@@ -28,7 +28,7 @@ from protege.study.students import Shape, study_student
 from protege.study.volume import volume_rows, with_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import add_kept_scores, emit, log, study_board
+from harness import add_kept_scores, emit, log, study_board
 
 
 def main() -> None:

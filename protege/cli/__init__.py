@@ -26,7 +26,7 @@ COMMANDS = {
     "serve": "serving", "teacher": "serving", "health": "probing", "describe": "probing",
     "label": "labelling", "augment": "labelling", "filter": "labelling",
     "train": "training", "eval": "training", "coverage": "training", "distill": "distilling",
-    "experiment": "study", "inspect": "inspecting", "demo": "demo", "export": "exporting",
+    "experiment": "experiment", "inspect": "inspecting", "demo": "demo", "export": "exporting",
 }  # fmt: skip
 
 
