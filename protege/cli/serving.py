@@ -9,7 +9,7 @@ from pathlib import Path
 from protege.common.config_flags import add_flags, comma_list, from_flags
 from protege.server.backends.endpoint import EndpointConfig
 from protege.server.config import ServeConfig
-from protege.teacher_fitting import RECIPES, training_for
+from protege.teacher_fitting.settings import TeacherFitConfig
 
 from .arguments import add_data_arguments, data_spec, label_range
 
@@ -66,64 +66,45 @@ def _add_teacher_fit(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(fit)
     fit.add_argument("--label-range", type=label_range, help="LOW,HIGH of the gold grades, mapped to 0..1")
-    fit.add_argument("--backend", choices=RECIPES, default="cross-encoder")
-    fit.add_argument(
-        "--base",
-        help="model to start from (cross-encoder and ensemble: a sentence-embedding checkpoint, default the "
-        "packaged all-MiniLM-L6-v2; llm-judge: a causal LM folder, hub id or .gguf file, required)",
-    )
-    fit.add_argument("--labels", default="no,yes", help="llm-judge: answer labels, least relevant first")
     fit.add_argument("--out", required=True, type=Path, help="folder for the teacher")
-    fit.add_argument("--epochs", type=float, default=1.0)
-    fit.add_argument("--batch-size", type=int, help="pairs per step (default: 32, llm-judge 16)")
-    fit.add_argument("--learning-rate", type=float, default=5e-5)
-    fit.add_argument("--max-length", type=int, help="tokens per pair (default: 128, llm-judge 256)")
-    fit.add_argument("--seed", type=int, default=0)
+    add_flags(fit, TeacherFitConfig)
     fit.set_defaults(run=run_teacher_fit)
 
 
 def run_teacher_fit(args: argparse.Namespace) -> int:
-    from protege.teacher_fitting import fit_teacher
-
-    if args.backend == "llm-judge" and not args.base:
-        raise ValueError("--backend llm-judge needs --base: a causal LM folder, hub id or .gguf file")
     from protege.client.data.grades import normalise_grades
     from protege.client.training.saving import data_hash
     from protege.client.training.student import training_rows
+    from protege.teacher_fitting import fit_teacher
 
+    if args.recipe == "llm-judge" and not args.base:
+        raise ValueError("--backend llm-judge needs --base: a causal LM folder, hub id or .gguf file")
+    fit = from_flags(TeacherFitConfig, args)
     spec = data_spec(args, gold=True)
     rows = training_rows(spec.path, spec.columns, spec.encoding)
     if not rows.num_rows:
         raise ValueError(f"{args.data} has no graded pairs")
     queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
     targets = normalise_grades(rows["label"].to_numpy(zero_copy_only=False), args.label_range)
-    config = training_for(
-        args.backend,
-        base=args.base,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_length=args.max_length,
-        seed=args.seed,
-    )
     provenance = {
         "data": str(args.data),
         "data_hash": data_hash(queries, documents, targets.tolist()),
         "label": spec.columns.label,
         "label_range": args.label_range,
     }
+    labels = comma_list(fit.labels)
     fit_teacher(
-        args.backend,
+        fit.recipe,
         queries,
         documents,
         targets,
         args.out,
-        config,
-        labels=comma_list(args.labels),
+        fit.training(),
+        labels=labels,
         provenance=provenance,
     )
-    command = f"protege serve --backend {args.backend} --model {args.out}"
-    if args.backend == "llm-judge" and args.labels != "no,yes":
-        command += f" --labels {args.labels}"
+    command = f"protege serve --backend {fit.recipe} --model {args.out}"
+    if fit.recipe == "llm-judge" and fit.labels != TeacherFitConfig.labels:
+        command += f" --labels {fit.labels}"
     print(json.dumps({"out": str(args.out), "pairs": len(queries), "serve": command}))
     return 0

@@ -42,7 +42,7 @@ class EnsembleBackend(Backend):
 
     Example::
 
-        backend = EnsembleBackend("teacher/")  # written by `protege teacher fit --recipe ensemble`
+        backend = EnsembleBackend("teacher/")  # written by `protege teacher fit --backend ensemble`
         backend.score(["cordless drill"], ["DEWALT 20V MAX Cordless Drill"]).scores
     """
 
