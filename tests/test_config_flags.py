@@ -126,7 +126,7 @@ def test_the_training_and_distill_flags_default_to_their_fields(
 
 def test_the_experiment_choices_are_the_librarys_lists() -> None:
     """The teacher recipes and losses were once copied into the CLI as literals."""
-    from protege.client.training.rows import LOSSES
+    from protege.client.training.config import LOSSES
     from protege.common.runtimes import RUNTIMES
     from protege.teacher_fitting import RECIPES
 

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from protege.client.augment import STRATEGIES
+from protege.client.labelling.jobs import LabelJob
 from protege.client.retrieval.candidates import AugmentConfig
 from protege.common.config_flags import add_flags, comma_list, from_flags
 from protege.filters.settings import BudgetRule, FilterSettings
@@ -41,36 +41,17 @@ def _add_label(subparsers: argparse._SubParsersAction) -> None:
     label.add_argument(
         "--out", required=True, type=Path, help="folder for the label shards and manifest.json"
     )
-    label.add_argument("--shard-size", type=int, default=1000, help="pairs per shard (the unit of resume)")
-    label.add_argument("--concurrency", type=int, default=4, help="shards labelled at once (streams)")
-    label.add_argument("--batch-size", type=int, default=256, help="pairs per stream message")
-    label.add_argument("--window", type=int, default=8, help="unanswered stream messages at most")
-    label.add_argument(
-        "--retry-seconds",
-        type=float,
-        default=300,
-        help="how long to retry an unreachable teacher before giving up",
-    )
-    label.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_flags(label, LabelJob)
     label.set_defaults(run=run_label)
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from protege.client.labelling.jobs import JobError, LabelJob
+    from protege.client.labelling.jobs import JobError
     from protege.client.labelling.teacher_client import TeacherClient
 
     spec = data_spec(args)
-    job = LabelJob(
-        data=spec.path,
-        columns=spec.columns,
-        out=args.out,
-        encoding=spec.encoding,
-        shard_size=args.shard_size,
-        concurrency=args.concurrency,
-        batch_size=args.batch_size,
-        window=args.window,
-        retry_seconds=args.retry_seconds,
-        progress=not args.no_progress,
+    job = from_flags(
+        LabelJob, args, data=spec.path, columns=spec.columns, out=args.out, encoding=spec.encoding
     )
 
     def label(teacher: TeacherClient) -> int:
@@ -95,25 +76,7 @@ def _add_augment(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_arguments(augment)
     augment.add_argument("--out", required=True, type=Path, help="parquet file to write")
-    augment.add_argument(
-        "--strategies",
-        type=comma_list,
-        default=AugmentConfig.strategies,
-        help="comma-separated, from: " + ", ".join(STRATEGIES),
-    )
-    augment.add_argument("--per-seed", type=int, default=2, help="new queries per seed query")
-    augment.add_argument("--from-products", type=int, default=0, help="queries cut from product texts")
-    augment.add_argument("--max-seeds", type=int, help="use only the first N distinct seed queries")
-    augment.add_argument("--no-seeds", action="store_true", help="leave the seed queries out of the pair set")
-    augment.add_argument("--top-k", type=int, default=8, help="nearest products per query")
-    augment.add_argument("--negatives", type=int, default=2, help="random products per query")
-    augment.add_argument(
-        "--catalog", type=Path, help="catalog index folder: loaded if present, else built there"
-    )
-    augment.add_argument(
-        "--embedder", help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)"
-    )
-    augment.add_argument("--seed", type=int, default=0, help="random seed")
+    add_flags(augment, AugmentConfig)
     augment.add_argument("--teacher", help="generative teacher for the refine strategy (host:port)")
     augment.add_argument("--token-file", help="bearer token file for --teacher")
     augment.set_defaults(run=run_augment)
@@ -124,18 +87,7 @@ def run_augment(args: argparse.Namespace) -> int:
     from protege.client.retrieval.candidates import augmented_pairs
     from protege.common.files import write_parquet_atomic
 
-    config = AugmentConfig(
-        strategies=args.strategies,
-        per_seed=args.per_seed,
-        from_products=args.from_products,
-        max_seeds=args.max_seeds,
-        keep_seeds=not args.no_seeds,
-        top_k=args.top_k,
-        negatives=args.negatives,
-        catalog=args.catalog,
-        embedder=args.embedder,
-        seed=args.seed,
-    )
+    config = from_flags(AugmentConfig, args)
     refine = None
     if "refine" in config.strategies:
         if not args.teacher:

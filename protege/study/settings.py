@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from protege.client.training.rows import LOSSES
+from protege.client.training.config import LOSSES
 from protege.common.runtimes import RUNTIMES
 from protege.filters.settings import FilterSettings
 from protege.teacher_fitting import RECIPES

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -58,12 +58,14 @@ class LabelJob:
     columns: Columns
     out: Path
     encoding: str = "utf-8"
-    shard_size: int = 1000
-    concurrency: int = 4
-    batch_size: int = 256
-    window: int = 8
-    retry_seconds: float = 300.0
-    progress: bool = True
+    shard_size: int = field(default=1000, metadata={"help": "pairs per shard (the unit of resume)"})
+    concurrency: int = field(default=4, metadata={"help": "shards labelled at once (streams)"})
+    batch_size: int = field(default=256, metadata={"help": "pairs per stream message"})
+    window: int = field(default=8, metadata={"help": "unanswered stream messages at most"})
+    retry_seconds: float = field(
+        default=300.0, metadata={"help": "how long to retry an unreachable teacher before giving up"}
+    )
+    progress: bool = field(default=True, metadata={"help": "a progress bar"})
 
     def run(self, client: TeacherClient) -> dict:
         """Labels every pair not labelled yet; returns the job summary (also in the manifest)."""

@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from protege.client.augment import Augmenter, Generated, SynonymTable
+from protege.client.augment import LOCAL_STRATEGIES, STRATEGIES, Augmenter, Generated, SynonymTable
 from protege.client.data import DataSpec, read_pairs
 from protege.client.retrieval.catalog import CATALOG_RECORD, Catalog
 from protege.client.retrieval.embedder import load_embedder
@@ -34,19 +34,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """What ``augmented_pairs`` generates and retrieves; ``catalog``: a catalog index folder,
-    loaded if present, else built there."""
+    """What ``augmented_pairs`` generates and retrieves (``protege augment``'s flags are made from it).
 
-    strategies: tuple[str, ...] = ("drop", "reorder", "typo", "synonym", "product")
-    per_seed: int = 2  # new queries per seed query
-    from_products: int = 0  # queries cut from product texts
-    max_seeds: int | None = None  # only the first N distinct seed queries
-    keep_seeds: bool = True  # the seed queries' own candidates too
-    top_k: int = 8  # nearest products per query
-    negatives: int = 2  # random products per query
-    catalog: Path | None = None
-    embedder: str | None = None  # default: the packaged all-MiniLM-L6-v2
-    seed: int = 0
+    Example::
+
+        AugmentConfig(strategies=("typo", "product"), per_seed=3, catalog=Path("catalog/"))
+    """
+
+    strategies: tuple[str, ...] = field(
+        default=LOCAL_STRATEGIES, metadata={"help": "comma-separated, from: " + ", ".join(STRATEGIES)}
+    )
+    per_seed: int = field(default=2, metadata={"help": "new queries per seed query"})
+    from_products: int = field(default=0, metadata={"help": "queries cut from product texts"})
+    max_seeds: int | None = field(
+        default=None, metadata={"help": "use only the first N distinct seed queries"}
+    )
+    keep_seeds: bool = field(
+        default=True,
+        metadata={"help": "the seed queries' own candidates in the pair set too", "flag": "--seeds"},
+    )
+    top_k: int = field(default=8, metadata={"help": "nearest products per query"})
+    negatives: int = field(default=2, metadata={"help": "random products per query"})
+    catalog: Path | None = field(
+        default=None, metadata={"help": "catalog index folder: loaded if present, else built there"}
+    )
+    embedder: str | None = field(
+        default=None,
+        metadata={"help": "sentence-transformers model (default: the packaged all-MiniLM-L6-v2)"},
+    )
+    seed: int = field(default=0, metadata={"help": "random seed"})
 
 
 def augmented_pairs(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protege.client.training.rows import LOSSES
 from protege.common.runtimes import PRECISIONS
+
+# The losses a student trains with (``client.training.rows`` makes each one's rows).
+LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from datasets import Dataset
 
+from protege.client.training.config import LOSSES
 from protege.common.scores import logit
 
-LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
 # group-margin-mse: a query's documents in rows of at most this many (every pair of a row is learned from).
 GROUP_SIZE = 8
 
