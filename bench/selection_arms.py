@@ -163,7 +163,7 @@ class Arms:
 
     def _in_band(self, rows: pa.Table, selector: Path, folder: Path) -> np.ndarray:
         """Which of ``rows`` the selector's likelihood band keeps (the band alone, no budget)."""
-        band = self.filters.keeping({"nll"})
+        band = self.filters.keeping({"band"})
         kept = selected(
             rows, band, selector, self.shape.runtime, self.embedder, folder / "band" / "selection.parquet"
         )

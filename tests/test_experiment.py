@@ -365,9 +365,9 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     command = ["experiment", "--data", str(data), "--label-col", "grade", "--out", str(tmp_path / "out")]
     assert main([*command, "--rounds", "0"]) == 2
     assert "--rounds must be at least 1, not 0" in capsys.readouterr().err
-    assert main([*command, "--filters", "nll,typo"]) == 2
+    assert main([*command, "--filters", "band,typo"]) == 2
     assert (
-        "unknown filter typo: choose from nll, ifd, plausibility, dedup, refinement"
+        "unknown filter typo: choose from band, ifd, plausibility, dedup, refinement"
         in capsys.readouterr().err
     )
     assert main([*command, "--filters", ""]) == 2

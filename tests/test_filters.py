@@ -336,7 +336,7 @@ def test_filter_settings_keeping_one_filter_turns_the_others_off() -> None:
     from protege.filters.settings import FilterSettings
 
     defaults = FilterSettings(band_low=0.05, ifd_margin=0.1)
-    assert defaults.keeping({"nll"}) == FilterSettings(
+    assert defaults.keeping({"band"}) == FilterSettings(
         band_low=0.05,
         band_high=0.99,
         ifd_margin=None,
@@ -347,8 +347,11 @@ def test_filter_settings_keeping_one_filter_turns_the_others_off() -> None:
     assert defaults.keeping({"dedup", "refinement"}) == FilterSettings(
         band_low=None, band_high=None, ifd_margin=None, plausibility_quantile=None
     )
-    assert defaults.keeping({"nll", "ifd", "plausibility", "dedup", "refinement"}) == defaults
-    with pytest.raises(ValueError, match="unknown filter band: choose from nll, ifd"):
-        defaults.keeping({"band"})
+    assert defaults.keeping({"band", "ifd", "plausibility", "dedup", "refinement"}) == defaults
+    with pytest.raises(ValueError, match="unknown filter nll: choose from band, ifd"):
+        defaults.keeping({"nll"})  # the band's old name
+    assert defaults.without({"band", "refinement"}) == FilterSettings(
+        band_low=None, band_high=None, ifd_margin=0.1, refinement=False
+    )
     with pytest.raises(ValueError, match="ifd is off in these settings"):
-        FilterSettings().keeping({"nll", "ifd"})  # the IFD ceiling is off by default
+        FilterSettings().keeping({"band", "ifd"})  # the IFD ceiling is off by default

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from protege.client.labelling.jobs import LabelJob
 from protege.client.retrieval.candidates import AugmentConfig
 from protege.common.config_flags import add_flags, comma_list, from_flags
-from protege.filters.settings import BudgetRule, FilterSettings
+from protege.filters.settings import FILTER_SWITCHES, BudgetRule, FilterSettings
 
 from .arguments import add_data_arguments, data_spec
 from .connection import add_connection_arguments
@@ -118,27 +118,13 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--student", required=True, help="the student (a CrossEncoder folder or hub id)")
     select.add_argument("--labels", required=True, type=Path, help="a protege label output folder")
     select.add_argument("--out", required=True, type=Path, help="folder for the accepted and rejected sets")
-    defaults = FilterSettings()
-    select.add_argument(
-        "--band",
-        default=f"{defaults.band_low or 0:g},{defaults.band_high:g}",
-        help="nll quantiles LOW,HIGH of the reference profile (0 turns the low cut off)",
-    )
     select.add_argument(
         "--profile",
         type=Path,
         help="reference profile (default: STUDENT/profile.json, which protege train and distill write; "
         "else the seed pairs among the labels)",
     )
-    select.add_argument(
-        "--ifd-margin", type=float, default=defaults.ifd_margin, help="reject ifd > 1 + MARGIN"
-    )
-    select.add_argument(
-        "--plausibility", type=float, default=defaults.plausibility_quantile, help="seed quantile"
-    )
-    select.add_argument("--dedup", type=float, default=defaults.dedup_threshold, help="near-duplicate cosine")
-    select.add_argument("--no-refinement", action="store_true", help="keep refinements without comparing")
-    select.add_argument("--budget", type=int, help="keep at most this many pairs, by --budget-rule")
+    add_flags(select, FilterSettings)
     add_flags(select.add_argument_group("how --budget picks"), BudgetRule)
     select.add_argument(
         "--query-embedder",
@@ -146,25 +132,14 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
         "the default student's backbone); 'student' uses the student's own encoder",
     )
     select.add_argument(
-        "--off", type=comma_list, default=(), help="filters to turn off: band,ifd,plausibility,dedup"
+        "--off", type=comma_list, default=(), help=f"filters to turn off: {','.join(FILTER_SWITCHES)}"
     )
-    select.add_argument("--batch-size", type=int, default=64)
+    select.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass (default: 64)")
     select.set_defaults(run=run_filter)
 
 
 def filter_settings(args: argparse.Namespace) -> FilterSettings:
-    off = set(args.off)
-    low, high = (float(value) for value in args.band.split(","))
-    return FilterSettings(
-        band_low=None if "band" in off or low == 0 else low,
-        band_high=None if "band" in off else high,
-        ifd_margin=None if "ifd" in off else args.ifd_margin,
-        plausibility_quantile=None if "plausibility" in off else args.plausibility,
-        dedup_threshold=None if "dedup" in off else args.dedup,
-        refinement=not args.no_refinement,
-        budget=args.budget,
-        budget_rule=from_flags(BudgetRule, args),
-    )
+    return from_flags(FilterSettings, args, budget_rule=from_flags(BudgetRule, args)).without(args.off)
 
 
 def run_filter(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 # The filters an ablation can keep on alone, by the settings that turn each off.
 FILTER_SWITCHES = {
-    "nll": {"band_low": None, "band_high": None},
+    "band": {"band_low": None, "band_high": None},
     "ifd": {"ifd_margin": None},
     "plausibility": {"plausibility_quantile": None},
     "dedup": {"dedup_threshold": None},
@@ -104,13 +104,32 @@ class FilterSettings:
     cut and the IFD ceiling only cost clean pairs there, so both are off; plausibility at
     0.95 catches about three times the gibberish of 0.99 for ≤ 0.5% of good generated queries."""
 
-    band_low: float | None = None
-    band_high: float | None = 0.99
-    ifd_margin: float | None = None
-    plausibility_quantile: float | None = 0.95
-    dedup_threshold: float | None = 0.98
-    refinement: bool = True
-    budget: int | None = None
+    band_low: float | None = field(
+        default=None, metadata={"help": "band: reject nll below this quantile of the profile (known)"}
+    )
+    band_high: float | None = field(
+        default=0.99,
+        metadata={"help": "band: reject nll above this quantile of the profile (beyond frontier)"},
+    )
+    ifd_margin: float | None = field(default=None, metadata={"help": "ifd: reject ifd > 1 + MARGIN"})
+    plausibility_quantile: float | None = field(
+        default=0.95,
+        metadata={
+            "help": "plausibility: seed-query quantile a generated query must reach",
+            "flag": "--plausibility",
+        },
+    )
+    dedup_threshold: float | None = field(
+        default=0.98,
+        metadata={"help": "dedup: cosine above which a query is a near-duplicate", "flag": "--dedup"},
+    )
+    refinement: bool = field(
+        default=True,
+        metadata={"help": "refinement: a rewrite replaces its seed pair only where it fits better"},
+    )
+    budget: int | None = field(
+        default=None, metadata={"help": "keep at most this many pairs, by --budget-rule"}
+    )
     budget_rule: BudgetRule = field(default_factory=BudgetRule)
 
     def as_dict(self) -> dict:
@@ -121,14 +140,9 @@ class FilterSettings:
 
         Example::
 
-            FilterSettings().keeping({"nll"})  # the likelihood band alone
+            FilterSettings().keeping({"band"})  # the likelihood band alone
         """
-        names = set(names)
-        unknown = names - FILTER_SWITCHES.keys()
-        if unknown:
-            raise ValueError(
-                f"unknown filter {', '.join(sorted(unknown))}: choose from {', '.join(FILTER_SWITCHES)}"
-            )
+        names = _filter_names(names)
         idle = sorted(
             name
             for name in names
@@ -138,7 +152,7 @@ class FilterSettings:
             # Keeping a filter that these settings already turn off would run nothing silently.
             raise ValueError(
                 f"{', '.join(idle)} is off in these settings, so keeping it runs no filter: "
-                "turn it on first (FilterSettings field), or use --no-filters"
+                "turn it on first (its FilterSettings field), or run without filters"
             )
         off = {
             key: value
@@ -147,3 +161,23 @@ class FilterSettings:
             for key, value in switch.items()
         }
         return replace(self, **off)
+
+    def without(self, names: Iterable[str]) -> FilterSettings:
+        """These settings with the named filters turned off.
+
+        Example::
+
+            FilterSettings().without({"dedup", "plausibility"})  # no query filters
+        """
+        off = {key: value for name in _filter_names(names) for key, value in FILTER_SWITCHES[name].items()}
+        return replace(self, **off)
+
+
+def _filter_names(names: Iterable[str]) -> set[str]:
+    names = set(names)
+    unknown = names - FILTER_SWITCHES.keys()
+    if unknown:
+        raise ValueError(
+            f"unknown filter {', '.join(sorted(unknown))}: choose from {', '.join(FILTER_SWITCHES)}"
+        )
+    return names
