@@ -60,3 +60,25 @@ def test_log_lines_carry_their_level() -> None:
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     lines = shown.stderr.strip().splitlines()
     assert [line.split(" ", 1)[1] for line in lines] == ["WARNING teacher down", "INFO labelled"]
+
+
+def test_a_bad_setting_is_named_by_its_flag_on_the_command_line_and_by_its_field_in_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from protege.client.distill_config import DistillConfig
+    from protege.common.setting_error import SettingError
+    from protege.filters.settings import BudgetRule
+
+    with pytest.raises(SettingError, match=r"^noise_tail is a share in \[0, 1\), not 2$"):
+        BudgetRule(noise_tail=2)
+    with pytest.raises(SettingError, match="give a warmup_pairs below label_budget"):
+        DistillConfig(warmup_pairs=600, label_budget=500)
+    where = ["--student", str(tmp_path / "s"), "--labels", str(tmp_path / "l"), "--out", str(tmp_path / "o")]
+    assert _exit_code(["filter", *where, "--noise-tail", "2"]) == 2
+    assert "protege filter: --noise-tail is a share in [0, 1), not 2" in capsys.readouterr().err
+    # A flag named otherwise than its field (--warmup for warmup_pairs) is said as the flag.
+    (tmp_path / "p.csv").write_text("query,document\ndrill,cordless drill\n")
+    pool = ["--teacher", "localhost:1", "--data", str(tmp_path / "p.csv"), "--out", str(tmp_path / "o")]
+    assert _exit_code(["distill", *pool, "--warmup", "600", "--label-budget", "500"]) == 2
+    assert "give a --warmup below --label-budget" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

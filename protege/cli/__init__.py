@@ -19,6 +19,7 @@ from importlib.metadata import version
 
 from protege.common import verbosity
 from protege.common.config_flags import LayeredParser
+from protege.common.setting_error import SettingError
 
 # The module of each command, imported only for the command that runs (all of them for --help):
 # the model libraries take seconds to load, and `protege health` is a container's health probe.
@@ -57,6 +58,20 @@ def _commands(subparsers: argparse._SubParsersAction) -> list[argparse.ArgumentP
     return found
 
 
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each setting's flag (``noise_tail``: ``--noise-tail``) in ``parser``'s commands."""
+    found: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                found = _flags(command) | found
+        else:
+            long = [option for option in action.option_strings if option.startswith("--")]
+            if long:
+                found.setdefault(action.dest, long[0])
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Models load from local paths or a warm cache; never wait on an unreachable hub.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -66,12 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in argv if not word.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
     verbosity.configure(args.verbose)
     try:
         return args.run(args)
     except KeyboardInterrupt:
         return 130
+    except SettingError as error:  # a setting the library names as its config does: say its flag
+        flags = _flags(parser)
+        print(f"protege {args.command}: {error.named(lambda s: flags.get(s, s))}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, ImportError) as error:  # ImportError: a runtime's extra not installed
         print(f"protege {args.command}: {error}", file=sys.stderr)
         return 2

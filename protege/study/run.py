@@ -28,6 +28,7 @@ from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.report import REPORT
 from protege.client.retrieval.embedder import MemoEmbedder, load_embedder
 from protege.common.runtimes import require
+from protege.common.setting_error import SettingError
 from protege.common.stage import Stage, StageMismatch
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
@@ -130,7 +131,7 @@ def _check(seeds: tuple[int, ...], max_rows: int | None, export: ExportSpec | No
     if not seeds:
         raise ValueError("give at least one seed")
     if max_rows is not None and max_rows < 1:
-        raise ValueError(f"--max-rows must be 0 (all rows) or more, not {max_rows}")
+        raise SettingError(f"{{max_rows}} must be 0 (all rows) or more, not {max_rows}", "max_rows")
     if export:
         export.require()  # before hours of work, not after
     if runtime != "torch":

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from protege.client.training.config import LOSSES
 from protege.common.runtimes import RUNTIMES
+from protege.common.setting_error import SettingError
 from protege.filters.settings import FilterSettings
 from protege.teacher_fitting import RECIPES
 
@@ -159,21 +160,26 @@ class Models:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
         if self.runtime != "torch" and self.teacher == "llm-judge":
-            raise ValueError(
-                f"--runtime {self.runtime} runs cross-encoders; an llm-judge teacher runs in torch"
+            raise SettingError(
+                f"{{runtime}} {self.runtime} runs cross-encoders; an llm-judge teacher runs in torch",
+                "runtime",
             )
         if self.teacher not in RECIPES:
             raise ValueError(f"unknown teacher recipe {self.teacher!r}: choose one of {', '.join(RECIPES)}")
         if self.teacher == "llm-judge" and not self.teacher_base:
-            raise ValueError("an llm-judge teacher is fine-tuned from a causal LM: give it as --teacher-base")
+            raise SettingError(
+                "an llm-judge teacher is fine-tuned from a causal LM: give it as {teacher_base}",
+                "teacher_base",
+            )
         if not 0 <= self.noise < 0.5:
-            raise ValueError(
-                f"--noise is the share of labels the noisy teacher flips, in [0, 0.5), not {self.noise:g}"
+            raise SettingError(
+                f"{{noise}} is the share of labels the noisy teacher flips, in [0, 0.5), not {self.noise:g}",
+                "noise",
             )
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}: choose from {', '.join(LOSSES)}")
         if self.layers is not None and self.layers < 1:
-            raise ValueError(f"--layers must be at least 1, not {self.layers}")
+            raise SettingError(f"{{layers}} must be at least 1, not {self.layers}", "layers")
 
     def as_dict(self) -> dict:
         record = asdict(self)

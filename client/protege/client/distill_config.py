@@ -8,6 +8,7 @@ from pathlib import Path
 
 from protege.client.export import ExportSpec
 from protege.client.training.config import TrainingConfig
+from protege.common.setting_error import SettingError
 from protege.filters.settings import FilterSettings, PrelabelRule
 
 
@@ -90,8 +91,10 @@ class DistillConfig:
         if self.rounds < 0 or self.warmup_pairs < 1:
             raise ValueError("a distillation run needs rounds >= 0 and a warm-up of at least one pair")
         if self.label_budget is not None and self.rounds and self.warmup_pairs >= self.label_budget:
-            raise ValueError(
+            raise SettingError(
                 f"the warm-up's {self.warmup_pairs} pairs take the whole label budget of "
-                f"{self.label_budget}, leaving none for rounds 1-{self.rounds}: give a --warmup below "
-                "--label-budget (which includes it)"
+                f"{self.label_budget}, leaving none for rounds 1-{self.rounds}: "
+                "give a {warmup_pairs} below {label_budget} (which includes it)",
+                "warmup_pairs",
+                "label_budget",
             )

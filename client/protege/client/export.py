@@ -19,6 +19,7 @@ from pathlib import Path
 
 from protege.common.paths import local_or_hub
 from protege.common.runtimes import ONNX_FILE, OPENVINO_FILE, export_onnx, onnx_to_openvino, require
+from protege.common.setting_error import SettingError
 from protege.common.stage import PROVENANCE
 
 log = logging.getLogger("protege")
@@ -49,7 +50,7 @@ class ExportSpec:
         if self.optimize not in (None, *OPTIMIZATIONS):
             raise ValueError(f"unknown optimization {self.optimize!r}: choose {', '.join(OPTIMIZATIONS)}")
         if self.format == "openvino" and (self.quantize or self.optimize):
-            raise ValueError("--quantize and --optimize are for --format onnx (OpenVINO optimises on load)")
+            raise SettingError("int8 and O1..O4 are for ONNX exports (OpenVINO optimises on load)")
         if self.quantize and self.optimize == "O4":
             raise ValueError("O4 makes a float16 model (for GPUs); it is not quantised to int8 as well")
 

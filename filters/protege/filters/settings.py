@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
+from protege.common.setting_error import SettingError
+
 # The filters an ablation can keep on alone, by the settings that turn each off.
 FILTER_SWITCHES = {
     "band": {"band_low": None, "band_high": None},
@@ -51,10 +53,13 @@ class BudgetRule:
         if self.rule not in BUDGET_RULES:
             raise ValueError(f"unknown budget rule {self.rule!r}: choose from {', '.join(BUDGET_RULES)}")
         if not 0 <= self.noise_tail < 1:
-            raise ValueError(f"--noise-tail is a share in [0, 1), not {self.noise_tail:g}")
+            raise SettingError(f"{{noise_tail}} is a share in [0, 1), not {self.noise_tail:g}", "noise_tail")
         if self.strata < 1 or self.clusters < 0:
-            raise ValueError(
-                f"--strata must be at least 1 and --clusters at least 0, not {self.strata}, {self.clusters}"
+            raise SettingError(
+                f"{{strata}} must be at least 1 and {{clusters}} at least 0, "
+                f"not {self.strata}, {self.clusters}",
+                "strata",
+                "clusters",
             )
 
 
@@ -92,7 +97,9 @@ class PrelabelRule:
                 f"unknown pre-label rule {self.prelabel_rule!r}: choose from {', '.join(PRELABEL_RULES)}"
             )
         if self.prelabel_clusters < 0:
-            raise ValueError(f"--prelabel-clusters must be at least 0, not {self.prelabel_clusters}")
+            raise SettingError(
+                f"{{prelabel_clusters}} must be at least 0, not {self.prelabel_clusters}", "prelabel_clusters"
+            )
 
 
 @dataclass(frozen=True)

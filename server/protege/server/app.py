@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from protege.common.setting_error import SettingError
 from protege.v1 import SERVICE_NAME
 
 from .backends import Backend, BackendUnavailable, load_backend
@@ -200,10 +201,12 @@ class TeacherServer:
         config = self.config
         if not (config.tls_cert or config.tls_key):
             if config.tls_client_ca:
-                raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+                raise SettingError(
+                    "{tls_client_ca} needs {tls_cert} and {tls_key}", "tls_client_ca", "tls_cert", "tls_key"
+                )
             return None
         if not (config.tls_cert and config.tls_key):
-            raise ValueError("TLS needs both --tls-cert and --tls-key")
+            raise SettingError("TLS needs both {tls_cert} and {tls_key}", "tls_cert", "tls_key")
         key = Path(config.tls_key).read_bytes()
         cert = Path(config.tls_cert).read_bytes()
         client_ca = Path(config.tls_client_ca).read_bytes() if config.tls_client_ca else None

@@ -17,6 +17,7 @@ from typing import Any
 from protege.common.config_flags import comma_list
 from protege.common.paths import cache_dir
 from protege.common.runtimes import RUNTIMES
+from protege.common.setting_error import SettingError
 
 from .backends import BACKEND_KINDS
 from .backends.endpoint import EndpointConfig
@@ -97,15 +98,22 @@ class ServeConfig:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
         if self.runtime != "torch" and self.backend not in ("cross-encoder", "ensemble"):
-            raise ValueError(
-                f"--runtime {self.runtime} is for --backend cross-encoder or ensemble, not {self.backend}"
+            raise SettingError(
+                f"{{runtime}} {self.runtime} is for {{backend}} cross-encoder or ensemble, "
+                f"not {self.backend}",
+                "runtime",
+                "backend",
             )
         if self.max_batch < 1 or self.max_queue < self.max_batch:
             raise ValueError(f"need 1 <= max_batch ({self.max_batch}) <= max_queue ({self.max_queue})")
         if self.backend == "openai-compatible" and self.endpoint is None:
-            raise ValueError("--backend openai-compatible needs --endpoint URL (or $PROTEGE_ENDPOINT)")
+            raise SettingError(
+                "{backend} openai-compatible needs {endpoint}: the endpoint's base URL", "backend", "endpoint"
+            )
         if self.backend == "openai-compatible" and self.max_length is not None:
-            raise ValueError("--max-length is for models served in the process, not an endpoint")
+            raise SettingError(
+                "{max_length} is for models served in the process, not an endpoint", "max_length"
+            )
 
     def label_names(self) -> tuple[str, ...]:
         return comma_list(self.labels) if self.labels else ()

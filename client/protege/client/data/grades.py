@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from protege.common.setting_error import SettingError
+
 from .csv_sniff import is_number
 from .formats import raw_batches
 from .spec import Columns, DataError
@@ -147,8 +149,10 @@ def normalise_grades(grades: Sequence[float], label_range: tuple[float, float] |
         return values
     low, high = label_range
     if high <= low:
-        raise ValueError(f"--label-range needs LOW < HIGH, not {low:g},{high:g}")
+        raise SettingError(f"{{label_range}} needs LOW < HIGH, not {low:g},{high:g}", "label_range")
     outside = (values < low) | (values > high)
     if outside.any():
-        raise ValueError(f"{int(outside.sum())} labels lie outside --label-range {low:g},{high:g}")
+        raise SettingError(
+            f"{int(outside.sum())} labels lie outside {{label_range}} {low:g},{high:g}", "label_range"
+        )
     return (values - low) / (high - low)

@@ -163,7 +163,7 @@ def read_judged(spec: DataSpec) -> Evaluation:
     """The gold-judged pairs of ``spec`` (its columns with a grade); refused when no query has two
     distinct grades, as nothing could be ranked."""
     if not spec.columns.label:
-        raise DataError(f"{spec.path}: measuring needs gold grades: give --label-col")
+        raise DataError(f"{spec.path}: measuring needs gold grades: name their column (the label column)")
     table = read_table(spec.path, spec.columns, encoding=spec.encoding)
     queries, gold = table["query"].to_pylist(), table["label"].to_numpy(zero_copy_only=False)
     require_ranked(queries, gold, str(spec.source or spec.path))

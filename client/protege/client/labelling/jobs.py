@@ -73,7 +73,7 @@ class LabelJob:
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            message = f"cannot create {self.out}: {error.strerror}; choose a writable --out"
+            message = f"cannot create {self.out}: {error.strerror}; choose a writable output folder"
             raise OutputError(error.errno, message) from error
         manifest = self._claim(version)
         done: dict[str, dict] = manifest["shards"]
@@ -155,17 +155,17 @@ class LabelJob:
             recorded = json.loads((self.out / SETTINGS).read_text())["teacher_version"]
             raise JobError(
                 f"{self.out} holds labels of teacher version {recorded}, but the teacher now reports "
-                f"{version}; labels of two teacher versions are not mixed: use a new --out"
+                f"{version}; labels of two teacher versions are not mixed: use a new output folder"
             )
         if differ:
             raise JobError(
                 f"{self.out} holds labels of another input or other settings ({', '.join(differ)}; see "
-                f"{self.out / SETTINGS}); use a new --out, or the same data, columns, encoding and "
+                f"{self.out / SETTINGS}); use a new output folder, or the same data, columns, encoding and "
                 "--shard-size"
             )
         if not (self.out / SETTINGS).exists() and any(self.out.glob("labels-*.parquet")):
             raise JobError(
-                f"{self.out} holds label shards of unknown settings (no {SETTINGS}); use a new --out"
+                f"{self.out} holds label shards of unknown settings (no {SETTINGS}); use a new output folder"
             )
         stage.claim()  # claims `out` for this input and teacher at once
         manifest = self.out / MANIFEST

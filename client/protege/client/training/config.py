@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from protege.common.runtimes import PRECISIONS
+from protege.common.setting_error import SettingError
 
 # The losses a student trains with (``client.training.rows`` makes each one's rows).
 LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
@@ -89,7 +90,9 @@ class CurriculumConfig:
 
     def __post_init__(self) -> None:
         if self.curriculum_rounds < 0 or not 0 < self.curriculum_share <= 1:
-            raise ValueError(
-                "--curriculum-rounds is at least 0 and --curriculum-share a share in (0, 1], not "
-                f"{self.curriculum_rounds} and {self.curriculum_share:g}"
+            raise SettingError(
+                "{curriculum_rounds} is at least 0 and {curriculum_share} a share in (0, 1], not "
+                f"{self.curriculum_rounds} and {self.curriculum_share:g}",
+                "curriculum_rounds",
+                "curriculum_share",
             )

@@ -33,6 +33,7 @@ from protege.client.training.rows import pairs_per_epoch, rows_per_batch, traini
 from protege.client.training.sampler import LengthGroupedBatchSampler
 from protege.client.training.saving import data_hash, save_student
 from protege.common.paths import local_or_hub
+from protege.common.setting_error import SettingError
 from protege.common.stage import Stage
 from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 
@@ -54,11 +55,12 @@ def load_student(base: str | None = None, layers: int | None = None, max_length:
         network = model.transformers_model
         stack = getattr(getattr(network.base_model, "encoder", None), "layer", None)
         if stack is None:
-            raise ValueError(
-                f"--layers needs a BERT-like encoder; {type(network).__name__} has no encoder.layer"
+            raise SettingError(
+                f"{{layers}} needs a BERT-like encoder; {type(network).__name__} has no encoder.layer",
+                "layers",
             )
         if not 1 <= layers <= len(stack):
-            raise ValueError(f"--layers must be between 1 and {len(stack)}, not {layers}")
+            raise SettingError(f"{{layers}} must be between 1 and {len(stack)}, not {layers}", "layers")
         network.base_model.encoder.layer = stack[:layers]
         network.config.num_hidden_layers = layers
     return model

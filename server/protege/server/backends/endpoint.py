@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from protege.common.setting_error import SettingError
+
 APIS = ("chat", "completions")
 
 
@@ -48,9 +50,7 @@ class EndpointConfig:
 
     def __post_init__(self) -> None:
         if not self.endpoint:
-            raise ValueError(
-                "an openai-compatible teacher needs an endpoint: --endpoint URL or $PROTEGE_ENDPOINT"
-            )
+            raise SettingError("an openai-compatible teacher needs {endpoint}: its base URL", "endpoint")
         if len(self.labels) < 2:
             raise ValueError(f"an LLM teacher needs at least two labels, got {self.labels!r}")
         if self.api not in APIS:
