@@ -18,7 +18,8 @@ Beside them:
   in-band pairs of the next random queries (it differs from the random quarter only by the band),
   and on the human-graded pairs, how often the teacher's label is wrong where the band rejects it;
 * ``curriculum-RULE``: a student trained in four quarters at the steps of all the labels, each
-  drawn from its own current frontier (``client.training.curriculum``), against ``random_rounds``;
+  drawn from its own current frontier (``client.training.curriculum``), against ``random_rounds``
+  (under the clean teacher only: its goal is the clean one);
 * clean, ``prelabel-RULE@B``: the selector's own labels plus ``B`` more, picked by ``RULE``
   (``filters.prelabel``) before the teacher's label is read, each ``--budgets`` size (none: no
   pre-label arms).
@@ -112,7 +113,7 @@ def main() -> None:
     for seed in seeds:
         kept[seed] = arms.world(seed, rules, curricula, 0.0, grades)
         if args.noise:
-            kept[seed] |= arms.world(seed, rules, curricula, args.noise, grades)
+            kept[seed] |= arms.world(seed, rules, [], args.noise, grades)  # curricula: clean only
         if budgets:
             kept[seed]["prelabel"] = arms.prelabel_curve(seed, prelabels, budgets)
     (run / "selection" / "kept.json").write_text(json.dumps(kept, indent=2))
@@ -208,14 +209,15 @@ def report(
         }
 
     for world in worlds:
-        arms = ["all", RANDOM, "band_swapped", *(f"rule-{r}" for r in rules), "random_rounds"]
-        arms += [f"curriculum-{rule}" for rule in curricula]
+        rounds = curricula if world == "clean" else []
+        arms = ["all", RANDOM, "band_swapped", *(f"rule-{r}" for r in rules)]
+        arms += [f"curriculum-{rule}" for rule in rounds] + (["random_rounds"] if rounds else [])
         for arm in arms:
             figures[f"{world}/{arm}"] = _figures(board, f"{world}/{arm}")
         for arm in ["band_swapped", *(f"rule-{rule}" for rule in rules)]:
             for other in (RANDOM, "all", "zero_shot"):
                 pair(f"{world}/{arm}", other if other == "zero_shot" else f"{world}/{other}")
-        for rule in curricula:
+        for rule in rounds:
             for other in ("random_rounds", "all"):
                 pair(f"{world}/curriculum-{rule}", f"{world}/{other}")
     names = [f"prelabel-{rule}@{budget}" for rule in prelabels for budget in budgets]

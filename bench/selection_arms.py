@@ -108,7 +108,7 @@ class Arms:
             log(f"{world} seed {seed} {name}: {described[name]}")
             path = place.get(name, folder / name)
             self._student(path, subset, seed, epochs * rows.num_rows / subset.num_rows, f"{world}/{name}")
-        for rule in [None, *curricula]:
+        for rule in [None, *curricula] if curricula else []:  # random rounds: the curricula's baseline
             name = f"curriculum-{rule}" if rule else "random_rounds"
             described[name] = self._curriculum(folder / name, rows, seed, epochs, rule, f"{world}/{name}")
         described["band"] = band_errors(rows, in_band, grades, clean["score"].to_numpy() if noise else None)

@@ -24,6 +24,13 @@ from .validation import (
 
 MAX_REWRITES = 16
 DEFAULT_REWRITES = 4
+# What each error of the labeler is on the wire: one table for every RPC.
+STATUS: dict[type[Exception], tuple[grpc.StatusCode, str]] = {
+    QueueFull: (grpc.StatusCode.RESOURCE_EXHAUSTED, "teacher overloaded: {error}; retry later"),
+    BackendUnavailable: (grpc.StatusCode.UNAVAILABLE, "teacher backend unavailable: {error}; retry later"),
+    BackendRefused: (grpc.StatusCode.FAILED_PRECONDITION, "teacher backend refused: {error}"),
+}
+LABELER_ERRORS = tuple(STATUS)
 
 
 class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
@@ -95,14 +102,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
         await self._check(request, context)
         try:
             return await self._label(labeler, request)
-        except QueueFull as error:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED, f"teacher overloaded: {error}; retry later"
-            )
-        except BackendUnavailable as error:
-            await self._unavailable(context, error)
-        except BackendRefused as error:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"teacher backend refused: {error}")
+        except LABELER_ERRORS as error:
+            await self._abort_for(context, error)
 
     async def LabelStream(self, request_iterator, context) -> AsyncIterator[teacher_pb2.LabelResponse]:
         """Works on up to ``stream_window`` requests at once; answers in request order."""
@@ -134,16 +135,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
                 pending.append(answer)
                 try:
                     response = await answer
-                except QueueFull as error:
-                    await context.abort(
-                        grpc.StatusCode.RESOURCE_EXHAUSTED, f"teacher overloaded: {error}; retry later"
-                    )
-                except BackendUnavailable as error:
-                    await self._unavailable(context, error)
-                except BackendRefused as error:
-                    await context.abort(
-                        grpc.StatusCode.FAILED_PRECONDITION, f"teacher backend refused: {error}"
-                    )
+                except LABELER_ERRORS as error:
+                    await self._abort_for(context, error)
                 pending.remove(answer)
                 window.release()
                 yield response
@@ -174,10 +167,8 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
             rewrites = await labeler.refine(
                 request.query, request.document, request.num_rewrites or DEFAULT_REWRITES, request.seed
             )
-        except BackendUnavailable as error:
-            await self._unavailable(context, error)
-        except BackendRefused as error:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"teacher backend refused: {error}")
+        except LABELER_ERRORS as error:
+            await self._abort_for(context, error)
         return teacher_pb2.RefineResponse(
             rewrites=[teacher_pb2.Rewrite(query=text) for text in rewrites],
             teacher_version=labeler.backend.version,
@@ -189,11 +180,13 @@ class TeacherServicer(teacher_pb2_grpc.TeacherServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{problem}; retry shortly")
         return self.labeler  # type: ignore[return-value]
 
-    async def _unavailable(self, context: grpc.aio.ServicerContext, error: BackendUnavailable) -> None:
-        """UNAVAILABLE with the upstream's error; the server is told (it turns NOT_SERVING)."""
-        if self.backend_down is not None:
+    async def _abort_for(self, context: grpc.aio.ServicerContext, error: Exception) -> None:
+        """The call ended with ``error``'s status from ``STATUS``; an unavailable backend is told to
+        the server too (it turns NOT_SERVING)."""
+        if isinstance(error, BackendUnavailable) and self.backend_down is not None:
             await self.backend_down(error)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, f"teacher backend unavailable: {error}; retry later")
+        code, detail = next(STATUS[kind] for kind in STATUS if isinstance(error, kind))
+        await context.abort(code, detail.format(error=error))
 
     def _problem(self, request: teacher_pb2.LabelRequest | InvalidRequest) -> str | None:
         if isinstance(request, InvalidRequest):
