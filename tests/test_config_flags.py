@@ -59,9 +59,9 @@ def test_a_variable_sets_a_flags_default(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_the_python_api_checks_what_the_cli_checks() -> None:
-    with pytest.raises(ValueError, match="needs --endpoint"):
+    with pytest.raises(ValueError, match="needs endpoint"):
         ServeConfig("openai-compatible", "qwen")
-    with pytest.raises(ValueError, match="--runtime onnx is for --backend cross-encoder or ensemble"):
+    with pytest.raises(ValueError, match="runtime onnx is for backend cross-encoder or ensemble"):
         ServeConfig("bi-encoder", "m", runtime="onnx")
     with pytest.raises(ValueError, match="max_batch"):
         ServeConfig("bi-encoder", "m", max_batch=64, max_queue=32)
@@ -99,7 +99,7 @@ def test_the_study_settings_check_what_the_cli_checked() -> None:
 
     with pytest.raises(ValueError, match=r"in \[0, 0.5\), not 0.7"):
         Models(noise=0.7)
-    with pytest.raises(ValueError, match="give it as --teacher-base"):
+    with pytest.raises(ValueError, match="give it as teacher_base"):
         Models(teacher="llm-judge")
     with pytest.raises(ValueError, match="at least 1"):
         Sizes(rounds=0)

@@ -78,5 +78,5 @@ def test_random_rounds_without_filters_and_a_rerun_trains_nothing_again(
 
 
 def test_a_share_outside_0_to_1_is_refused() -> None:
-    with pytest.raises(ValueError, match="--curriculum-share a share"):
+    with pytest.raises(ValueError, match="curriculum_share a share"):
         CurriculumConfig(curriculum_rounds=2, curriculum_share=1.5)

@@ -13,6 +13,7 @@ from protege.client.training.rows import training_dataset
 from protege.client.training.sampler import LengthGroupedBatchSampler
 from protege.client.training.saving import data_hash
 from protege.client.training.trainer import load_student, train_cross_encoder
+from protege.common.setting_error import SettingError
 from protege.common.stage import PROVENANCE
 
 
@@ -107,9 +108,9 @@ def test_length_grouped_batches_cover_every_row_once_with_like_lengths() -> None
 def test_grades_are_normalised_or_refused() -> None:
     assert normalise_grades([1.0, 2.0, 3.0], (1, 3)).tolist() == [0.0, 0.5, 1.0]
     assert normalise_grades([0.2, 0.9]).tolist() == [0.2, 0.9]
-    with pytest.raises(ValueError, match="--label-range"):
+    with pytest.raises(SettingError, match="give label_range LOW,HIGH"):
         normalise_grades([1.0, 3.0])
-    with pytest.raises(ValueError, match="outside --label-range 1,3"):
+    with pytest.raises(SettingError, match="outside label_range 1,3"):
         normalise_grades([1.0, 4.0], (1, 3))
     with pytest.raises(ValueError, match=r"within 0\.\.1"):
         train_cross_encoder(["q"], ["d"], [2.0])

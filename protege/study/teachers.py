@@ -20,12 +20,10 @@ import numpy as np
 import pyarrow as pa
 
 from protege import teacher_fitting
-from protege.client.data import Columns
 from protege.client.evaluation.scoreboard import Board
 from protege.client.evaluation.yardstick import Evaluation
-from protege.client.labelling.jobs import LabelJob, read_labels
+from protege.client.labelling.jobs import label_table
 from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
-from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import PROVENANCE, Stage
 from protege.server.app import BackgroundTeacher
@@ -172,11 +170,8 @@ def add_noisy_teacher(board: Board, share: float) -> None:
 
 def label_pool(teacher: TeacherClient, pool: pa.Table, out: Path) -> pa.Table:
     """The teacher's labels of every pool pair (a resumable ``LabelJob``), in pool order."""
-    pool_file = out / "pool.parquet"
-    if not pool_file.exists():
-        write_parquet_atomic(pool.select(["pair_id", "query", "document", "doc_id"]), pool_file)
-    LabelJob(pool_file, Columns(pair_id="pair_id", doc_id="doc_id"), out / "pool-labels").run(teacher)
-    return read_labels(out / "pool-labels")
+    pairs = pool.select(["pair_id", "query", "document", "doc_id"])
+    return label_table(teacher, pairs, out / "pool.parquet", out / "pool-labels")
 
 
 @contextmanager

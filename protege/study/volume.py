@@ -22,11 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from protege.client.augment import Augmenter, Generated, normalise
-from protege.client.data import Columns
 from protege.client.data.query_hash import bucket, is_validation
 from protege.client.data.sampling import whole_queries
 from protege.client.evaluation.scoreboard import Board
-from protege.client.labelling.jobs import LabelJob, read_labels
+from protege.client.filtering import filter_labels
+from protege.client.labelling.jobs import label_table, read_labels
 from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.retrieval.catalog import CATALOG_RECORD, Catalog
 from protege.client.retrieval.coverage import DEFAULT_TAU, CoverageIndex
@@ -34,7 +34,7 @@ from protege.client.retrieval.embedder import MemoEmbedder, embed
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
-from protege.filters.select import select, training_profile
+from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
 
 from .settings import Sizes
@@ -188,7 +188,7 @@ def _with_judged(retrieved: pa.Table, table: pa.Table, seeds: set[str]) -> pa.Ta
 def label_pairs(teacher: TeacherClient, pairs: pa.Table, out: Path) -> pa.Table:
     """The teacher's labels of every pair (a resumable ``LabelJob`` over ``LabelStream``), with the
     pairs' provenance columns."""
-    LabelJob(out / "pairs.parquet", Columns(pair_id="pair_id", doc_id="doc_id"), out / "labels").run(teacher)
+    label_table(teacher, pairs, out / "pairs.parquet", out / "labels")
     return with_labels(pairs, out)
 
 
@@ -316,17 +316,8 @@ def selected(
     reference = training_profile(
         student, trained["query"].to_pylist(), trained["document"].to_pylist(), trained["score"].to_pylist()
     )
-    selection = select(
-        student,
-        rows["query"].to_pylist(),
-        rows["document"].to_pylist(),
-        rows["score"].to_pylist(),
-        origin_query=rows["origin_query"].to_pylist(),
-        strategy=rows["strategy"].to_pylist(),
-        doc_id=rows["doc_id"].to_pylist(),
-        settings=settings,
-        query_embedder=partial(embed, embedder),
-        reference=reference,
+    selection = filter_labels(
+        student, rows, settings, query_embedder=partial(embed, embedder), reference=reference
     )
     log.info("selection of %d pairs: %s", settings.budget or rows.num_rows, selection.decision.counts())
     chosen = rows.filter(pa.array(selection.decision.accepted))

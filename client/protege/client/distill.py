@@ -29,13 +29,12 @@ import pyarrow.parquet as pq
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.augment import Augmenter
-from protege.client.data import Columns
 from protege.client.data.sampling import whole_queries
 from protege.client.distill_config import DistillConfig
 from protege.client.evaluation.yardstick import Evaluation, ranking_metrics
 from protege.client.export import export_student
 from protege.client.filtering import REJECTED, filter_labels, write_rejected
-from protege.client.labelling.jobs import LabelJob, read_labels
+from protege.client.labelling.jobs import label_table
 from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
 from protege.client.report import write_report
 from protege.client.retrieval.candidates import pair_table, round_candidates, with_doc_ids
@@ -311,19 +310,14 @@ class Distiller:
         return pairs.filter(pa.array(decision.accepted)), counts
 
     def _label(self, pairs: pa.Table, folder: Path) -> pa.Table:
-        folder.mkdir(parents=True, exist_ok=True)
-        source = folder / "pairs.parquet"
-        if not source.exists():
-            write_parquet_atomic(pairs, source)
-        job = LabelJob(
-            source,
-            Columns(pair_id="pair_id", doc_id="doc_id"),
+        labels = label_table(
+            self.teacher,
+            pairs,
+            folder / "pairs.parquet",
             folder / "labels",
             retry_seconds=self.config.retry_seconds,
             progress=self.config.progress,
         )
-        job.run(self.teacher)
-        labels = read_labels(folder / "labels")
         self.labels_used += labels.num_rows
         return labels
 

@@ -142,9 +142,10 @@ def normalise_grades(grades: Sequence[float], label_range: tuple[float, float] |
         raise ValueError(f"{int(np.isnan(values).sum())} rows have no label")
     if label_range is None:
         if values.min() < 0 or values.max() > 1:
-            raise ValueError(
+            raise SettingError(
                 f"labels run from {values.min():g} to {values.max():g}: "
-                "give --label-range LOW,HIGH to map them to 0..1"
+                "give {label_range} LOW,HIGH to map them to 0..1",
+                "label_range",
             )
         return values
     low, high = label_range

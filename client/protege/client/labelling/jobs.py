@@ -245,6 +245,22 @@ class LabelJob:
         finish(index, table, skipped)
 
 
+def label_table(teacher: TeacherClient, pairs: pa.Table, source: Path, out: Path, **settings) -> pa.Table:
+    """The teacher's labels of every pair of ``pairs`` (``pair_id``, ``query``, ``document``,
+    ``doc_id``), in their order: ``pairs`` written to ``source`` once, then labelled into ``out`` by a
+    resumable ``LabelJob`` with ``settings`` — the one labelling step of distill and the study.
+
+    Example::
+
+        labels = label_table(teacher, pool, Path("run/pool.parquet"), Path("run/pool-labels"))
+    """
+    if not source.exists():
+        source.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(pairs, source)
+    LabelJob(source, Columns(pair_id="pair_id", doc_id="doc_id"), out, **settings).run(teacher)
+    return read_labels(out)
+
+
 def read_labels(out: str | Path) -> pa.Table:
     """All labels of a job folder, in input order.
 

@@ -24,12 +24,13 @@ import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.data.sampling import whole_queries
+from protege.client.filtering import PROVENANCE_COLUMNS, filter_labels
 from protege.client.training.config import CurriculumConfig, TrainingConfig
 from protege.client.training.saving import data_hash, save_student
 from protege.client.training.trainer import FINGERPRINT_SKIPS, train_cross_encoder
 from protege.common.stage import Stage
 from protege.filters.queries import Embed
-from protege.filters.select import select, training_profile
+from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 CURRICULUM_RECORD = "curriculum.json"
 CHOSEN = "rows.npy"  # a round's rows of the labelled set
 PROFILED_PAIRS = 10_000  # of what the student trained on, profiled before a round: quantiles to ~1%
-PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")  # what refinement acceptance reads
 
 
 def train_curriculum(
@@ -128,17 +128,8 @@ def _round_rows(
         rows["document"].take(pa.array(seen)).to_pylist(),
         rows["score"].take(pa.array(seen)).to_pylist(),
     )
-    given = {name: rows[name].to_pylist() for name in PROVENANCE_COLUMNS if name in rows.column_names}
-    selection = select(
-        model,
-        queries,
-        rows["document"].to_pylist(),
-        rows["score"].to_pylist(),
-        settings=replace(filters, budget=keep, budget_rule=replace(filters.budget_rule, seed=seed)),
-        query_embedder=query_embedder,
-        reference=reference,
-        **given,
-    )
+    settings = replace(filters, budget=keep, budget_rule=replace(filters.budget_rule, seed=seed))
+    selection = filter_labels(model, rows, settings, query_embedder=query_embedder, reference=reference)
     return np.flatnonzero(selection.decision.accepted)
 
 
