@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from protege.client.data import DataSpec, join_folder, resolve_columns
+from protege.client.data.outputs import is_output_folder
 from protege.client.export import ExportSpec
 from protege.client.training.config import TrainingConfig
 from protege.common.config_flags import add_flags, from_flags
@@ -68,15 +69,6 @@ def data_spec(args: argparse.Namespace, path: Path | None = None, *, gold: bool 
         label_map=args.label_map,
     )
     return DataSpec(readable, columns, args.encoding, given)
-
-
-def is_output_folder(path: Path) -> bool:
-    """Whether ``path`` is a protege label or filter folder, read as it is rather than joined."""
-    from protege.client.filtering import ACCEPTED
-    from protege.client.labelling.jobs import MANIFEST
-
-    # What a protege label or filter folder holds, read as it is rather than joined as tables.
-    return path.is_dir() and any((path / mark).exists() for mark in (MANIFEST, ACCEPTED))
 
 
 def _named(args: argparse.Namespace) -> dict[str, str | tuple[str, ...] | None]:

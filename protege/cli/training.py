@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from protege.client.data.outputs import is_output_folder
 from protege.client.training.config import CurriculumConfig
 from protege.common.config_flags import add_flags, from_flags
 from protege.common.runtimes import RUNTIMES
@@ -21,7 +22,6 @@ from .arguments import (
     add_encoding_argument,
     add_training_arguments,
     data_spec,
-    is_output_folder,
     label_range,
     training_config,
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from sentence_transformers.cross_encoder import CrossEncoder
 
+from protege.client.data.outputs import ACCEPTED, REJECTED
 from protege.client.labelling.jobs import read_labels
 from protege.common.files import write_parquet_atomic
 from protege.filters.base import Decision
@@ -27,7 +28,6 @@ from protege.filters.settings import FilterSettings
 # Columns `protege augment` writes that the refinement and query filters read, where a table has them.
 PROVENANCE_COLUMNS = ("origin_query", "strategy", "doc_id")
 STATISTICS = ("nll", "nll_blank", "ifd", "excess")
-ACCEPTED, REJECTED = "accepted.parquet", "rejected.parquet"  # what `protege filter` writes
 
 
 def filter_labels(

@@ -26,13 +26,13 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from protege.client.data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
+from protege.client.data.outputs import MANIFEST
 from protege.client.labelling.teacher_client import Pair, TeacherClient, TeacherError
 from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
 from protege.common.stage import SETTINGS, Stage
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.RESOURCE_EXHAUSTED,

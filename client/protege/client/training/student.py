@@ -19,7 +19,7 @@ from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.data import Columns, DataError, read_table
 from protege.client.data.grades import normalise_grades
-from protege.client.filtering import ACCEPTED
+from protege.client.data.outputs import ACCEPTED
 from protege.client.labelling.jobs import read_labels
 from protege.client.training.config import CurriculumConfig, TrainingConfig
 from protege.client.training.curriculum import curriculum_rows, train_curriculum
