@@ -220,9 +220,7 @@ def report(
         for rule in rounds:
             for other in ("random_rounds", "all"):
                 pair(f"{world}/curriculum-{rule}", f"{world}/{other}")
-    names = [f"prelabel-{rule}@{budget}" for rule in prelabels for budget in budgets]
-    for name in names:
-        figures[name] = _figures(board, name)
+    figures |= {f"prelabel-{r}@{b}": _figures(board, f"prelabel-{r}@{b}") for r in prelabels for b in budgets}
     for rule in prelabels:
         for budget in budgets:
             if rule != "random":
