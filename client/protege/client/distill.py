@@ -224,44 +224,48 @@ class Distiller:
         return record
 
     def _finish(self, state: _State, target_vectors: np.ndarray, started: float) -> dict:
-        """The final student in ``out/student`` with its profile, and the run's report (JSON and HTML)."""
+        """The run's report (JSON and HTML), once the final student is saved and measured."""
         clusters = state.coverage.clusters(
             self.targets, self.config.tau, self.config.clusters, seed=self.config.seed, vectors=target_vectors
         )
         state.coverage.save(self.out / "coverage")
+        filters = self.config.filters and self.config.filters.as_dict()
         report = {
             "teacher_version": self.teacher_version,
             "teacher_labels": self.labels_used,
             "train_pairs": state.train.num_rows,
-            "config": {
-                **asdict(self.config),
-                "filters": self.config.filters and self.config.filters.as_dict(),
-            },
+            "config": asdict(self.config) | {"filters": filters},
             "rounds": state.rounds,
             "uncovered_clusters": [asdict(cluster) for cluster in clusters.clusters[:10]],
             "seconds": round(time.perf_counter() - started, 1),
         }
-        final = self.out / "student"
-        save_student(state.student, final, self._provenance(state.train, state.rounds[-1]))
-        training_profile(state.student, *_train_columns(state.train)).save(final / PROFILE)
-        if self.config.export:
-            exported = self.out / f"student-{self.config.export.name}"
-            shutil.rmtree(exported, ignore_errors=True)  # a resumed run's final student may be new
-            report["export"] = str(export_student(final, exported, self.config.export))
-        teacher_metrics, scores = None, None
-        if self.evaluation is not None:
-            queries, documents = self.evaluation.queries, self.evaluation.documents
-            scores = {
-                "teacher": teacher_scores(self.teacher, queries, documents, progress=self.config.progress),
-                "student": state.student.predict(
-                    list(zip(queries, documents, strict=True)), batch_size=64, show_progress_bar=False
-                ),
-            }
-            teacher_metrics = ranking_metrics(queries, self.evaluation.gold, scores["teacher"])
+        exported = self._save_final(state)
+        if exported is not None:
+            report["export"] = str(exported)
+        teacher_metrics, scores = self._measure(state) if self.evaluation is not None else (None, None)
+        if teacher_metrics is not None:
             report["teacher_metrics"] = teacher_metrics
             report["student_metrics"] = state.rounds[-1]["metrics"]
         report["html"] = str(write_report(report, self.out, teacher_metrics, scores))
         return report
+
+    def _save_final(self, state: _State) -> Path | None:
+        """The final student in ``out/student`` with its profile, and its export where asked for."""
+        final = self.out / "student"
+        save_student(state.student, final, self._provenance(state.train, state.rounds[-1]))
+        training_profile(state.student, *_train_columns(state.train)).save(final / PROFILE)
+        if not self.config.export:
+            return None
+        exported = self.out / f"student-{self.config.export.name}"
+        shutil.rmtree(exported, ignore_errors=True)  # a resumed run's final student may be new
+        return export_student(final, exported, self.config.export)
+
+    def _measure(self, state: _State) -> tuple[dict, dict[str, np.ndarray]]:
+        """The teacher's ranking metrics on the judged pairs, and both models' scores of them."""
+        queries, documents = self.evaluation.queries, self.evaluation.documents
+        teacher = teacher_scores(self.teacher, queries, documents, progress=self.config.progress)
+        scores = {"teacher": teacher, "student": self._scores(state.student)}
+        return ranking_metrics(queries, self.evaluation.gold, teacher), scores
 
     def _warmup_pairs(self) -> pa.Table:
         rows = whole_queries(self.pool["query"].to_pylist(), self.config.warmup_pairs, self.rng)
@@ -371,9 +375,11 @@ class Distiller:
         )
 
     def _evaluate(self, model) -> dict:
+        return ranking_metrics(self.evaluation.queries, self.evaluation.gold, self._scores(model))
+
+    def _scores(self, model) -> np.ndarray:
         pairs = list(zip(self.evaluation.queries, self.evaluation.documents, strict=True))
-        scores = model.predict(pairs, batch_size=64, show_progress_bar=False)
-        return ranking_metrics(self.evaluation.queries, self.evaluation.gold, scores)
+        return model.predict(pairs, batch_size=64, show_progress_bar=False)
 
     def _provenance(self, train: pa.Table, last: dict) -> dict:
         return {
