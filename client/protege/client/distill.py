@@ -70,9 +70,20 @@ class _State:
 
 
 class Distiller:
-    """One run of the loop into ``out``. ``embedder`` (default: ``config.embedder`` loaded) embeds
-    queries and products for retrieval, coverage and the query filters; a ``MemoEmbedder`` shared by
-    several runs over one pool embeds each text once.
+    """One run of the loop into ``out``: warm up, then augment, label, filter and train each round,
+    resumable from the last finished round.
+
+    Args:
+        teacher: the client of the teacher that labels each round's pairs.
+        pool: the seed queries and their products (columns ``query``, ``document``, and ``doc_id``
+            where products have ids).
+        out: the run's folder: a folder per round, then ``student/`` and ``report.json``.
+        config: every setting of the loop (``DistillConfig``).
+        targets: the real queries whose coverage the run tracks (default: the pool's queries).
+        evaluation: gold-judged pairs each round's student is measured on (none: not measured).
+        embedder: embeds queries and products for retrieval, coverage and the query filters
+            (default: ``config.embedder`` loaded); a ``MemoEmbedder`` shared by several runs over
+            one pool embeds each text once.
 
     Example::
 

@@ -25,7 +25,13 @@ MAY_CHANGE = ("rounds", "allow_mixed_teachers", "retry_seconds", "progress", "ex
 
 @dataclass
 class DistillConfig:
-    """What one distillation run does; ``filters=None`` keeps every labelled pair."""
+    """What one distillation run does; ``filters=None`` keeps every labelled pair. Each field's help
+    (``protege distill --help``) says what it sets.
+
+    Example::
+
+        DistillConfig(rounds=3, label_budget=8000, training=TrainingConfig(layers=4), filters=None)
+    """
 
     rounds: int = field(default=2, metadata={"help": "rounds after round 0"})
     warmup_pairs: int = field(

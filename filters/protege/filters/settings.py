@@ -26,7 +26,13 @@ class BudgetRule:
     """How ``FilterSettings.budget`` chooses what the student keeps (``filters.budget`` has the rules).
     ``random`` (after the band) is the default: on validation it beat ``top-ifd`` under 20% flipped
     labels on Home Depot and on the demo's catalog, and clean on the demo (docs/study.md, 2026-12-07);
-    no rule has yet beaten a random quarter of whole queries under a clean teacher."""
+    no rule has yet beaten a random quarter of whole queries under a clean teacher. Each field's
+    help (``protege filter --help``) says what it sets.
+
+    Example::
+
+        FilterSettings(budget=2000, budget_rule=BudgetRule("strata", strata=8, noise_tail=0.05))
+    """
 
     rule: str = field(
         default="random",
@@ -109,7 +115,13 @@ class FilterSettings:
     the profile of the student's training set, ``nll`` above its 0.99 quantile caught every
     flipped teacher label at 10%, 20% and 40% noise while keeping ~99% of clean pairs; a low
     cut and the IFD ceiling only cost clean pairs there, so both are off; plausibility at
-    0.95 catches about three times the gibberish of 0.99 for ≤ 0.5% of good generated queries."""
+    0.95 catches about three times the gibberish of 0.99 for ≤ 0.5% of good generated queries.
+
+    Example::
+
+        FilterSettings(band_high=0.95, dedup_threshold=None)  # a tighter band, no dedup
+        FilterSettings().keeping({"band"})  # the band alone, for an ablation
+    """
 
     band_low: float | None = field(
         default=None, metadata={"help": "band: reject nll below this quantile of the profile (known)"}

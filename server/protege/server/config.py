@@ -30,7 +30,13 @@ def default_cache_path() -> Path:
 
 @dataclass
 class ServeConfig:
-    """What ``protege serve`` takes (``protege serve --help`` is made from these fields)."""
+    """What ``protege serve`` takes (``protege serve --help`` is made from these fields, and says
+    what each sets).
+
+    Example::
+
+        ServeConfig("cross-encoder", "teacher/", port=50051, runtime="openvino", max_batch=64)
+    """
 
     backend: str = field(metadata={"help": "kind of teacher model", "choices": BACKEND_KINDS})
     model: str = field(

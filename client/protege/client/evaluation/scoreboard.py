@@ -31,7 +31,13 @@ Scorer = Callable[[Evaluation], np.ndarray]
 
 
 class Board:
-    """Scores by model name, one (validation, test) run per seed.
+    """Every model's scores of the validation and test pairs by name, one run per seed, and the
+    yardstick's figures and paired differences read from them.
+
+    Args:
+        validation: the gold-judged pairs grade maps are fitted on.
+        test: the gold-judged pairs figures are reported on.
+        k: the cut of NDCG.
 
     Example::
 

@@ -46,7 +46,16 @@ class JobError(RuntimeError):
 
 @dataclass
 class LabelJob:
-    """One labelling job: ``data`` (read with ``columns``) labelled into ``out``.
+    """One labelling job: every pair of ``data`` labelled once into parquet shards in ``out``;
+    the same job run again resumes where it stopped.
+
+    Args:
+        data: a CSV, TSV, JSON lines or parquet file (or a folder of them) of pairs.
+        columns: which columns hold the query, the document and the pair's id.
+        out: the job's folder: ``labels-N.parquet`` shards and ``manifest.json``.
+        encoding: the text encoding of a CSV or TSV.
+        shard_size, concurrency, batch_size, window, retry_seconds, progress: see their fields
+            (``protege label --help`` shows each with its default).
 
     Example::
 

@@ -69,9 +69,15 @@ class TeacherError(RuntimeError):
 class TeacherClient:
     """One channel to a teacher (or to replicas, balanced round-robin).
 
-    ``target`` is ``host:port``, ``dns:///name:port`` or a comma-separated list of
-    ``host:port`` replicas. ``token`` (or ``token_file``) is sent as a bearer token;
-    ``root_certificates`` turns TLS on, ``client_cert``/``client_key`` add mTLS.
+    Args:
+        target: ``host:port``, ``dns:///name:port`` (every address the name resolves to) or a
+            comma-separated list of ``host:port`` replicas.
+        token: sent as a bearer token with every call; ``token_file`` reads it from a file.
+        root_certificates: PEM roots; turns TLS on. ``client_cert`` and ``client_key`` add mTLS,
+            ``server_name`` overrides the name the certificate is checked against.
+        timeout: seconds a call may take (``None``: no deadline).
+        compression: gRPC compression of the channel's messages.
+        max_message_bytes: the largest message sent or received.
 
     Example::
 

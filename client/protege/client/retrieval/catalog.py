@@ -33,7 +33,13 @@ def new_index(dim: int, size: int) -> faiss.Index:
 
 @dataclass
 class Catalog:
-    """Products (``doc_ids``, ``texts``) and a FAISS index over their embeddings.
+    """Products and a FAISS inner-product index over their unit embeddings, for retrieval.
+
+    Args:
+        doc_ids: each product's id.
+        texts: each product's text, in the order of ``doc_ids``.
+        index: the FAISS index of the texts' embeddings (``Catalog.build`` makes it).
+        embedder_name: the model that embedded them, recorded with the index.
 
     Example::
 

@@ -64,6 +64,10 @@ class ClusterReport:
 class CoverageIndex:
     """Training queries in a FAISS inner-product index over unit embeddings; grows by ``add``.
 
+    Args:
+        embed: texts to unit-length vectors (``partial(embed, load_embedder())``).
+        flat_limit: queries held in an exact index before it becomes an IVF one.
+
     Example::
 
         index = CoverageIndex(embed)
