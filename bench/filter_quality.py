@@ -237,7 +237,7 @@ class Bench:
         }
         selection = select(
             self.student, self.queries, self.documents, scores, strategy=self.strategy.tolist(),
-            reference=train, query_embedder=self.backbone_embed,
+            reference=train, embed_queries=self.backbone_embed,
         )  # fmt: skip
         rejected_by["defaults " + describe(FilterSettings())] = ~selection.decision.accepted
         return rejected_by

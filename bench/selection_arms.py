@@ -185,7 +185,7 @@ class Arms:
                 CurriculumConfig(CURRICULUM_ROUNDS, self.sizes.quarter),
                 filters,
                 path,
-                query_embedder=partial(embed, self.embedder),
+                embed_queries=partial(embed, self.embedder),
             )
         self.board.add(name, path, self.shape.scorer(path))
         return json.loads((path / CURRICULUM_RECORD).read_text())

@@ -296,7 +296,7 @@ def test_select_compares_queries_with_the_given_embedder() -> None:
         documents,
         [0.7] * len(queries),
         strategy=["seed"] * 4 + ["refine", "reorder"],
-        query_embedder=fake_embed(SPACE),
+        embed_queries=fake_embed(SPACE),
         settings=FilterSettings(band_low=None, band_high=None, ifd_margin=None, dedup_threshold=None),
     )
     assert selection.decision.reasons.tolist() == ["", "", "", "", "implausible query", ""]

@@ -152,14 +152,14 @@ def run_filter(args: argparse.Namespace) -> int:
         args.out,
         filter_settings(args),
         profile=args.profile,
-        query_embedder=_query_embedder(args),
+        embed_queries=_embed_queries(args),
         batch_size=args.batch_size,
     )
     print(counts_table(selection.decision, selection.profile))
     return 0
 
 
-def _query_embedder(args: argparse.Namespace) -> Embed | None:
+def _embed_queries(args: argparse.Namespace) -> Embed | None:
     """What compares queries: a sentence-embedding model, or ``None`` for the student's own encoder
     (and where the query filters are off)."""
     from protege.client.retrieval.embedder import embed, load_embedder

@@ -317,7 +317,7 @@ def selected(
         student, trained["query"].to_pylist(), trained["document"].to_pylist(), trained["score"].to_pylist()
     )
     selection = filter_labels(
-        student, rows, settings, query_embedder=partial(embed, embedder), reference=reference
+        student, rows, settings, embed_queries=partial(embed, embedder), reference=reference
     )
     log.info("selection of %d pairs: %s", settings.budget or rows.num_rows, selection.decision.counts())
     chosen = rows.filter(pa.array(selection.decision.accepted))

@@ -350,7 +350,7 @@ class Distiller:
             student,
             labels,
             replace(settings, budget=self.config.budget),
-            query_embedder=self.embed,
+            embed_queries=self.embed,
             reference=reference,
         )
         decision = selection.decision

@@ -35,7 +35,7 @@ def filter_labels(
     labels: pa.Table,
     settings: FilterSettings,
     *,
-    query_embedder: Embed | None = None,
+    embed_queries: Embed | None = None,
     reference: Profile | None = None,
     batch_size: int = 64,
 ) -> Selection:
@@ -48,7 +48,7 @@ def filter_labels(
         labels["document"].to_pylist(),
         labels["score"].to_pylist(),
         settings=settings,
-        query_embedder=query_embedder,
+        embed_queries=embed_queries,
         reference=reference,
         batch_size=batch_size,
         **given,
@@ -80,7 +80,7 @@ def filter_folder(
     settings: FilterSettings,
     *,
     profile: Path | None = None,
-    query_embedder: Embed | None = None,
+    embed_queries: Embed | None = None,
     batch_size: int = 64,
 ) -> Selection:
     """``protege filter``: the labels of a ``protege label`` folder filtered for ``student`` (a
@@ -97,7 +97,7 @@ def filter_folder(
         CrossEncoder(student),
         table,
         settings,
-        query_embedder=query_embedder,
+        embed_queries=embed_queries,
         reference=reference,
         batch_size=batch_size,
     )

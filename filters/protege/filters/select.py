@@ -54,7 +54,7 @@ def select(
     strategy: Sequence[str | None] | None = None,
     doc_id: Sequence[str | None] | None = None,
     settings: FilterSettings | None = None,
-    query_embedder: Embed | None = None,
+    embed_queries: Embed | None = None,
     reference: Profile | None = None,
     batch_size: int = 64,
 ) -> Selection:
@@ -64,7 +64,7 @@ def select(
     student's own training set (``training_profile``, saved as ``profile.json`` beside a
     student that protege trained); without one, of the seed pairs among the candidates (all
     pairs when none is marked), from the same forward passes. Queries are
-    compared (plausibility, near-duplicates) with ``query_embedder``, by default the student's
+    compared (plausibility, near-duplicates) with ``embed_queries``, by default the student's
     own encoder; ``bench/filter_quality.py`` measured its backbone's sentence embeddings to
     catch about twice the gibberish at the same false-rejection rate.
 
@@ -90,7 +90,7 @@ def select(
         **statistics,
     }
     filters = _likelihood_filters(settings)
-    embed = query_embedder
+    embed = embed_queries
     if embed is None and _compares_queries(settings):
         embed = StudentQueryEmbedder(student)  # only when a filter will use it
     on_queries, seed_profile = query_filters(queries, seeds, settings, embed)
@@ -134,7 +134,7 @@ def query_filters(
 
 def screen_queries(
     queries: Sequence[str],
-    query_embedder: Embed,
+    embed_queries: Embed,
     *,
     origin_query: Sequence[str | None] | None = None,
     strategy: Sequence[str | None] | None = None,
@@ -153,9 +153,7 @@ def screen_queries(
         to_label = pairs.filter(screened.accepted)
     """
     seeds = is_seed(origin_query, strategy, len(queries))
-    filters, statistics = query_filters(
-        queries, seeds, settings or FilterSettings(), query_embedder, accepted
-    )
+    filters, statistics = query_filters(queries, seeds, settings or FilterSettings(), embed_queries, accepted)
     columns = _object_columns(query=queries, origin_query=origin_query, strategy=strategy)
     return FilterPipeline(filters)(Candidates(columns), Profile.from_statistics(statistics))
 

@@ -48,7 +48,7 @@ def train_curriculum(
     filters: FilterSettings | None,
     out: Path,
     *,
-    query_embedder: Embed | None = None,
+    embed_queries: Embed | None = None,
     provenance: dict | None = None,
 ) -> CrossEncoder:
     """A student trained in ``config.curriculum_rounds`` rounds on ``rows`` (query, document;
@@ -78,7 +78,7 @@ def train_curriculum(
             chosen = np.load(stage.folder / CHOSEN)
             model = CrossEncoder(str(stage.folder))
         else:
-            chosen = _round_rows(rows, model, trained, keep, filters, training.seed + number, query_embedder)
+            chosen = _round_rows(rows, model, trained, keep, filters, training.seed + number, embed_queries)
             stage.claim()
             np.save(stage.folder / CHOSEN, chosen)
             subset = rows.take(pa.array(chosen))
@@ -113,7 +113,7 @@ def _round_rows(
     keep: int,
     filters: FilterSettings | None,
     seed: int,
-    query_embedder: Embed | None,
+    embed_queries: Embed | None,
 ) -> np.ndarray:
     """The rows a round trains on: ``keep`` of ``rows`` by whole queries, random in round 0 and
     without filters, else what the filters keep against the profile of what the student trained on."""
@@ -129,7 +129,7 @@ def _round_rows(
         rows["score"].take(pa.array(seen)).to_pylist(),
     )
     settings = replace(filters, budget=keep, budget_rule=replace(filters.budget_rule, seed=seed))
-    selection = filter_labels(model, rows, settings, query_embedder=query_embedder, reference=reference)
+    selection = filter_labels(model, rows, settings, embed_queries=embed_queries, reference=reference)
     return np.flatnonzero(selection.decision.accepted)
 
 
