@@ -204,6 +204,24 @@ def test_a_lazy_package_shows_static_tools_what_it_runs(name: str) -> None:
     assert all(getattr(package, exported) is not None for exported in package.__all__)
 
 
+@pytest.mark.parametrize("name", sorted(n for n, p in modules().items() if p.name == "__init__.py"))
+def test_every_package_says_what_it_holds_in_all(name: str) -> None:
+    """Each name of a package's ``__all__`` is something it exports or one of its modules."""
+    import importlib
+    import importlib.util
+
+    package = importlib.import_module(name)
+    assert hasattr(package, "__all__"), f"{name} has no __all__"
+    missing = [
+        exported
+        for exported in package.__all__
+        if exported not in vars(package)
+        and exported not in getattr(package, "HOMES", {})
+        and importlib.util.find_spec(f"{name}.{exported}") is None
+    ]
+    assert missing == []
+
+
 def test_every_package_is_in_the_built_distribution() -> None:
     # A package pyproject leaves out is missing from `pip install .` (the container's install).
     listed = set(PYPROJECT["setuptools"]["packages"])

@@ -23,6 +23,8 @@ from protege.common.setting_error import SettingError
 
 # The module of each command, imported only for the command that runs (all of them for --help):
 # the model libraries take seconds to load, and `protege health` is a container's health probe.
+__all__ = ["COMMANDS", "build_parser", "main"]
+
 COMMANDS = {
     "serve": "serving", "teacher": "serving", "health": "probing", "describe": "probing",
     "label": "labelling", "augment": "labelling", "filter": "labelling",

@@ -10,3 +10,16 @@ Example::
     results = run_study(Path("train.csv"), columns, Path("runs/study"), seeds=(0, 1, 2))
     print(table(results))
 """
+
+# Nothing is imported here: each module is imported by its own path.
+__all__ = [
+    "demo",
+    "results",
+    "run",
+    "settings",
+    "split",
+    "students",
+    "teachers",
+    "volume",
+    "volume_results",
+]

@@ -4,3 +4,17 @@ Example::
 
     protege serve --backend cross-encoder --model path/to/teacher --port 50051
 """
+
+# Nothing is imported here: each module is imported by its own path.
+__all__ = [
+    "app",
+    "backends",
+    "batcher",
+    "cache",
+    "config",
+    "interceptors",
+    "labeler",
+    "metrics",
+    "servicer",
+    "validation",
+]
