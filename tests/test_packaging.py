@@ -61,6 +61,9 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
     )
     assert shown.returncode == 0, shown.stderr
     assert all(line.startswith(packages.decode().strip()) for line in shown.stdout.split())
-    command = [str(tmp_path / "env" / "bin" / "protege"), "--version"]
-    version = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True)
-    assert version.returncode == 0 and version.stdout.startswith("protege "), version.stderr
+    # The console script, and `python -m protege` (what torchrun runs in the training Job).
+    for command in ([str(tmp_path / "env" / "bin" / "protege")], [str(python), "-m", "protege"]):
+        version = subprocess.run(
+            [*command, "--version"], cwd=tmp_path, env=environment, capture_output=True, text=True
+        )
+        assert version.returncode == 0 and version.stdout.startswith("protege "), version.stderr
