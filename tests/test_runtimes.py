@@ -84,11 +84,11 @@ def test_a_torch_checkpoint_served_under_onnx_is_exported_once(tiny_cross_encode
 
 
 def test_refusals_name_the_problem(tiny_cross_encoder: Path, exported, tmp_path: Path, monkeypatch) -> None:
-    with pytest.raises(ValueError, match=r"holds an exported model .* load it with --runtime onnx"):
+    with pytest.raises(ValueError, match=r"holds an exported model .* load it with runtime onnx"):
         load_cross_encoder(exported["onnx"], "torch")
     with pytest.raises(ValueError, match="exists and is not empty"):
         export_student(tiny_cross_encoder, exported["onnx"], ExportSpec())
-    with pytest.raises(ValueError, match="are for --format onnx"):
+    with pytest.raises(ValueError, match="quantize and optimize are for format onnx"):
         ExportSpec("openvino", quantize="int8")
     with pytest.raises(ValueError, match="not quantised to int8 as well"):
         ExportSpec("onnx", quantize="int8", optimize="O4")

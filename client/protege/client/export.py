@@ -50,7 +50,12 @@ class ExportSpec:
         if self.optimize not in (None, *OPTIMIZATIONS):
             raise ValueError(f"unknown optimization {self.optimize!r}: choose {', '.join(OPTIMIZATIONS)}")
         if self.format == "openvino" and (self.quantize or self.optimize):
-            raise SettingError("int8 and O1..O4 are for ONNX exports (OpenVINO optimises on load)")
+            raise SettingError(
+                "{quantize} and {optimize} are for {format} onnx (OpenVINO optimises on load)",
+                "quantize",
+                "optimize",
+                "format",
+            )
         if self.quantize and self.optimize == "O4":
             raise ValueError("O4 makes a float16 model (for GPUs); it is not quantised to int8 as well")
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from protege.common.setting_error import SettingError
+
 from .paths import cache_dir, local_or_hub
 
 log = logging.getLogger("protege")
@@ -76,9 +78,10 @@ def load_cross_encoder(
         if folder.is_dir() and not _has_torch_weights(folder):
             compiled = [str(f) for f in (ONNX_FILE, OPENVINO_FILE) if (folder / f).exists()]
             if compiled:
-                raise ValueError(
+                raise SettingError(
                     f"{folder} holds an exported model ({', '.join(compiled)}) and no torch weights: "
-                    "load it with --runtime onnx or --runtime openvino"
+                    "load it with {runtime} onnx or {runtime} openvino",
+                    "runtime",
                 )
         return CrossEncoder(str(path), max_length=max_length, **torch_options)
     require(runtime)
