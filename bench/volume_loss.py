@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from protege.client.evaluation.metrics import GradeMap, yardstick
 from protege.client.evaluation.scoreboard import Board
-from protege.client.evaluation.yardstick import GradeMap, yardstick
 from protege.study.settings import Sizes
 from protege.study.students import Shape, study_student
 from protege.study.volume import volume_rows, with_labels

@@ -16,7 +16,7 @@ from sentence_transformers import CrossEncoder
 from protege.client.data.synthetic import generate_catalog
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
-from protege.client.evaluation.yardstick import Evaluation
+from protege.client.evaluation.metrics import Evaluation
 from protege.client.export import ExportSpec
 from protege.client.training.config import TrainingConfig
 from protege.filters.likelihood import StudentLikelihood

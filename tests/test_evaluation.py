@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protege.client.evaluation.scoreboard import Board
-from protege.client.evaluation.yardstick import (
+from protege.client.evaluation.metrics import (
     Evaluation,
     GradeMap,
     ndcg_at_k,
@@ -17,6 +16,7 @@ from protege.client.evaluation.yardstick import (
     ranking_metrics,
     yardstick,
 )
+from protege.client.evaluation.scoreboard import Board
 
 
 def test_ndcg_is_one_for_the_ideal_order_and_matches_a_hand_computation() -> None:

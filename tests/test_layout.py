@@ -189,6 +189,7 @@ def test_a_lazy_package_shows_static_tools_what_it_runs(name: str) -> None:
     """Each name a package imports when first read (HOMES) is in its __all__, and its TYPE_CHECKING
     block imports it from the same module: Pylance's go-to-definition lands where Python does."""
     import importlib
+    import inspect
 
     package = importlib.import_module(name)
     tree = ast.parse(modules()[name].read_text())
@@ -201,6 +202,10 @@ def test_a_lazy_package_shows_static_tools_what_it_runs(name: str) -> None:
     }
     assert static == package.HOMES
     assert set(package.HOMES) <= set(package.__all__)
+    for home in set(package.HOMES.values()):  # a module named as a name it exports would shadow it
+        importlib.import_module(home, name)
+    shadowed = [exported for exported in package.HOMES if inspect.ismodule(getattr(package, exported))]
+    assert shadowed == []
     assert all(getattr(package, exported) is not None for exported in package.__all__)
 
 

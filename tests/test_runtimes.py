@@ -121,7 +121,7 @@ def test_export_and_eval_commands_give_the_scores_of_the_model_in_process(
     data.write_text("query,document,relevance\n" + "".join(f'{q},"{d}",{g}\n' for q, d, g in rows))
     assert main(["eval", "--data", str(data), "--model", str(out), "--runtime", "onnx"]) == 0
     reported = json.loads(capsys.readouterr().out)
-    from protege.client.evaluation.yardstick import ranking_metrics
+    from protege.client.evaluation.metrics import ranking_metrics
 
     scores = load_cross_encoder(out, "onnx").predict([(q, d) for q, d, _ in rows])
     expected = ranking_metrics([q for q, _, _ in rows], [g for _, _, g in rows], scores)

@@ -23,7 +23,7 @@ from .arguments import (
 from .connection import add_connection_arguments, connect
 
 if TYPE_CHECKING:
-    from protege.client.evaluation.yardstick import Evaluation
+    from protege.client.evaluation.metrics import Evaluation
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +83,7 @@ def _evaluation(args: argparse.Namespace) -> Evaluation | None:
     """``--eval-data``'s judged pairs, grades mapped to 0..1, to measure each round on."""
     from protege.client.data import read_table
     from protege.client.data.grades import normalise_grades
-    from protege.client.evaluation.yardstick import Evaluation
+    from protege.client.evaluation.metrics import Evaluation
 
     if not args.eval_data:
         return None

@@ -28,7 +28,7 @@ from .arguments import (
 from .connection import add_connection_arguments, connect
 
 if TYPE_CHECKING:
-    from protege.client.evaluation.yardstick import Evaluation
+    from protege.client.evaluation.metrics import Evaluation
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -114,8 +114,8 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from protege.client.evaluation.metrics import format_table, ranking_metrics
     from protege.client.evaluation.scoreboard import beside_baselines, read_judged
-    from protege.client.evaluation.yardstick import format_table, ranking_metrics
     from protege.client.retrieval.embedder import load_embedder
 
     specs = {"test": data_spec(args, gold=True)}

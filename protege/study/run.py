@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from protege.client.data import Columns
 from protege.client.evaluation.baselines import BASELINES, baseline_scores
+from protege.client.evaluation.metrics import Evaluation, require_ranked
 from protege.client.evaluation.scoreboard import Board
-from protege.client.evaluation.yardstick import Evaluation, require_ranked
 from protege.client.export import ExportSpec, export_student
 from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.report import REPORT

@@ -21,7 +21,7 @@ from protege.client.data import read_table
 from protege.client.data.grades import normalise_grades
 from protege.client.data.query_hash import bucket, is_validation, pair_order_key, query_order_key
 from protege.client.data.sampling import whole_queries
-from protege.client.evaluation.yardstick import Evaluation
+from protege.client.evaluation.metrics import Evaluation
 from protege.client.retrieval.candidates import with_doc_ids
 from protege.server.validation import Limits
 

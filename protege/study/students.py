@@ -19,7 +19,7 @@ from transformers import AutoConfig, AutoTokenizer
 from protege.client.data.sampling import whole_queries
 from protege.client.distill import Distiller
 from protege.client.distill_config import DistillConfig
-from protege.client.evaluation.yardstick import Evaluation
+from protege.client.evaluation.metrics import Evaluation
 from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.models import packaged_minilm
 from protege.client.report import REPORT

@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from protege import teacher_fitting
+from protege.client.evaluation.metrics import Evaluation
 from protege.client.evaluation.scoreboard import Board
-from protege.client.evaluation.yardstick import Evaluation
 from protege.client.labelling.jobs import label_table
 from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
 from protege.common.runtimes import load_cross_encoder

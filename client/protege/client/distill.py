@@ -32,7 +32,7 @@ from protege.client.augment import Augmenter
 from protege.client.data.outputs import REJECTED
 from protege.client.data.sampling import whole_queries
 from protege.client.distill_config import DistillConfig
-from protege.client.evaluation.yardstick import Evaluation, ranking_metrics
+from protege.client.evaluation.metrics import Evaluation, ranking_metrics
 from protege.client.export import export_student
 from protege.client.filtering import filter_labels, write_rejected
 from protege.client.labelling.jobs import label_table

@@ -15,11 +15,11 @@ from protege.common.lazy import lazy_exports
 
 HOMES = {
     "Board": ".scoreboard",
-    "Evaluation": ".yardstick",
-    "GradeMap": ".yardstick",
+    "Evaluation": ".metrics",
+    "GradeMap": ".metrics",
     "baseline_scores": ".baselines",
-    "paired_difference": ".yardstick",
-    "yardstick": ".yardstick",
+    "paired_difference": ".metrics",
+    "yardstick": ".metrics",
 }
 __all__ = [
     "Board",
@@ -33,5 +33,5 @@ __getattr__ = lazy_exports(__name__, HOMES)
 
 if TYPE_CHECKING:  # what static tools read; HOMES is what runs (tests/test_layout.py checks both)
     from .baselines import baseline_scores
+    from .metrics import Evaluation, GradeMap, paired_difference, yardstick
     from .scoreboard import Board
-    from .yardstick import Evaluation, GradeMap, paired_difference, yardstick

@@ -14,7 +14,7 @@ from sentence_transformers import SentenceTransformer
 from protege.client.data import DataError, DataSpec, read_table
 from protege.client.data.query_hash import validation_half
 from protege.client.evaluation.baselines import UNRANKED, baseline_scores
-from protege.client.evaluation.yardstick import (
+from protege.client.evaluation.metrics import (
     Evaluation,
     GradeMap,
     paired_difference,
