@@ -46,9 +46,10 @@ import pyarrow.parquet as pq
 from protege.client.data import Columns, read_table
 from protege.client.evaluation.scoreboard import Board
 from protege.client.retrieval.embedder import MemoEmbedder, load_embedder
+from protege.common.stage import PROVENANCE
 from protege.filters.settings import BudgetRule, FilterSettings
 from protege.study.run import run_study
-from protege.study.settings import VOLUME, VOLUME_QUICK, Models, Sizes
+from protege.study.settings import STUDENT_BATCH_SIZE, VOLUME, VOLUME_QUICK, Models, Sizes
 from protege.study.students import Shape
 from protege.study.volume import with_labels
 
@@ -172,7 +173,16 @@ def finished_study(run: Path, data: Path, sizes: Sizes, seed: int) -> dict:
         run_study(
             data, COLUMNS, run, sizes=sizes, models=Models(runtime="openvino", loss="bce"), seeds=(seed,)
         )
-    return json.loads((run / "results.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    # Its students were trained before this bench's: new arms beside them must step alike.
+    smallest = min(results["settings"]["sizes"]["volumes"])
+    trained = json.loads((run / "volume" / f"seed-{seed}" / f"volume-{smallest}" / PROVENANCE).read_text())
+    if trained["batch_size"] != STUDENT_BATCH_SIZE:
+        sys.exit(
+            f"{run}'s students stepped {trained['batch_size']} pairs at a time, this bench's step "
+            f"{STUDENT_BATCH_SIZE}: run it into a new --run folder"
+        )
+    return results
 
 
 def human_grades(data: Path, label_range: tuple[float, float]) -> dict[tuple[str, str], float]:

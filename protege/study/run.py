@@ -34,7 +34,7 @@ from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
 
 from . import results, volume_results
-from .settings import DEFAULT_LAYERS, FULL, MAX_ROWS, STUDENT_LEARNING_RATE, Models, Sizes
+from .settings import FULL, MAX_ROWS, STUDENT_DEFAULTS, Models, Sizes
 from .split import Split, load_rows, split_rows
 from .students import (
     GOLD_LOSS,
@@ -144,7 +144,7 @@ def _settings(
     """What a study's finished stages depend on (``claim`` refuses a folder made under others)."""
     settings = {"data": str(source.resolve()), "columns": columns.as_dict(), "label_range": list(label_range)}
     settings |= {"sizes": asdict(sizes), "models": models.as_dict(), "max_rows": max_rows}
-    return settings | {"student_defaults": {"layers": DEFAULT_LAYERS, "learning_rate": STUDENT_LEARNING_RATE}}
+    return settings | {"student_defaults": STUDENT_DEFAULTS}
 
 
 def _written(report: dict, out: Path) -> dict:

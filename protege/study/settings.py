@@ -22,6 +22,13 @@ STUDENT_LEARNING_RATE = 1e-4
 # Spearman 0.23 with the teacher on held-out pool pairs); 16 at the same epochs gave sd 0.10 and
 # Spearman 0.78, while 2e-4 at 32 did not help (docs/study.md, 2026-12-07 night).
 STUDENT_BATCH_SIZE = 16
+# What every student of a study shares, recorded in its settings: a study begun under others (batch 32
+# before 2026-12-07) is refused on resume rather than mixed with students of these.
+STUDENT_DEFAULTS = {
+    "layers": DEFAULT_LAYERS,
+    "learning_rate": STUDENT_LEARNING_RATE,
+    "batch_size": STUDENT_BATCH_SIZE,
+}
 # A full study reads at most this many graded rows (Home Depot has 74,067): more take queries in
 # hash order (``split.rows_within``), so a file of millions of rows gives a study of hours, not days.
 MAX_ROWS = 80_000
