@@ -34,7 +34,7 @@ from protege.client.data.sampling import whole_queries
 from protege.client.distill_config import DistillConfig
 from protege.client.evaluation.metrics import Evaluation, ranking_metrics
 from protege.client.export import export_student
-from protege.client.filtering import filter_labels, write_rejected
+from protege.client.filtering import filter_labels, screen_pairs, write_rejected
 from protege.client.labelling.jobs import label_table
 from protege.client.labelling.teacher_client import TeacherClient, teacher_scores
 from protege.client.report import write_report
@@ -49,7 +49,7 @@ from protege.common.files import write_parquet_atomic
 from protege.common.stage import Stage
 from protege.filters.prelabel import prelabel_pairs
 from protege.filters.profile import PROFILE
-from protege.filters.select import screen_queries, training_profile
+from protege.filters.select import training_profile
 
 logger = logging.getLogger(__name__)
 
@@ -302,28 +302,14 @@ class Distiller:
     def _screen(
         self, pairs: pa.Table, folder: Path, trained: list[str]
     ) -> tuple[pa.Table, dict[str, int] | None]:
-        """``pairs`` less those whose query the query-only filters reject (``trained``: the
-        queries of earlier rounds, which a generated one must not duplicate), and the rejections per
-        reason; the rejected pairs go to ``screened.parquet`` with their reason. ``None`` when the
-        filters are off."""
+        """``screen_pairs`` of this round, or what it decided before where the round is resumed;
+        ``None`` when the filters are off."""
         settings, record = self.config.filters, folder / "screened.parquet"
         if settings is None:
             return pairs, None
         if (folder / "pairs.parquet").exists():  # resuming: this round's pairs were chosen before
             return pairs, dict(Counter(pq.read_table(record, columns=["reason"])["reason"].to_pylist()))
-        decision = screen_queries(
-            pairs["query"].to_pylist(),
-            self.embed,
-            origin_query=pairs["origin_query"].to_pylist(),
-            strategy=pairs["strategy"].to_pylist(),
-            settings=settings,
-            accepted=trained,
-        )
-        folder.mkdir(parents=True, exist_ok=True)
-        write_rejected(pairs, decision, record)  # before pairs.parquet, which marks the choice made
-        counts = decision.counts()
-        counts.pop("accepted")
-        return pairs.filter(pa.array(decision.accepted)), counts
+        return screen_pairs(pairs, settings, self.embed, trained, record)
 
     def _label(self, pairs: pa.Table, folder: Path) -> pa.Table:
         labels = label_table(

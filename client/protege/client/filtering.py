@@ -22,7 +22,7 @@ from protege.common.files import write_parquet_atomic
 from protege.filters.base import Decision
 from protege.filters.profile import PROFILE, Profile
 from protege.filters.queries import Embed
-from protege.filters.select import Selection, select
+from protege.filters.select import Selection, screen_queries, select
 from protege.filters.settings import FilterSettings
 
 # Columns `protege augment` writes that the refinement and query filters read, where a table has them.
@@ -53,6 +53,27 @@ def filter_labels(
         batch_size=batch_size,
         **given,
     )
+
+
+def screen_pairs(
+    pairs: pa.Table, settings: FilterSettings, embed_queries: Embed, trained: list[str], record: Path
+) -> tuple[pa.Table, dict[str, int]]:
+    """``pairs`` less those whose query the query-only filters reject before any label is bought
+    (``trained``: queries trained on already, which a generated one must not duplicate), and the
+    rejections per reason; the rejected pairs go to ``record`` with their reason."""
+    decision = screen_queries(
+        pairs["query"].to_pylist(),
+        embed_queries,
+        origin_query=pairs["origin_query"].to_pylist(),
+        strategy=pairs["strategy"].to_pylist(),
+        settings=settings,
+        accepted=trained,
+    )
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_rejected(pairs, decision, record)  # before the round's pairs.parquet, which marks the choice made
+    counts = decision.counts()
+    counts.pop("accepted")
+    return pairs.filter(pa.array(decision.accepted)), counts
 
 
 def write_rejected(table: pa.Table, decision: Decision, path: Path) -> None:
