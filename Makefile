@@ -61,7 +61,7 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 
 proto: $(VENV)/.installed-test
-	$(PY) proto/generate.py
+	$(PY) scripts/generate_proto.py
 
 clean:
 	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache .ruff_cache

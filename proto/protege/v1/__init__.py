@@ -1,4 +1,4 @@
-"""The wire contract: ``teacher.proto`` and the stubs protoc makes of it (``proto/generate.py``).
+"""The wire contract: ``teacher.proto`` and the stubs protoc makes of it (``scripts/generate_proto.py``).
 
 Example::
 

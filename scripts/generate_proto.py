@@ -3,7 +3,7 @@
 The stubs are committed; ``tests/test_proto.py`` fails when they drift from
 ``teacher.proto``. Needs the test extras (``grpcio-tools``, pinned)::
 
-    python proto/generate.py
+    python scripts/generate_proto.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-PROTO_ROOT = Path(__file__).resolve().parent
+PROTO_ROOT = Path(__file__).resolve().parent.parent / "proto"
 PROTO_FILES = ("protege/v1/teacher.proto",)
 
 
