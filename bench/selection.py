@@ -157,6 +157,9 @@ def arguments() -> argparse.Namespace:
     args = parser.parse_args()
     for key, value in DEFAULTS["quick" if args.quick else "full"].items():
         setattr(args, key, value if getattr(args, key) is None else getattr(args, key))
+    for key in ("seeds", "rules"):  # the others may be empty: no such arms
+        if not getattr(args, key):
+            parser.error(f"--{key} needs at least one (default: {_defaults(key)})")
     return args
 
 
