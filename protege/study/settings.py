@@ -66,7 +66,7 @@ class Sizes:
     def __post_init__(self) -> None:
         for name in ("rounds", "per_seed"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
+                raise SettingError(f"{{{name}}} must be at least 1, not {getattr(self, name)}", name)
         if self.teacher_epochs <= 0 or any(not 0 < share <= 1 for share in self.budgets):
             raise ValueError("teacher_epochs must be above 0 and every budget a share in (0, 1]")
         if any(volume < 1 for volume in self.volumes) or not 0 < self.quarter < 1:

@@ -170,7 +170,7 @@ class LabelJob:
             raise JobError(
                 f"{self.out} holds labels of another input or other settings ({', '.join(differ)}; see "
                 f"{self.out / SETTINGS}); use a new output folder, or the same data, columns, encoding and "
-                "--shard-size"
+                "shard size"
             )
         if not (self.out / SETTINGS).exists() and any(self.out.glob("labels-*.parquet")):
             raise JobError(
@@ -242,7 +242,7 @@ class LabelJob:
         if mixed:
             raise JobError(
                 f"shard {index}: the teacher version changed from {version} to {', '.join(mixed)} "
-                "during the job; labels of two teacher versions are not mixed: use a new --out"
+                "during the job; labels of two teacher versions are not mixed: use a new output folder"
             )
         bar.update(len(labels) - shown + skipped)
         table = shard.append_column("score", pa.array([label.score for label in labels], pa.float64()))

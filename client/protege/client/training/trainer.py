@@ -138,7 +138,7 @@ def _checked_targets(
     values = np.asarray(targets, dtype=np.float64)
     if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
         raise ValueError(
-            "training targets must be finite and within 0..1 (normalise gold grades with --label-range)"
+            "training targets must be finite and within 0..1 (map gold grades first: normalise_grades)"
         )
     return values
 
