@@ -1,15 +1,15 @@
-"""Does the student's own selection pay? Each budget rule's quarter of a volume study's largest
+"""Does the student's own selection pay? Each quota rule's quarter of a volume study's largest
 labelled set, a drifting-band curriculum and pre-label selection, beside random picks of the same
 size and all of it, under the clean teacher and under a teacher that flips a share of its labels.
 
     python bench/selection.py [--quick] [--data FILE] [--run DIR] [--seeds 0,1] [--rules random,excess]
-        [--curricula excess] [--prelabel random,uncertainty,disagreement] [--budgets 4000,8000]
+        [--curricula excess] [--prelabel random,uncertainty,disagreement] [--label-budgets 4000,8000]
 
 Runs the volume study first where ``--run`` holds none (``--quick``: 1,500 and 8,000 labels, every
 validation pair, 300 test queries; else every split whole at 4,000 and 20,000 labels), or reuses a
 finished one (its settings read from its ``results.json``). Then, for each seed: its smallest
 volume's student is the selector; from its largest volume's labels each rule of ``--rules``
-(``filters.budget``, with the study's filters before it) keeps a quarter (the study's own quarter
+(``filters.quota``, with the study's filters before it) keeps a quarter (the study's own quarter
 reused where the study's filters are the rule's), and a student trains on it for as many steps as
 the student on all of them; the same again with ``--noise`` of the labels flipped, selector included.
 Beside them:
@@ -21,7 +21,7 @@ Beside them:
   drawn from its own current frontier (``client.training.curriculum``), against ``random_rounds``
   (under the clean teacher only: its goal is the clean one);
 * clean, ``prelabel-RULE@B``: the selector's own labels plus ``B`` more, picked by ``RULE``
-  (``filters.prelabel``) before the teacher's label is read, each ``--budgets`` size (none: no
+  (``filters.prelabel``) before the teacher's label is read, each ``--label-budgets`` size (none: no
   pre-label arms).
 
 What each selection keeps is logged before it trains, and kept in RUN/selection/kept.json (score
@@ -47,7 +47,7 @@ from protege.client.data import Columns, read_table
 from protege.client.evaluation.scoreboard import Board
 from protege.client.retrieval.embedder import MemoEmbedder, load_embedder
 from protege.common.stage import PROVENANCE
-from protege.filters.settings import BudgetRule, FilterSettings
+from protege.filters.settings import FilterSettings, QuotaRule
 from protege.study.run import run_study
 from protege.study.settings import STUDENT_BATCH_SIZE, VOLUME, VOLUME_QUICK, Models, Sizes
 from protege.study.students import Shape
@@ -74,14 +74,14 @@ DEFAULTS = {
         "rules": "random,excess",
         "curricula": "excess",
         "prelabel": "random,uncertainty,disagreement",
-        "budgets": "1500,3000",
+        "label_budgets": "1500,3000",
     },
     "full": {
         "seeds": "0",
         "rules": "random,excess",
         "curricula": "",
         "prelabel": "random,uncertainty",
-        "budgets": "4000,8000",
+        "label_budgets": "4000,8000",
     },
 }
 
@@ -97,9 +97,9 @@ def main() -> None:
     )
     board, shape = study_board(results, sizes), Shape(**results["student_shape"])
     given = results["settings"]["models"]["filters"]
-    study_filters = FilterSettings(**{**given, "budget_rule": BudgetRule(**given["budget_rule"])})
+    study_filters = FilterSettings(**{**given, "quota_rule": QuotaRule(**given["quota_rule"])})
     filters = replace(
-        study_filters, budget_rule=BudgetRule(), refinement=given["refinement"] and not args.no_refinement
+        study_filters, quota_rule=QuotaRule(), refinement=given["refinement"] and not args.no_refinement
     )
     folder = run / "volume"
     labels = with_labels(pq.read_table(folder / "pairs.parquet"), folder)
@@ -107,7 +107,7 @@ def main() -> None:
     arms = Arms(board, shape, sizes, filters, labels, run / "selection", embedder, study_filters)
     rules, curricula = args.rules.split(","), [rule for rule in args.curricula.split(",") if rule]
     prelabels = ["random", *(rule for rule in args.prelabel.split(",") if rule not in ("", "random"))]
-    budgets = sorted(int(budget) for budget in args.budgets.split(",") if budget)
+    budgets = sorted(int(budget) for budget in args.label_budgets.split(",") if budget)
     add_kept_scores(board, run)
     grades = human_grades(Path(results["settings"]["data"]), tuple(results["settings"]["label_range"]))
     kept = {}
@@ -136,11 +136,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--seeds", help=f"comma-separated (default: {_defaults('seeds')})")
     parser.add_argument(
         "--rules",
-        help=f"budget rules to compare, comma-separated; options after colons: strata:clusters=16 "
+        help=f"quota rules to compare, comma-separated; options after colons: strata:clusters=16 "
         f"(default: {_defaults('rules')})",
     )
     parser.add_argument(
-        "--curricula", help=f"budget rules of the curriculum arms (default: {_defaults('curricula')})"
+        "--curricula", help=f"quota rules of the curriculum arms (default: {_defaults('curricula')})"
     )
     parser.add_argument(
         "--prelabel",
@@ -148,7 +148,7 @@ def arguments() -> argparse.Namespace:
         f"colons: uncertainty:clusters=16 (default: {_defaults('prelabel')})",
     )
     parser.add_argument(
-        "--budgets", help=f"pre-label teacher-label budgets (default: {_defaults('budgets')})"
+        "--label-budgets", help=f"pre-label teacher-label budgets (default: {_defaults('label_budgets')})"
     )
     parser.add_argument("--noise", type=float, default=0.2, help="share of labels flipped (0: no noisy arm)")
     parser.add_argument(
@@ -251,7 +251,7 @@ def report(
         "rules": rules,
         "curricula": curricula,
         "prelabel": prelabels,
-        "budgets": budgets,
+        "label_budgets": budgets,
         "noise": args.noise,
         "refinement": not args.no_refinement,
         "figures": figures,

@@ -1,5 +1,5 @@
 """The arms of ``bench/selection.py``: per seed and world (clean, or a share of labels flipped) the
-selector, all the labels, a random quarter, each budget rule's quarter, the band-swapped quarter,
+selector, all the labels, a random quarter, each quota rule's quarter, the band-swapped quarter,
 the drifting-band curricula and random rounds; and, clean, pre-label selection at fixed budgets."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from protege.common.runtimes import load_cross_encoder
 from protege.common.stage import Stage
 from protege.filters.grouping import query_groups, take_in_order
 from protege.filters.prelabel import prelabel, prelabel_signals
-from protege.filters.settings import BudgetRule, FilterSettings, PrelabelRule
+from protege.filters.settings import FilterSettings, PrelabelRule, QuotaRule
 from protege.study.settings import Sizes
 from protege.study.students import Shape, random_labels, study_student
 from protege.study.teachers import with_flips
@@ -90,11 +90,11 @@ class Arms:
         }
         study_quarter = replace(
             self.study_filters,
-            budget=keep,
-            budget_rule=replace(self.study_filters.budget_rule, seed=seed),
+            quota=keep,
+            quota_rule=replace(self.study_filters.quota_rule, seed=seed),
         )
         for rule in rules:
-            settings = replace(self.filters, budget=keep, budget_rule=budget_rule(rule, seed))
+            settings = replace(self.filters, quota=keep, quota_rule=quota_rule(rule, seed))
             record = folder / f"rule-{rule}" / "selection.parquet"
             if not noise and settings == study_quarter and Stage(study / "quarter_selected").done:
                 # The study's own quarter: the same rows, selector and settings, so the same student.
@@ -162,7 +162,7 @@ class Arms:
         return rows.set_column(rows.column_names.index("score"), "score", pa.array(scores, pa.float64()))
 
     def _in_band(self, rows: pa.Table, selector: Path, folder: Path) -> np.ndarray:
-        """Which of ``rows`` the selector's likelihood band keeps (the band alone, no budget)."""
+        """Which of ``rows`` the selector's likelihood band keeps (the band alone, no quota)."""
         band = self.filters.keeping({"band"})
         kept = selected(
             rows, band, selector, self.shape.runtime, self.embedder, folder / "band" / "selection.parquet"
@@ -177,7 +177,7 @@ class Arms:
         keep = max(2, round(self.sizes.quarter * rows.num_rows))
         if not Stage(path).done:
             log(f"training {name}: {CURRICULUM_ROUNDS} rounds of {keep} pairs")
-            filters = None if rule is None else replace(self.filters, budget_rule=budget_rule(rule, seed))
+            filters = None if rule is None else replace(self.filters, quota_rule=quota_rule(rule, seed))
             train_curriculum(
                 rows,
                 rows["score"].to_numpy(),
@@ -243,10 +243,10 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
     return rule, dict(option.split("=") for option in options)
 
 
-def budget_rule(spec: str, seed: int) -> BudgetRule:
-    """``strata:clusters=16:noise_tail=0.1`` as a ``BudgetRule``."""
+def quota_rule(spec: str, seed: int) -> QuotaRule:
+    """``strata:clusters=16:noise_tail=0.1`` as a ``QuotaRule``."""
     rule, given = _options(spec)
-    return BudgetRule(
+    return QuotaRule(
         rule, seed=seed, **{key: float(v) if key == "noise_tail" else int(v) for key, v in given.items()}
     )
 

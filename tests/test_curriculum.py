@@ -14,15 +14,15 @@ from protege.client.training import curriculum as curriculum_module
 from protege.client.training.config import CurriculumConfig, TrainingConfig
 from protege.client.training.curriculum import CURRICULUM_RECORD, train_curriculum
 from protege.filters.likelihood import StudentLikelihood
-from protege.filters.settings import BudgetRule, FilterSettings
+from protege.filters.settings import FilterSettings, QuotaRule
 
-# Only the budget runs, so a round's pick is the excess rule's alone.
+# Only the quota runs, so a round's pick is the excess rule's alone.
 BUDGET_ONLY = FilterSettings(
     band_high=None,
     plausibility_quantile=None,
     dedup_threshold=None,
     refinement=False,
-    budget_rule=BudgetRule("excess", noise_tail=0.0),
+    quota_rule=QuotaRule("excess", noise_tail=0.0),
 )
 
 

@@ -168,7 +168,7 @@ def test_distill_refuses_to_mix_teacher_versions_unless_told(
     other = load_backend("cross-encoder", str(tiny_graded_cross_encoder), device="cpu")
     assert other.version != cross_encoder_backend.version
     _, retrained = start_teacher(other)  # the teacher came back with another model
-    with pytest.raises(DistillError, match=r"two teacher versions.*--allow-mixed-teachers"):
+    with pytest.raises(DistillError, match=r"two teacher versions.*allow_mixed_teachers"):
         Distiller(retrained, pool, out, config).run()
     assert not (out / "round-1").exists()  # refused before labelling anything
     report = Distiller(retrained, pool, out, replace(config, allow_mixed_teachers=True)).run()

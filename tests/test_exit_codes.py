@@ -66,11 +66,11 @@ def test_a_bad_setting_is_named_by_its_flag_on_the_command_line_and_by_its_field
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     from protege.client.distill_config import DistillConfig
-    from protege.common.setting_error import SettingError
-    from protege.filters.settings import BudgetRule
+    from protege.common.setting_names import SettingError
+    from protege.filters.settings import QuotaRule
 
     with pytest.raises(SettingError, match=r"^noise_tail is a share in \[0, 1\), not 2$"):
-        BudgetRule(noise_tail=2)
+        QuotaRule(noise_tail=2)
     with pytest.raises(SettingError, match="give a warmup_pairs below label_budget"):
         DistillConfig(warmup_pairs=600, label_budget=500)
     where = ["--student", str(tmp_path / "s"), "--labels", str(tmp_path / "l"), "--out", str(tmp_path / "o")]

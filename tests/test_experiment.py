@@ -79,7 +79,7 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
         "1",
         "--per-seed",
         "3",
-        "--budgets",
+        "--label-budgets",
         "0.25,0.5",
         "--export",
         "onnx-int8",
@@ -109,7 +109,7 @@ def test_experiment_runs_on_any_judged_file_given_its_columns(
     # every label is the unfiltered plateau.
     budgets = sorted({round(0.25 * pool), round(0.5 * pool)})
     for arm in ("clean", "noisy"):
-        points = {(p["selection"], p["budget"]) for p in results["curve"] if p["arm"] == arm}
+        points = {(p["selection"], p["label_budget"]) for p in results["curve"] if p["arm"] == arm}
         assert points == {(s, b) for s in ("random", "filtered") for b in budgets} | {("random", pool)}
     assert set(results["goals"]) == GOALS and all(isinstance(v, bool) for v in results["goals"].values())
     assert set(results["labels_to_plateau"]) == {"clean", "noisy"}
@@ -178,7 +178,7 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
         str(out),
         "--strategies",
         "",
-        "--budgets",
+        "--label-budgets",
         "0.5",
         "--noise",
         "0",
@@ -194,7 +194,7 @@ def test_experiment_without_augmentation_spends_the_label_budget_on_pool_pairs(
     results = json.loads((out / "results.json").read_text())
     # --noise 0: no noisy arm; one budget: a random and a filtered student on it, and the plateau.
     pool = results["split_pairs"]["pool"]
-    points = [(p["arm"], p["selection"], p["budget"]) for p in results["curve"]]
+    points = [(p["arm"], p["selection"], p["label_budget"]) for p in results["curve"]]
     assert sorted(points) == [
         ("clean", "filtered", round(pool / 2)),
         ("clean", "random", round(pool / 2)),
@@ -252,7 +252,7 @@ def test_experiment_runs_unchanged_on_a_crowdflower_laid_out_file(
         str(out),
         "--strategies",
         "",
-        "--budgets",
+        "--label-budgets",
         "0.5",
         "--rounds",
         "1",
@@ -338,7 +338,7 @@ def test_a_study_cut_short_keeps_the_figures_of_the_models_it_finished(
     out = tmp_path / "study"
     models = Models(teacher="cross-encoder", teacher_base=str(tiny_encoder), student_base=str(tiny_encoder))
     with caplog.at_level("INFO", logger="protege.study"), pytest.raises(RuntimeError):
-        run_study(data, Columns(label="grade"), out, sizes=Sizes(budgets=(0.5,)), models=models)
+        run_study(data, Columns(label="grade"), out, sizes=Sizes(label_budgets=(0.5,)), models=models)
     finished = sorted(path.parent.name for path in (out / "seed-0" / "clean").glob("*/scores-test.npy"))
     assert len(finished) == 2 and all(name.startswith("random-") for name in finished)
     assert all(
@@ -375,7 +375,7 @@ def test_experiment_rejects_zero_rounds_and_unknown_filters(
     assert main([*command, "--filters", "ifd"]) == 2
     assert "ifd is off in these settings, so keeping it runs no filter" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse's own usage error
-        main([*command, "--budgets", "0.5,1.5"])
+        main([*command, "--label-budgets", "0.5,1.5"])
     assert "each in (0, 1), not '0.5,1.5'" in capsys.readouterr().err
     assert main([*command, "--teacher", "llm-judge"]) == 2
     assert "an llm-judge teacher is fine-tuned from a causal LM" in capsys.readouterr().err
@@ -468,7 +468,7 @@ def test_experiment_with_an_llm_judge_teacher(tiny_llm: Path, tiny_encoder: Path
         str(tiny_llm),
         "--student-base",
         str(tiny_encoder),
-        "--budgets",
+        "--label-budgets",
         "0.5",
         "--noise",
         "0",

@@ -9,13 +9,13 @@ import pytest
 from stand_ins import DesignedStudent
 
 from protege.filters.base import Candidates, FilterPipeline, counts_table
-from protege.filters.budget import Budget
 from protege.filters.frontier import FrontierBand, IfdCeiling
 from protege.filters.likelihood import StudentLikelihood
 from protege.filters.profile import Profile
 from protege.filters.queries import NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+from protege.filters.quota import Quota
 from protege.filters.refinement import RefinementAcceptance
-from protege.filters.settings import BudgetRule
+from protege.filters.settings import QuotaRule
 
 EVERYONE = np.ones(1, dtype=bool)
 
@@ -135,10 +135,10 @@ def test_a_refinement_worse_than_its_original_is_dropped_and_a_better_one_replac
     assert verdict.tolist() == ["", "refinement not more informative", "replaced by refinement", ""]
 
 
-def test_budget_keeps_the_most_informative() -> None:
+def test_quota_keeps_the_most_informative() -> None:
     pairs = candidates(ifd=[0.2, 0.9, 0.5, 0.7])
     alive = np.array([True, True, True, False])
-    assert Budget(2, BudgetRule("top-ifd"))(pairs, alive, Profile({})).tolist() == ["over budget", "", "", ""]
+    assert Quota(2, QuotaRule("top-ifd"))(pairs, alive, Profile({})).tolist() == ["over quota", "", "", ""]
 
 
 def test_the_band_moves_when_the_student_improves() -> None:
@@ -165,11 +165,9 @@ def test_the_band_moves_when_the_student_improves() -> None:
 def test_pipeline_gives_each_rejection_its_first_reason() -> None:
     profile = reference_profile(np.random.default_rng(0))
     pairs = candidates(nll=[0.1, 1.0, 1.1, 1.2, 9.0], ifd=[0.5, 3.0, 0.9, 0.7, 5.0])
-    decision = FilterPipeline([FrontierBand(), IfdCeiling(), Budget(1, BudgetRule("top-ifd"))])(
-        pairs, profile
-    )
-    assert decision.reasons.tolist() == ["known", "contradictory", "", "over budget", "beyond frontier"]
-    expected = {"accepted": 1, "known": 1, "contradictory": 1, "over budget": 1, "beyond frontier": 1}
+    decision = FilterPipeline([FrontierBand(), IfdCeiling(), Quota(1, QuotaRule("top-ifd"))])(pairs, profile)
+    assert decision.reasons.tolist() == ["known", "contradictory", "", "over quota", "beyond frontier"]
+    expected = {"accepted": 1, "known": 1, "contradictory": 1, "over quota": 1, "beyond frontier": 1}
     assert decision.counts() == expected
     assert "contradictory" in counts_table(decision, profile)
 
@@ -223,7 +221,7 @@ def test_filter_command_writes_accepted_rejected_and_profile(
             str(tmp_path / "labels"),
             "--out",
             str(out),
-            "--budget",
+            "--quota",
             "30",
             # A tiny random student embeds every query alike: leave the query filters to their own tests.
             "--off",
@@ -241,7 +239,7 @@ def test_filter_command_writes_accepted_rejected_and_profile(
     assert summary["counts"]["accepted"] == accepted.num_rows and summary["student_forward_pairs"] >= 60
     assert Profile.load(out / "profile.json").counts["nll"] == 40  # profiled on the seed pairs
     assert summary["settings"]["dedup_threshold"] is None
-    assert "accepted" in run.stdout and "over budget" in run.stdout
+    assert "accepted" in run.stdout and "over quota" in run.stdout
 
     # A student trained by protege carries its training-set profile: the thresholds come from it.
     import shutil

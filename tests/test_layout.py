@@ -302,3 +302,76 @@ def test_tests_share_helpers_through_conftest_not_each_other() -> None:
 def test_the_readme_stays_short() -> None:
     """A newcomer's page: what and why, the two commands, the headline; depth lives in docs/."""
     assert len((REPO / "README.md").read_text().splitlines()) <= 200
+
+
+FLAG = re.compile(r"(?<![\w-])--([a-z]|$)")  # "--" at a string's end: an f-string's "--{role}"
+LOG_CALLS = {"debug", "info", "warning", "error", "exception", "critical"}
+# The module that makes parsers from configs names the parser's own --config flag.
+FLAG_MAKERS = {"protege.common.config_flags"}
+
+
+def _message_texts(tree: ast.Module) -> list[tuple[int, str]]:
+    """The string parts of what a module raises and logs, with their lines."""
+    messages: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            messages += [*node.exc.args, *(keyword.value for keyword in node.exc.keywords)]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in LOG_CALLS:
+            messages += node.args
+    return [
+        (part.lineno, part.value)
+        for message in messages
+        for part in ast.walk(message)
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    ]
+
+
+def test_messages_name_flags_only_in_the_cli() -> None:
+    """A library message names a setting through ``common.setting_names`` (its flag under the
+    CLI), so a Python caller is not told to pass a flag."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {text!r}"
+        for name, path in modules().items()
+        if not name.startswith("protege.cli") and name not in FLAG_MAKERS
+        for line, text in _message_texts(ast.parse(path.read_text()))
+        if FLAG.search(text)
+    ]
+    assert not found, "\n".join(found)
+
+
+def _exported_names() -> set[str]:
+    names: set[str] = set()
+    for path in modules().values():
+        if path.name == "__init__.py":
+            for node in ast.parse(path.read_text()).body:
+                targets = [getattr(target, "id", "") for target in getattr(node, "targets", [])]
+                if isinstance(node, ast.Assign) and "__all__" in targets:
+                    names.update(element.value for element in node.value.elts)  # type: ignore[attr-defined]
+    return names
+
+
+def _is_exception(node: ast.ClassDef) -> bool:
+    bases = [getattr(base, "id", getattr(base, "attr", "")) for base in node.bases]
+    return any(base.endswith(("Error", "Exception")) for base in bases)
+
+
+def _has_field_help(node: ast.ClassDef) -> bool:
+    """A config: its fields' help (``field(metadata={"help": ...})``) says what each sets, once."""
+    return any(
+        isinstance(item, ast.AnnAssign) and "'help'" in ast.unparse(item.value or ast.Constant(None))
+        for item in node.body
+    )
+
+
+def test_public_classes_say_what_they_are_with_args_and_an_example() -> None:
+    """The sentence-transformers shape for every class a package exports: what it is, ``Args:``
+    (a config's fields say theirs in their help), and an ``Example::``; errors need neither."""
+    exported, missing = _exported_names(), []
+    for path in modules().values():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name in exported and not _is_exception(node):
+                doc = ast.get_docstring(node) or ""
+                wants = ["Example::"] + ([] if _has_field_help(node) else ["Args:"])
+                where = f"{path.relative_to(REPO)} {node.name}"
+                missing += [f"{where}: {want}" for want in wants if want not in doc]
+    assert not missing, "\n".join(missing)

@@ -240,7 +240,7 @@ def test_an_endpoint_that_is_down_makes_the_service_not_serving_until_it_answers
 
 
 @pytest.mark.parametrize(("status", "hint"), [
-    (401, "check the key in --api-key-file"), (403, "no access"), (404, "check --endpoint"),
+    (401, "check the key in api_key_file"), (403, "no access"), (404, "check endpoint"),
 ])  # fmt: skip
 def test_a_wrong_key_url_or_model_fails_at_once_with_what_the_endpoint_said(
     endpoint: Endpoint, status: int, hint: str

@@ -13,7 +13,7 @@ from protege.client.training.rows import training_dataset
 from protege.client.training.sampler import LengthGroupedBatchSampler
 from protege.client.training.saving import data_hash
 from protege.client.training.trainer import load_student, train_cross_encoder
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 from protege.common.stage import PROVENANCE
 
 

@@ -19,7 +19,7 @@ from importlib.metadata import version
 
 from protege.common import verbosity
 from protege.common.config_flags import LayeredParser
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import settings_named_by
 
 # The module of each command, imported only for the command that runs (all of them for --help):
 # the model libraries take seconds to load, and `protege health` is a container's health probe.
@@ -86,14 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(command)
     args = parser.parse_args(argv)
     verbosity.configure(args.verbose)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        return 130
-    except SettingError as error:  # a setting the library names as its config does: say its flag
-        flags = _flags(parser)
-        print(f"protege {args.command}: {error.named(lambda s: flags.get(s, s))}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, ImportError) as error:  # ImportError: a runtime's extra not installed
-        print(f"protege {args.command}: {error}", file=sys.stderr)
-        return 2
+    flags = _flags(parser)
+    # Messages say the flag; a setting of another command (inspect's hints name label's column
+    # flags) by the name every config flag has, --field-name.
+    with settings_named_by(lambda setting: flags.get(setting, "--" + setting.replace("_", "-"))):
+        try:
+            return args.run(args)
+        except KeyboardInterrupt:
+            return 130
+        except (OSError, ValueError, ImportError) as error:  # ImportError: a runtime's extra is missing
+            print(f"protege {args.command}: {error}", file=sys.stderr)
+            return 2

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from protege.client.distill_config import DistillConfig, DistillError
 from protege.common.config_flags import add_config_flag, add_flags, from_flags
-from protege.filters.settings import BudgetRule, FilterSettings
+from protege.filters.settings import FilterSettings, QuotaRule
 
 from .arguments import (
     add_data_arguments,
@@ -38,7 +38,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_data_arguments(distill)
     distill.add_argument("--out", required=True, type=Path)
     add_flags(distill, DistillConfig)
-    add_flags(distill.add_argument_group("how --budget picks"), BudgetRule)
+    add_flags(distill.add_argument_group("how --quota picks"), QuotaRule)
     distill.add_argument("--no-filters", action="store_true", help="train on every labelled pair")
     distill.add_argument("--target", type=Path, help="target queries for coverage (default: the pool's)")
     distill.add_argument(
@@ -63,7 +63,7 @@ def run_distill(args: argparse.Namespace) -> int:
     config = from_flags(
         DistillConfig,
         args,
-        filters=None if args.no_filters else FilterSettings(budget_rule=from_flags(BudgetRule, args)),
+        filters=None if args.no_filters else FilterSettings(quota_rule=from_flags(QuotaRule, args)),
         training=training_config(args),
         seed=args.seed,
         export=args.export,

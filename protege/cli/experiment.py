@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from protege.common.config_flags import add_config_flag, add_flags, from_flags
-from protege.filters.settings import FILTER_SWITCHES, BudgetRule, FilterSettings
+from protege.filters.settings import FILTER_SWITCHES, FilterSettings, QuotaRule
 from protege.study.settings import (
     FULL,
     MAX_ROWS,
@@ -40,15 +40,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="samples of each split: minutes, not hours")
     _add_model_arguments(parser)
     parser.add_argument(
-        "--budgets", type=_shares, help="label budgets, as shares of the pool's pairs (default 1/16 … 1/2)"
+        "--label-budgets",
+        type=_shares,
+        help="label budgets, as shares of the pool's pairs (default 1/16 … 1/2)",
     )
     parser.add_argument(
         "--volumes",
         nargs="?",
         const=(),
         type=_volume_list,
-        help="run the volume study instead of the budget arms: students on these many teacher labels of an "
-        f"augmented pair set (no value: {', '.join(f'{v:,}' for v in VOLUME.volumes)}; with --quick, "
+        help="run the volume study instead of the label-budget arms: students on these many teacher labels "
+        f"of an augmented pair set (no value: {', '.join(f'{v:,}' for v in VOLUME.volumes)}; with --quick, "
         f"{', '.join(f'{v:,}' for v in VOLUME_QUICK.volumes)})",
     )
     parser.add_argument(
@@ -63,9 +65,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--filters",
         help=f"keep only these filters on, comma-separated, for ablations ({', '.join(FILTER_SWITCHES)})",
     )
-    add_flags(
-        parser.add_argument_group("how distill's budget and the volume study's quarter pick"), BudgetRule
-    )
+    add_flags(parser.add_argument_group("how distill's quota and the volume study's quarter pick"), QuotaRule)
     parser.add_argument("--seeds", type=_seed_list, default=(0,), help="comma-separated, e.g. 0,1,2")
     add_export_argument(parser, "the headline student")
     parser.add_argument(
@@ -117,7 +117,7 @@ def _sizes(args: argparse.Namespace) -> Sizes:
     if args.volumes is not None:
         preset = VOLUME_QUICK if args.quick else VOLUME
         sizes = replace(preset, volumes=args.volumes or preset.volumes)  # a bare --volumes: the preset's
-    given = {name: getattr(args, name) for name in ("teacher_epochs", "budgets", "rounds", "per_seed")}
+    given = {name: getattr(args, name) for name in ("teacher_epochs", "label_budgets", "rounds", "per_seed")}
     return replace(sizes, **{name: value for name, value in given.items() if value is not None})
 
 
@@ -125,7 +125,7 @@ def _models(args: argparse.Namespace) -> Models:
     if args.no_filters:
         return from_flags(Models, args, filters=None)
     return from_flags(
-        Models, args, filters=replace(_filters(args.filters), budget_rule=from_flags(BudgetRule, args))
+        Models, args, filters=replace(_filters(args.filters), quota_rule=from_flags(QuotaRule, args))
     )
 
 

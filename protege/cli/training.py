@@ -15,7 +15,7 @@ from protege.client.data.outputs import is_output_folder
 from protege.client.training.config import CurriculumConfig
 from protege.common.config_flags import add_flags, from_flags
 from protege.common.runtimes import RUNTIMES
-from protege.filters.settings import BudgetRule, FilterSettings
+from protege.filters.settings import FilterSettings, QuotaRule
 
 from .arguments import (
     add_data_arguments,
@@ -57,7 +57,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     add_flags(
         train.add_argument_group("a curriculum (the student picks each round's share)"), CurriculumConfig
     )
-    add_flags(train.add_argument_group("how a curriculum round picks"), BudgetRule)
+    add_flags(train.add_argument_group("how a curriculum round picks"), QuotaRule)
     train.set_defaults(run=run_train)
 
 
@@ -76,7 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
         label_range=args.label_range,
         provenance=provenance,
         curriculum=from_flags(CurriculumConfig, args),
-        filters=FilterSettings(budget_rule=from_flags(BudgetRule, args)),
+        filters=FilterSettings(quota_rule=from_flags(QuotaRule, args)),
     )
     print(json.dumps({"out": str(args.out), "pairs": rows.num_rows}))
     return 0

@@ -28,7 +28,7 @@ from protege.client.labelling.teacher_client import TeacherClient
 from protege.client.report import REPORT
 from protege.client.retrieval.embedder import MemoEmbedder, load_embedder
 from protege.common.runtimes import require
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 from protege.common.stage import Stage, StageMismatch
 from protege.server.backends import Backend, load_backend
 from protege.server.validation import Limits
@@ -174,15 +174,15 @@ class StudyArms:
     # Every distillation run embeds the same pool's products and queries: once, for all of them.
     embedder: MemoEmbedder = field(default_factory=lambda: MemoEmbedder(load_embedder()))
 
-    def budgets(self, labels: int) -> list[int]:
-        return sorted({max(1, round(share * labels)) for share in self.sizes.budgets})
+    def label_budgets(self, labels: int) -> list[int]:
+        return sorted({max(1, round(share * labels)) for share in self.sizes.label_budgets})
 
     def headline(self, seed: int, labels: int) -> Path:
         """The student the study is about: ``distill``'s at the largest budget, of the first seed."""
-        return self.out / f"seed-{seed}" / "clean" / f"distill-{max(self.budgets(labels))}" / "student"
+        return self.out / f"seed-{seed}" / "clean" / f"distill-{max(self.label_budgets(labels))}" / "student"
 
     def run(self, teacher_dir: Path, table: pa.Table, seeds: tuple[int, ...]) -> tuple[dict, Path]:
-        """The volume study where the sizes ask for one, else the budget arms; their report and
+        """The volume study where the sizes ask for one, else the label-budget arms; their report and
         headline student."""
         runtime = {"runtime": self.models.runtime} if self.models.runtime != "torch" else {}
         backend = load_backend(self.models.teacher, str(teacher_dir), **runtime)
@@ -270,13 +270,13 @@ class StudyArms:
         """Random selection at every budget and on all labels, and ``distill`` at every budget."""
         folder = self.out / f"seed-{seed}" / arm
         targeted = labels.append_column("target", pa.array(scores))
-        for budget in [*self.budgets(labels.num_rows), labels.num_rows]:
+        for budget in [*self.label_budgets(labels.num_rows), labels.num_rows]:
             chosen = random_labels(targeted, budget, seed)
             path = folder / f"random-{budget}"
             epochs = self.sizes.student_epochs(budget)
             study_student(path, chosen, chosen["target"].to_numpy(), self.shape, seed, epochs)
             self._point(arm, "random", budget, budget, path, plateau=budget == labels.num_rows)
-        for budget in self.budgets(labels.num_rows):
+        for budget in self.label_budgets(labels.num_rows):
             path = folder / f"distill-{budget}"
             report = distilled(
                 teacher,
@@ -323,19 +323,19 @@ class StudyArms:
             {
                 "arm": arm,
                 "selection": selection,
-                "budget": budget,
+                "label_budget": budget,
                 **point,
                 "labels": round(np.mean(point["labels"])),
             }
             for (arm, selection, budget), point in self.points.items()
         ]
         curve = results.curve(self.board, points)
-        largest = max(self.budgets(pool_labels))
+        largest = max(self.label_budgets(pool_labels))
         labels = {"student_unfiltered": pool_labels, "student_gold": 0}
         labels["student_filtered"] = next(
             p["labels"]
             for p in curve
-            if (p["arm"], p["selection"], p["budget"]) == ("clean", "filtered", largest)
+            if (p["arm"], p["selection"], p["label_budget"]) == ("clean", "filtered", largest)
         )
         figures = {name: self.board.figures(name) for name in results.TABLE if name in self.board.runs}
         for name, values in figures.items():

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from protege.client.training.config import LOSSES
 from protege.common.runtimes import RUNTIMES
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 from protege.filters.settings import FilterSettings
 from protege.teacher_fitting import RECIPES
 
@@ -44,7 +44,7 @@ class Sizes:
     pool_pairs: int | None = None
     test_queries: int | None = None
     teacher_epochs: float = 1.0
-    budgets: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
+    label_budgets: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
     rounds: int = 2  # distillation rounds after round 0
     warmup_share: float = 1 / 3  # of a distillation run's labels, random pool pairs for round 0
     per_seed: int = 2  # queries generated from each seed query
@@ -67,8 +67,8 @@ class Sizes:
         for name in ("rounds", "per_seed"):
             if getattr(self, name) < 1:
                 raise SettingError(f"{{{name}}} must be at least 1, not {getattr(self, name)}", name)
-        if self.teacher_epochs <= 0 or any(not 0 < share <= 1 for share in self.budgets):
-            raise ValueError("teacher_epochs must be above 0 and every budget a share in (0, 1]")
+        if self.teacher_epochs <= 0 or any(not 0 < share <= 1 for share in self.label_budgets):
+            raise ValueError("teacher_epochs must be above 0 and every label budget a share in (0, 1]")
         if any(volume < 1 for volume in self.volumes) or not 0 < self.quarter < 1:
             raise ValueError("volumes must be positive label counts and quarter a share in (0, 1)")
         if self.repeated_volumes < 1:
@@ -83,7 +83,7 @@ class Sizes:
 # three seeds run in one session on 2 cores (10,000 took about 50 minutes a seed, 3 h 10 in all, and
 # a session's files do not outlive it; all 29,439 would take days; docs/study.md has the times).
 FULL = Sizes(pool_pairs=5_000)
-QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, budgets=(1 / 8, 1 / 4, 1 / 2))
+QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, label_budgets=(1 / 8, 1 / 4, 1 / 2))
 # The demo: the volume study on a generated catalog, in minutes (volumes cut to the labels there are).
 # The demo: up to 8,000 teacher labels of a 600-query catalog (with 2,000 on 300 queries its headline
 # student was behind zero-shot on NDCG@10, 0.9541 against 0.9602; docs/study.md, 2026-12-07).

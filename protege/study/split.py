@@ -23,6 +23,7 @@ from protege.client.data.query_hash import bucket, is_validation, pair_order_key
 from protege.client.data.sampling import whole_queries
 from protege.client.evaluation.metrics import Evaluation
 from protege.client.retrieval.candidates import with_doc_ids
+from protege.common.setting_names import setting
 from protege.server.validation import Limits
 
 log = logging.getLogger("protege.study")
@@ -168,11 +169,11 @@ def _products_keyed(table: pa.Table, source: Path) -> pa.Table:
     missing = table["doc_id"].null_count
     if missing:
         log.warning(
-            "%s: %d of %d rows have no product id (no --doc-id-col found): their products are keyed "
-            "by their text",
+            "%s: %d of %d rows have no product id (no %s found): their products are keyed by their text",
             source,
             missing,
             table.num_rows,
+            setting("doc_id_col"),
         )
     return with_doc_ids(table)
 
@@ -217,11 +218,12 @@ def load_rows(
     if kept is not None:
         per_query = np.unique(np.array(queries, dtype=object)[kept], return_counts=True)[1]
         log.warning(
-            "%s: %d graded rows of %d queries; under --max-rows %d (0 for all) the study reads the %d rows "
+            "%s: %d graded rows of %d queries; under %s %d (0 for all) the study reads the %d rows "
             "of the first %d queries in hash order, at most %d judged documents each",
             source,
             table.num_rows,
             len(set(queries)),
+            setting("max_rows"),
             max_rows,
             len(kept),
             len(per_query),

@@ -27,6 +27,7 @@ from protege.client.training.config import TrainingConfig
 from protege.client.training.trainer import train_cross_encoder
 from protege.client.training.warm_start import warm_start_student
 from protege.common.runtimes import load_cross_encoder
+from protege.common.setting_names import setting
 from protege.common.stage import Stage
 
 from .settings import DEFAULT_LAYERS, STUDENT_BATCH_SIZE, STUDENT_LEARNING_RATE, Models, Sizes
@@ -95,12 +96,13 @@ def student_shape(models: Models, pool: pa.Table, teacher_cross_encoder: Path | 
         max_length = min(longest, STUDENT_TOKENS, fits)
     log.info(
         "students read %d tokens a pair (%s): %.1f%% of the pool's pairs are longer and cut; a step costs "
-        "about in proportion to its tokens, so --max-length trades reading more for training slower",
+        "about in proportion to its tokens, so %s trades reading more for training slower",
         max_length,
-        "--max-length"
+        setting("max_length")
         if models.max_length
         else f"the pool's {LENGTH_QUANTILE:.0%} quantile, at most {STUDENT_TOKENS}",
         100 * float(np.mean(lengths > max_length)),
+        setting("max_length"),
     )
     return Shape(base, models.layers or _default_layers(backbone), max_length, models.loss, models.runtime)
 

@@ -33,6 +33,7 @@ from protege.client.retrieval.coverage import DEFAULT_TAU, CoverageIndex
 from protege.client.retrieval.embedder import MemoEmbedder, embed
 from protege.common.files import write_parquet_atomic
 from protege.common.runtimes import load_cross_encoder
+from protege.common.setting_names import setting
 from protege.common.stage import Stage
 from protege.filters.select import training_profile
 from protege.filters.settings import FilterSettings
@@ -120,11 +121,12 @@ def volume_pairs(table: pa.Table, sizes: Sizes, out: Path, embedder: MemoEmbedde
     if pairs.num_rows < max(sizes.volumes):
         log.warning(
             "the augmented pair set holds %d pairs, fewer than the largest volume asked (%d): "
-            "the largest volume is cut to the labels there are (ask for at most %d with --volumes, "
+            "the largest volume is cut to the labels there are (ask for at most %d in %s, "
             "or give a file with more queries or products)",
             pairs.num_rows,
             max(sizes.volumes),
             pairs.num_rows,
+            setting("volumes"),
         )
     write_parquet_atomic(pairs, path)
     return pairs
@@ -256,7 +258,7 @@ class VolumeArm:
 
     def quarter(self, seed: int, selector: Path) -> dict:
         """From the largest volume's labels: ``selector``'s own choice of a quarter (the filters as
-        distill runs them, with a budget of a quarter) and a random quarter, each trained for as many
+        distill runs them, with a quota of a quarter) and a random quarter, each trained for as many
         steps as the student on all of them."""
         largest = max(self.volumes())
         rows = volume_rows(self.labels, largest, seed)
@@ -266,7 +268,7 @@ class VolumeArm:
         chosen = {
             "quarter_selected": selected(
                 rows,
-                replace(settings, budget=keep, budget_rule=replace(settings.budget_rule, seed=seed)),
+                replace(settings, quota=keep, quota_rule=replace(settings.quota_rule, seed=seed)),
                 selector,
                 self.shape.runtime,
                 self.embedder,
@@ -306,7 +308,7 @@ def selected(
     embedder: MemoEmbedder,
     record: Path,
 ) -> pa.Table:
-    """The rows of ``rows`` that the student in ``selector`` keeps under ``settings`` (its budget the
+    """The rows of ``rows`` that the student in ``selector`` keeps under ``settings`` (its quota the
     pairs to keep), against the profile of what it trained on (``selector/rows.parquet``); kept in
     ``record``, made once."""
     if Stage(record.parent, marker=record.name).done:
@@ -319,7 +321,7 @@ def selected(
     selection = filter_labels(
         student, rows, settings, embed_queries=partial(embed, embedder), reference=reference
     )
-    log.info("selection of %d pairs: %s", settings.budget or rows.num_rows, selection.decision.counts())
+    log.info("selection of %d pairs: %s", settings.quota or rows.num_rows, selection.decision.counts())
     chosen = rows.filter(pa.array(selection.decision.accepted))
     record.parent.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(chosen, record)

@@ -30,7 +30,13 @@ def training_for(recipe: str, **settings: object) -> TrainingConfig:
 @dataclass(frozen=True)
 class TeacherFitConfig:
     """What ``protege teacher fit`` fits: a recipe, the model it starts from, and its training (the
-    training defaults are ``TrainingConfig``'s, the batch and length the recipe's)."""
+    training defaults are ``TrainingConfig``'s, the batch and length the recipe's); each field's
+    help says what it sets.
+
+    Example::
+
+        TeacherFitConfig(recipe="ensemble", epochs=2)
+    """
 
     recipe: str = field(
         default="cross-encoder",

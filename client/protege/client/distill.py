@@ -335,7 +335,7 @@ class Distiller:
         selection = filter_labels(
             student,
             labels,
-            replace(settings, budget=self.config.budget),
+            replace(settings, quota=self.config.quota),
             embed_queries=self.embed,
             reference=reference,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from protege.client.export import ExportSpec
 from protege.client.training.config import TrainingConfig
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError, setting
 from protege.filters.settings import FilterSettings, PrelabelRule
 
 
@@ -44,8 +44,8 @@ class DistillConfig:
     )
     top_k: int = 4
     negatives: int = 2
-    budget: int | None = field(
-        default=None, metadata={"help": "accepted pairs per round, chosen by --budget-rule"}
+    quota: int | None = field(
+        default=None, metadata={"help": "accepted pairs per round, chosen by the quota rule"}
     )
     label_budget: int | None = field(
         default=None,
@@ -81,8 +81,8 @@ class DistillConfig:
         if not self.allow_mixed_teachers:
             raise DistillError(
                 f"{folder} was labelled by teacher version {recorded}, but the teacher now reports "
-                f"{current}; one student is not trained on labels of two teacher versions: use a new "
-                "--out, or pass --allow-mixed-teachers"
+                f"{current}; one student is not trained on labels of two teacher versions: use a new output "
+                f"folder ({setting('out')}), or set {setting('allow_mixed_teachers')}"
             )
         logger.warning("%s was labelled by teacher %s, the teacher is now %s", folder, recorded, current)
 

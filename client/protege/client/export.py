@@ -19,7 +19,7 @@ from pathlib import Path
 
 from protege.common.paths import local_or_hub
 from protege.common.runtimes import ONNX_FILE, OPENVINO_FILE, export_onnx, onnx_to_openvino, require
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 from protege.common.stage import PROVENANCE
 
 log = logging.getLogger("protege")

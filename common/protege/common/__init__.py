@@ -9,7 +9,7 @@ __all__ = [
     "paths",
     "runtimes",
     "scores",
-    "setting_error",
+    "setting_names",
     "stage",
     "trainer_arguments",
     "verbosity",

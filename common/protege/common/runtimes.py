@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 
 from .paths import cache_dir, local_or_hub
 

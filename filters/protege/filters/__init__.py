@@ -6,13 +6,13 @@ Imports neither ``protege.server`` nor ``protege.client``.
 # Nothing is imported here: each module is imported by its own path.
 __all__ = [
     "base",
-    "budget",
     "frontier",
     "grouping",
     "likelihood",
     "prelabel",
     "profile",
     "queries",
+    "quota",
     "refinement",
     "select",
     "settings",

@@ -86,7 +86,7 @@ class FilterPipeline:
 
     Example::
 
-        pipeline = FilterPipeline([FrontierBand(), IfdCeiling(), Budget(10_000)])
+        pipeline = FilterPipeline([FrontierBand(), IfdCeiling(), Quota(10_000)])
         decision = pipeline(candidates, profile)
         decision.counts()  # {"accepted": 9_000, "known": 500, "beyond frontier": 500, ...}
     """

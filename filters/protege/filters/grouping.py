@@ -1,5 +1,5 @@
-"""Queries as the unit of selection: each query's rows together, taken in an order until a budget
-is spent, spread over clusters of the query embeddings. Shared by the budget, pre-label selection and
+"""Queries as the unit of selection: each query's rows together, taken in an order until a count
+is reached, spread over clusters of the query embeddings. Shared by the quota, pre-label selection and
 ``client.data.sampling``'s random whole queries."""
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def query_groups(queries: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(group, dtype=np.int64) for group in positions.values()]
 
 
-def take_in_order(groups: list[np.ndarray], budget: int) -> np.ndarray:
-    """The rows of ``groups`` in turn until ``budget`` are taken, the last group cut to fit."""
+def take_in_order(groups: list[np.ndarray], count: int) -> np.ndarray:
+    """The rows of ``groups`` in turn until ``count`` are taken, the last group cut to fit."""
     taken: list[np.ndarray] = []
-    left = budget
+    left = count
     for group in groups:
         if left <= 0:
             break

@@ -34,15 +34,15 @@ def prelabel(
     queries: Sequence[str],
     logits: np.ndarray | None,
     cheap: np.ndarray | None,
-    budget: int,
+    label_budget: int,
     rule: PrelabelRule,
     embed: Embed | None = None,
 ) -> np.ndarray:
-    """The rows (sorted) of at most ``budget`` candidate pairs, by whole queries in ``rule``'s order.
+    """The rows (sorted) of at most ``label_budget`` candidate pairs, by whole queries in ``rule``'s order.
     ``logits``: the student's on each pair (for ``uncertainty`` and ``disagreement``); ``cheap``:
     the cheap signal's score of each pair (``disagreement``); ``embed``: for ``prelabel_clusters``."""
-    if budget < 0:
-        raise ValueError(f"a pre-label budget is at least 0 pairs, not {budget}")
+    if label_budget < 0:
+        raise ValueError(f"a pre-label budget is at least 0 pairs, not {label_budget}")
     needs = {"uncertainty": {"student": logits}, "disagreement": {"student": logits, "cheap": cheap}}
     missing = [name for name, values in needs.get(rule.prelabel_rule, {}).items() if values is None]
     if missing:
@@ -57,16 +57,21 @@ def prelabel(
     if rule.prelabel_clusters:
         firsts = [str(queries[group[0]]) for group in groups]
         order = interleaved(order, query_clusters(firsts, rule.prelabel_clusters, embed, rng))
-    return np.sort(take_in_order([groups[i] for i in order], budget))
+    return np.sort(take_in_order([groups[i] for i in order], label_budget))
 
 
 def prelabel_pairs(
-    student, queries: Sequence[str], documents: Sequence[str], budget: int, rule: PrelabelRule, embed: Embed
+    student,
+    queries: Sequence[str],
+    documents: Sequence[str],
+    label_budget: int,
+    rule: PrelabelRule,
+    embed: Embed,
 ) -> np.ndarray:
-    """``prelabel``'s pick of at most ``budget`` of the candidate pairs, from the signals ``rule``
+    """``prelabel``'s pick of at most ``label_budget`` of the candidate pairs, from the signals ``rule``
     reads (``prelabel_signals``)."""
     signals = prelabel_signals(rule.prelabel_rule, student, queries, documents, embed)
-    return prelabel(queries, *signals, budget, rule, embed)
+    return prelabel(queries, *signals, label_budget, rule, embed)
 
 
 def prelabel_signals(

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Candidates, Decision, Filter, FilterPipeline, is_seed
-from .budget import Budget
 from .frontier import FrontierBand, IfdCeiling
 from .likelihood import StudentLikelihood
 from .profile import Profile
 from .queries import Embed, NearDuplicates, Plausibility, StudentQueryEmbedder, seed_distances
+from .quota import Quota
 from .refinement import RefinementAcceptance
 from .settings import FilterSettings
 
@@ -37,10 +37,10 @@ def _likelihood_filters(settings: FilterSettings) -> list[Filter]:
 
 
 def _last_filters(settings: FilterSettings, refinements: bool, embed: Embed | None) -> list[Filter]:
-    """What runs after every other filter: refinement acceptance (where pairs have origins), the budget."""
+    """What runs after every other filter: refinement acceptance (where pairs have origins), the quota."""
     filters: list[Filter] = [RefinementAcceptance()] if settings.refinement and refinements else []
-    if settings.budget is not None:
-        filters.append(Budget(settings.budget, settings.budget_rule, embed))
+    if settings.quota is not None:
+        filters.append(Quota(settings.quota, settings.quota_rule, embed))
     return filters
 
 
@@ -106,7 +106,7 @@ def select(
 
 def _compares_queries(settings: FilterSettings) -> bool:
     """Whether a filter of ``settings`` embeds queries."""
-    clusters = settings.budget is not None and settings.budget_rule.clusters > 0
+    clusters = settings.quota is not None and settings.quota_rule.clusters > 0
     return clusters or settings.plausibility_quantile is not None or settings.dedup_threshold is not None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 
 # The filters an ablation can keep on alone, by the settings that turn each off.
 FILTER_SWITCHES = {
@@ -17,13 +17,13 @@ FILTER_SWITCHES = {
 }
 
 
-# How the budget picks (``filters.budget``); top-ifd is protege's first rule.
-BUDGET_RULES = ("random", "top-ifd", "excess", "strata")
+# How the quota picks (``filters.quota``); top-ifd is protege's first rule.
+QUOTA_RULES = ("random", "top-ifd", "excess", "strata")
 
 
 @dataclass(frozen=True)
-class BudgetRule:
-    """How ``FilterSettings.budget`` chooses what the student keeps (``filters.budget`` has the rules).
+class QuotaRule:
+    """How ``FilterSettings.quota`` chooses what the student keeps (``filters.quota`` has the rules).
     ``random`` (after the band) is the default: on validation it beat ``top-ifd`` under 20% flipped
     labels on Home Depot and on the demo's catalog, and clean on the demo (docs/study.md, 2026-12-07);
     no rule has yet beaten a random quarter of whole queries under a clean teacher. Each field's
@@ -31,17 +31,17 @@ class BudgetRule:
 
     Example::
 
-        FilterSettings(budget=2000, budget_rule=BudgetRule("strata", strata=8, noise_tail=0.05))
+        FilterSettings(quota=2000, quota_rule=QuotaRule("strata", strata=8, noise_tail=0.05))
     """
 
     rule: str = field(
         default="random",
         metadata={
-            "help": "how a budget picks: random (whole queries), top-ifd (single pairs, highest ifd), "
+            "help": "how the quota picks: random (whole queries), top-ifd (single pairs, highest ifd), "
             "excess (whole queries, most excess loss first), strata (whole queries spread evenly over "
             "difficulty bands, CCS)",
-            "choices": BUDGET_RULES,
-            "flag": "--budget-rule",
+            "choices": QUOTA_RULES,
+            "flag": "--quota-rule",
         },
     )
     noise_tail: float = field(
@@ -56,8 +56,8 @@ class BudgetRule:
     seed: int = 0  # the random draws of random and strata
 
     def __post_init__(self) -> None:
-        if self.rule not in BUDGET_RULES:
-            raise ValueError(f"unknown budget rule {self.rule!r}: choose from {', '.join(BUDGET_RULES)}")
+        if self.rule not in QUOTA_RULES:
+            raise ValueError(f"unknown quota rule {self.rule!r}: choose from {', '.join(QUOTA_RULES)}")
         if not 0 <= self.noise_tail < 1:
             raise SettingError(f"{{noise_tail}} is a share in [0, 1), not {self.noise_tail:g}", "noise_tail")
         if self.strata < 1 or self.clusters < 0:
@@ -146,10 +146,10 @@ class FilterSettings:
         default=True,
         metadata={"help": "refinement: a rewrite replaces its seed pair only where it fits better"},
     )
-    budget: int | None = field(
-        default=None, metadata={"help": "keep at most this many pairs, by --budget-rule"}
+    quota: int | None = field(
+        default=None, metadata={"help": "keep at most this many pairs, chosen by the quota rule"}
     )
-    budget_rule: BudgetRule = field(default_factory=BudgetRule)
+    quota_rule: QuotaRule = field(default_factory=QuotaRule)
 
     def as_dict(self) -> dict:
         return asdict(self)

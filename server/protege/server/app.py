@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 from protege.v1 import SERVICE_NAME
 
 from .backends import Backend, BackendUnavailable, load_backend

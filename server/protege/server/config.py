@@ -17,7 +17,7 @@ from typing import Any
 from protege.common.config_flags import comma_list
 from protege.common.paths import cache_dir
 from protege.common.runtimes import RUNTIMES
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 
 from .backends import BACKEND_KINDS
 from .backends.endpoint import EndpointConfig

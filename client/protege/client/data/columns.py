@@ -8,12 +8,15 @@ import logging
 import re
 from pathlib import Path
 
+from protege.common.setting_names import setting
+
 from .formats import read_header
 from .spec import Columns, DataError
 
 log = logging.getLogger(__name__)
 ROLES = ("query", "document", "doc_id", "label")
-FLAGS = {"query": "--query-col", "document": "--doc-col", "doc_id": "--doc-id-col", "label": "--label-col"}
+# The setting that names each role's column (a command's flag: --query-col, ...).
+SETTINGS = {"query": "query_col", "document": "doc_col", "doc_id": "doc_id_col", "label": "label_col"}
 
 # Column names public relevance sets use for each role, tried in this order where a command is
 # not told the column (compared in lower case, camelCase split, spaces, hyphens and dots read as
@@ -102,10 +105,10 @@ def resolve_columns(
         log.info("%s: columns found by name: %s", path, shown)
     missing = [role for role, name in found.items() if name is None and role != "doc_id"]
     if missing and header:
-        flags = ", ".join(FLAGS[role] for role in missing)
+        settings = ", ".join(setting(SETTINGS[role]) for role in missing)
         raise DataError(
             f"{path}: no column is named as the {' or the '.join(missing)} (columns: {', '.join(header)}); "
-            f"give {flags}, or run `protege inspect {path}` to see what each column holds"
+            f"give {settings}, or run `protege inspect {path}` to see what each column holds"
         )
     return Columns(
         query=given.get("query") or found.get("query") or "query",

@@ -9,6 +9,8 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from protege.common.setting_names import setting
+
 from .columns import NOT_ROLE_WORDS, name_words
 from .grades import MAX_GRADES, as_numbers, grade_scale
 
@@ -48,7 +50,9 @@ def find_columns_by_content(
             if column.kind == "numbers" and 2 <= column.distinct <= min(MAX_GRADES, column.values - 1)
         ]
         if len(grades) > 1:
-            log.warning("columns %s could each be the grade: name it with --label-col", ", ".join(grades))
+            log.warning(
+                "columns %s could each be the grade: name it with %s", ", ".join(grades), setting("label_col")
+            )
         found["label"] = grades[0] if len(grades) == 1 else None
     texts = [name for name, column in profiles.items() if column.kind == "text" and column.distinct > 1]
     # A query column has many values; one of a handful ("train"/"test", a locale) is a category.

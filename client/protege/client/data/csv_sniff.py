@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from charset_normalizer.utils import is_multi_byte_encoding
 
+from protege.common.setting_names import setting
+
 from .files import compression_of, file_format, open_binary, open_text
 from .spec import DataError
 
@@ -71,16 +73,19 @@ def _detected_encoding(path: Path, size: int, modified: int) -> str:
         for match in (m for m in matches if is_multi_byte_encoding(m.encoding)):
             if _decodes(path, match.encoding):
                 log.warning(
-                    "%s is not UTF-8: reading it as %s, as detected (--encoding to choose)",
+                    "%s is not UTF-8: reading it as %s, as detected (%s to choose)",
                     path,
                     match.encoding,
+                    setting("encoding"),
                 )
                 return match.encoding
     elif matches:
         # cp1252 where it fits (Windows' curly quotes and dashes sit in 0x80-0x9F, which latin-1
         # reads as control characters); latin-1, which reads any bytes, where it does not.
         single = "cp1252" if _decodes(path, "cp1252") else "latin-1"
-        log.warning("%s is not UTF-8: reading it as %s (pass --encoding to choose another)", path, single)
+        log.warning(
+            "%s is not UTF-8: reading it as %s (%s to choose another)", path, single, setting("encoding")
+        )
         return single
     raise DataError(f"{locate_bad_text(path, 'utf-8')} (no encoding was found that fits the whole file)")
 
@@ -130,11 +135,12 @@ def _csv_names(path: Path, encoding: str, size: int, modified: int) -> tuple[tup
     names = tuple(f"column_{number}" for number in range(1, len(first) + 1))
     log.warning(
         "%s: the first row (%s) is data, not column names, so the columns are named %s … %s "
-        "(name them so, e.g. --query-col column_2)",
+        "(name them so, e.g. %s column_2)",
         path,
         ", ".join(first[:6]),
         names[0],
         names[-1],
+        setting("query_col"),
     )
     return names, True
 
@@ -242,7 +248,8 @@ def locate_bad_text(path: Path, encoding: str) -> str:
         offset, reason = error.start, error.reason
     line = data.count(b"\n", 0, offset) + 1
     if fmt == "jsonl":
-        return f"{path}: line {line} is not valid {encoding} ({reason} at byte {offset}); try --encoding"
+        hint = f"set {setting('encoding')}"
+        return f"{path}: line {line} is not valid {encoding} ({reason} at byte {offset}); {hint}"
     text = data[:offset].decode(encoding, errors="replace")
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter(path, encoding)))
     if not text or text.endswith(("\n", "\r")):  # the bad bytes start a row: its first column
@@ -253,7 +260,7 @@ def locate_bad_text(path: Path, encoding: str) -> str:
     return (
         f"{path}: data row {row} (line {line}), column {column!r}: bytes that are not "
         f"valid {encoding} ({reason} at byte {offset}); "
-        "pass the file's encoding with --encoding, e.g. latin-1"
+        f"set {setting('encoding')} to the file's encoding, e.g. latin-1"
     )
 
 

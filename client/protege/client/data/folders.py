@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from protege.common.files import write_parquet_atomic
 from protege.common.paths import cache_dir
+from protege.common.setting_names import setting
 
 from .columns import KNOWN_COLUMNS, find_columns, usual_name
 from .csv_sniff import is_headerless
@@ -242,7 +243,8 @@ def _judgements(folder: Path, tables: list[_Table]) -> tuple[_Table, str]:
             f"{folder}: protege joins a folder's tables to its one table of graded judgements, and "
             f"{'none' if not graded else ', '.join(table.name for table, _ in graded)} of "
             f"{', '.join(table.name for table in tables)} {'has' if len(graded) < 2 else 'have'} a grade "
-            "column named as one; give one file as --data (`protege inspect FILE` shows its columns)"
+            f"column named as one; give one file as {setting('data')} (`protege inspect FILE` shows its "
+            "columns)"
         )
     return graded[0]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError, setting
 
 from .csv_sniff import is_number
 from .formats import raw_batches
@@ -69,7 +69,7 @@ class Grades:
             raise DataError(
                 f"{self.path}: data row {first_row + at + 1}, column {self.column!r}: "
                 f"{raw[at].as_py()!r} is not one of the grades {', '.join(map(repr, keys))}"
-                + ("" if self.explicit else "; map the file's grades with --label-map")
+                + ("" if self.explicit else f"; map the file's grades with {setting('label_map')}")
             )
         return pc.take(pa.array(list(self.mapping.values()), pa.float64()), index)
 
@@ -89,10 +89,11 @@ class Grades:
         if scale is not None:
             mapping = {word: float(rank) for rank, word in enumerate(scale)}
             log.info(
-                "%s: column %r holds grades as words, read as %s (--label-map to choose others)",
+                "%s: column %r holds grades as words, read as %s (%s to choose others)",
                 self.path,
                 self.column,
                 ", ".join(f"{word}={rank:g}" for word, rank in mapping.items()),
+                setting("label_map"),
             )
             return mapping
         shown = sorted(words)[:8]
@@ -100,7 +101,7 @@ class Grades:
         raise DataError(
             f"{self.path}: column {self.column!r} holds words, not numbers "
             f"({', '.join(map(repr, shown))}{', ...' if len(words) > len(shown) else ''}); "
-            f"give each its grade with --label-map, e.g. --label-map {example!r}"
+            f"give each its grade with {setting('label_map')}, e.g. {setting('label_map')} {example!r}"
         )
 
 

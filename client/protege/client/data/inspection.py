@@ -15,7 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import FLAGS, ROLES, find_columns
+from protege.common.setting_names import setting
+
+from .columns import ROLES, SETTINGS, find_columns
 from .content_roles import find_columns_by_content
 from .csv_sniff import is_headerless, resolve_encoding
 from .files import file_format
@@ -28,7 +30,23 @@ SHOWN_VALUES = 3
 
 @dataclass
 class Inspection:
-    """A file's format, encoding, rows and columns, the role each would play and why."""
+    """What ``inspect_file`` read of a file: how to read it and the role each column would play.
+
+    Args:
+        path: the file inspected.
+        format: ``csv``, ``tsv``, ``jsonl``, ``json``, ``parquet`` or ``arrow``.
+        encoding: the text encoding it is read in.
+        rows: its data rows.
+        columns: a few values of each column, by name.
+        roles: for each role (query, document, doc id, label), the column proposed and how it was
+            found (by its name, by its values), or None.
+        grades: the distinct grades of the proposed label column.
+
+    Example::
+
+        inspection = inspect_file(Path("judged.tsv"))
+        print(inspection.text())  # the roles and why; inspection.flags() reads the file so
+    """
 
     path: Path
     format: str
@@ -39,10 +57,14 @@ class Inspection:
     grades: list[float]
 
     def flags(self) -> str:
-        """The column flags that read the file as proposed, for any command."""
-        parts = [f"{FLAGS[role]} {shlex.quote(column)}" for role, (column, _) in self.roles.items() if column]
+        """The column settings (a command's flags) that read the file as proposed, for any command."""
+        parts = [
+            f"{setting(SETTINGS[role])} {shlex.quote(column)}"
+            for role, (column, _) in self.roles.items()
+            if column
+        ]
         if self.encoding not in ("utf-8", "auto"):
-            parts.append(f"--encoding {self.encoding}")
+            parts.append(f"{setting('encoding')} {self.encoding}")
         return " ".join(parts)
 
     def text(self) -> str:

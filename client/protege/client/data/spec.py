@@ -12,16 +12,24 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Columns:
-    """Which input columns hold what. Several ``docs`` columns are joined into one document.
+    """Which input columns hold what.
+
+    Args:
+        query: the query's column.
+        docs: the document's columns; several are joined into one document, ``doc_separator``
+            between them.
+        doc_id: the product id's column, if any.
+        label: the gold grade's column, if any.
+        pair_id: a unique pair id's column (default: the row number).
+        doc_separator: what joins several ``docs`` columns.
+        label_map: grades written as words, as numbers (case and surrounding spaces ignored);
+            without it, numbers are read as they are and words of a ``KNOWN_GRADE_SCALES`` scale
+            by their rank.
 
     Example::
 
         Columns(query="search_term", docs=("product_title", "product_description"), label="relevance")
         Columns("query", ("product_title",), label="esci_label", label_map={"E": 3, "S": 2, "C": 1, "I": 0})
-
-    ``label_map`` turns grades written as words into numbers (case and surrounding spaces
-    ignored); without it, numbers are read as they are and words of a ``KNOWN_GRADE_SCALES``
-    scale by their rank.
     """
 
     query: str = "query"
@@ -45,12 +53,15 @@ class Columns:
 class DataSpec:
     """A data file and how to read it, built once from a command's arguments and passed down.
 
+    Args:
+        path: the file read (a folder's tables joined into one file).
+        columns: which columns hold what.
+        encoding: a CSV's text encoding; ``auto``: UTF-8 if the file is, else detected.
+        source: the path as the user gave it (the folder), for messages and provenance.
+
     Example::
 
         DataSpec(Path("train.csv"), Columns("search_term", ("product_title",), label="relevance"), "latin-1")
-
-    ``source`` is the path as the user gave it, where ``path`` is what is read (a folder's tables
-    joined into one file).
     """
 
     path: Path

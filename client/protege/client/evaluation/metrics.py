@@ -22,7 +22,19 @@ BOOTSTRAP_DRAWS = 2000
 
 @dataclass
 class Evaluation:
-    """Gold-judged pairs a model is measured on (validation or test)."""
+    """Gold-judged pairs a model is measured on (validation or test), in one order.
+
+    Args:
+        queries: each pair's query.
+        documents: each pair's document.
+        gold: each pair's human grade.
+
+    Example::
+
+        judged = Evaluation(["drill", "drill"], ["Cordless drill", "Paint roller"], [3.0, 1.0])
+        scores = model.predict(list(zip(judged.queries, judged.documents)))
+        yardstick(judged.queries, judged.gold, scores, grade_map)
+    """
 
     queries: list[str]
     documents: list[str]
@@ -32,6 +44,10 @@ class Evaluation:
 class GradeMap:
     """Score → grade, the monotone (isotonic) map fitted on validation pairs: what turns any model's
     scores, whatever their scale, into grades that RMSE can judge.
+
+    Args:
+        scores: a model's scores of the validation pairs.
+        grades: their human grades.
 
     Example::
 

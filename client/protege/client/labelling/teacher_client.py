@@ -38,7 +38,17 @@ _RETRY_POLICY = {
 
 
 class Pair(NamedTuple):
-    """One (query, document) pair to label; ``id`` comes back on its label."""
+    """One (query, document) pair to label.
+
+    Args:
+        id: any string unique within a call; it comes back on the pair's label.
+        query: the search query.
+        document: the product's text.
+
+    Example::
+
+        teacher.label([Pair("p1", "cordless drill", "DEWALT 20V MAX Cordless Drill Kit")])
+    """
 
     id: str
     query: str
@@ -47,6 +57,22 @@ class Pair(NamedTuple):
 
 @dataclass(frozen=True)
 class TeacherLabel:
+    """The teacher's label of one ``Pair``.
+
+    Args:
+        id: the pair's id.
+        score: relevance in 0..1 (for a graded teacher, its expected grade rescaled).
+        class_probabilities: the probability of each grade, least relevant first; empty for a
+            teacher with one score.
+        cached: whether the service answered from its label cache.
+        teacher_version: the version of the teacher that labelled it (``Describe`` says the same).
+
+    Example::
+
+        label = teacher.label([Pair("p1", "drill", "Cordless drill")])[0]
+        print(label.id, label.score, label.teacher_version)
+    """
+
     id: str
     score: float
     class_probabilities: tuple[float, ...]

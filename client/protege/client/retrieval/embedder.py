@@ -23,7 +23,10 @@ def load_embedder(path: str | None = None, device: str | None = None) -> Sentenc
 
 class MemoEmbedder:
     """An embedder that embeds each distinct text once in its lifetime: several distillation runs
-    over one pool (a study's budgets and seeds) embed its products and queries once, not per run.
+    over one pool (a study's label budgets and seeds) embed its products and queries once, not per run.
+
+    Args:
+        embedder: a model with sentence-transformers' ``encode`` (``load_embedder()``).
 
     Example::
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from protege.common.runtimes import PRECISIONS
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 
 # The losses a student trains with (``client.training.rows`` makes each one's rows).
 LOSSES = ("bce", "mse", "margin-mse", "group-margin-mse")
@@ -75,7 +75,13 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class CurriculumConfig:
-    """How many rounds a curriculum has and how much of the labels each trains on."""
+    """How many rounds a curriculum has and how much of the labels each trains on
+    (``training.curriculum``); each field's help says what it sets.
+
+    Example::
+
+        CurriculumConfig(curriculum_rounds=4, curriculum_share=0.25)
+    """
 
     curriculum_rounds: int = field(
         default=0,

@@ -1,6 +1,6 @@
 """A drifting-band curriculum: the student trains in rounds over one labelled set, and before each
 round after the first it profiles itself again and draws the round's share from its own current
-frontier (the filters, their budget the share), so what it learns from moves as it learns.
+frontier (the filters, their quota the share), so what it learns from moves as it learns.
 
 Without filters the rounds draw random whole queries: the baseline at the same number of steps.
 
@@ -128,7 +128,7 @@ def _round_rows(
         rows["document"].take(pa.array(seen)).to_pylist(),
         rows["score"].take(pa.array(seen)).to_pylist(),
     )
-    settings = replace(filters, budget=keep, budget_rule=replace(filters.budget_rule, seed=seed))
+    settings = replace(filters, quota=keep, quota_rule=replace(filters.quota_rule, seed=seed))
     selection = filter_labels(model, rows, settings, embed_queries=embed_queries, reference=reference)
     return np.flatnonzero(selection.decision.accepted)
 

@@ -33,7 +33,7 @@ from protege.client.training.rows import pairs_per_epoch, rows_per_batch, traini
 from protege.client.training.sampler import LengthGroupedBatchSampler
 from protege.client.training.saving import data_hash, save_student
 from protege.common.paths import local_or_hub
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 from protege.common.stage import Stage
 from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 

@@ -24,8 +24,18 @@ FORWARD_BATCH = 32
 
 @dataclass(frozen=True)
 class Scores:
-    """Labels for a batch of pairs: ``scores`` (n,) in 0..1, ``class_probabilities`` (n, k) or None;
-    ``methods``: for an LLM endpoint, how many scores were read each way (``llm_answers``)."""
+    """What a backend answers for a batch of n pairs.
+
+    Args:
+        scores: (n,) relevance in 0..1, one a pair, in the batch's order.
+        class_probabilities: (n, k) probability of each of the teacher's k grades, or None for a
+            teacher with one score.
+        methods: for an LLM endpoint, how many scores were read each way (``llm_answers``).
+
+    Example::
+
+        Scores(np.array([0.9, 0.1]), class_probabilities=np.array([[0.05, 0.05, 0.9], [0.8, 0.1, 0.1]]))
+    """
 
     scores: np.ndarray
     class_probabilities: np.ndarray | None = None
@@ -44,7 +54,24 @@ class BackendRefused(ValueError):
 
 
 class Backend(ABC):
-    """A teacher model. ``score`` is called from one model worker thread at a time."""
+    """A teacher model behind the service. ``score`` is called from one model worker thread at a
+    time; ``refine`` only where ``supports_refine``.
+
+    Args:
+        model_name: the model as ``Describe`` reports it (a folder, hub id or served name).
+        version: the teacher version every label carries (a hash of weights and scoring config).
+        class_names: the grades of a multi-class teacher, least relevant first; empty for one score.
+
+    Example::
+
+        class Constant(Backend):
+            kind = "constant"
+
+            def score(self, queries: list[str], documents: list[str]) -> Scores:
+                return Scores(np.full(len(queries), 0.5))
+
+        Constant("constant", "constant-v1").score(["drill"], ["Cordless drill"]).scores  # [0.5]
+    """
 
     kind: ClassVar[str]
     supports_refine: ClassVar[bool] = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protege.common.setting_error import SettingError
+from protege.common.setting_names import SettingError
 
 APIS = ("chat", "completions")
 

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import openai
 
+from protege.common.setting_names import SettingError, setting
+
 from .base import Backend, BackendRefused, BackendUnavailable, Scores, expected_grade
 from .endpoint import EndpointConfig
 from .llm_answers import answer, generated_text, rewrites_from
@@ -47,11 +49,16 @@ UNAVAILABLE = (
     openai.RateLimitError,
     openai.InternalServerError,
 )
-# Answers that say protege is set up wrong: a wrong key, a key without access, a wrong URL or model.
+# Answers that say protege is set up wrong: a wrong key, a key without access, a wrong URL or model;
+# each hint names its settings as {setting}, said as the process names them (a flag under the CLI).
 REFUSALS = {
-    openai.AuthenticationError: "check the key in --api-key-file",
-    openai.PermissionDeniedError: "the key has no access to this model",
-    openai.NotFoundError: "check --endpoint (the base URL, e.g. http://vllm:8000/v1) and --model",
+    openai.AuthenticationError: ("check the key in {api_key_file}", "api_key_file"),
+    openai.PermissionDeniedError: ("the key has no access to this model",),
+    openai.NotFoundError: (
+        "check {endpoint} (the base URL, e.g. http://vllm:8000/v1) and {model}",
+        "endpoint",
+        "model",
+    ),
 }
 
 
@@ -119,7 +126,7 @@ class OpenAICompatibleBackend(Backend):
         if model not in served:
             raise ValueError(
                 f"{self.endpoint} serves {', '.join(served) or 'no model'}, not {model!r}: "
-                "pass one of them as --model"
+                f"pass one of them as {setting('model')}"
             )
         return model
 
@@ -133,8 +140,9 @@ class OpenAICompatibleBackend(Backend):
         except UNAVAILABLE as error:
             raise BackendUnavailable(f"{self.endpoint}: {error}") from error
         except tuple(REFUSALS) as error:
+            hint = SettingError(*REFUSALS[type(error)])
             raise BackendRefused(
-                f"{self.endpoint} answered {error.status_code}: {error.message}; {REFUSALS[type(error)]}"
+                f"{self.endpoint} answered {error.status_code}: {error.message}; {hint}"
             ) from error
         except openai.APIStatusError as error:
             raise ValueError(f"{self.endpoint} refused the request: {error}") from error

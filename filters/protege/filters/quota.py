@@ -1,7 +1,7 @@
-"""The budget: which of the pairs every other filter kept the student trains on, when it may keep
+"""The quota: which of the pairs every other filter kept the student trains on, when it may keep
 only ``max_pairs``.
 
-Rules (``BudgetRule.rule``):
+Rules (``QuotaRule.rule``):
 
 * ``top-ifd`` — single pairs, highest ``ifd`` first (protege's first rule; on Home Depot it kept the
   teacher-uncertain middle and lost to a random quarter, docs/filters.md);
@@ -10,12 +10,12 @@ Rules (``BudgetRule.rule``):
   can still learn of the label), after the hardest ``noise_tail`` of them is dropped;
 * ``strata`` — coverage-centric stratification (CCS, Zheng et al., ICLR 2023) over whole queries:
   drop the hardest ``noise_tail`` as likely teacher noise, cut the rest into ``strata``
-  equal-width bands of difficulty, give every band an equal share of the budget (a band too small
+  equal-width bands of difficulty, give every band an equal share of the quota (a band too small
   for its share passes the rest on), draw at random inside a band — or, with ``clusters``, in turns
   over k-means clusters of the query embeddings, so the pick spreads over the inputs (D2-pruning).
 
 The query rules keep real (seed) queries at least at their share of the rows: seeds and generated
-queries each get their part of the budget, and rewrites compete only with rewrites.
+queries each get their part of the quota, and rewrites compete only with rewrites.
 """
 
 from __future__ import annotations
@@ -28,28 +28,28 @@ from .base import Candidates, no_reasons, seed_rows
 from .grouping import interleaved, query_clusters, query_groups, take_in_order
 from .profile import Profile
 from .queries import Embed
-from .settings import BudgetRule
+from .settings import QuotaRule
 
-OVER_BUDGET = "over budget"
+OVER_QUOTA = "over quota"
 
 
 @dataclass
-class Budget:
+class Quota:
     """Keeps at most ``max_pairs`` of the rows still alive, by ``rule`` (module docstring);
     ``embed`` compares queries for ``rule.clusters``.
 
     Example::
 
-        Budget(5_000, BudgetRule("strata", clusters=16), embed)(candidates, alive, profile)
+        Quota(5_000, QuotaRule("strata", clusters=16), embed)(candidates, alive, profile)
     """
 
     max_pairs: int
-    rule: BudgetRule = field(default_factory=BudgetRule)
+    rule: QuotaRule = field(default_factory=QuotaRule)
     embed: Embed | None = None
 
     def __post_init__(self) -> None:
         if self.rule.clusters and self.embed is None:
-            raise ValueError("a budget spread over query clusters needs a query embedder")
+            raise ValueError("a quota spread over query clusters needs a query embedder")
 
     def __call__(self, candidates: Candidates, alive: np.ndarray, profile: Profile) -> np.ndarray:
         reasons = no_reasons(len(candidates))
@@ -60,36 +60,36 @@ class Budget:
             kept = rows[np.argsort(-candidates["ifd"][rows], kind="stable")][: self.max_pairs]
         else:
             kept = self._by_queries(candidates, rows)
-        reasons[rows[~np.isin(rows, kept)]] = OVER_BUDGET
+        reasons[rows[~np.isin(rows, kept)]] = OVER_QUOTA
         return reasons
 
     def _by_queries(self, candidates: Candidates, rows: np.ndarray) -> np.ndarray:
-        """Rows of whole queries: seeds and generated queries each within their share of the budget."""
+        """Rows of whole queries: seeds and generated queries each within their share of the quota."""
         rng = np.random.default_rng(self.rule.seed)
         seed = seed_rows(candidates)[rows]
-        seed_budget = round(self.max_pairs * seed.mean())
-        seeds = self._pick(candidates, rows[seed], seed_budget, rng)
+        seed_quota = round(self.max_pairs * seed.mean())
+        seeds = self._pick(candidates, rows[seed], seed_quota, rng)
         generated = self._pick(candidates, rows[~seed], self.max_pairs - len(seeds), rng)
         if len(seeds) + len(generated) < self.max_pairs:  # generated ran short: seeds fill the rest
             seeds = self._pick(candidates, rows[seed], self.max_pairs - len(generated), rng)
         return np.concatenate([seeds, generated])
 
     def _pick(
-        self, candidates: Candidates, rows: np.ndarray, budget: int, rng: np.random.Generator
+        self, candidates: Candidates, rows: np.ndarray, quota: int, rng: np.random.Generator
     ) -> np.ndarray:
-        """At most ``budget`` of ``rows``, by whole queries in the rule's order."""
-        if budget <= 0 or not len(rows):
+        """At most ``quota`` of ``rows``, by whole queries in the rule's order."""
+        if quota <= 0 or not len(rows):
             return rows[:0]
         groups = query_groups(candidates["query"][rows])
-        order = self._order(candidates, rows, groups, budget, rng)
-        return take_in_order([rows[groups[i]] for i in order], budget)
+        order = self._order(candidates, rows, groups, quota, rng)
+        return take_in_order([rows[groups[i]] for i in order], quota)
 
     def _order(
         self,
         candidates: Candidates,
         rows: np.ndarray,
         groups: list[np.ndarray],
-        budget: int,
+        quota: int,
         rng: np.random.Generator,
     ) -> list[int]:
         """The queries (indices into ``groups``) in the order they are taken."""
@@ -103,7 +103,7 @@ class Budget:
         sizes = np.array([len(group) for group in groups])
         queries = [str(candidates["query"][rows[group[0]]]) for group in groups]
         clusters = query_clusters(queries, self.rule.clusters, self.embed, rng)
-        return stratified_order(difficulty, sizes, eligible, self.rule.strata, budget, clusters, rng)
+        return stratified_order(difficulty, sizes, eligible, self.rule.strata, quota, clusters, rng)
 
 
 def stratified_order(
@@ -111,12 +111,12 @@ def stratified_order(
     sizes: np.ndarray,
     eligible: np.ndarray,
     strata: int,
-    budget: int,
+    quota: int,
     clusters: np.ndarray,
     rng: np.random.Generator,
 ) -> list[int]:
     """CCS's draw over the ``eligible`` queries: equal-width bands of ``difficulty``, each given an
-    equal share of ``budget`` rows (``sizes``: rows per query), the smallest bands first so what
+    equal share of ``quota`` rows (``sizes``: rows per query), the smallest bands first so what
     they cannot use passes to the rest; inside a band, queries in turns over ``clusters``.
 
     Example::
@@ -129,7 +129,7 @@ def stratified_order(
     bands = [eligible[band == b] for b in range(strata) if (band == b).any()]
     bands.sort(key=lambda members: sizes[members].sum())
     order: list[int] = []
-    left = budget
+    left = quota
     for number, members in enumerate(bands):
         share = left // (len(bands) - number)
         shuffled = rng.permutation(members).tolist()
