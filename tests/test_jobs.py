@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import capture, free_port, health, serve_process, wait_for
+from conftest import capture, free_port, health, protege_process, serve_process, wait_for
 
 from protege.cli import main
 from protege.client import TeacherClient
 from protege.client.data import Columns
-from protege.client.labelling.jobs import JobError, LabelJob, read_labels
+from protege.client.labelling.jobs import JobError, LabelJob, finished_shards, read_labels
 
 N = 600
 
@@ -153,14 +153,14 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
             target=lambda: capture(failure, lambda: job(pairs_file, out, retry_seconds=2).run(client))
         )
         running.start()
-        wait_for(lambda: (out / "manifest.json").exists() and len(_done(out)) >= 2, timeout=60)
+        wait_for(lambda: out.exists() and len(finished_shards(out)) >= 2, timeout=60)
         teacher.send_signal(signal.SIGKILL)
         teacher.wait(30)
         running.join(60)
         assert (
             failure and isinstance(failure[0], JobError) and "run the same command again" in str(failure[0])
         )
-        kept = _done(out)
+        kept = finished_shards(out)
         assert 2 <= len(kept) < 3000 // 50
 
         # Killed and back while the job retries: it carries on by itself.
@@ -169,7 +169,7 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
         failure.clear()
         running = threading.Thread(target=lambda: capture(failure, lambda: job(pairs_file, out).run(client)))
         running.start()
-        wait_for(lambda: len(_done(out)) >= len(kept) + 1, timeout=60)
+        wait_for(lambda: len(finished_shards(out)) >= len(kept) + 1, timeout=60)
         teacher.send_signal(signal.SIGKILL)
         teacher.wait(30)
         time.sleep(1)
@@ -186,13 +186,6 @@ def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
     assert labels["pair_id"].to_pylist() == expected["pair_id"].to_pylist()
     np.testing.assert_allclose(labels["score"].to_numpy(), expected["score"].to_numpy(), atol=1e-6)
     assert not list(out.glob(".*.tmp"))
-
-
-def _done(out: Path) -> dict:
-    try:
-        return json.loads((out / "manifest.json").read_text())["shards"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
 
 
 def test_augment_then_label_keeps_origins(
@@ -377,7 +370,8 @@ def test_input_the_teacher_refuses_stops_the_job_naming_the_pair(
     )
     assert run.returncode == 1
     assert "refused shard 1" in run.stderr and "(id '17'): document has 199 characters" in run.stderr
-    assert sorted(_done(tmp_path / "labels")) == ["0"]  # the shard before it is kept
+    assert sorted(finished_shards(tmp_path / "labels")) == [0]  # the shard before it is kept
+    assert not (tmp_path / "labels" / "manifest.json").exists()  # written once, by a finished job
 
 
 @pytest.mark.parametrize(
@@ -410,7 +404,7 @@ def test_disk_full_or_read_only_stops_the_job_clearly_and_loses_nothing(
         job(pairs_file, out, concurrency=1).run(client)
     assert raised.value.errno == code and "run the same command again" in str(raised.value)
     assert not list(out.glob(".*.tmp"))  # no half-written file left behind
-    kept = json.loads((out / "manifest.json").read_text())["shards"]
+    kept = finished_shards(out)
     assert len(kept) == 4 and all((out / shard["file"]).exists() for shard in kept.values())
     monkeypatch.setattr(jobs.pq, "write_table", real_write)  # space freed, or remounted writable
     summary = job(pairs_file, out, concurrency=1).run(client)
@@ -454,3 +448,70 @@ def test_an_unreachable_teacher_is_asked_again_then_named_and_nothing_is_written
     assert main(argv) == 1
     assert f"protege label: cannot reach the teacher at {address}" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()
+
+
+def test_processes_sharing_a_job_by_index_label_each_shard_once(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    """Process k of n labels shards k, k + n, ...; the last to finish writes the manifest."""
+    _, client = start_teacher(cross_encoder_backend)
+    job(pairs_file, tmp_path / "reference").run(client)
+    out = tmp_path / "out"
+    first = job(pairs_file, out, shard_index=1, shard_count=3).run(client)
+    assert sorted(finished_shards(out)) == list(range(1, N // 50, 3)) and first["shards_total"] == N // 50
+    assert not (out / "manifest.json").exists()
+    for index in (2, 0):
+        job(pairs_file, out, shard_index=index, shard_count=3).run(client)
+    assert read_labels(out).equals(read_labels(tmp_path / "reference"))
+    with pytest.raises(ValueError, match=r"shard_index in \[0, shard_count\), not 50, 3 and 3"):
+        job(pairs_file, out, shard_index=3, shard_count=3)
+
+
+def test_an_unfinished_job_is_not_read_as_labels(
+    start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
+) -> None:
+    _, client = start_teacher(cross_encoder_backend)
+    job(pairs_file, tmp_path / "out", shard_index=0, shard_count=2).run(client)
+    with pytest.raises(JobError, match="the label job has not finished"):
+        read_labels(tmp_path / "out")
+
+
+def test_an_indexed_process_killed_mid_job_and_run_again_loses_and_duplicates_nothing(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    """Two ``protege label --shard-index`` processes, as an Indexed Job's pods; one SIGKILLed
+    mid-shard and started again, as the Job controller restarts a pod."""
+    rows = [{"search": f"drill {i}", "title": f"drill driver kit {i}", "uid": f"u{i}"} for i in range(1200)]
+    pairs_file = tmp_path / "many.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), pairs_file)
+    port = free_port()
+    teacher = slow_teacher(tiny_cross_encoder, port, tmp_path / "t.sqlite")
+    client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
+    out = tmp_path / "out"
+
+    def pod(index: int) -> subprocess.Popen:
+        command = ["label", "--teacher", f"127.0.0.1:{port}", "--data", str(pairs_file), "--query-col"]
+        command += ["search", "--doc-col", "title", "--doc-id-col", "uid", "--out", str(out)]
+        command += ["--shard-size", "50", "--concurrency", "1", "--batch-size", "20", "--no-progress"]
+        return protege_process(*command, "--shard-index", str(index), "--shard-count", "2")
+
+    try:
+        wait_for(lambda: health(client) == "SERVING", timeout=120)
+        reference = job(pairs_file, tmp_path / "reference").run(client)
+        pods = [pod(0), pod(1)]
+        wait_for(lambda: any(index % 2 for index in finished_shards(out)) if out.exists() else False, 120)
+        pods[1].send_signal(signal.SIGKILL)
+        pods[1].wait(30)
+        assert len([index for index in finished_shards(out) if index % 2]) < 1200 // 50 // 2
+        pods[1] = pod(1)
+        for process in pods:
+            assert process.wait(240) == 0, process.stdout.read() if process.stdout else ""
+    finally:
+        client.close()
+        teacher.kill()
+        teacher.wait(30)
+    assert reference["pairs"] == 1200
+    labels, expected = read_labels(out), read_labels(tmp_path / "reference")
+    assert labels["pair_id"].to_pylist() == expected["pair_id"].to_pylist() == [str(i) for i in range(1200)]
+    np.testing.assert_allclose(labels["score"].to_numpy(), expected["score"].to_numpy(), atol=1e-6)
+    assert not list(out.glob(".*.tmp"))

@@ -19,6 +19,7 @@ from protege.client.data.columns import KNOWN_COLUMNS, find_columns
 from protege.client.data.content_roles import find_columns_by_content
 from protege.client.data.csv_sniff import is_headerless, resolve_encoding
 from protege.client.data.formats import sample_rows
+from protege.client.data.pairs import read_pair_blocks
 
 ROWS = [
     {"q": "cordless drill", "title": "DEWALT Drill", "desc": "20V MAX kit", "pid": "p1", "grade": "3"},
@@ -70,7 +71,8 @@ def test_one_document_column_with_empty_documents(tmp_path: Path) -> None:
 def test_latin1_csv_needs_its_encoding_and_errors_name_row_and_column(tmp_path: Path) -> None:
     rows = [dict(ROWS[0]), {**ROWS[1], "title": "Paslode 30° Nails"}]
     path = write_csv(tmp_path / "latin.csv", rows, encoding="latin-1")
-    with pytest.raises(DataError, match=r"latin\.csv: data row 2 \(line 3\), column 'title'.*--encoding"):
+    message = r"latin\.csv: data row 2 \(line 3\), column 'title'.*set encoding to the file's encoding"
+    with pytest.raises(DataError, match=message):
         read_all(path)
     assert read_all(path, encoding="latin-1")[1]["document"] == "Paslode 30° Nails. flat white"
     tsv = write_csv(tmp_path / "latin.tsv", rows, encoding="latin-1", delimiter="\t")
@@ -116,7 +118,7 @@ def test_auto_encoding_finds_a_multi_byte_encoding_and_refuses_bytes_that_fit_no
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"q,title,grade\n" + bytes(range(128, 256)) * 20 + b",x,1\n")
     with pytest.raises(
-        DataError, match=r"binary\.csv: data row 1 \(line 2\), column 'q'.*at byte 14.*--encoding"
+        DataError, match=r"binary\.csv: data row 1 \(line 2\), column 'q'.*at byte 14.*set encoding"
     ):
         read_all(binary, encoding="auto")
 
@@ -420,7 +422,7 @@ def test_the_command_line_names_columns_it_is_not_given(
 def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pairs.csv", ROWS)
     with pytest.raises(
-        DataError, match=r"no column 'product_title' for --doc-col \(columns: q, title, desc, pid, grade\)"
+        DataError, match=r"no column 'product_title' for doc_col \(columns: q, title, desc, pid, grade\)"
     ):
         read_all(path, Columns(query="q", docs=("product_title",)))
 
@@ -521,7 +523,7 @@ def test_a_label_map_gives_words_their_grades(tmp_path: Path) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text("q,d,g\ndrill,a,Perfect match\ndrill,b,off topic\nsaw,c,PERFECT MATCH\n")
     with pytest.raises(
-        DataError, match=r"'g' holds words, not numbers \('off topic', 'perfect match'\).*--label-map"
+        DataError, match=r"'g' holds words, not numbers \('off topic', 'perfect match'\).*label_map"
     ):
         grades(path)
     assert grades(path, label_map={"perfect match": 1, "Off Topic": 0}) == [1.0, 0.0, 1.0]
@@ -633,6 +635,40 @@ def test_pair_ids_from_a_column_and_chunking(tmp_path: Path) -> None:
     chunks = list(read_pairs(path, Columns(pair_id="id"), chunk_rows=3))
     assert [chunk.num_rows for chunk in chunks] == [3, 3, 3, 1]
     assert [row["pair_id"] for chunk in chunks for row in chunk.to_pylist()] == [f"x{i}" for i in range(10)]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_blocks_are_fixed_ranges_of_input_rows_read_alone(tmp_path: Path, suffix: str) -> None:
+    """Block i is rows i * size onwards, whatever is skipped in it; a parquet file's row groups
+    outside the blocks asked for are not read."""
+    rows = [{"query": "" if i % 4 == 3 else f"q{i}", "document": f"d{i}"} for i in range(23)]
+    path = tmp_path / f"pairs.{suffix}"
+    if suffix == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=4)
+    else:
+        write_csv(path, rows)
+    every = list(read_pair_blocks(path, Columns(), 5))
+    assert [(block, table.num_rows, skipped) for block, table, skipped in every] == [
+        (0, 4, 1), (1, 4, 1), (2, 4, 1), (3, 3, 2), (4, 3, 0),
+    ]  # fmt: skip
+    assert every[3][1]["pair_id"].to_pylist() == ["16", "17", "18"]
+    some = [
+        (block, table["pair_id"].to_pylist())
+        for block, table, _ in read_pair_blocks(path, Columns(), 5, blocks={1, 4})
+    ]
+    assert some == [(1, ["5", "6", "8", "9"]), (4, ["20", "21", "22"])]
+    if suffix == "parquet":
+        read = []
+        real = pq.ParquetFile.iter_batches
+
+        def counting(self, *args, row_groups=None, **kwargs):
+            read.extend(row_groups or [])
+            return real(self, *args, row_groups=row_groups, **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pq.ParquetFile, "iter_batches", counting)
+            list(read_pair_blocks(path, Columns(), 5, blocks={4}))
+        assert read == [5]  # rows 20-23 of 0-23: the sixth group of four
 
 
 def test_unknown_extension_is_refused(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from protege.client.labelling.teacher_client import TeacherClient
@@ -24,11 +26,18 @@ def add_connection_arguments(parser: argparse.ArgumentParser, target: bool = Tru
 
 
 def connect(args: argparse.Namespace) -> TeacherClient:
+    return connector(args)(args.teacher)
+
+
+def connector(args: argparse.Namespace) -> Callable[[str], TeacherClient]:
+    """A picklable function from an address to a client with the command's token and TLS files
+    (what a Ray task connects with)."""
+
     def read(path: str | None) -> bytes | None:
         return Path(path).read_bytes() if path else None
 
-    return TeacherClient(
-        args.teacher,
+    return partial(
+        TeacherClient,
         token_file=args.token_file,
         root_certificates=read(args.tls_ca),
         client_cert=read(args.tls_cert),

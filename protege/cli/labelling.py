@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from protege.client.labelling.jobs import LabelJob
+from protege.client.labelling.ray_engine import EngineConfig
 from protege.client.retrieval.candidates import AugmentConfig
 from protege.common.config_flags import add_flags, comma_list, from_flags
-from protege.filters.settings import FILTER_SWITCHES, BudgetRule, FilterSettings
+from protege.filters.settings import FILTER_SWITCHES, FilterSettings, QuotaRule
 
 from .arguments import add_data_arguments, data_spec
-from .connection import add_connection_arguments
+from .connection import add_connection_arguments, connector
 from .probing import ask
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def _add_label(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, type=Path, help="folder for the label shards and manifest.json"
     )
     add_flags(label, LabelJob)
+    add_flags(label.add_argument_group("where the job runs"), EngineConfig)
     label.set_defaults(run=run_label)
 
 
@@ -53,10 +55,16 @@ def run_label(args: argparse.Namespace) -> int:
     job = from_flags(
         LabelJob, args, data=spec.path, columns=spec.columns, out=args.out, encoding=spec.encoding
     )
+    engine = from_flags(EngineConfig, args)
 
     def label(teacher: TeacherClient) -> int:
         try:
-            summary = job.run(teacher)
+            if engine.engine == "ray":
+                from protege.client.labelling.ray_engine import label_on_ray
+
+                summary = label_on_ray(job, teacher, connector(args), engine)
+            else:
+                summary = job.run(teacher)
         except JobError as error:
             print(f"protege label: {error}", file=sys.stderr)
             return 1
@@ -125,7 +133,7 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
         "else the seed pairs among the labels)",
     )
     add_flags(select, FilterSettings)
-    add_flags(select.add_argument_group("how --budget picks"), BudgetRule)
+    add_flags(select.add_argument_group("how --quota picks"), QuotaRule)
     select.add_argument(
         "--query-embedder",
         help="sentence-transformers model that compares queries (default: the packaged all-MiniLM-L6-v2, "
@@ -139,7 +147,7 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
 
 
 def filter_settings(args: argparse.Namespace) -> FilterSettings:
-    return from_flags(FilterSettings, args, budget_rule=from_flags(BudgetRule, args)).without(args.off)
+    return from_flags(FilterSettings, args, quota_rule=from_flags(QuotaRule, args)).without(args.off)
 
 
 def run_filter(args: argparse.Namespace) -> int:

@@ -24,14 +24,16 @@ SAMPLE_ROWS = 20_000
 
 
 def raw_batches(
-    path: Path, encoding: str, chunk_rows: int, wanted: list[str] | None
+    path: Path, encoding: str, chunk_rows: int, wanted: list[str] | None, row_groups: list[int] | None = None
 ) -> Iterator[pa.RecordBatch]:
+    """The file's rows as batches of at most ``chunk_rows``, of the ``wanted`` columns (None: all);
+    of a parquet file, only ``row_groups`` where given."""
     fmt = file_format(path)
     if fmt == "parquet":
         parquet = parquet_file(path)
         names = parquet.schema_arrow.names
         yield from parquet.iter_batches(
-            chunk_rows, columns=[n for n in names if wanted is None or n in wanted]
+            chunk_rows, row_groups=row_groups, columns=[n for n in names if wanted is None or n in wanted]
         )
         return
     if fmt == "arrow":

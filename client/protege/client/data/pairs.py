@@ -5,15 +5,19 @@ that are not in the stated encoding."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from protege.common.setting_names import setting
+
 from .csv_sniff import locate_bad_text, resolve_encoding
-from .formats import header_names, raw_batches
+from .files import file_format
+from .formats import header_names, parquet_file, raw_batches
 from .grades import Grades
 from .spec import Columns, DataError
 
@@ -34,6 +38,19 @@ ORIGIN_COLUMNS = ("origin_query", "origin_doc_id", "strategy", "retrieval")
 
 @dataclass
 class ReadStats:
+    """What a read kept and skipped, filled in as ``read_pairs`` goes.
+
+    Args:
+        rows: rows read into pairs.
+        skipped: rows left out, by reason (an empty query, a missing grade, ...).
+
+    Example::
+
+        stats = ReadStats()
+        pairs = read_pairs("train.csv", Columns("search_term", ("product_title",)), stats=stats)
+        print(stats.rows, stats.skipped)
+    """
+
     rows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
 
@@ -59,6 +76,30 @@ def read_pairs(
         for chunk in read_pairs("train.csv", Columns("search_term", ("product_title",)), encoding="latin-1"):
             print(chunk.num_rows)
     """
+    for _, table, _ in read_pair_blocks(path, columns, chunk_rows, encoding=encoding, stats=stats):
+        if table.num_rows:
+            yield table
+
+
+def read_pair_blocks(
+    path: str | Path,
+    columns: Columns,
+    block_rows: int,
+    *,
+    encoding: str = "utf-8",
+    blocks: Collection[int] | None = None,
+    stats: ReadStats | None = None,
+) -> Iterator[tuple[int, pa.Table, int]]:
+    """``(block, pairs, rows skipped)`` for each block of ``block_rows`` input rows (block ``i``:
+    rows ``i * block_rows`` up to the next block), in input order, in one pass; only the ``blocks``
+    given, where given (a parquet file's other row groups are not read). A block whose rows are all
+    skipped comes as an empty table: each block comes once, a unit of work that can be redone.
+
+    Example::
+
+        for block, pairs, skipped in read_pair_blocks("pairs.parquet", Columns(), 1000, blocks={3, 7}):
+            print(block, pairs.num_rows, skipped)  # rows 3000-3999, then 7000-7999
+    """
     path = Path(path)
     stats = stats if stats is not None else ReadStats()
     if not path.exists():
@@ -69,16 +110,27 @@ def read_pairs(
     header = header_names(path, encoding)
     _check_columns(path, header, columns)
     grades = Grades(path, columns, encoding)
-    row = 0
-    for batch in _batches(path, columns, encoding, chunk_rows):
+    block, first, pieces, row = -1, 0, [], 0
+
+    def finish() -> tuple[int, pa.Table, int]:
+        table = _normalise(pa.Table.from_batches(pieces), columns, first, stats, grades)
+        return block, table, sum(piece.num_rows for piece in pieces) - table.num_rows
+
+    for start, batch in _batches(path, columns, encoding, block_rows, blocks):
         if header is None:  # JSONL: the first chunk shows the columns
             header = batch.schema.names
             _check_columns(path, header, columns)
-        table = _normalise(pa.Table.from_batches([batch]), columns, row, stats, grades)
-        row += batch.num_rows
-        if table.num_rows:
-            yield table
-    if row == 0:
+        for piece_start, piece in _cut_at_blocks(start, batch, block_rows):
+            if piece_start // block_rows != block:
+                if pieces:
+                    yield finish()
+                block, first, pieces = piece_start // block_rows, piece_start, []
+            if blocks is None or block in blocks:
+                pieces.append(piece)
+        row = start + batch.num_rows
+    if pieces:
+        yield finish()
+    if row == 0 and blocks is None:
         raise DataError(f"{path}: no data rows")
     stats.rows = row
 
@@ -94,24 +146,53 @@ def read_table(path: str | Path, columns: Columns, *, encoding: str = "utf-8") -
     return pa.concat_tables(tables)
 
 
-def _batches(path: Path, columns: Columns, encoding: str, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+def _batches(
+    path: Path, columns: Columns, encoding: str, chunk_rows: int, blocks: Collection[int] | None
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(first row, batch)`` over the file; of a parquet file read for some ``blocks``, only the
+    row groups that hold rows of them."""
     wanted = columns.required() + list(ORIGIN_COLUMNS)
+    groups: list[list[int] | None] = [None]
+    starts = [0]
+    if blocks is not None and file_format(path) == "parquet":
+        metadata = parquet_file(path).metadata
+        sizes = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+        groups, starts = [], []
+        for group, (low, high) in enumerate(itertools.pairwise(itertools.accumulate(sizes, initial=0))):
+            held = range(low // chunk_rows, (high - 1) // chunk_rows + 1) if high > low else range(0)
+            if any(block in blocks for block in held):
+                groups.append([group])
+                starts.append(low)
     try:
-        yield from raw_batches(path, encoding, chunk_rows, wanted)
+        for row_groups, row in zip(groups, starts, strict=True):
+            for batch in raw_batches(path, encoding, chunk_rows, wanted, row_groups):
+                yield row, batch
+                row += batch.num_rows
     except pa.ArrowInvalid as error:
         if "UTF8" in str(error) or "utf8" in str(error).lower():
             raise DataError(locate_bad_text(path, encoding)) from None
         raise DataError(f"{path}: {error}") from None
 
 
+def _cut_at_blocks(
+    start: int, batch: pa.RecordBatch, block_rows: int
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``batch`` (input rows from ``start``) in pieces that each lie within one block."""
+    offset = 0
+    while offset < batch.num_rows:
+        size = min(batch.num_rows - offset, block_rows - (start + offset) % block_rows)
+        yield start + offset, batch.slice(offset, size)
+        offset += size
+
+
 def _check_columns(path: Path, names: list[str] | None, columns: Columns) -> None:
     if names is None:
         return
-    roles = [("query", columns.query), *(("doc", name) for name in columns.docs)]
-    roles += [("doc-id", columns.doc_id), ("label", columns.label), ("id", columns.pair_id)]
+    roles = [("query_col", columns.query), *(("doc_col", name) for name in columns.docs)]
+    roles += [("doc_id_col", columns.doc_id), ("label_col", columns.label), ("id_col", columns.pair_id)]
     for role, name in roles:
         if name and name not in names:
-            raise DataError(f"{path}: no column {name!r} for --{role}-col (columns: {', '.join(names)})")
+            raise DataError(f"{path}: no column {name!r} for {setting(role)} (columns: {', '.join(names)})")
 
 
 def _normalise(

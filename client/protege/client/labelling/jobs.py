@@ -1,11 +1,17 @@
 """Labelling jobs: every pair of a large input labelled by the teacher exactly once.
 
-The input is cut into shards of ``shard_size`` pairs in input order. Each shard is labelled
-over one ``LabelStream`` and written as parquet through a temporary file and a rename, then
-recorded in ``manifest.json`` (also replaced atomically). ``out`` is a ``Stage``: its
+Shard ``i`` is the input's rows ``i * shard_size`` up to the next shard's: a fixed range, whoever
+labels it. Each shard is labelled over one ``LabelStream`` and written as
+``labels-{i:06d}.parquet`` through a temporary file and a rename; the file is the record that the
+shard is done (its rows and skipped rows ride in its metadata). ``out`` is a ``Stage``: its
 ``settings.json`` holds the input's identity and the teacher version, and a job started again with
-the same ``out`` and settings skips recorded shards, so a killed job or teacher loses at most the
-shards in flight, and no label is written twice; other settings are refused.
+the same ``out`` and settings skips the shards whose files exist, so a killed job or teacher loses
+at most the shards in flight, and no label is written twice; other settings are refused. A label is
+a pure function of teacher version and texts, so a shard labelled twice (a retry) writes the same
+file. ``manifest.json`` is written once, by whoever finds every shard done.
+
+Several processes share one job by ``shard_index``/``shard_count`` (process ``k`` of ``n`` labels
+the shards ``i`` with ``i % n == k``: a Kubernetes Indexed Job's ``$JOB_COMPLETION_INDEX``).
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from protege.client.data import Columns, ReadStats, count_rows, read_pairs, resolve_encoding
+from protege.client.data import Columns, ReadStats, count_rows, resolve_encoding
 from protege.client.data.outputs import MANIFEST
+from protege.client.data.pairs import read_pair_blocks
 from protege.client.labelling.teacher_client import Pair, TeacherClient, TeacherError
 from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
+from protege.common.setting_names import SettingError
 from protege.common.stage import SETTINGS, Stage
 
 logger = logging.getLogger(__name__)
@@ -75,58 +84,98 @@ class LabelJob:
         default=300.0, metadata={"help": "how long to retry an unreachable teacher before giving up"}
     )
     progress: bool = field(default=True, metadata={"help": "a progress bar"})
+    shard_index: int = field(
+        default=0, metadata={"help": "this process labels the shards i with i %% shard count = this index"}
+    )
+    shard_count: int = field(
+        default=1, metadata={"help": "processes sharing the job (a Kubernetes Indexed Job's completions)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1 or not 0 <= self.shard_index < self.shard_count:
+            raise SettingError(
+                "{shard_size} is at least 1 and {shard_index} in [0, {shard_count}), not "
+                f"{self.shard_size}, {self.shard_index} and {self.shard_count}",
+                "shard_size",
+                "shard_index",
+                "shard_count",
+            )
 
     def run(self, client: TeacherClient) -> dict:
-        """Labels every pair not labelled yet; returns the job summary (also in the manifest)."""
+        """Labels every pair of this process's shards not labelled yet; returns the job summary
+        (also in the manifest, once every shard is done)."""
+        version = self.prepare(client)
+        rows = count_rows(self.data, self.encoding)
+        shards = max(1, math.ceil(rows / self.shard_size))
+        mine = [index for index in range(shards) if index % self.shard_count == self.shard_index]
+        done = finished_shards(self.out)
+        todo = {index for index in mine if index not in done}
+        stats, started, labelled, lock = ReadStats(), time.perf_counter(), 0, threading.Lock()
+        bar = tqdm(
+            total=min(len(mine) * self.shard_size, rows),
+            unit="pair",
+            desc="labelling",
+            disable=not self.progress,
+            smoothing=0.1,
+        )
+        bar.update(sum(done[index]["rows"] + done[index]["skipped"] for index in mine if index in done))
+
+        def finish(index: int, table: pa.Table, skipped: int) -> None:
+            nonlocal labelled
+            write_shard(self.out, index, table, skipped)
+            with lock:
+                labelled += table.num_rows
+                bar.update(table.num_rows + skipped)
+
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="protege-label") as pool:
+            running: set[Future] = set()
+            blocks = read_pair_blocks(
+                self.data, self.columns, self.shard_size, encoding=self.encoding, blocks=todo, stats=stats
+            )
+            for index, shard, skipped in blocks:
+                while len(running) >= self.concurrency:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    _raise_first(finished, pool)
+                running.add(pool.submit(self.label_shard, client, index, shard, skipped, version, finish))
+            _raise_first(wait(running).done, pool)
+        bar.close()
+        return self.finish(shards, labelled, time.perf_counter() - started)
+
+    def prepare(self, client: TeacherClient) -> str:
+        """The teacher's version, once ``out`` is claimed for this input and teacher."""
         version = self._teacher_version(client)  # before ``out`` exists: a teacher down leaves nothing
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             message = f"cannot create {self.out}: {error.strerror}; choose a writable output folder"
             raise OutputError(error.errno, message) from error
-        manifest = self._claim(version)
-        done: dict[str, dict] = manifest["shards"]
-        total = count_rows(self.data, self.encoding)
-        stats = ReadStats()
-        started = time.perf_counter()
-        labelled = 0
-        lock = threading.Lock()
-        bar = tqdm(total=total, unit="pair", desc="labelling", disable=not self.progress, smoothing=0.1)
-        bar.update(sum(shard["rows"] + shard.get("skipped", 0) for shard in done.values()))
+        self._claim(version)
+        return version
 
-        def finish(index: int, table: pa.Table, skipped: int) -> None:
-            nonlocal labelled
-            name = f"labels-{index:06d}.parquet"
-            write_parquet_atomic(table, self.out / name)
-            with lock:
-                done[str(index)] = {"file": name, "rows": table.num_rows, "skipped": skipped}
-                labelled += table.num_rows
-                write_json_atomic(self.out / MANIFEST, manifest)
-
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="protege-label") as pool:
-            running: set[Future] = set()
-            for index, shard, skipped in self._shards(stats):
-                if str(index) in done and (self.out / done[str(index)]["file"]).exists():
-                    continue
-                while len(running) >= self.concurrency:
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    _raise_first(finished, pool)
-                running.add(
-                    pool.submit(self._label_shard, client, index, shard, skipped, version, finish, bar)
-                )
-            _raise_first(wait(running).done, pool)
-        bar.close()
-        elapsed = time.perf_counter() - started
-        manifest["summary"] = {
+    def finish(self, shards: int, labelled: int, seconds: float) -> dict:
+        """The summary of this run; with every shard done, the manifest written (once: a later
+        writer writes the same shards)."""
+        done = finished_shards(self.out)
+        summary = {
             "pairs": sum(shard["rows"] for shard in done.values()),
             "shards": len(done),
+            "shards_total": shards,
             "labelled_now": labelled,
-            "seconds": round(elapsed, 2),
-            "pairs_per_s": round(labelled / elapsed, 1) if elapsed > 0 else None,
-            "skipped": stats.skipped,
+            "seconds": round(seconds, 2),
+            "pairs_per_s": round(labelled / seconds, 1) if seconds > 0 else None,
+            "skipped": sum(shard["skipped"] for shard in done.values()),
         }
-        write_json_atomic(self.out / MANIFEST, manifest)
-        return manifest["summary"]
+        if len(done) == shards:
+            manifest = {"shards": {str(index): done[index] for index in sorted(done)}, "summary": summary}
+            write_json_atomic(self.out / MANIFEST, manifest)
+        else:
+            logger.info(
+                "%d of %d shards done in %s; the last to finish writes the manifest",
+                len(done),
+                shards,
+                self.out,
+            )
+        return summary
 
     def _teacher_version(self, client: TeacherClient) -> str:
         """The teacher's version, asked again while it is unreachable, for ``retry_seconds``."""
@@ -157,6 +206,7 @@ class LabelJob:
             # As the file is read: "auto" resumes a job recorded as "utf-8".
             "encoding": resolve_encoding(self.data, self.encoding),
             "shard_size": self.shard_size,
+            "shard": "input rows",  # shard i: rows i * shard_size onwards (pairs, before 2026-12-08)
         }
         stage = Stage(self.out, settings=identity | {"teacher_version": version})
         differ = stage.differing()
@@ -177,28 +227,8 @@ class LabelJob:
                 f"{self.out} holds label shards of unknown settings (no {SETTINGS}); use a new output folder"
             )
         stage.claim()  # claims `out` for this input and teacher at once
-        manifest = self.out / MANIFEST
-        return json.loads(manifest.read_text()) if manifest.exists() else {"shards": {}}
 
-    def _shards(self, stats: ReadStats) -> Iterator[tuple[int, pa.Table, int]]:
-        """(index, pairs, rows skipped) per shard of ``shard_size`` pairs, in input order."""
-        pending: list[pa.Table] = []
-        rows = 0
-        index = 0
-        skipped_before = 0
-        for chunk in read_pairs(self.data, self.columns, encoding=self.encoding, stats=stats):
-            pending.append(chunk)
-            rows += chunk.num_rows
-            while rows >= self.shard_size:
-                table = pa.concat_tables(pending)
-                skipped = sum(stats.skipped.values()) - skipped_before
-                skipped_before += skipped
-                yield index, table.slice(0, self.shard_size), skipped
-                pending, rows, index = [table.slice(self.shard_size)], rows - self.shard_size, index + 1
-        if rows:
-            yield index, pa.concat_tables(pending), sum(stats.skipped.values()) - skipped_before
-
-    def _label_shard(
+    def label_shard(
         self,
         client: TeacherClient,
         index: int,
@@ -206,26 +236,20 @@ class LabelJob:
         skipped: int,
         version: str,
         finish: Callable[[int, pa.Table, int], None],
-        bar: tqdm,
     ) -> None:
+        """The teacher's labels of ``shard`` (shard ``index``), retried while the teacher is
+        unreachable, handed to ``finish``."""
         ids = shard["pair_id"].to_pylist()
         pairs = [
             Pair(*row)
             for row in zip(ids, shard["query"].to_pylist(), shard["document"].to_pylist(), strict=True)
         ]
-        delay, last_success = 0.5, time.monotonic()
-        while True:
-            shown = 0
+        delay, last_success, labels = 0.5, time.monotonic(), []
+        while pairs:
             try:
-                labels = []
-                for label in client.label_stream(pairs, batch_size=self.batch_size, window=self.window):
-                    labels.append(label)
-                    if len(labels) - shown >= 32:
-                        bar.update(len(labels) - shown)
-                        shown = len(labels)
+                labels = list(client.label_stream(pairs, batch_size=self.batch_size, window=self.window))
                 break
             except TeacherError as error:
-                bar.update(-shown)
                 if error.code not in RETRYABLE:
                     raise JobError(f"the teacher refused shard {index}: {error}") from None
                 if time.monotonic() - last_success > self.retry_seconds:
@@ -244,7 +268,6 @@ class LabelJob:
                 f"shard {index}: the teacher version changed from {version} to {', '.join(mixed)} "
                 "during the job; labels of two teacher versions are not mixed: use a new output folder"
             )
-        bar.update(len(labels) - shown + skipped)
         table = shard.append_column("score", pa.array([label.score for label in labels], pa.float64()))
         table = table.append_column(
             "class_probabilities",
@@ -271,7 +294,7 @@ def label_table(teacher: TeacherClient, pairs: pa.Table, source: Path, out: Path
 
 
 def read_labels(out: str | Path) -> pa.Table:
-    """All labels of a job folder, in input order.
+    """All labels of a finished job folder, in input order.
 
     Example::
 
@@ -279,9 +302,35 @@ def read_labels(out: str | Path) -> pa.Table:
         table.to_pandas()[["query", "document", "score"]]
     """
     out = Path(out)
+    if not (out / MANIFEST).exists():
+        raise JobError(f"{out}: the label job has not finished (no {MANIFEST}); run it again to finish it")
     manifest = json.loads((out / MANIFEST).read_text())
     shards = sorted(manifest["shards"].items(), key=lambda item: int(item[0]))
     return pa.concat_tables([pq.read_table(out / shard["file"]) for _, shard in shards])
+
+
+SHARD_METADATA = b"protege.shard"
+
+
+def write_shard(out: Path, index: int, table: pa.Table, skipped: int) -> None:
+    """Shard ``index``'s labels, with its counts in the file's metadata: the record that it is done."""
+    counts = {"index": index, "rows": table.num_rows, "skipped": skipped}
+    metadata = (table.schema.metadata or {}) | {SHARD_METADATA: json.dumps(counts).encode()}
+    write_parquet_atomic(table.replace_schema_metadata(metadata), shard_path(out, index))
+
+
+def shard_path(out: Path, index: int) -> Path:
+    """Where shard ``index``'s labels are written."""
+    return out / f"labels-{index:06d}.parquet"
+
+
+def finished_shards(out: Path) -> dict[int, dict]:
+    """The shards whose files are in ``out``: index → file, rows and rows skipped."""
+    done = {}
+    for path in out.glob("labels-*.parquet"):
+        counts = json.loads(pq.read_schema(path).metadata[SHARD_METADATA])
+        done[counts["index"]] = {"file": path.name, "rows": counts["rows"], "skipped": counts["skipped"]}
+    return done
 
 
 def _raise_first(futures: set[Future], pool: ThreadPoolExecutor) -> None:
@@ -303,4 +352,12 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-__all__ = ["JobError", "LabelJob", "OutputError", "read_labels"]
+__all__ = [
+    "JobError",
+    "LabelJob",
+    "OutputError",
+    "finished_shards",
+    "read_labels",
+    "shard_path",
+    "write_shard",
+]
