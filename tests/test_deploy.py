@@ -94,8 +94,17 @@ def test_the_student_jobs_run_commands_protege_parses_against_the_teachers_servi
     label = pod(objects, "Job/protege-label")["containers"][0]["command"]
     train = pod(objects, "Job/protege-train")["containers"][0]["command"]
     assert label[0] == "protege" and train[0] == "torchrun"
-    args = build_parser("label").parse_args(label[1:])
+    job = objects["Job/protege-label"]
+    env = {
+        variable["name"]: variable for variable in pod(objects, "Job/protege-label")["containers"][0]["env"]
+    }
+    index = env["SHARD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert index == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    # Kubernetes puts the pod's completion index where $(SHARD_INDEX) stands.
+    args = build_parser("label").parse_args([word.replace("$(SHARD_INDEX)", "7") for word in label[1:]])
     assert args.teacher == "dns:///protege-teacher:50051"  # the headless Service: every replica
+    assert job["spec"]["completionMode"] == "Indexed" and args.shard_index == 7
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == args.shard_count
     at = train.index("protege")
     assert train[at - 1] == "-m" and build_parser("train").parse_args(train[at + 1 :]).out == Path(
         "/data/student"
