@@ -17,7 +17,7 @@ from protege.filters.likelihood import StudentLikelihood
 from protege.filters.settings import FilterSettings, QuotaRule
 
 # Only the quota runs, so a round's pick is the excess rule's alone.
-BUDGET_ONLY = FilterSettings(
+QUOTA_ONLY = FilterSettings(
     band_high=None,
     plausibility_quantile=None,
     dedup_threshold=None,
@@ -43,7 +43,7 @@ def test_each_round_after_the_first_draws_the_queries_the_student_can_still_lear
     rows, targets = labelled_rows()
     training = TrainingConfig(base=str(tiny_cross_encoder), epochs=1, progress=False)
     config = CurriculumConfig(curriculum_rounds=2, curriculum_share=0.25)
-    train_curriculum(rows, targets, training, config, BUDGET_ONLY, tmp_path / "student")
+    train_curriculum(rows, targets, training, config, QUOTA_ONLY, tmp_path / "student")
     record = json.loads((tmp_path / "student" / CURRICULUM_RECORD).read_text())
     assert [r["pairs"] for r in record] == [12, 12] and [r["queries"] for r in record] == [3, 3]
     assert record[0]["seen_before"] == 0

@@ -453,18 +453,28 @@ def test_an_unreachable_teacher_is_asked_again_then_named_and_nothing_is_written
 def test_processes_sharing_a_job_by_index_label_each_shard_once(
     start_teacher, cross_encoder_backend, pairs_file: Path, tmp_path: Path
 ) -> None:
-    """Process k of n labels shards k, k + n, ...; the last to finish writes the manifest."""
+    """Process k of n labels the k-th of n runs of shards; the last to finish writes the manifest."""
     _, client = start_teacher(cross_encoder_backend)
     job(pairs_file, tmp_path / "reference").run(client)
     out = tmp_path / "out"
     first = job(pairs_file, out, shard_index=1, shard_count=3).run(client)
-    assert sorted(finished_shards(out)) == list(range(1, N // 50, 3)) and first["shards_total"] == N // 50
+    assert sorted(finished_shards(out)) == [4, 5, 6, 7] and first["shards_total"] == N // 50 == 12
     assert not (out / "manifest.json").exists()
     for index in (2, 0):
         job(pairs_file, out, shard_index=index, shard_count=3).run(client)
     assert read_labels(out).equals(read_labels(tmp_path / "reference"))
     with pytest.raises(ValueError, match=r"shard_index in \[0, shard_count\), not 50, 3 and 3"):
         job(pairs_file, out, shard_index=3, shard_count=3)
+
+
+def test_an_input_with_no_rows_is_refused_before_anything_is_planned(
+    start_teacher, cross_encoder_backend, tmp_path: Path
+) -> None:
+    _, client = start_teacher(cross_encoder_backend)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("search,title\n")
+    with pytest.raises(JobError, match=r"empty\.csv: no data rows to label"):
+        job(empty, tmp_path / "out").run(client)
 
 
 def test_an_unfinished_job_is_not_read_as_labels(
@@ -499,10 +509,11 @@ def test_an_indexed_process_killed_mid_job_and_run_again_loses_and_duplicates_no
         wait_for(lambda: health(client) == "SERVING", timeout=120)
         reference = job(pairs_file, tmp_path / "reference").run(client)
         pods = [pod(0), pod(1)]
-        wait_for(lambda: any(index % 2 for index in finished_shards(out)) if out.exists() else False, 120)
+        second = range(12, 24)  # pod 1's shards: the second half
+        wait_for(lambda: out.exists() and any(index in second for index in finished_shards(out)), 120)
         pods[1].send_signal(signal.SIGKILL)
         pods[1].wait(30)
-        assert len([index for index in finished_shards(out) if index % 2]) < 1200 // 50 // 2
+        assert len([index for index in finished_shards(out) if index in second]) < len(second)
         pods[1] = pod(1)
         for process in pods:
             assert process.wait(240) == 0, process.stdout.read() if process.stdout else ""

@@ -422,7 +422,7 @@ def test_the_command_line_names_columns_it_is_not_given(
 def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pairs.csv", ROWS)
     with pytest.raises(
-        DataError, match=r"no column 'product_title' for doc_col \(columns: q, title, desc, pid, grade\)"
+        DataError, match=r"no column .product_title. for Columns\.docs \(columns: q, title, desc, pid, grade"
     ):
         read_all(path, Columns(query="q", docs=("product_title",)))
 

@@ -128,7 +128,7 @@ def test_a_file_without_product_ids_keys_its_products_by_their_text(
     table, _, _ = load_rows(path, columns, encoding="utf-8", label_range=None, max_rows=None, source=path)
     catalog = dict(zip(table["doc_id"].to_pylist(), table["document"].to_pylist(), strict=True))
     assert len(catalog) == len({row["product_title"] for row in rows}) > 1
-    assert "have no product id (no doc_id_col found): their products are keyed by their text" in caplog.text
+    assert "no product id (no Columns.doc_id found): their products are keyed by their text" in caplog.text
     assert catalog_shortfall(table, Sizes(volumes=(500,))) is None
     few = table.filter(pc.is_in(table["doc_id"], pa.array(sorted(catalog)[:3])))
     told = catalog_shortfall(few, Sizes(volumes=(500,)))

@@ -74,6 +74,14 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     return found
 
 
+def _other_flag(setting: str) -> str:
+    """The flag of a setting this command's parser lacks (``inspect`` proposes the column flags of
+    the commands that read pairs): a column's, else the name every config flag has."""
+    from .arguments import COLUMN_FLAGS
+
+    return COLUMN_FLAGS.get(setting) or "--" + setting.replace("_", "-")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Models load from local paths or a warm cache; never wait on an unreachable hub.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -87,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbosity.configure(args.verbose)
     flags = _flags(parser)
-    # Messages say the flag; a setting of another command (inspect's hints name label's column
-    # flags) by the name every config flag has, --field-name.
-    with settings_named_by(lambda setting: flags.get(setting, "--" + setting.replace("_", "-"))):
+    with settings_named_by(lambda setting: flags.get(setting) or _other_flag(setting)):  # say the flag
         try:
             return args.run(args)
         except KeyboardInterrupt:

@@ -12,6 +12,15 @@ from protege.client.export import ExportSpec
 from protege.client.training.config import TrainingConfig
 from protege.common.config_flags import add_flags, from_flags
 
+# Each column setting's flag: library messages name the setting (``Columns.query``), a command its flag.
+COLUMN_FLAGS = {
+    "Columns.query": "--query-col",
+    "Columns.docs": "--doc-col",
+    "Columns.doc_id": "--doc-id-col",
+    "Columns.label": "--label-col",
+    "Columns.pair_id": "--id-col",
+}
+
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, label_help: str | None = None) -> None:
     """``--data`` and its columns, as every command that reads pairs takes them."""
@@ -22,18 +31,25 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, label_help: str | Non
         help="CSV/TSV (any encoding), JSON(L), parquet or Arrow file; or a folder of tables: the graded "
         "judgements and those they refer to by id (queries, products), joined",
     )
-    parser.add_argument("--query-col", help="column of the query (default: its usual name, e.g. search_term)")
     parser.add_argument(
-        "--doc-col",
+        COLUMN_FLAGS["Columns.query"], help="column of the query (default: its usual name, e.g. search_term)"
+    )
+    parser.add_argument(
+        COLUMN_FLAGS["Columns.docs"],
         action="append",
         help="column of the document; repeat to join several (e.g. title, description); "
         "default: its usual name, e.g. product_title",
     )
-    parser.add_argument("--doc-id-col", help="column of the document id (default: its usual name, e.g. sku)")
     parser.add_argument(
-        "--label-col", help=label_help or "column of the gold grade (default: its usual name, e.g. relevance)"
+        COLUMN_FLAGS["Columns.doc_id"], help="column of the document id (default: its usual name, e.g. sku)"
     )
-    parser.add_argument("--id-col", help="column of a unique pair id (default: the row number)")
+    parser.add_argument(
+        COLUMN_FLAGS["Columns.label"],
+        help=label_help or "column of the gold grade (default: its usual name, e.g. relevance)",
+    )
+    parser.add_argument(
+        COLUMN_FLAGS["Columns.pair_id"], help="column of a unique pair id (default: the row number)"
+    )
     parser.add_argument(
         "--label-map",
         type=label_map,

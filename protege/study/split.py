@@ -173,7 +173,7 @@ def _products_keyed(table: pa.Table, source: Path) -> pa.Table:
             source,
             missing,
             table.num_rows,
-            setting("doc_id_col"),
+            setting("Columns.doc_id"),
         )
     return with_doc_ids(table)
 

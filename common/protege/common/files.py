@@ -4,6 +4,8 @@ there before."""
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +36,8 @@ def write_json_atomic(path: Path, value: object) -> None:
 
 
 def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    # Its own name per writer: two writers of one file (a pod and its replacement) never share one.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(temporary)
         temporary.replace(path)

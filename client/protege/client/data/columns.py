@@ -15,8 +15,13 @@ from .spec import Columns, DataError
 
 log = logging.getLogger(__name__)
 ROLES = ("query", "document", "doc_id", "label")
-# The setting that names each role's column (a command's flag: --query-col, ...).
-SETTINGS = {"query": "query_col", "document": "doc_col", "doc_id": "doc_id_col", "label": "label_col"}
+# The setting that names each role's column (a command says its flag).
+SETTINGS = {
+    "query": "Columns.query",
+    "document": "Columns.docs",
+    "doc_id": "Columns.doc_id",
+    "label": "Columns.label",
+}
 
 # Column names public relevance sets use for each role, tried in this order where a command is
 # not told the column (compared in lower case, camelCase split, spaces, hyphens and dots read as

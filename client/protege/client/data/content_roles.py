@@ -51,7 +51,9 @@ def find_columns_by_content(
         ]
         if len(grades) > 1:
             log.warning(
-                "columns %s could each be the grade: name it with %s", ", ".join(grades), setting("label_col")
+                "columns %s could each be the grade: name it with %s",
+                ", ".join(grades),
+                setting("Columns.label"),
             )
         found["label"] = grades[0] if len(grades) == 1 else None
     texts = [name for name, column in profiles.items() if column.kind == "text" and column.distinct > 1]

@@ -73,7 +73,7 @@ def _detected_encoding(path: Path, size: int, modified: int) -> str:
         for match in (m for m in matches if is_multi_byte_encoding(m.encoding)):
             if _decodes(path, match.encoding):
                 log.warning(
-                    "%s is not UTF-8: reading it as %s, as detected (%s to choose)",
+                    "%s is not UTF-8: reading it as %s, as detected (set %s to choose)",
                     path,
                     match.encoding,
                     setting("encoding"),
@@ -84,7 +84,7 @@ def _detected_encoding(path: Path, size: int, modified: int) -> str:
         # reads as control characters); latin-1, which reads any bytes, where it does not.
         single = "cp1252" if _decodes(path, "cp1252") else "latin-1"
         log.warning(
-            "%s is not UTF-8: reading it as %s (%s to choose another)", path, single, setting("encoding")
+            "%s is not UTF-8: reading it as %s (set %s to choose another)", path, single, setting("encoding")
         )
         return single
     raise DataError(f"{locate_bad_text(path, 'utf-8')} (no encoding was found that fits the whole file)")
@@ -140,7 +140,7 @@ def _csv_names(path: Path, encoding: str, size: int, modified: int) -> tuple[tup
         ", ".join(first[:6]),
         names[0],
         names[-1],
-        setting("query_col"),
+        setting("Columns.query"),
     )
     return names, True
 

@@ -89,7 +89,7 @@ class Grades:
         if scale is not None:
             mapping = {word: float(rank) for rank, word in enumerate(scale)}
             log.info(
-                "%s: column %r holds grades as words, read as %s (%s to choose others)",
+                "%s: column %r holds grades as words, read as %s (set %s to choose others)",
                 self.path,
                 self.column,
                 ", ".join(f"{word}={rank:g}" for word, rank in mapping.items()),

@@ -15,5 +15,8 @@ ACCEPTED, REJECTED = "accepted.parquet", "rejected.parquet"  # what `protege fil
 
 
 def is_output_folder(path: Path) -> bool:
-    """Whether ``path`` is a protege label or filter folder, read as it is rather than joined."""
-    return path.is_dir() and any((path / mark).exists() for mark in (MANIFEST, ACCEPTED))
+    """Whether ``path`` is a protege label or filter folder, read as it is rather than joined (an
+    unfinished label job's too: its shards are there before its manifest)."""
+    if not path.is_dir():
+        return False
+    return any((path / mark).exists() for mark in (MANIFEST, ACCEPTED)) or any(path.glob("labels-*.parquet"))

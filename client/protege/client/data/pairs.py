@@ -188,8 +188,12 @@ def _cut_at_blocks(
 def _check_columns(path: Path, names: list[str] | None, columns: Columns) -> None:
     if names is None:
         return
-    roles = [("query_col", columns.query), *(("doc_col", name) for name in columns.docs)]
-    roles += [("doc_id_col", columns.doc_id), ("label_col", columns.label), ("id_col", columns.pair_id)]
+    roles = [("Columns.query", columns.query), *(("Columns.docs", name) for name in columns.docs)]
+    roles += [
+        ("Columns.doc_id", columns.doc_id),
+        ("Columns.label", columns.label),
+        ("Columns.pair_id", columns.pair_id),
+    ]
     for role, name in roles:
         if name and name not in names:
             raise DataError(f"{path}: no column {name!r} for {setting(role)} (columns: {', '.join(names)})")

@@ -10,8 +10,8 @@ at most the shards in flight, and no label is written twice; other settings are 
 a pure function of teacher version and texts, so a shard labelled twice (a retry) writes the same
 file. ``manifest.json`` is written once, by whoever finds every shard done.
 
-Several processes share one job by ``shard_index``/``shard_count`` (process ``k`` of ``n`` labels
-the shards ``i`` with ``i % n == k``: a Kubernetes Indexed Job's ``$JOB_COMPLETION_INDEX``).
+Several processes share one job by ``shard_index``/``shard_count``: process ``k`` of ``n`` labels
+the ``k``-th of ``n`` contiguous runs of shards (a Kubernetes Indexed Job's completion index).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from protege.client.data import Columns, ReadStats, count_rows, resolve_encoding
+from protege.client.data import Columns, count_rows, resolve_encoding
 from protege.client.data.outputs import MANIFEST
 from protege.client.data.pairs import read_pair_blocks
 from protege.client.labelling.teacher_client import Pair, TeacherClient, TeacherError
@@ -76,7 +76,7 @@ class LabelJob:
     columns: Columns
     out: Path
     encoding: str = "utf-8"
-    shard_size: int = field(default=1000, metadata={"help": "pairs per shard (the unit of resume)"})
+    shard_size: int = field(default=1000, metadata={"help": "input rows per shard (the unit of resume)"})
     concurrency: int = field(default=4, metadata={"help": "shards labelled at once (streams)"})
     batch_size: int = field(default=256, metadata={"help": "pairs per stream message"})
     window: int = field(default=8, metadata={"help": "unanswered stream messages at most"})
@@ -85,7 +85,7 @@ class LabelJob:
     )
     progress: bool = field(default=True, metadata={"help": "a progress bar"})
     shard_index: int = field(
-        default=0, metadata={"help": "this process labels the shards i with i %% shard count = this index"}
+        default=0, metadata={"help": "this process labels the index-th of shard-count equal runs of shards"}
     )
     shard_count: int = field(
         default=1, metadata={"help": "processes sharing the job (a Kubernetes Indexed Job's completions)"}
@@ -105,14 +105,12 @@ class LabelJob:
         """Labels every pair of this process's shards not labelled yet; returns the job summary
         (also in the manifest, once every shard is done)."""
         version = self.prepare(client)
-        rows = count_rows(self.data, self.encoding)
-        shards = max(1, math.ceil(rows / self.shard_size))
-        mine = [index for index in range(shards) if index % self.shard_count == self.shard_index]
+        shards, mine, rows = self.plan()
         done = finished_shards(self.out)
         todo = {index for index in mine if index not in done}
-        stats, started, labelled, lock = ReadStats(), time.perf_counter(), 0, threading.Lock()
+        started, labelled, lock = time.perf_counter(), 0, threading.Lock()
         bar = tqdm(
-            total=min(len(mine) * self.shard_size, rows),
+            total=min(mine.stop * self.shard_size, rows) - mine.start * self.shard_size,
             unit="pair",
             desc="labelling",
             disable=not self.progress,
@@ -130,7 +128,7 @@ class LabelJob:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="protege-label") as pool:
             running: set[Future] = set()
             blocks = read_pair_blocks(
-                self.data, self.columns, self.shard_size, encoding=self.encoding, blocks=todo, stats=stats
+                self.data, self.columns, self.shard_size, encoding=self.encoding, blocks=todo
             )
             for index, shard, skipped in blocks:
                 while len(running) >= self.concurrency:
@@ -140,6 +138,16 @@ class LabelJob:
             _raise_first(wait(running).done, pool)
         bar.close()
         return self.finish(shards, labelled, time.perf_counter() - started)
+
+    def plan(self) -> tuple[int, range, int]:
+        """The shards the input makes, this process's (the ``shard_index``-th of ``shard_count``
+        contiguous runs of them, so a process reads one stretch of the input) and the input's rows."""
+        rows = count_rows(self.data, self.encoding)
+        if not rows:
+            raise JobError(f"{self.data}: no data rows to label")
+        shards = math.ceil(rows / self.shard_size)
+        share = math.ceil(shards / self.shard_count)
+        return shards, range(self.shard_index * share, min(shards, (self.shard_index + 1) * share)), rows
 
     def prepare(self, client: TeacherClient) -> str:
         """The teacher's version, once ``out`` is claimed for this input and teacher."""
@@ -165,7 +173,7 @@ class LabelJob:
             "pairs_per_s": round(labelled / seconds, 1) if seconds > 0 else None,
             "skipped": sum(shard["skipped"] for shard in done.values()),
         }
-        if len(done) == shards:
+        if set(range(shards)) <= done.keys():
             manifest = {"shards": {str(index): done[index] for index in sorted(done)}, "summary": summary}
             write_json_atomic(self.out / MANIFEST, manifest)
         else:
@@ -197,8 +205,8 @@ class LabelJob:
                 delay = min(delay * 2, 10.0)
 
     def _claim(self, version: str) -> dict:
-        """Claims ``out`` (a ``Stage`` whose settings are the input, its reading and the teacher
-        version: a rerun with others is refused) and returns its manifest: the shards done so far."""
+        """Claims ``out``: a ``Stage`` whose settings are the input, its reading and the teacher
+        version (a rerun with others is refused)."""
         identity = {
             "data": str(self.data.resolve()),
             "data_fingerprint": _fingerprint(self.data),
@@ -328,7 +336,10 @@ def finished_shards(out: Path) -> dict[int, dict]:
     """The shards whose files are in ``out``: index → file, rows and rows skipped."""
     done = {}
     for path in out.glob("labels-*.parquet"):
-        counts = json.loads(pq.read_schema(path).metadata[SHARD_METADATA])
+        metadata = pq.read_schema(path).metadata or {}
+        if SHARD_METADATA not in metadata:
+            raise JobError(f"{path} is no shard of this job (no shard counts in it); use a new output folder")
+        counts = json.loads(metadata[SHARD_METADATA])
         done[counts["index"]] = {"file": path.name, "rows": counts["rows"], "skipped": counts["skipped"]}
     return done
 

@@ -2,8 +2,8 @@
 label fast enough (``pip install 'protege[ray]'``).
 
 Each task labels a fixed list of shards through one teacher replica (task ``w`` of a replica list
-``a,b,c`` talks to replica ``w mod 3``, so a retry meets that replica's label cache), reading only
-its shards' rows, and writes each shard's file as the local job does. A label is a pure function of
+``a,b,c`` talks to replica ``w mod 3``, so a retry meets that replica's label cache), reading one
+stretch of the input, and writes each shard's file as the local job does. A label is a pure function of
 teacher version and texts, and a task skips the shards whose files exist, so Ray's at-least-once
 retries of a task whose worker died give exactly one label per pair. The driver claims the job's
 folder, waits, and writes the manifest once.
@@ -12,15 +12,14 @@ folder, waits, and writes the manifest once.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from protege.client.data import count_rows
 from protege.client.data.pairs import read_pair_blocks
 from protege.client.labelling.jobs import LabelJob, finished_shards, shard_path, write_shard
 
@@ -80,29 +79,38 @@ def label_on_ray(
     """
     import ray
 
+    # Workers started by `ray start` run elsewhere: they get the folders as absolute paths (which
+    # every node must see: shared storage).
+    job = replace(job, data=job.data.resolve(), out=job.out.resolve())
     version, target = job.prepare(teacher), teacher.target
-    shards = max(1, math.ceil(count_rows(job.data, job.encoding) / job.shard_size))
+    shards, mine, _ = job.plan()
     done = finished_shards(job.out)
-    todo = [index for index in range(shards) if index not in done]
+    todo = [index for index in mine if index not in done]
     replicas = target.split(",") if "," in target else [target]
     if not ray.is_initialized():
         ray.init(address=engine.address, include_dashboard=False, logging_level=logging.WARNING)
     task = ray.remote(num_cpus=TASK_CPUS, max_retries=TASK_RETRIES)(label_shards)
     started = time.perf_counter()
     workers = max(1, min(engine.workers, len(todo)))
+    # Each task a contiguous run of shards: it reads one stretch of the input.
+    runs = [run.tolist() for run in np.array_split(np.array(todo, dtype=np.int64), workers) if len(run)]
     running = [
-        task.remote(job, connect, replicas[worker % len(replicas)], todo[worker::workers], version)
-        for worker in range(workers)
-        if todo[worker::workers]
+        task.remote(job, connect, replicas[worker % len(replicas)], run, version)
+        for worker, run in enumerate(runs)
     ]
     labelled = 0
     with tqdm(
         total=shards, initial=len(done), unit="shard", desc="labelling", disable=not job.progress
     ) as bar:
-        while running:
-            finished, running = ray.wait(running, num_returns=len(running), timeout=2.0)
-            labelled += sum(ray.get(finished))
-            bar.update(len(list(job.out.glob("labels-*.parquet"))) - bar.n)
+        try:
+            while running:
+                finished, running = ray.wait(running, num_returns=len(running), timeout=2.0)
+                labelled += sum(ray.get(finished))
+                bar.update(len(list(job.out.glob("labels-*.parquet"))) - bar.n)
+        except Exception:
+            for left in running:  # a task refused (a teacher's refusal): the others stop too
+                ray.cancel(left)
+            raise
     return job.finish(shards, labelled, time.perf_counter() - started)
 
 

@@ -19,6 +19,7 @@ from protege.common.lazy import lazy_exports
 HOMES = {
     "AugmentConfig": ".candidates",
     "Catalog": ".catalog",
+    "CoverageFold": ".coverage_fold",
     "CoverageIndex": ".coverage",
     "MemoEmbedder": ".embedder",
     "augmented_pairs": ".candidates",
@@ -28,6 +29,7 @@ HOMES = {
 __all__ = [
     "AugmentConfig",
     "Catalog",
+    "CoverageFold",
     "CoverageIndex",
     "MemoEmbedder",
     "augmented_pairs",
@@ -40,4 +42,5 @@ if TYPE_CHECKING:  # what static tools read; HOMES is what runs (tests/test_layo
     from .candidates import AugmentConfig, augmented_pairs
     from .catalog import Catalog
     from .coverage import CoverageIndex
+    from .coverage_fold import CoverageFold
     from .embedder import MemoEmbedder, embed, load_embedder
