@@ -132,15 +132,22 @@ def slow_teacher(model: Path, port: int, cache: Path) -> subprocess.Popen:
     return serve_process(model, port, "--cache", str(cache), "--max-batch", "1")
 
 
-def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
-    tiny_cross_encoder: Path, tmp_path: Path
-) -> None:
-    rows = [{"search": f"drill {i}", "title": f"drill driver kit {i}", "uid": f"u{i}"} for i in range(3000)]
+def many_pairs_and_a_slow_teacher(
+    model: Path, tmp_path: Path, pairs: int
+) -> tuple[Path, int, subprocess.Popen, TeacherClient]:
+    """``pairs`` distinct pairs in a parquet file, a slow teacher serving them, and its client."""
+    rows = [{"search": f"drill {i}", "title": f"drill driver kit {i}", "uid": f"u{i}"} for i in range(pairs)]
     pairs_file = tmp_path / "many.parquet"
     pq.write_table(pa.Table.from_pylist(rows), pairs_file)
     port = free_port()
-    teacher = slow_teacher(tiny_cross_encoder, port, tmp_path / "t.sqlite")
-    client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
+    teacher = slow_teacher(model, port, tmp_path / "t.sqlite")
+    return pairs_file, port, teacher, TeacherClient(f"127.0.0.1:{port}", timeout=10)
+
+
+def test_teacher_killed_mid_job_loses_and_duplicates_nothing(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    pairs_file, port, teacher, client = many_pairs_and_a_slow_teacher(tiny_cross_encoder, tmp_path, 3000)
     try:
         wait_for(lambda: health(client) == "SERVING", timeout=120)
         reference = job(pairs_file, tmp_path / "reference").run(client)
@@ -491,12 +498,7 @@ def test_an_indexed_process_killed_mid_job_and_run_again_loses_and_duplicates_no
 ) -> None:
     """Two ``protege label --shard-index`` processes, as an Indexed Job's pods; one SIGKILLed
     mid-shard and started again, as the Job controller restarts a pod."""
-    rows = [{"search": f"drill {i}", "title": f"drill driver kit {i}", "uid": f"u{i}"} for i in range(1200)]
-    pairs_file = tmp_path / "many.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), pairs_file)
-    port = free_port()
-    teacher = slow_teacher(tiny_cross_encoder, port, tmp_path / "t.sqlite")
-    client = TeacherClient(f"127.0.0.1:{port}", timeout=10)
+    pairs_file, port, teacher, client = many_pairs_and_a_slow_teacher(tiny_cross_encoder, tmp_path, 1200)
     out = tmp_path / "out"
 
     def pod(index: int) -> subprocess.Popen:
