@@ -276,3 +276,35 @@ def test_unknown_precision_or_loss_is_refused() -> None:
         TrainingConfig(precision="fp8")
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         TrainingConfig(loss="hinge")
+
+
+@pytest.mark.parametrize("loss", ["bce", "margin-mse", "group-margin-mse"])
+def test_rows_are_written_and_memory_mapped_at_a_few_bytes_a_label(
+    loss: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    import pyarrow as pa
+
+    from protege.client.training import rows
+
+    monkeypatch.setattr(rows, "CHUNK_PAIRS", 4096)  # the batch buffer, small beside both sizes
+
+    def built(labels: int) -> tuple[object, int]:
+        queries = pa.chunked_array([pa.array([f"query {i // 8}" for i in range(labels)])])
+        documents = pa.chunked_array([pa.array([f"product {i} of a catalog" for i in range(labels)])])
+        targets = (np.arange(labels) % 5) / 4
+        tracemalloc.start()
+        dataset = training_dataset(queries, documents, targets, loss, 0, tmp_path / f"{loss}-{labels}")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return dataset, peak
+
+    (_, small_peak), (large, large_peak) = built(25_000), built(100_000)
+    in_memory = training_dataset(["a", "a", "b", "b"], ["w", "x", "y", "z"], [0.1, 0.9, 0.2, 0.8], loss, 0)
+    assert large.cache_files and not in_memory.cache_files  # a file, mapped; or held
+    assert len(large) == {"bce": 100_000, "margin-mse": 100_000, "group-margin-mse": 12_500}[loss]
+    # Lists of Python strings cost over 200 bytes a label; the rows' order and scores, a few.
+    per_label = (large_peak - small_peak) / 75_000
+    print(f"{loss}: {per_label:.1f} bytes a label beyond a batch")
+    assert per_label < 48

@@ -309,12 +309,17 @@ def read_labels(out: str | Path) -> pa.Table:
         table = read_labels("labels/")
         table.to_pandas()[["query", "document", "score"]]
     """
+    return pa.concat_tables([pq.read_table(path) for path in label_files(out)])
+
+
+def label_files(out: str | Path) -> list[Path]:
+    """The shard files of a finished job folder, in input order."""
     out = Path(out)
     if not (out / MANIFEST).exists():
         raise JobError(f"{out}: the label job has not finished (no {MANIFEST}); run it again to finish it")
     manifest = json.loads((out / MANIFEST).read_text())
     shards = sorted(manifest["shards"].items(), key=lambda item: int(item[0]))
-    return pa.concat_tables([pq.read_table(out / shard["file"]) for _, shard in shards])
+    return [out / shard["file"] for _, shard in shards]
 
 
 SHARD_METADATA = b"protege.shard"

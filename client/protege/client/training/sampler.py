@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
+from protege.client.training.rows import text_lengths
+
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
     """Shuffles, then sorts each window of ``50 × batch_size`` rows by text length and cuts it
@@ -29,8 +31,7 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         ]
         self.lengths = np.zeros(len(dataset), dtype=np.int64)
         for name in text_columns:
-            lengths = (len(text) if isinstance(text, str) else sum(map(len, text)) for text in dataset[name])
-            self.lengths += np.fromiter(lengths, np.int64, len(dataset))
+            self.lengths += text_lengths(dataset.with_format("arrow")[name])
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng(self.seed + self.epoch)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+from datasets import Dataset
 from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.data import Columns, DataError, read_table
 from protege.client.data.grades import normalise_grades
 from protege.client.data.outputs import ACCEPTED
-from protege.client.labelling.jobs import read_labels
+from protege.client.labelling.jobs import label_files
 from protege.client.training.config import CurriculumConfig, TrainingConfig
 from protege.client.training.curriculum import curriculum_rows, train_curriculum
 from protege.client.training.saving import data_hash
@@ -34,11 +34,12 @@ PROFILE_PAIRS = 10_000  # training pairs profiled after training: quantiles to ~
 
 def training_rows(path: Path, columns: Columns, encoding: str = "auto") -> pa.Table:
     """Rows with query, document and ``label`` (``columns.label``, renamed) from a data file, a
-    ``protege label`` folder (its labels) or a ``protege filter`` folder (its accepted pairs)."""
+    ``protege label`` folder (its labels) or a ``protege filter`` folder (its accepted pairs); a
+    folder's parquet is converted once into the datasets cache and memory-mapped, not loaded."""
     if not path.is_dir():
         return read_table(path, columns, encoding=encoding)
     accepted = path / ACCEPTED
-    table = pq.read_table(accepted) if accepted.exists() else read_labels(path)
+    table = mapped_parquet([accepted]) if accepted.exists() else mapped_parquet(label_files(path))
     if columns.label not in table.column_names:
         raise DataError(f"{path} has no column {columns.label!r} (it has: {', '.join(table.column_names)})")
     return table.rename_columns(["label" if name == columns.label else name for name in table.column_names])
@@ -57,9 +58,9 @@ def train_student(
     """A cross-encoder trained on ``rows``' label (mapped from ``label_range`` to 0..1 when given)
     and saved to ``out``, with ``profile.json``: what its own training set looks like to it. With
     ``curriculum`` rounds, trained in rounds, each drawn by ``filters`` (``client.training.curriculum``)."""
-    queries, documents = rows["query"].to_pylist(), rows["document"].to_pylist()
-    targets = normalise_grades(rows["label"].to_numpy(zero_copy_only=False), label_range)
-    record = {"data_hash": data_hash(queries, documents, targets.tolist()), "label_range": label_range}
+    queries, documents = rows["query"], rows["document"]  # Arrow columns: not copied into Python
+    targets = normalise_grades(rows["label"].to_numpy(), label_range)
+    record = {"data_hash": data_hash(queries, documents, targets), "label_range": label_range}
     if "teacher_version" in rows.column_names:
         record["teacher_version"] = rows["teacher_version"][0].as_py()
     record |= provenance or {}
@@ -72,6 +73,13 @@ def train_student(
             curriculum_rows(out) if curriculum and curriculum.curriculum_rounds else np.arange(len(queries))
         )
         sample = np.random.default_rng(config.seed).permutation(trained)[:PROFILE_PAIRS]
-        chosen = [queries[i] for i in sample], [documents[i] for i in sample], targets[sample]
+        taken = pa.array(sample)
+        chosen = queries.take(taken).to_pylist(), documents.take(taken).to_pylist(), targets[sample]
         training_profile(model, *chosen).save(out / PROFILE)
     return model
+
+
+def mapped_parquet(files: list[Path]) -> pa.Table:
+    """The rows of ``files``, in order, memory-mapped from the Arrow copy that ``datasets`` keeps
+    in its cache (``HF_DATASETS_CACHE``): a table of any size costs its pages, not its memory."""
+    return Dataset.from_parquet([str(file) for file in files]).data.table

@@ -29,7 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from protege.client.models import PACKAGED_MINILM, packaged_minilm
 from protege.client.training.config import TrainingConfig
 from protege.client.training.losses import GroupMarginMSELoss
-from protege.client.training.rows import pairs_per_epoch, rows_per_batch, training_dataset
+from protege.client.training.rows import Texts, pairs_per_epoch, rows_per_batch, training_dataset
 from protege.client.training.sampler import LengthGroupedBatchSampler
 from protege.client.training.saving import data_hash, save_student
 from protege.common.paths import local_or_hub
@@ -39,6 +39,8 @@ from protege.common.trainer_arguments import quiet, shared_arguments, uses_bf16
 
 logger = logging.getLogger(__name__)
 
+# Where a run keeps its rows (memory-mapped Arrow) while it trains, inside its output folder.
+ROWS = ".rows"
 # Short runs are cheaper to redo than to checkpoint (a MiniLM checkpoint with optimizer state is ~270 MB).
 CHECKPOINT_MIN_STEPS = 50
 
@@ -67,8 +69,8 @@ def load_student(base: str | None = None, layers: int | None = None, max_length:
 
 
 def train_cross_encoder(
-    queries: Sequence[str],
-    documents: Sequence[str],
+    queries: Texts,
+    documents: Texts,
     targets: Sequence[float],
     config: TrainingConfig = TrainingConfig(),
     *,
@@ -79,12 +81,13 @@ def train_cross_encoder(
 ) -> CrossEncoder:
     """Fine-tunes a one-label CrossEncoder on soft targets in 0..1 and saves it to ``out``
     when given, with ``provenance`` in ``provenance.json`` and the model card. Starts from
-    ``model`` (to go on training a student) or loads ``config.base``.
+    ``model`` (to go on training a student) or loads ``config.base``. ``queries`` and
+    ``documents``: lists or Arrow columns (a memory-mapped table's are not copied into Python).
 
-    ``checkpoints`` (default ``out/.checkpoints`` when ``out`` is given): a folder where the
-    trainer saves its state every ``config.checkpoint_steps``; a run killed part-way resumes
-    from the last one when called again with the same data and settings, and the folder is
-    removed once the model is saved.
+    With ``out``, the loss's rows are memory-mapped from ``out/.rows`` while it trains, and the
+    trainer's state is saved every ``config.checkpoint_steps`` in ``checkpoints`` (default
+    ``out/.checkpoints``): a run killed part-way resumes from the last one when called again with
+    the same data and settings. Both folders are removed once the model is saved.
 
     Example::
 
@@ -96,10 +99,11 @@ def train_cross_encoder(
     origin = config.base or ("a given model" if model is not None else PACKAGED_MINILM)
     model = model if model is not None else load_student(config.base, config.layers, config.max_length)
     model.transformers_model.get_input_embeddings().weight.requires_grad_(not config.freeze_embeddings)
-    dataset = training_dataset(queries, documents, targets, config.loss, config.seed)
+    rows = Path(out) / ROWS if out is not None else None
+    dataset = training_dataset(queries, documents, targets, config.loss, config.seed, rows)
     if checkpoints is None and out is not None:
         checkpoints = Path(out) / ".checkpoints"
-    fingerprint = {"data": data_hash(queries, documents, targets.tolist()), "origin": origin}
+    fingerprint = {"data": data_hash(queries, documents, targets), "origin": origin}
     fingerprint |= _settings(config)
     resume = _last_checkpoint(Path(checkpoints), fingerprint) if checkpoints is not None else None
     with tempfile.TemporaryDirectory(prefix="protege-train-") as scratch:
@@ -118,8 +122,10 @@ def train_cross_encoder(
                 **(provenance or {}),
             }
             save_student(model, out, record)
-        if folder is not None and trainer.is_world_process_zero():
-            shutil.rmtree(folder, ignore_errors=True)
+        if trainer.is_world_process_zero():
+            for scratch_folder in (folder, rows):
+                if scratch_folder is not None:
+                    shutil.rmtree(scratch_folder, ignore_errors=True)
     return model
 
 
@@ -128,9 +134,7 @@ def _settings(config: TrainingConfig) -> dict:
     return {key: value for key, value in asdict(config).items() if key not in FINGERPRINT_SKIPS}
 
 
-def _checked_targets(
-    queries: Sequence[str], documents: Sequence[str], targets: Sequence[float]
-) -> np.ndarray:
+def _checked_targets(queries: Texts, documents: Texts, targets: Sequence[float]) -> np.ndarray:
     if not (len(queries) == len(documents) == len(targets)):
         raise ValueError("queries, documents and targets must have the same length")
     if not len(queries):
