@@ -66,9 +66,12 @@ def training_dataset(
     if loss in ("bce", "mse"):
         batches = _pair_rows(queries, documents, targets)
     else:
-        runs = _query_runs(queries)
-        make = _group_rows if loss == "group-margin-mse" else _margin_rows
-        batches = make(runs, queries, documents, targets, np.random.default_rng(seed))
+        grouped = loss == "group-margin-mse"
+        units = (_groups if grouped else _margin_pairs)(
+            _query_runs(queries), targets, np.random.default_rng(seed)
+        )
+        build = _grouped if grouped else _margins
+        batches = (build(chunk, queries, documents, targets) for chunk in _chunks(units))
     dataset = _written(batches, folder)
     if not len(dataset):
         raise ValueError(
@@ -140,30 +143,45 @@ def _pair_rows(
         )
 
 
-def _group_rows(
-    runs: Iterator[np.ndarray],
-    queries: pa.ChunkedArray,
-    documents: pa.ChunkedArray,
-    targets: np.ndarray,
-    rng: np.random.Generator,
-) -> Iterator[pa.Table]:
+def _chunks(units: Iterator[Sequence[int]]) -> Iterator[list[Sequence[int]]]:
+    """Rows' label indices, gathered until they hold ``CHUNK_PAIRS`` labels."""
+    chunk: list[Sequence[int]] = []
+    size = 0
+    for unit in units:
+        chunk.append(unit)
+        size += len(unit)
+        if size >= CHUNK_PAIRS:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _groups(
+    runs: Iterator[np.ndarray], targets: np.ndarray, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
     """Each query's documents, shuffled and cut into rows of at most ``GROUP_SIZE`` (at least two
     each), where its teacher scores differ at all."""
-    groups: list[np.ndarray] = []
     for members in runs:
         if len(np.unique(targets[members])) < 2:
             continue
         order = rng.permutation(members)
-        groups += np.array_split(order, -(-len(order) // GROUP_SIZE))
-        if sum(map(len, groups)) >= CHUNK_PAIRS:
-            yield _grouped(groups, queries, documents, targets)
-            groups = []
-    if groups:
-        yield _grouped(groups, queries, documents, targets)
+        yield from np.array_split(order, -(-len(order) // GROUP_SIZE))
+
+
+def _margin_pairs(
+    runs: Iterator[np.ndarray], targets: np.ndarray, rng: np.random.Generator
+) -> Iterator[tuple[int, int]]:
+    """For each document, one other document of its query, scored differently, drawn at random."""
+    for members in runs:
+        for row in members:
+            others = members[targets[members] != targets[row]]
+            if len(others):
+                yield int(row), int(others[int(rng.integers(len(others)))])
 
 
 def _grouped(
-    groups: list[np.ndarray], queries: pa.ChunkedArray, documents: pa.ChunkedArray, targets: np.ndarray
+    groups: list[Sequence[int]], queries: pa.ChunkedArray, documents: pa.ChunkedArray, targets: np.ndarray
 ) -> pa.Table:
     rows = np.concatenate(groups)
     offsets = pa.array(np.concatenate([[0], np.cumsum([len(group) for group in groups])]), pa.int32())
@@ -171,54 +189,28 @@ def _grouped(
         {
             "query": queries.take(pa.array([group[0] for group in groups])),
             "docs": pa.ListArray.from_arrays(offsets, documents.take(pa.array(rows)).combine_chunks()),
-            "label": pa.ListArray.from_arrays(offsets, pa.array(logit(targets[rows]))),
+            "label": _logit_lists(offsets, targets[rows]),
         }
     )
-
-
-def _margin_rows(
-    runs: Iterator[np.ndarray],
-    queries: pa.ChunkedArray,
-    documents: pa.ChunkedArray,
-    targets: np.ndarray,
-    rng: np.random.Generator,
-) -> Iterator[pa.Table]:
-    """For each document, one other document of its query, scored differently, drawn at random."""
-    firsts: list[int] = []
-    seconds: list[int] = []
-    for members in runs:
-        for row in members:
-            others = members[targets[members] != targets[row]]
-            if not len(others):
-                continue
-            firsts.append(int(row))
-            seconds.append(int(others[int(rng.integers(len(others)))]))
-        if len(firsts) >= CHUNK_PAIRS:
-            yield _margins(firsts, seconds, queries, documents, targets)
-            firsts, seconds = [], []
-    if firsts:
-        yield _margins(firsts, seconds, queries, documents, targets)
 
 
 def _margins(
-    firsts: list[int],
-    seconds: list[int],
-    queries: pa.ChunkedArray,
-    documents: pa.ChunkedArray,
-    targets: np.ndarray,
+    pairs: list[Sequence[int]], queries: pa.ChunkedArray, documents: pa.ChunkedArray, targets: np.ndarray
 ) -> pa.Table:
-    first, second = np.asarray(firsts), np.asarray(seconds)
-    offsets = pa.array(np.arange(0, 2 * len(first) + 1, 2), pa.int32())
+    rows = np.asarray(pairs)
+    offsets = pa.array(np.arange(0, 2 * len(rows) + 1, 2), pa.int32())
     return pa.table(
         {
-            "query": queries.take(pa.array(first)),
-            "first": documents.take(pa.array(first)),
-            "second": documents.take(pa.array(second)),
-            "label": pa.ListArray.from_arrays(
-                offsets, pa.array(logit(np.stack([targets[first], targets[second]], 1).ravel()))
-            ),
+            "query": queries.take(pa.array(rows[:, 0])),
+            "first": documents.take(pa.array(rows[:, 0])),
+            "second": documents.take(pa.array(rows[:, 1])),
+            "label": _logit_lists(offsets, targets[rows.ravel()]),
         }
     )
+
+
+def _logit_lists(offsets: pa.Array, scores: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(offsets, pa.array(logit(scores)))
 
 
 def _written(batches: Iterator[pa.Table], folder: Path | None) -> Dataset:
