@@ -5,7 +5,7 @@ size and all of it, under the clean teacher and under a teacher that flips a sha
     python bench/selection.py [--quick] [--data FILE] [--run DIR] [--seeds 0,1] [--rules random,excess]
         [--curricula excess] [--prelabel random,uncertainty,disagreement] [--label-budgets 4000,8000]
 
-Runs the volume study first where ``--run`` holds none (``--quick``: 1,500 and 8,000 labels, every
+Runs the volume study first where ``--run`` holds none (``--quick``: 1,500 and 6,000 labels, every
 validation pair, 300 test queries; else every split whole at 4,000 and 20,000 labels), or reuses a
 finished one (its settings read from its ``results.json``). Then, for each seed: its smallest
 volume's student is the selector; from its largest volume's labels each rule of ``--rules``
@@ -58,8 +58,9 @@ from harness import HOMEDEPOT, add_kept_scores, emit, log, study_board
 from selection_arms import RANDOM, Arms
 
 COLUMNS = Columns(query="search_term", docs=("product_title",), doc_id="product_uid", label="relevance")
-# Quick: every validation pair (the pool is not cut: 7,527 on Home Depot, not 466), two volumes.
-QUICK = replace(VOLUME_QUICK, pool_pairs=None, volumes=(1_500, 8_000))
+# Quick: every validation pair (the pool is not cut: 7,527 on Home Depot, not 466), two volumes; the
+# largest 6,000, not 8,000, for the 40 minutes (every arm trains its steps; docs/study.md, session 7).
+QUICK = replace(VOLUME_QUICK, pool_pairs=None, volumes=(1_500, 6_000))
 # Full: the volume study's whole splits and teacher, its largest volume cut to 20,000 labels so that
 # the comparison runs within 2 hours on 2 cores (a student on 100,000 labels takes 17 minutes here
 # and this bench trains a dozen at that size; docs/study.md).
