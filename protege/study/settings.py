@@ -84,8 +84,8 @@ class Sizes:
 # a session's files do not outlive it; all 29,439 would take days; docs/study.md has the times).
 FULL = Sizes(pool_pairs=5_000)
 QUICK = Sizes(teacher_pairs=3000, pool_pairs=2500, test_queries=300, label_budgets=(1 / 8, 1 / 4, 1 / 2))
-# The demo: the volume study on a generated catalog, in minutes (volumes cut to the labels there are).
-# The demo: up to 8,000 teacher labels of a 600-query catalog (with 2,000 on 300 queries its headline
+# The demo: the volume study on a generated catalog, in minutes (volumes cut to the labels there are):
+# up to 8,000 teacher labels of a 600-query catalog (with 2,000 on 300 queries its headline
 # student was behind zero-shot on NDCG@10, 0.9541 against 0.9602; docs/study.md, 2026-12-07).
 DEMO = Sizes(teacher_epochs=2.0, student_rows=1000, volumes=(500, 2_000, 8_000))
 DEMO_QUERIES = 600
