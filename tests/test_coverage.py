@@ -98,3 +98,31 @@ def test_coverage_command_reports_coverage_and_saves_a_growing_index(tmp_path: P
     assert result["least_covered_clusters"][0]["examples"]
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)  # the saved index alone
     assert again.returncode == 0 and json.loads(again.stdout)["training_queries"] == 2
+
+
+def test_coverage_job_folds_a_file_or_folder_in_batches_to_what_the_index_reports(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from protege.client.data.outputs import ACCEPTED
+    from protege.client.retrieval.coverage_config import CoverageConfig
+    from protege.client.retrieval.coverage_job import measure_coverage
+
+    target, train = tmp_path / "target.csv", tmp_path / "train.csv"
+    target.write_text("q\n" + "\n".join(TARGETS) + "\n")
+    queries = [f"{topic} {n}" for topic in ("drill", "paint") for n in range(7)] * 2  # each twice
+    train.write_text("q\n" + "\n".join(queries) + "\n")
+    folder = tmp_path / "filtered"
+    folder.mkdir()
+    pq.write_table(pa.table({"q": queries, "label": [0.5] * len(queries)}), folder / ACCEPTED)
+    job = CoverageConfig(target, train, query_col="q", taus=(0.9, 0.999), clusters=4, batch=5)
+    indexed = measure_coverage(CoverageConfig(**{**vars(job), "index": tmp_path / "index"}), embed)
+    assert indexed["training_queries"] == 14
+    for source in (train, folder):
+        folded = measure_coverage(CoverageConfig(**{**vars(job), "train": source}), embed)
+        assert folded["training_queries_folded"] == 28  # batches of 5 rows: a query in two counts twice
+        assert folded["coverage@0.9"] == indexed["coverage@0.9"] == pytest.approx(0.5)
+        assert folded["coverage@0.999"] == indexed["coverage@0.999"]
+        assert folded["least_covered_clusters"] == indexed["least_covered_clusters"]
+    with pytest.raises(ValueError, match="no column 'query'"):
+        measure_coverage(CoverageConfig(target, folder, query_col="query"), embed)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from protege.client.data.outputs import is_output_folder
+from protege.client.retrieval.coverage_config import CoverageConfig
 from protege.client.training.config import CurriculumConfig
 from protege.common.config_flags import add_flags, from_flags
 from protege.common.runtimes import RUNTIMES
@@ -159,15 +161,21 @@ def _add_coverage(subparsers: argparse._SubParsersAction) -> None:
         "coverage",
         help="how much of a target query set the training queries cover (FAISS)",
         description="coverage@τ: the share of target queries with a training query at cosine ≥ τ; then the "
-        "target clusters (faiss k-means) with the least coverage, with example queries.",
+        "target clusters (faiss k-means) with the least coverage, with example queries. Without --index, "
+        "the training queries are folded through an index of the targets in batches (memory for the "
+        "targets only).",
     )
     coverage.add_argument("--target", required=True, type=Path, help="file of target queries")
-    coverage.add_argument("--train", type=Path, help="file of training queries, added to --index")
-    coverage.add_argument("--index", type=Path, help="coverage index folder: loaded if present, saved after")
-    coverage.add_argument("--query-col", default="query", help="the queries' column in both files")
+    coverage.add_argument(
+        "--train", type=Path, help="training queries: a file, or a protege label or filter folder"
+    )
+    coverage.add_argument(
+        "--index", type=Path, help="coverage index folder: loaded if present, --train added, saved after"
+    )
+    coverage.add_argument("--query-col", default=CoverageConfig.query_col, help="the queries' column in both")
     add_encoding_argument(coverage)
-    coverage.add_argument("--tau", type=float, nargs="+", default=[0.7, 0.8, 0.9])
-    coverage.add_argument("--clusters", type=int, default=20)
+    coverage.add_argument("--tau", type=float, nargs="+", default=list(CoverageConfig.taus))
+    coverage.add_argument("--clusters", type=int, default=CoverageConfig.clusters)
     coverage.add_argument(
         "--embedder", help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)"
     )
@@ -175,25 +183,11 @@ def _add_coverage(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_coverage(args: argparse.Namespace) -> int:
-    from protege.client.data import read_queries
-    from protege.client.retrieval.coverage import QUERIES, CoverageIndex, coverage_report
+    from protege.client.retrieval.coverage_job import measure_coverage
     from protege.client.retrieval.embedder import embed, load_embedder
 
-    model = load_embedder(args.embedder)
-
-    def embed_queries(texts: list[str]) -> np.ndarray:
-        return embed(model, list(texts))
-
-    if args.index and (args.index / QUERIES).exists():
-        index = CoverageIndex.load(args.index, embed_queries)
-    else:
-        index = CoverageIndex(embed_queries)
-    if args.train:
-        index.add(read_queries(args.train, args.query_col, args.encoding))
-    if not len(index):
-        raise ValueError("no training queries: give --train, or --index with a saved index")
-    if args.index:
-        index.save(args.index)
-    targets = read_queries(args.target, args.query_col, args.encoding)
-    print(json.dumps(coverage_report(index, targets, args.tau, args.clusters), indent=2))
+    job = CoverageConfig(
+        args.target, args.train, args.index, args.query_col, args.encoding, tuple(args.tau), args.clusters
+    )
+    print(json.dumps(measure_coverage(job, partial(embed, load_embedder(args.embedder))), indent=2))
     return 0

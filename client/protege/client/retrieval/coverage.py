@@ -130,28 +130,7 @@ class CoverageIndex:
         ``vectors`` are the targets' embeddings when the caller already has them."""
         targets = list(targets)
         vectors = self.embed(targets) if vectors is None else vectors
-        k = max(1, min(k, len(targets) // 39))  # faiss wants ≥ 39 points per centroid
-        kmeans = faiss.Kmeans(vectors.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
-        kmeans.train(vectors)
-        assignment = kmeans.index.search(vectors, 1)[1][:, 0]
-        covered = self.nearest(vectors)[0] >= tau
-        found = []
-        for number in range(k):
-            members = np.flatnonzero(assignment == number)
-            if not len(members):
-                continue
-            uncovered = members[~covered[members]]
-            shown = uncovered if len(uncovered) else members
-            found.append(
-                Cluster(
-                    number,
-                    len(members),
-                    float(covered[members].mean()),
-                    [targets[r] for r in shown[:examples]],
-                )
-            )
-        found.sort(key=lambda cluster: -cluster.uncovered)
-        return ClusterReport(found, kmeans.centroids.copy(), float(covered.mean()))
+        return target_clusters(targets, vectors, self.nearest(vectors)[0], tau, k, examples, seed)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -173,6 +152,38 @@ class CoverageIndex:
         return index
 
 
+def target_clusters(
+    targets: Sequence[str],
+    vectors: np.ndarray,
+    best: np.ndarray,
+    tau: float = DEFAULT_TAU,
+    k: int = 20,
+    examples: int = 3,
+    seed: int = 0,
+) -> ClusterReport:
+    """The targets' k-means clusters (faiss, spherical), the largest uncovered mass first, from
+    each target's ``best`` cosine to a training query (an index's nearest, or a fold's best)."""
+    k = max(1, min(k, len(targets) // 39))  # faiss wants ≥ 39 points per centroid
+    kmeans = faiss.Kmeans(vectors.shape[1], k, niter=20, seed=seed, spherical=True, verbose=False)
+    kmeans.train(vectors)
+    assignment = kmeans.index.search(vectors, 1)[1][:, 0]
+    covered = best >= tau
+    found = []
+    for number in range(k):
+        members = np.flatnonzero(assignment == number)
+        if not len(members):
+            continue
+        uncovered = members[~covered[members]]
+        shown = uncovered if len(uncovered) else members
+        found.append(
+            Cluster(
+                number, len(members), float(covered[members].mean()), [targets[r] for r in shown[:examples]]
+            )
+        )
+    found.sort(key=lambda cluster: -cluster.uncovered)
+    return ClusterReport(found, kmeans.centroids.copy(), float(covered.mean()))
+
+
 def steering_weights(seed_vectors: np.ndarray, report: ClusterReport, floor: float = 0.1) -> np.ndarray:
     """Augmentation share per seed: the uncovered target mass of the cluster nearest to it,
     plus ``floor`` of the largest such mass so every seed keeps a chance; sums to 1."""
@@ -185,16 +196,15 @@ def steering_weights(seed_vectors: np.ndarray, report: ClusterReport, floor: flo
 
 
 def coverage_report(
-    index: CoverageIndex, targets: Sequence[str], taus: Sequence[float], clusters: int
+    targets: Sequence[str], vectors: np.ndarray, best: np.ndarray, taus: Sequence[float], clusters: int
 ) -> dict:
-    """coverage@τ of ``targets`` for each of ``taus``, and the ``clusters`` k-means clusters of the
-    targets least covered at the first τ (five shown, with example queries)."""
-    vectors = index.embed(targets)
-    report = index.clusters(targets, taus[0], clusters, vectors=vectors)
+    """coverage@τ of ``targets`` for each of ``taus`` from each target's ``best`` cosine to a
+    training query, and the ``clusters`` k-means clusters of the targets least covered at the
+    first τ (five shown, with example queries)."""
+    report = target_clusters(targets, vectors, best, taus[0], clusters)
     return {
         "targets": len(targets),
-        "training_queries": len(index),
-        **{f"coverage@{tau:g}": round(index.coverage(vectors, tau), 4) for tau in taus},
+        **{f"coverage@{tau:g}": round(float((best >= tau).mean()), 4) for tau in taus},
         "least_covered_clusters": [
             {"size": c.size, "covered": round(c.covered, 3), "examples": c.examples}
             for c in report.clusters[:5]
