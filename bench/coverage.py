@@ -4,6 +4,7 @@ queries, exact (flat) vs approximate (the IVF index ``CoverageIndex`` switches t
 no index of the training queries at all).
 
     python bench/coverage.py [--targets 100000] [--train 1000000] [--dim 384] [--flat-sample 2000]
+        [--fold-lists N] [--fold-nprobe 16]
 
 Vectors are synthetic unit vectors in the embedding's dimension, drawn around 20,000 topic
 centres (queries cluster by topic, as real query embeddings do); embedding a million real
@@ -42,11 +43,13 @@ def vectors(count: int, centres: np.ndarray, rng: np.random.Generator, spread: f
     return out
 
 
-def fold_all(targets: np.ndarray, train: np.ndarray, nprobe: int) -> tuple[CoverageFold, float, float]:
+def fold_all(
+    targets: np.ndarray, train: np.ndarray, nprobe: int, lists: int | None
+) -> tuple[CoverageFold, float, float]:
     """The fold of every training vector, in batches as the embedding step hands them over, and
     the seconds to build its index and to fold."""
     started = time.perf_counter()
-    fold = CoverageFold(targets, nprobe=nprobe)
+    fold = CoverageFold(targets, nprobe=nprobe, lists=lists)
     build = time.perf_counter() - started
     started = time.perf_counter()
     for start in range(0, len(train), 100_000):
@@ -81,6 +84,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--flat-sample", type=int, default=2000)
     parser.add_argument("--nprobe", type=int, default=16)
+    parser.add_argument("--fold-lists", type=int, help="IVF lists of the targets (default: √targets)")
+    parser.add_argument("--fold-nprobe", type=int, default=16, help="lists a training vector searches")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
@@ -115,7 +120,7 @@ def main() -> None:
     on_sample = approximate_rows[: len(sample), 0]
     flat_search_all = flat_search_sample * len(targets) / len(sample)
 
-    fold, fold_build, fold_time = fold_all(targets, train, args.nprobe)
+    fold, fold_build, fold_time = fold_all(targets, train, args.fold_nprobe, args.fold_lists)
     above = exact_similarity[:, 0] >= fold.floor
     fold_hits = fold.match[: len(sample)][above] == exact_rows[above, 0]
     emit(
@@ -136,6 +141,8 @@ def main() -> None:
             "neighbour_recall_at_1": round(float((on_sample == exact_rows[:, 0]).mean()), 4),
             "coverage@0.8_flat": round(float((exact_similarity[:, 0] >= 0.8).mean()), 4),
             "coverage@0.8_ivf": round(float((approximate_similarity[: len(sample), 0] >= 0.8).mean()), 4),
+            "fold_lists": int(getattr(fold.index, "nlist", 0)),
+            "fold_nprobe": int(getattr(fold.index, "nprobe", 0)),
             "fold_build_s": round(fold_build, 1),
             "fold_s": round(fold_time, 1),
             "fold_speedup": round(flat_search_all / fold_time, 1),

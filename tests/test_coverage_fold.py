@@ -15,15 +15,18 @@ def unit(rng: np.random.Generator, count: int, centres: np.ndarray) -> np.ndarra
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
-@pytest.mark.parametrize("flat_limit", [10_000, 100])  # a flat index of the targets, then IVF
-def test_the_fold_equals_the_flat_index_of_every_training_query(flat_limit: int) -> None:
+# a flat index of the targets, then IVF (√400 lists, then more)
+@pytest.mark.parametrize(("flat_limit", "lists"), [(10_000, None), (100, None), (100, 80)])
+def test_the_fold_equals_the_flat_index_of_every_training_query(flat_limit: int, lists: int | None) -> None:
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((30, 16))
     targets, training = unit(rng, 400, centres), unit(rng, 3000, centres)
     flat = CoverageIndex(embed=lambda texts: np.empty(0))
     flat.add_vectors(training, [str(i) for i in range(len(training))])
     exact, rows = flat.nearest(targets)
-    fold = CoverageFold(targets, floor=0.5, flat_limit=flat_limit, nprobe=64)
+    fold = CoverageFold(targets, floor=0.5, flat_limit=flat_limit, nprobe=64, lists=lists)
+    ivf_lists = None if flat_limit > len(targets) else lists or 20  # √400 by default
+    assert getattr(fold.index, "nlist", None) == ivf_lists
     order = rng.permutation(len(training))
     for batch in np.array_split(order, 7):  # batches in a random order
         fold.fold(training[batch], batch)
@@ -35,7 +38,9 @@ def test_the_fold_equals_the_flat_index_of_every_training_query(flat_limit: int)
     if flat_limit > 400:
         np.testing.assert_allclose(fold.best[kept], exact[kept], atol=1e-5)
         assert fold.coverage(0.8) == pytest.approx(flat.coverage(targets, 0.8))
-    halves = [CoverageFold(targets, floor=0.5, flat_limit=flat_limit, nprobe=64) for _ in range(2)]
+    halves = [
+        CoverageFold(targets, floor=0.5, flat_limit=flat_limit, nprobe=64, lists=lists) for _ in range(2)
+    ]
     for half, part in zip(halves, np.array_split(np.arange(len(training)), 2), strict=True):
         half.fold(training[part], part)
     halves[0].merge(halves[1])  # two workers' folds, merged

@@ -25,11 +25,13 @@ DEFAULT_TAU = 0.8
 QUERIES = "queries.json"  # a saved index's queries
 
 
-def approximate_index(vectors: np.ndarray, nprobe: int = 16, seed: int = 0) -> faiss.Index:
-    """An inner-product IVF index over ``vectors`` (``√n`` lists, k-means on 64 vectors per
-    list), searching ``nprobe`` lists; recall and time measured in ``bench/coverage.py``."""
+def approximate_index(
+    vectors: np.ndarray, nprobe: int = 16, seed: int = 0, lists: int | None = None
+) -> faiss.Index:
+    """An inner-product IVF index over ``vectors`` (``lists`` lists, default ``√n``, k-means on 64
+    vectors per list), searching ``nprobe`` lists; recall and time measured in ``bench/coverage.py``."""
     count, dim = vectors.shape
-    lists = max(1, int(np.sqrt(count)))
+    lists = max(1, min(count, lists or int(np.sqrt(count))))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
     sample = vectors

@@ -37,6 +37,7 @@ class CoverageFold:
         floor: matches below this cosine are not kept; ``coverage(tau)`` needs ``tau >= floor``.
         flat_limit: targets searched exactly (a flat index) up to this many, else through IVF.
         nprobe: IVF lists a training vector searches, above ``flat_limit``.
+        lists: IVF lists of the targets (default ``√n``): more lists, fewer targets a search scans.
 
     Example::
 
@@ -52,6 +53,7 @@ class CoverageFold:
         floor: float = DEFAULT_FLOOR,
         flat_limit: int = FLAT_TARGETS,
         nprobe: int = 16,
+        lists: int | None = None,
     ) -> None:
         targets = np.ascontiguousarray(targets, dtype=np.float32)
         if not len(targets):
@@ -61,7 +63,7 @@ class CoverageFold:
             self.index: faiss.Index = faiss.IndexFlatIP(targets.shape[1])
             self.index.add(targets)
         else:
-            self.index = approximate_index(targets, nprobe=nprobe)
+            self.index = approximate_index(targets, nprobe=nprobe, lists=lists)
         self.best = np.full(len(targets), -np.inf, dtype=np.float32)
         self.match = np.full(len(targets), -1, dtype=np.int64)
 
