@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from protege.client.data import Columns, count_rows, resolve_encoding
-from protege.client.data.outputs import MANIFEST
+from protege.client.data.outputs import ACCEPTED, MANIFEST
 from protege.client.data.pairs import read_pair_blocks
 from protege.client.labelling.teacher_client import Pair, TeacherClient, TeacherError
 from protege.common.files import OutputError, write_json_atomic, write_parquet_atomic
@@ -320,6 +320,13 @@ def label_files(out: str | Path) -> list[Path]:
     manifest = json.loads((out / MANIFEST).read_text())
     shards = sorted(manifest["shards"].items(), key=lambda item: int(item[0]))
     return [out / shard["file"] for _, shard in shards]
+
+
+def pair_files(folder: str | Path) -> list[Path]:
+    """The parquet files of a ``protege filter`` folder (its accepted pairs) or of a finished
+    ``protege label`` folder (its shards, in input order)."""
+    accepted = Path(folder) / ACCEPTED
+    return [accepted] if accepted.exists() else label_files(folder)
 
 
 SHARD_METADATA = b"protege.shard"

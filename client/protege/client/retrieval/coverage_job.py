@@ -23,9 +23,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from protege.client.data import Columns, read_pairs
-from protege.client.data.outputs import ACCEPTED
 from protege.client.data.pairs import read_queries
-from protege.client.labelling.jobs import label_files
+from protege.client.labelling.jobs import pair_files
 
 from .coverage import QUERIES, CoverageIndex, Embed, coverage_report
 from .coverage_config import CoverageConfig
@@ -55,8 +54,7 @@ def training_query_batches(path: Path, column: str, encoding: str, rows: int) ->
     """The distinct queries of each ``rows`` rows of a data file, a label job's shards or a filter
     folder's accepted pairs, in file order (a query in two batches comes twice)."""
     if path.is_dir():
-        files = [path / ACCEPTED] if (path / ACCEPTED).exists() else label_files(path)
-        for file in files:
+        for file in pair_files(path):
             parquet = pq.ParquetFile(file)
             if column not in parquet.schema_arrow.names:
                 raise ValueError(

@@ -19,8 +19,7 @@ from sentence_transformers.cross_encoder import CrossEncoder
 
 from protege.client.data import Columns, DataError, read_table
 from protege.client.data.grades import normalise_grades
-from protege.client.data.outputs import ACCEPTED
-from protege.client.labelling.jobs import label_files
+from protege.client.labelling.jobs import pair_files
 from protege.client.training.config import CurriculumConfig, TrainingConfig
 from protege.client.training.curriculum import curriculum_rows, train_curriculum
 from protege.client.training.saving import data_hash
@@ -38,8 +37,7 @@ def training_rows(path: Path, columns: Columns, encoding: str = "auto") -> pa.Ta
     folder's parquet is converted once into the datasets cache and memory-mapped, not loaded."""
     if not path.is_dir():
         return read_table(path, columns, encoding=encoding)
-    accepted = path / ACCEPTED
-    table = mapped_parquet([accepted]) if accepted.exists() else mapped_parquet(label_files(path))
+    table = mapped_parquet(pair_files(path))
     if columns.label not in table.column_names:
         raise DataError(f"{path} has no column {columns.label!r} (it has: {', '.join(table.column_names)})")
     return table.rename_columns(["label" if name == columns.label else name for name in table.column_names])
